@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install totalseg_bids and everything its pipeline, demo and tests need, on a fresh machine.
+#   bash scripts/install.sh           # Debian packages (git-annex, chromium) + Python packages
+# Environment: PYTHON (default python3), TOTALSEG_BIDS_SKIP_APT=1 to skip apt-get.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+py="${PYTHON:-python3}"
+
+# Debian packages: git-annex for datalad, chromium for the QC report's browser tests.
+if [ "${TOTALSEG_BIDS_SKIP_APT:-0}" != "1" ] && command -v apt-get >/dev/null 2>&1; then
+  need=()
+  command -v git-annex >/dev/null 2>&1 || need+=(git-annex)
+  command -v chromium >/dev/null 2>&1 || need+=(chromium)
+  if [ "${#need[@]}" -gt 0 ]; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+    echo "install.sh: apt-get install ${need[*]}" >&2
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  fi
+fi
+
+# torch and torchvision as a matched pair, before anything that depends on torch
+# (nnunetv2, TotalSegmentator); an unmatched torchvision fails to import.
+if ! "$py" -c "import torch, torchvision" >/dev/null 2>&1; then
+  echo "install.sh: pip install torch==2.14.1 torchvision==0.29.1" >&2
+  "$py" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
+fi
+echo "install.sh: pip install -e .[all,test]" >&2
+"$py" -m pip install -q -e "$here[all,test]"
+
+# datalad needs a git identity to commit; set one only where none exists.
+git config --global user.name >/dev/null 2>&1 || git config --global user.name "totalseg_bids"
+git config --global user.email >/dev/null 2>&1 || git config --global user.email "totalseg_bids@localhost"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Install everything (scripts/install.sh) and run the whole test suite, slow tests included.
+#   bash scripts/test.sh [pytest args]     e.g. bash scripts/test.sh -m "not slow"
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+bash "$here/scripts/install.sh"
+cd "$here"
+export nnUNet_def_n_proc="${nnUNet_def_n_proc:-1}"
+export TOTALSEG_BIDS_NO_PROGRESS=1
+exec "${PYTHON:-python3}" -m pytest "$@"

@@ -1,0 +1,76 @@
+"""Shared fixtures: phantom datasets generated once per session and copied per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
+os.environ.setdefault("nnUNet_def_n_proc", "1")
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="session")
+def phantom_template(tmp_path_factory) -> Path:
+    """3 aligned subjects (sub-02 has two sessions), generated once."""
+    from totalseg_bids.phantoms import generate
+
+    return generate(tmp_path_factory.mktemp("phantom_template") / "ds", subjects=3, sessions=2,
+                    mixed_sessions=True, seed=1)
+
+
+@pytest.fixture(scope="session")
+def misaligned_template(tmp_path_factory) -> Path:
+    """2 subjects whose MRI anatomy is moved by 4 mm and 3 degrees."""
+    from totalseg_bids.phantoms import generate
+
+    return generate(tmp_path_factory.mktemp("misaligned_template") / "ds", subjects=2, seed=2,
+                    misalign_mm=4.0, misalign_deg=3.0)
+
+
+@pytest.fixture
+def phantom_ds(phantom_template, tmp_path) -> Path:
+    """A private, writable copy of the aligned phantom dataset."""
+    dst = tmp_path / "ds"
+    shutil.copytree(phantom_template, dst, symlinks=True)
+    return dst
+
+
+@pytest.fixture
+def misaligned_ds(misaligned_template, tmp_path) -> Path:
+    dst = tmp_path / "ds_misaligned"
+    shutil.copytree(misaligned_template, dst, symlinks=True)
+    return dst
+
+
+def run_module(module: str, *args: str, env: dict | None = None, cwd: str | Path | None = None,
+               timeout: float = 600) -> subprocess.CompletedProcess:
+    """Run ``python -m totalseg_bids.<module> args`` as a user would."""
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
+    if env:
+        full_env.update(env)
+    return subprocess.run([sys.executable, "-m", f"totalseg_bids.{module}", *map(str, args)],
+                          capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+
+
+@pytest.fixture
+def cli():
+    """``cli("register", "--path-img", ds)`` -> CompletedProcess."""
+    return run_module
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str, code: int = 1) -> None:
+    """The CLI contract for bad input: exit code, one error line, no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if ": error: " in line]
+    assert len(errors) == 1, proc.stderr
+    for needle in needles:
+        assert needle in errors[0], (needle, errors[0])

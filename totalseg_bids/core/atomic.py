@@ -1,0 +1,123 @@
+"""Atomic outputs and file locks.
+
+Every output is written to a temporary file in the destination folder and
+renamed into place, so a crash (even SIGKILL) never leaves a truncated file
+under the final name, and readers never see a half-written one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterator
+
+from .errors import OutputError
+
+TMP_PREFIX = ".tmp-"
+
+
+def _split_ext(name: str) -> tuple[str, str]:
+    """Split a file name into stem and (possibly double) extension.
+
+    >>> _split_ext("sub-01_T2w.nii.gz")
+    ('sub-01_T2w', '.nii.gz')
+    >>> _split_ext("dataset.json")
+    ('dataset', '.json')
+    """
+    for ext in (".nii.gz", ".tar.gz"):
+        if name.endswith(ext):
+            return name[: -len(ext)], ext
+    stem, ext = os.path.splitext(name)
+    return stem, ext
+
+
+def make_parent(path: Path) -> None:
+    """Create ``path``'s folder, turning permission problems into OutputError."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputError(f"cannot create folder ({exc.strerror})", path.parent,
+                          "choose a writable output folder") from None
+
+
+@contextlib.contextmanager
+def atomic_path(final: str | Path) -> Iterator[Path]:
+    """Yield a temporary path next to ``final``; rename it into place on success.
+
+    The temporary name keeps the extension (nibabel picks the format from it)
+    and starts with ``.tmp-`` so indexes skip it. On any exception the
+    temporary file is removed and ``final`` is left untouched.
+    """
+    final = Path(final)
+    make_parent(final)
+    stem, ext = _split_ext(final.name)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{stem}.", suffix=ext, dir=final.parent)
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror})", final.parent,
+                          "choose a writable output folder") from None
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.chmod(tmp_path, 0o644)
+        os.replace(tmp_path, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp_path.unlink()
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (fsync before rename)."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def atomic_write_json(path: str | Path, data: Any) -> None:
+    """Write JSON with two-space indent and a trailing newline, atomically."""
+    atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+def atomic_copy(src: str | Path, dst: str | Path) -> None:
+    """Copy a file atomically (never a partial ``dst``)."""
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        shutil.copyfile(src, tmp)
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``path`` (created if needed).
+
+    Serialises read-modify-write of shared files (``dataset_description.json``,
+    the QC index) between processes of a batch or concurrent runs.
+    """
+    path = Path(path)
+    make_parent(path)
+    with open(path, "a+") as fh:
+        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+
+
+def remove_stale_temporaries(folder: str | Path) -> int:
+    """Delete ``.tmp-*`` leftovers of killed runs below ``folder``; return the count."""
+    count = 0
+    for root, _dirs, files in os.walk(folder):
+        for name in files:
+            if name.startswith(TMP_PREFIX):
+                with contextlib.suppress(OSError):
+                    os.unlink(os.path.join(root, name))
+                    count += 1
+    return count

@@ -1,0 +1,139 @@
+"""The command-line contract shared by every ``python -m totalseg_bids.<stage>``.
+
+* Usage errors: argparse's usage on stderr, exit 2.
+* Bad data: ``totalseg_bids.<stage>: error: <file>: <problem>; <fix>`` on
+  stderr, exit 1, no traceback (``-v`` shows one for unexpected errors).
+* Ctrl-C: exit 130.
+* Logging goes to stderr (``-v``/``-q``); machine-readable results to stdout.
+* Progress bars only when stderr is a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import traceback
+import warnings
+from typing import Callable, Iterable, Sequence, TypeVar
+
+from .. import __version__
+from .bids import NAMINGS
+from .errors import BatchError, TotalsegBidsError
+
+T = TypeVar("T")
+log = logging.getLogger("totalseg_bids")
+
+
+def build_parser(module: str, description: str, epilog: str | None = None) -> argparse.ArgumentParser:
+    """An ArgumentParser named ``python -m totalseg_bids.<module>`` with -v/-q."""
+    parser = argparse.ArgumentParser(
+        prog=f"python -m totalseg_bids.{module}", description=description, epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (-vv: debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    parser.add_argument("--version", action="version", version=f"totalseg_bids {__version__}")
+    return parser
+
+
+def add_batch_args(parser: argparse.ArgumentParser, jobs: bool = True, dask: bool = True) -> None:
+    """``--overwrite``, ``-j/--jobs``, ``--executor``/``--scheduler``."""
+    parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+    if jobs:
+        parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                            help="parallel workers (default: number of CPU cores)")
+    if dask:
+        parser.add_argument("--executor", choices=("local", "dask"), default="local",
+                            help="run per-subject tasks locally or on a Dask cluster")
+        parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
+                            help="Dask scheduler address (tcp://host:8786) for --executor dask")
+
+
+def add_datalad_args(parser: argparse.ArgumentParser) -> None:
+    """``--datalad-get`` and ``--datalad-save``."""
+    parser.add_argument("--datalad-get", action="store_true",
+                        help="fetch annexed inputs with datalad before reading them "
+                             "(or set TOTALSEG_BIDS_DATALAD_GET=1)")
+    parser.add_argument("--datalad-save", action="store_true",
+                        help="datalad save the outputs once at the end of the run")
+
+
+def add_naming_arg(parser: argparse.ArgumentParser) -> None:
+    """``--naming neuropoly|bids`` for stages that write derivatives."""
+    parser.add_argument("--naming", choices=NAMINGS, default="neuropoly",
+                        help="derivative file names: neuropoly (<image>_label-X_seg, default) "
+                             "or bids (validator-clean _space-<image>_label-X_mask / _dseg)")
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
+    root = logging.getLogger("totalseg_bids")
+    root.handlers.clear()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"
+                                           if verbose else "%(name)s: %(message)s"))
+    root.addHandler(handler)
+    root.setLevel(level)
+    root.propagate = False
+    if not verbose:
+        warnings.simplefilter("ignore")  # third-party warnings would break the one-line contract
+
+
+def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+        func: Callable[[argparse.Namespace], int | None]) -> int:
+    """Parse ``argv``, run ``func(args)`` and turn every outcome into an exit code."""
+    prog = parser.prog.replace("python -m ", "")
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
+        return int(exc.code or 0)
+    setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
+    try:
+        code = func(args)
+        return int(code or 0)
+    except BatchError as exc:
+        if len(exc.failures) == 1:
+            print(f"{prog}: error: {exc.failures[0][1]}", file=sys.stderr)
+        else:
+            for item, message in exc.failures:
+                print(f"{prog}: error: {message}", file=sys.stderr)
+            print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except TotalsegBidsError as exc:
+        if exc.exit_code == 2:
+            parser.print_usage(sys.stderr)
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print(f"{prog}: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:
+        where = exc.filename or "output"
+        print(f"{prog}: error: {where}: {exc.strerror or exc}; check the path and its permissions",
+              file=sys.stderr)
+        if getattr(args, "verbose", 0):
+            traceback.print_exc()
+        return 1
+    except MemoryError:
+        print(f"{prog}: error: out of memory; use fewer --jobs or a machine with more memory",
+              file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback with -v
+        msg = " ".join(str(exc).split())[:300]
+        print(f"{prog}: error: internal error ({type(exc).__name__}: {msg}); "
+              "rerun with -v for details and report it", file=sys.stderr)
+        if getattr(args, "verbose", 0):
+            traceback.print_exc()
+        return 1
+
+
+def progress(iterable: Iterable[T], total: int | None = None, desc: str | None = None,
+             disable: bool | None = None):
+    """A tqdm progress bar on stderr, shown only on a terminal."""
+    from tqdm.auto import tqdm
+
+    if disable is None:
+        disable = not sys.stderr.isatty() or os.environ.get("TOTALSEG_BIDS_NO_PROGRESS") == "1"
+    return tqdm(iterable, total=total, desc=desc, disable=disable, file=sys.stderr,
+                dynamic_ncols=True, leave=False)

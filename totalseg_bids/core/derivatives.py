@@ -1,0 +1,138 @@
+"""Derivative dataset metadata: ``dataset_description.json``, sidecars, ``_dseg.tsv``.
+
+Every derivative folder gets a ``dataset_description.json`` with
+``GeneratedBy`` (pybids refuses one without it); every derived file gets a
+sidecar with ``SpatialReference``, ``Sources`` and ``GeneratedBy``
+(CONVENTIONS.md section 2).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .. import __version__
+from .atomic import atomic_write_json, atomic_write_text, file_lock
+from .bids import bids_uri, sidecar_path, split_extension
+
+log = logging.getLogger(__name__)
+
+BIDS_VERSION = "1.10.0"
+CODE_URL = "https://github.com/neuropoly/totalseg_bids"
+LOCK_NAME = ".totalseg_bids.lock"
+
+
+def now() -> str:
+    """Timestamp in the sidecar format ``YYYY-MM-DD HH:MM:SS``."""
+    return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+
+
+def generated_by(name: str = "totalseg_bids", version: str | None = None, **extra: Any) -> dict:
+    """One ``GeneratedBy`` entry; ours carries our version and code URL."""
+    entry: dict[str, Any] = {"Name": name}
+    if name == "totalseg_bids":
+        entry["Version"] = version or __version__
+        entry["CodeURL"] = CODE_URL
+    elif version is not None:
+        entry["Version"] = version
+    entry["Date"] = now()
+    entry.update({k: v for k, v in extra.items() if v is not None})
+    return entry
+
+
+def ensure_dataset_description(root: str | Path, name: str | None = None,
+                               description: str | None = None) -> Path:
+    """Write ``<root>/dataset_description.json`` once (safe under concurrency).
+
+    An existing file is kept; if it lacks ``GeneratedBy`` or ``DatasetType``
+    (pybids needs them) those keys are added.
+    """
+    root = Path(root)
+    path = root / "dataset_description.json"
+    with file_lock(root / LOCK_NAME):
+        data: dict[str, Any] = {}
+        if path.exists():
+            try:
+                data = json.loads(path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                data = {}
+        wanted = {
+            "Name": name or root.name,
+            "BIDSVersion": BIDS_VERSION,
+            "DatasetType": "derivative",
+            "GeneratedBy": [{"Name": "totalseg_bids", "Version": __version__, "CodeURL": CODE_URL}],
+        }
+        if description:
+            wanted["Description"] = description
+        changed = False
+        for key, value in wanted.items():
+            if key not in data:
+                data[key] = value
+                changed = True
+        if changed:
+            atomic_write_json(path, data)
+    return path
+
+
+def write_sidecar(nifti_path: str | Path, sources: Iterable[str | Path], generated: Iterable[Mapping],
+                  spatial_reference: str | Path | None = None, raw_root: str | Path | None = None,
+                  **extra: Any) -> Path:
+    """Write the JSON sidecar of a derived file.
+
+    ``sources`` and ``spatial_reference`` are paths, turned into BIDS URIs
+    relative to the raw dataset; ``spatial_reference=None`` means ``"orig"``
+    (the grid of the first source).
+    """
+    side = sidecar_path(nifti_path)
+    data: dict[str, Any] = {
+        "SpatialReference": "orig" if spatial_reference is None else bids_uri(spatial_reference, raw_root),
+        "Sources": [bids_uri(s, raw_root) for s in sources],
+        "GeneratedBy": [dict(g) for g in generated],
+    }
+    data.update({k: v for k, v in extra.items() if v is not None})
+    atomic_write_json(side, data)
+    return side
+
+
+def write_dseg_tsv(nifti_path: str | Path, classes: Mapping[int, str]) -> Path:
+    """The ``_dseg.tsv`` lookup table (columns ``index``, ``name``) beside a dseg."""
+    nifti_path = Path(nifti_path)
+    tsv = nifti_path.with_name(split_extension(nifti_path.name)[0] + ".tsv")
+    lines = ["index\tname"] + [f"{int(i)}\t{n}" for i, n in sorted(classes.items())]
+    atomic_write_text(tsv, "\n".join(lines) + "\n")
+    return tsv
+
+
+def read_dseg_tsv(path: str | Path) -> dict[int, str]:
+    """Read a ``_dseg.tsv`` lookup table into ``{index: name}``."""
+    out: dict[int, str] = {}
+    lines = Path(path).read_text(encoding="utf-8").splitlines()
+    header = lines[0].split("\t") if lines else []
+    i_idx, i_name = header.index("index"), header.index("name")
+    for line in lines[1:]:
+        if line.strip():
+            cols = line.split("\t")
+            out[int(cols[i_idx])] = cols[i_name]
+    return out
+
+
+def read_sidecar(nifti_path: str | Path) -> dict:
+    """The sidecar of a NIfTI file, or ``{}`` when absent/unreadable."""
+    side = sidecar_path(nifti_path)
+    try:
+        return json.loads(side.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def output_complete(nifti_path: str | Path) -> bool:
+    """An output counts as done when it and its sidecar both exist.
+
+    Both are written atomically and the sidecar last, so their presence means
+    the step finished; a killed run leaves at most ``.tmp-*`` files.
+    """
+    nifti_path = Path(nifti_path)
+    return nifti_path.is_file() and nifti_path.stat().st_size > 0 and sidecar_path(nifti_path).is_file()

@@ -1,0 +1,81 @@
+"""One exception hierarchy for the whole library.
+
+Every error carries the file it is about, the problem, and the fix, so the CLI
+layer can print ``totalseg_bids.<module>: error: <file>: <problem>; <fix>``.
+Each class also subclasses the builtin a caller would naturally catch
+(``ValueError`` for bad data, ``FileNotFoundError`` for missing files, ...).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+
+class TotalsegBidsError(Exception):
+    """Base class. ``exit_code`` is what the CLI returns for it."""
+
+    exit_code = 1
+
+    def __init__(self, problem: str, path: str | Path | None = None, fix: str | None = None):
+        Exception.__init__(self, problem, path, fix)
+        self.problem = problem
+        self.path = str(path) if path is not None else None
+        self.fix = fix
+
+    def __reduce__(self):  # keeps errors picklable across process pools
+        return (self.__class__, (self.problem, self.path, self.fix))
+
+    def __str__(self) -> str:
+        text = f"{self.path}: {self.problem}" if self.path else self.problem
+        if self.fix:
+            text += f"; {self.fix}"
+        return " ".join(text.split("\n"))
+
+
+class InputError(TotalsegBidsError, ValueError):
+    """Input data that cannot be used as it is (corrupt, wrong values, ...)."""
+
+
+class MissingFileError(InputError, FileNotFoundError):
+    """An input file or folder does not exist."""
+
+
+class AnnexContentMissingError(MissingFileError):
+    """A git-annex/datalad file whose content is not present locally."""
+
+
+class GeometryError(InputError):
+    """Images whose grids or world positions do not fit together."""
+
+
+class UsageError(TotalsegBidsError, ValueError):
+    """Options that contradict each other or are out of range (exit 2)."""
+
+    exit_code = 2
+
+
+class OutputError(TotalsegBidsError, PermissionError):
+    """An output that cannot be written, or exists and must not be replaced."""
+
+
+class ExternalToolError(TotalsegBidsError, RuntimeError):
+    """An external program (TotalSegmentator, SCT, nnU-Net) failed."""
+
+
+class BatchError(TotalsegBidsError, RuntimeError):
+    """Some items of a batch failed; the others completed.
+
+    ``failures`` holds ``(item, message)`` pairs for the summary.
+    """
+
+    def __init__(self, problem: str, path=None, fix=None, failures: Sequence[tuple[str, str]] = ()):
+        super().__init__(problem, path, fix)
+        self.failures = list(failures)
+
+    def __reduce__(self):
+        return (_rebuild_batch_error, (self.problem, self.path, self.fix, self.failures))
+
+
+def _rebuild_batch_error(problem, path, fix, failures):
+    return BatchError(problem, path, fix, failures=failures)

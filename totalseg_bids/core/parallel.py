@@ -1,0 +1,148 @@
+"""Run per-subject tasks inline, in a local process pool, or on a Dask cluster.
+
+Tasks must be module-level functions taking one picklable item. A failing task
+becomes an :class:`Outcome` with its error message; the others continue, and
+:func:`raise_for_failures` turns the failures into one :class:`BatchError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence, TypeVar
+
+from .cli import progress
+from .errors import BatchError, TotalsegBidsError, UsageError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass
+class Outcome:
+    """What became of one task."""
+
+    key: str
+    ok: bool
+    value: Any = None
+    error: str | None = None
+
+
+def default_jobs() -> int:
+    """Worker count when ``-j`` is not given: the CPUs this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _call(func: Callable[[T], Any], item: T) -> tuple[bool, Any]:
+    """Run one task, turning any error into a message (runs in the worker)."""
+    try:
+        return True, func(item)
+    except TotalsegBidsError as exc:
+        return False, str(exc)
+    except MemoryError:
+        return False, "out of memory; use fewer --jobs"
+    except Exception as exc:  # noqa: BLE001 - one bad item must not stop the batch
+        log.debug("task failed", exc_info=True)
+        return False, f"unexpected {type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+
+
+def shard(items: Sequence[T], num_parts: int = 1, part_id: int = 0) -> list[T]:
+    """Every ``num_parts``-th item starting at ``part_id`` (stable across runs).
+
+    >>> shard(list(range(7)), 3, 1)
+    [1, 4]
+    """
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise UsageError(f"--part-id must be in [0, {num_parts - 1}] and --num-parts >= 1", None,
+                         "e.g. --num-parts 4 --part-id 0")
+    return list(items[part_id::num_parts])
+
+
+def run_tasks(func: Callable[[T], Any], items: Sequence[T], keys: Sequence[str] | None = None,
+              jobs: int | None = None, executor: str = "local", scheduler: Any = None,
+              desc: str | None = None) -> list[Outcome]:
+    """Run ``func`` on every item; outcomes come back in input order.
+
+    ``executor='dask'`` submits to ``scheduler`` (an address or a
+    ``dask.distributed.Client``/cluster object); tasks must be idempotent so a
+    failed one can be resubmitted.
+    """
+    items = list(items)
+    keys = [str(k) for k in keys] if keys is not None else [str(i) for i in items]
+    results: dict[int, tuple[bool, Any]] = {}
+    if executor == "dask":
+        results = _run_dask(func, items, keys, scheduler, desc)
+    elif executor != "local":
+        raise UsageError(f"unknown executor {executor!r}", None, "use local or dask")
+    else:
+        jobs = default_jobs() if jobs is None else jobs
+        if jobs < 1:
+            raise UsageError("--jobs must be >= 1", None, "e.g. -j 4")
+        jobs = min(jobs, len(items))
+        if jobs <= 1:
+            for i, item in enumerate(progress(items, total=len(items), desc=desc)):
+                results[i] = _call(func, item)
+        else:
+            ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+                futures = {pool.submit(_call, func, item): i for i, item in enumerate(items)}
+                for fut in progress(as_completed(futures), total=len(futures), desc=desc):
+                    i = futures[fut]
+                    try:
+                        results[i] = fut.result()
+                    except Exception as exc:  # a worker died (killed, out of memory)
+                        results[i] = (False, f"worker process died ({type(exc).__name__})")
+    return [Outcome(keys[i], ok, value if ok else None, None if ok else value)
+            for i, (ok, value) in sorted(results.items())]
+
+
+def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]:
+    try:
+        from dask.distributed import Client, as_completed as dask_completed
+    except ImportError:
+        raise UsageError("--executor dask needs dask.distributed", None,
+                         "pip install 'totalseg_bids[dask]'") from None
+    own_client = False
+    if scheduler is None:
+        raise UsageError("--executor dask needs --scheduler ADDRESS", None,
+                         "start a scheduler (dask scheduler) and pass its address")
+    if isinstance(scheduler, Client):
+        client = scheduler
+    elif hasattr(scheduler, "scheduler_address"):  # a cluster object
+        client, own_client = Client(scheduler), True
+    else:
+        try:
+            client, own_client = Client(scheduler, timeout="30s"), True
+        except (OSError, TimeoutError) as exc:
+            raise UsageError(f"cannot reach the Dask scheduler ({exc})", str(scheduler),
+                             "check the address and that the scheduler runs") from None
+    try:
+        futures = {client.submit(_call, func, item, key=f"totalseg_bids-{keys[i]}-{os.getpid()}-{i}",
+                                 pure=False): i for i, item in enumerate(items)}
+        results = {}
+        for fut in progress(dask_completed(list(futures)), total=len(futures), desc=desc):
+            i = futures[fut]
+            try:
+                results[i] = fut.result()
+            except Exception as exc:  # noqa: BLE001
+                results[i] = (False, f"dask task failed ({type(exc).__name__}: {exc})")
+        return results
+    finally:
+        if own_client:
+            client.close()
+
+
+def raise_for_failures(outcomes: Sequence[Outcome], what: str = "items") -> None:
+    """Raise one BatchError summarising the failed outcomes, if any."""
+    failed = [o for o in outcomes if not o.ok]
+    if failed:
+        raise BatchError(f"{len(failed)} of {len(outcomes)} {what} failed "
+                         f"({', '.join(o.key for o in failed[:5])}{', ...' if len(failed) > 5 else ''})",
+                         None, "fix the inputs named above and re-run: finished items are skipped",
+                         failures=[(o.key, o.error or "failed") for o in failed])

@@ -1,0 +1,362 @@
+"""Synthetic CT/MRI phantoms with exactly known ground truth.
+
+``python -m totalseg_bids.phantoms --out DIR --subjects N`` writes a BIDS
+dataset that looks like the real thing: per subject (and session) a CT
+(``int16`` HU, ~1 mm, LPS or RAS), a sagittal ``acq-sag`` T2w and an oblique
+axial T1w on other grids (anisotropic voxels, some with qform != sform within
+tolerance), TotalSegmentator-like CT labels in ``derivatives/labels`` and
+ground-truth masks on every grid in ``derivatives/ground_truth``.
+
+The anatomy (a tapered sacrum, an L5 vertebral body, both hip bones inside a
+body with a fat layer) is defined in world millimetres, so every grid's mask
+is computed from the same definition. Optionally the MRI anatomy is moved by a
+known rigid transform (the "patient moved between scans" case) recorded in
+``derivatives/ground_truth/misalignment.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .core import cli
+from .core.atomic import atomic_write_json, atomic_write_text
+from .core.bids import BidsName, subject_dir
+from .core.derivatives import ensure_dataset_description, generated_by, write_dseg_tsv, write_sidecar
+from .core.errors import UsageError
+from .core.nifti import Grid, apply_affine, save_image, save_mask
+
+log = logging.getLogger(__name__)
+
+#: Phantom structures, in the order of their internal index (1..4).
+STRUCTURES = ("sacrum", "vertebrae_L5", "hip_left", "hip_right")
+#: TotalSegmentator v2 ``total`` ids, used only when TotalSegmentator is not installed.
+_FALLBACK_TOTAL_IDS = {"sacrum": 25, "vertebrae_L5": 27, "hip_left": 77, "hip_right": 78}
+
+# tissue intensities: background, body, fat, then STRUCTURES
+_INTENSITY = {
+    "CT": (-1000.0, 40.0, -100.0, 480.0, 520.0, 560.0, 560.0),
+    "T1w": (0.0, 300.0, 850.0, 640.0, 700.0, 660.0, 660.0),
+    "T2w": (0.0, 380.0, 720.0, 560.0, 600.0, 580.0, 580.0),
+}
+_NOISE = {"CT": 25.0, "T1w": 18.0, "T2w": 18.0}
+
+
+def totalsegmentator_ids(task: str = "total") -> dict[str, int]:
+    """Class ids of the phantom structures in TotalSegmentator's ``task``.
+
+    Read from the installed TotalSegmentator's class map when present.
+    """
+    try:
+        from totalsegmentator.map_to_binary import class_map
+
+        by_name = {v: k for k, v in class_map[task].items()}
+        return {s: int(by_name[s]) for s in STRUCTURES}
+    except Exception:  # noqa: BLE001 - not installed or another version's names
+        return dict(_FALLBACK_TOTAL_IDS)
+
+
+# ----------------------------------------------------------------- anatomy
+def rotation_matrix(axis: Sequence[float], degrees: float) -> np.ndarray:
+    """3x3 rotation about ``axis`` (Rodrigues).
+
+    >>> np.round(rotation_matrix([0, 0, 1], 90) @ [1, 0, 0], 6).tolist()
+    [0.0, 1.0, 0.0]
+    """
+    axis = np.asarray(axis, float)
+    axis = axis / np.linalg.norm(axis)
+    t = np.deg2rad(degrees)
+    k = np.array([[0, -axis[2], axis[1]], [axis[2], 0, -axis[0]], [-axis[1], axis[0], 0]])
+    return np.eye(3) + np.sin(t) * k + (1 - np.cos(t)) * (k @ k)
+
+
+@dataclass
+class Anatomy:
+    """A subject's anatomy in world mm (RAS+), with per-subject variation."""
+
+    scale: float = 1.0
+    shift: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    # world(MRI) = R @ (p - centre) + centre + t : where the anatomy sits in the MRI session
+    pose: np.ndarray = field(default_factory=lambda: np.eye(4))
+
+    def classes(self, world: np.ndarray) -> np.ndarray:
+        """Tissue class per world point: 0 air, 1 body, 2 fat, 3+i structure i."""
+        p = apply_affine(np.linalg.inv(self.pose), world) if not np.allclose(self.pose, np.eye(4)) else world
+        p = (p - self.shift) / self.scale
+        x, y, z = p[:, 0], p[:, 1], p[:, 2]
+        out = np.zeros(len(p), np.uint8)
+        body = (x / 80.0) ** 2 + ((y + 5.0) / 60.0) ** 2 <= 1.0
+        inner = (x / 72.0) ** 2 + ((y + 5.0) / 52.0) ** 2 <= 1.0
+        body &= np.abs(z) <= 200
+        out[body] = 2
+        out[body & inner] = 1
+        # sacrum: tapered ellipsoid tilted 25 deg about the left-right axis
+        r = rotation_matrix([1, 0, 0], 25.0)
+        q = (p - np.array([0.0, -30.0, -10.0])) @ r  # into the sacrum's frame
+        taper = 0.55 + 0.45 * np.clip((q[:, 2] / 42.0 + 1) / 2, 0, 1)
+        sacrum = (q[:, 0] / (40.0 * taper)) ** 2 + (q[:, 1] / 13.0) ** 2 + (q[:, 2] / 42.0) ** 2 <= 1.0
+        # L5 vertebral body: elliptic cylinder above the sacrum
+        l5 = (((x / 21.0) ** 2 + ((y + 22.0) / 15.0) ** 2) <= 1.0) & (np.abs(z - 52.0) <= 12.0)
+        hips = []
+        for sign in (1.0, -1.0):  # RAS: +x is the subject's left
+            rz = rotation_matrix([0, 0, 1], sign * 30.0)
+            h = (p - np.array([sign * 58.0, -18.0, 2.0])) @ rz
+            hips.append((h[:, 0] / 10.0) ** 2 + (h[:, 1] / 26.0) ** 2 + (h[:, 2] / 36.0) ** 2 <= 1.0)
+        for i, mask in enumerate((sacrum, l5, hips[0], hips[1])):
+            out[mask] = 3 + i
+        return out
+
+    def labels(self, world: np.ndarray) -> np.ndarray:
+        """Structure index per point: 0 background, i+1 for STRUCTURES[i]."""
+        cls = self.classes(world)
+        return np.where(cls >= 3, cls - 2, 0).astype(np.uint8)
+
+
+def grid_points(grid: Grid) -> np.ndarray:
+    """World coordinates of every voxel centre, (N, 3) float32, C order."""
+    idx = np.indices(grid.shape, dtype=np.float32).reshape(3, -1).T
+    return apply_affine(grid.affine, idx).astype(np.float32)
+
+
+def make_affine(directions: np.ndarray, spacing: Sequence[float], shape: Sequence[int],
+                centre: Sequence[float]) -> np.ndarray:
+    """Affine whose voxel axes point along ``directions`` columns, centred on ``centre``."""
+    a = np.eye(4)
+    a[:3, :3] = np.asarray(directions, float) * np.asarray(spacing, float)
+    mid = (np.asarray(shape, float) - 1) / 2
+    a[:3, 3] = np.asarray(centre, float) - a[:3, :3] @ mid
+    return a
+
+
+def phantom_grids(index: int, ct_spacing: float = 1.0) -> dict[str, Grid]:
+    """The CT, T2w (sagittal) and T1w (oblique axial) grids of subject ``index``."""
+    lps = index % 2 == 1
+    ct_dirs = np.diag([-1.0, -1.0, 1.0]) if lps else np.eye(3)
+    fov = np.array([180.0, 140.0, 150.0])
+    ct_shape = tuple(int(round(f / ct_spacing)) for f in fov)
+    ct = Grid(ct_shape, make_affine(ct_dirs, [ct_spacing] * 3, ct_shape, [0.27, -5.31, 5.18]))
+    # sagittal T2w: axes A, S, then slices right-to-left (ASL), 2 x 2 x 4 mm
+    sag_dirs = np.array([[0, 0, -1], [1, 0, 0], [0, 1, 0]], float)
+    t2_shape = (60, 70, 24)
+    t2 = Grid(t2_shape, make_affine(sag_dirs, [2.0, 2.0, 4.0], t2_shape, [0.0, -12.0, 2.0]))
+    # oblique axial T1w: 12 degrees about left-right, LPS for odd subjects, 2.5 x 2.5 x 4 mm
+    ax_dirs = rotation_matrix([1, 0, 0], 12.0 if index % 3 else -8.0) @ (
+        np.diag([-1.0, -1.0, 1.0]) if lps else np.eye(3))
+    t1_shape = (72, 56, 34)
+    t1 = Grid(t1_shape, make_affine(ax_dirs, [2.5, 2.5, 4.0], t1_shape, [0.0, -8.0, 4.0]))
+    return {"CT": ct, "T2w": t2, "T1w": t1}
+
+
+def render(anatomy: Anatomy, grid: Grid, modality: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Image and structure labels of ``anatomy`` on ``grid``."""
+    world = grid_points(grid)
+    cls = anatomy.classes(world).reshape(grid.shape)
+    values = np.asarray(_INTENSITY[modality], np.float32)
+    img = values[cls]
+    if modality != "CT":  # smooth multiplicative bias field, as MRI coils give
+        g = np.indices(grid.shape, dtype=np.float32)
+        sh = np.asarray(grid.shape, np.float32)[:, None, None, None]
+        bias = 1.0 + 0.15 * np.sin(np.pi * g / sh).prod(axis=0) - 0.075
+        img *= bias
+    img += rng.normal(0.0, _NOISE[modality], size=img.shape).astype(np.float32)
+    labels = np.where(cls >= 3, cls - 2, 0).astype(np.uint8)
+    return img, labels
+
+
+# ------------------------------------------------------------------ writing
+@dataclass
+class PhantomOptions:
+    subjects: int = 3
+    sessions: int = 0
+    mixed_sessions: bool = False
+    seed: int = 0
+    misalign_mm: float = 0.0
+    misalign_deg: float = 0.0
+    misalign_fraction: float = 1.0
+    ct_spacing: float = 1.0
+    ct_labels: bool = True
+    qform_offset_mm: float = 0.02
+
+
+def _misalignment(rng: np.random.Generator, mm: float, deg: float) -> np.ndarray:
+    """A rigid transform of ``mm`` translation and ``deg`` rotation, random directions."""
+    direction = rng.normal(size=3)
+    direction /= np.linalg.norm(direction)
+    axis = rng.normal(size=3)
+    pose = np.eye(4)
+    centre = np.array([0.0, -20.0, 0.0])
+    r = rotation_matrix(axis, deg)
+    pose[:3, :3] = r
+    pose[:3, 3] = centre - r @ centre + mm * direction
+    return pose
+
+
+def write_subject(root: Path, index: int, session: str | None, opts: PhantomOptions) -> dict:
+    """Write one subject/session; return its misalignment record."""
+    sub = f"{index + 1:02d}"
+    rng = np.random.default_rng([opts.seed, index, int(session or 0)])
+    anatomy = Anatomy(scale=float(rng.uniform(0.92, 1.08)), shift=rng.uniform(-4, 4, size=3))
+    misaligned = (opts.misalign_mm or opts.misalign_deg) and rng.uniform() < opts.misalign_fraction
+    mri_anatomy = Anatomy(anatomy.scale, anatomy.shift,
+                          _misalignment(rng, opts.misalign_mm, opts.misalign_deg) if misaligned else np.eye(4))
+    ents = {"sub": sub} | ({"ses": session} if session else {})
+    grids = phantom_grids(index, opts.ct_spacing)
+    ids = totalsegmentator_ids()
+    gt_root = root / "derivatives" / "ground_truth"
+    label_root = root / "derivatives" / "labels"
+    tool = generated_by("totalseg_bids.phantoms", seed=opts.seed)
+    for modality, grid in grids.items():
+        acq = {"acq": "sag"} if modality == "T2w" else {}
+        name = BidsName(tuple((ents | acq).items()), modality)
+        path = root / subject_dir(name) / name.filename
+        img, labels = render(anatomy if modality == "CT" else mri_anatomy, grid, modality, rng)
+        if modality == "CT":
+            data = np.clip(np.rint(img), -1024, 3071).astype(np.int16)
+        else:
+            data = np.clip(img, 0, None).astype(np.int16)
+        save_image(data, grid.affine, path)
+        if modality == "T1w" and index % 2 == 0 and opts.qform_offset_mm:
+            _offset_qform(path, opts.qform_offset_mm)
+        atomic_write_json(path.with_name(name.stem + ".json"), _sidecar(modality))
+        # ground truth on every grid, binary per structure and one dseg
+        for i, structure in enumerate(STRUCTURES[:2]):
+            gt = gt_root / subject_dir(name) / name.derivative(structure).filename
+            save_mask((labels == i + 1).astype(np.uint8), grid.affine, gt)
+            write_sidecar(gt, [path], [tool], raw_root=root)
+        dseg = gt_root / subject_dir(name) / name.derivative("phantom", kind="dseg").filename
+        save_mask(labels, grid.affine, dseg)
+        write_dseg_tsv(dseg, {i + 1: s for i, s in enumerate(STRUCTURES)})
+        write_sidecar(dseg, [path], [tool], raw_root=root)
+        if modality == "CT" and opts.ct_labels:
+            ts_tool = generated_by("totalseg_bids.phantoms", seed=opts.seed,
+                                   Description="phantom ground truth standing in for TotalSegmentator")
+            seg = label_root / subject_dir(name) / name.derivative("sacrum").filename
+            save_mask((labels == 1).astype(np.uint8), grid.affine, seg)
+            write_sidecar(seg, [path], [ts_tool], raw_root=root)
+            total = np.zeros_like(labels)
+            for i, structure in enumerate(STRUCTURES):
+                total[labels == i + 1] = ids[structure]
+            tseg = label_root / subject_dir(name) / name.derivative("total", kind="dseg").filename
+            save_mask(total, grid.affine, tseg)
+            write_dseg_tsv(tseg, {ids[s]: s for s in STRUCTURES})
+            write_sidecar(tseg, [path], [ts_tool], raw_root=root)
+    return {"subject": sub, "session": session, "misaligned": bool(misaligned),
+            "translation_mm": float(opts.misalign_mm) if misaligned else 0.0,
+            "rotation_deg": float(opts.misalign_deg) if misaligned else 0.0,
+            "mri_from_ct_world": mri_anatomy.pose.round(6).tolist()}
+
+
+def _offset_qform(path: Path, offset_mm: float) -> None:
+    """Rewrite ``path`` with its qform shifted by ``offset_mm`` (sform unchanged)."""
+    import nibabel as nib
+
+    img = nib.load(str(path))
+    data = np.asanyarray(img.dataobj)
+    q = img.affine.copy()
+    q[:3, 3] += offset_mm
+    new = nib.Nifti1Image(data, img.affine, header=img.header)
+    new.set_sform(img.affine, code=1)
+    new.set_qform(q, code=1)
+    from .core.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        new.to_filename(str(tmp))
+
+
+def _sidecar(modality: str) -> dict:
+    if modality == "CT":
+        return {"Modality": "CT", "Manufacturer": "totalseg_bids phantom", "ConvolutionKernel": "B30f"}
+    return {"Modality": "MR", "MagneticFieldStrength": 3, "Manufacturer": "totalseg_bids phantom",
+            "RepetitionTime": 0.6 if modality == "T1w" else 3.0,
+            "EchoTime": 0.012 if modality == "T1w" else 0.1}
+
+
+def write_dataset_files(root: Path, subjects: Sequence[str]) -> None:
+    """``dataset_description.json``, ``participants.tsv/json``, ``README``, ``.bidsignore``."""
+    atomic_write_json(root / "dataset_description.json", {
+        "Name": "totalseg_bids phantom dataset", "BIDSVersion": "1.10.0", "DatasetType": "raw",
+        "License": "CC0", "Authors": ["totalseg_bids"],
+        "GeneratedBy": [{"Name": "totalseg_bids.phantoms"}],
+    })
+    atomic_write_text(root / "participants.tsv",
+                      "participant_id\tage\tsex\n" + "".join(f"sub-{s}\t{40 + int(s) % 30}\t{'MF'[int(s) % 2]}\n"
+                                                           for s in subjects))
+    atomic_write_json(root / "participants.json", {
+        "age": {"Description": "age of the participant", "Units": "year"},
+        "sex": {"Description": "sex of the participant", "Levels": {"M": "male", "F": "female"}},
+    })
+    atomic_write_text(root / "README", "Synthetic CT/MRI phantoms written by totalseg_bids.phantoms.\n"
+                      "CT images (suffix _CT) are listed in .bidsignore: BIDS has no CT datatype yet.\n")
+    atomic_write_text(root / ".bidsignore", "*_CT.nii.gz\n*_CT.json\n*_ct.nii.gz\n*_ct.json\nct/\n")
+
+
+def generate(out: str | Path, opts: PhantomOptions | None = None, **kwargs) -> Path:
+    """Write a phantom BIDS dataset at ``out``; return its path.
+
+    >>> # generate("/tmp/ph", subjects=2, misalign_mm=4, misalign_deg=3)
+    """
+    opts = opts or PhantomOptions(**kwargs)
+    if opts.subjects < 1:
+        raise UsageError("--subjects must be >= 1", None, "e.g. --subjects 5")
+    if opts.sessions < 0:
+        raise UsageError("--sessions must be >= 0", None, "0 writes no session folders")
+    root = Path(out)
+    records = []
+    subjects = [f"{i + 1:02d}" for i in range(opts.subjects)]
+    work = []
+    for i in range(opts.subjects):
+        n_ses = opts.sessions if not (opts.mixed_sessions and i % 2 == 0) else 0
+        sessions = [f"{s + 1:02d}" for s in range(n_ses)] or [None]
+        work += [(i, ses) for ses in sessions]
+    for i, ses in cli.progress(work, desc="phantoms"):
+        records.append(write_subject(root, i, ses, opts))
+    write_dataset_files(root, subjects)
+    gt_root = root / "derivatives" / "ground_truth"
+    ensure_dataset_description(gt_root, "phantom ground truth")
+    atomic_write_json(gt_root / "misalignment.json", {"seed": opts.seed, "subjects": records})
+    if opts.ct_labels:
+        ensure_dataset_description(root / "derivatives" / "labels", "labels")
+    return root
+
+
+# ---------------------------------------------------------------------- CLI
+def get_parser() -> argparse.ArgumentParser:
+    p = cli.build_parser("phantoms", __doc__.splitlines()[0],
+                         epilog="example: python -m totalseg_bids.phantoms --out /tmp/phantom --subjects 5 "
+                                "--misalign-mm 4 --misalign-deg 3")
+    p.add_argument("--out", required=True, type=Path, help="BIDS dataset folder to write")
+    p.add_argument("--subjects", type=int, default=3)
+    p.add_argument("--sessions", type=int, default=0, help="sessions per subject (0: no ses- folders)")
+    p.add_argument("--mixed-sessions", action="store_true", help="only odd-numbered subjects get sessions")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--misalign-mm", type=float, default=0.0, help="CT-to-MRI translation of the anatomy")
+    p.add_argument("--misalign-deg", type=float, default=0.0, help="CT-to-MRI rotation of the anatomy")
+    p.add_argument("--misalign-fraction", type=float, default=1.0,
+                   help="share of subjects that are misaligned (default all)")
+    p.add_argument("--ct-spacing", type=float, default=1.0, help="CT voxel size in mm")
+    p.add_argument("--no-ct-labels", dest="ct_labels", action="store_false",
+                   help="do not write the TotalSegmentator-like CT labels")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    opts = PhantomOptions(subjects=args.subjects, sessions=args.sessions, mixed_sessions=args.mixed_sessions,
+                          seed=args.seed, misalign_mm=args.misalign_mm, misalign_deg=args.misalign_deg,
+                          misalign_fraction=args.misalign_fraction, ct_spacing=args.ct_spacing,
+                          ct_labels=args.ct_labels)
+    root = generate(args.out, opts)
+    print(root)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(get_parser(), argv, _run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
