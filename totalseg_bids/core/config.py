@@ -1,0 +1,188 @@
+"""Reading train/validation/test data configs (CONVENTIONS.md section 4).
+
+The format is the one totalspineseg / disc-labeling-hourglass users already
+have: ``TYPE``, ``CONTRASTS``, ``DATASETS_PATH`` and ``TRAINING`` /
+``VALIDATION`` / ``TESTING`` lists. Entries are paths relative to
+``DATASETS_PATH`` (absolute paths are accepted too), or objects
+``{"IMAGE": "..." | ["chan0", ...], "LABEL": "..."}`` for multi-channel cases.
+``DATASETS_PATH`` can be overridden (``--datasets-path`` or the
+``TOTALSEG_BIDS_DATASETS_PATH`` environment variable) so a shipped config works
+on any machine. Extra keys are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .bids import BidsName, image_for_label
+from .datalad import is_annex_pointer
+from .errors import InputError, MissingFileError, UsageError
+
+SPLITS = ("TRAINING", "VALIDATION", "TESTING")
+TYPES = ("LABEL", "IMAGE")
+DATASETS_PATH_ENV = "TOTALSEG_BIDS_DATASETS_PATH"
+
+#: Legacy CONTRASTS codes: suffix set -> code.
+_LEGACY_CONTRASTS = {
+    frozenset({"T1w"}): "t1",
+    frozenset({"T2w"}): "t2",
+    frozenset({"T2star"}): "t2s",
+    frozenset({"T1w", "T2w"}): "t1_t2",
+    frozenset({"PSIR"}): "psir",
+    frozenset({"STIR"}): "stir",
+    frozenset({"PSIR", "STIR"}): "psir_stir",
+    frozenset({"T1w", "T2w", "PSIR", "STIR"}): "t1_t2_psir_stir",
+}
+
+
+def contrasts_code(suffixes: Iterable[str]) -> str:
+    """The ``CONTRASTS`` value for a set of image suffixes; never an error.
+
+    >>> contrasts_code(["T2w", "T1w", "T2w"])
+    't1_t2'
+    >>> contrasts_code(["CT", "T2w"])
+    'ct_t2w'
+    >>> contrasts_code([])
+    ''
+    """
+    unique = frozenset(s for s in suffixes if s)
+    if unique in _LEGACY_CONTRASTS:
+        return _LEGACY_CONTRASTS[unique]
+    return "_".join(sorted(s.lower() for s in unique))
+
+
+@dataclass
+class Case:
+    """One config entry resolved to files: image(s) (one per channel) and label."""
+
+    split: str
+    images: tuple[Path, ...]
+    label: Path | None
+    entry: Any = None
+
+    @property
+    def image(self) -> Path:
+        return self.images[0]
+
+    @property
+    def name(self) -> BidsName:
+        """The parsed name of the first image."""
+        return BidsName.parse(self.images[0])
+
+    @property
+    def subject(self) -> str:
+        return self.name.subject
+
+
+@dataclass
+class DataConfig:
+    """A parsed data config. ``splits`` keeps the raw entries; ``extra`` other keys."""
+
+    type: str
+    datasets_path: Path
+    splits: dict[str, list[Any]]
+    contrasts: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    path: Path | None = None
+
+    def resolve(self, entry: str | os.PathLike) -> Path:
+        """An entry path made absolute against ``DATASETS_PATH``."""
+        p = Path(entry)
+        return p if p.is_absolute() else self.datasets_path / p
+
+    def cases(self, splits: Sequence[str] | None = None, check_exists: bool = True) -> list[Case]:
+        """Resolve entries to :class:`Case` objects, pairing labels with images.
+
+        Every problem (missing label, missing image, annexed content absent)
+        is gathered and reported in one InputError.
+        """
+        wanted = [s.upper() for s in (splits or SPLITS)]
+        for s in wanted:
+            if s not in SPLITS:
+                raise UsageError(f"unknown split {s!r}", self.path, f"use one of {', '.join(SPLITS)}")
+        cases: list[Case] = []
+        problems: list[tuple[Path, str]] = []
+        for split in wanted:
+            for entry in self.splits.get(split, []) or []:
+                try:
+                    cases.append(self._case(split, entry, check_exists))
+                except InputError as exc:
+                    problems.append((Path(exc.path or ""), exc.problem))
+        if problems:
+            annexed = [p for p, why in problems if "annex" in why]
+            fix = (f"run `datalad get` on the listed files (e.g. datalad get {annexed[0]})" if annexed
+                   else "fix the paths in the config or pass --datasets-path")
+            shown = "; ".join(f"{p}: {why}" for p, why in problems[:3])
+            more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+            raise InputError(f"{len(problems)} config entr{'y' if len(problems) == 1 else 'ies'} "
+                             f"unusable: {shown}{more}", self.path, fix)
+        return cases
+
+    def _case(self, split: str, entry: Any, check_exists: bool) -> Case:
+        if isinstance(entry, dict):
+            raw_images = entry.get("IMAGE")
+            if raw_images is None:
+                raise InputError("object entry without IMAGE", self.path, "add an IMAGE key")
+            raw_images = [raw_images] if isinstance(raw_images, str) else list(raw_images)
+            images = tuple(self.resolve(i) for i in raw_images)
+            label = self.resolve(entry["LABEL"]) if entry.get("LABEL") else None
+        elif isinstance(entry, str):
+            path = self.resolve(entry)
+            if self.type == "LABEL":
+                label = path
+                if check_exists:
+                    _check(label)
+                images = (image_for_label(label),)
+            else:
+                images, label = (path,), None
+        else:
+            raise InputError(f"entry {entry!r} is neither a path nor an object", self.path,
+                             "use a path string or {\"IMAGE\": ..., \"LABEL\": ...}")
+        if check_exists:
+            for p in (*images, *([label] if label else [])):
+                _check(p)
+        return Case(split, images, label, entry)
+
+
+def _check(path: Path) -> None:
+    if is_annex_pointer(path):
+        raise InputError("annexed file content is not present", path, f"run `datalad get {path}`")
+    if not path.exists():
+        raise MissingFileError("file not found", path, "check the path")
+
+
+def load_config(path: str | Path, datasets_path: str | Path | None = None) -> DataConfig:
+    """Read a config JSON; ``datasets_path`` (or the environment) overrides ``DATASETS_PATH``."""
+    path = Path(path)
+    if not path.exists():
+        raise MissingFileError("config file not found", path, "check the path")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read config ({exc})", path, "check the file") from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON (line {exc.lineno}: {exc.msg})", path, "fix the JSON syntax") from None
+    if not isinstance(data, dict):
+        raise InputError("config must be a JSON object", path, "see CONVENTIONS.md section 4")
+    ctype = str(data.get("TYPE", "")).upper()
+    if ctype not in TYPES:
+        raise InputError(f"TYPE must be LABEL or IMAGE, got {data.get('TYPE')!r}", path,
+                         "set \"TYPE\": \"LABEL\" or \"IMAGE\"")
+    override = datasets_path or os.environ.get(DATASETS_PATH_ENV)
+    base = override or data.get("DATASETS_PATH")
+    if not base:
+        base = path.parent  # relative entries then resolve next to the config
+    splits = {}
+    for key in SPLITS:
+        value = data.get(key, [])
+        if value is None:
+            value = []
+        if not isinstance(value, list):
+            raise InputError(f"{key} must be a list", path, "fix the config")
+        splits[key] = value
+    extra = {k: v for k, v in data.items() if k not in (*SPLITS, "TYPE", "CONTRASTS", "DATASETS_PATH")}
+    return DataConfig(ctype, Path(base).expanduser(), splits, str(data.get("CONTRASTS", "")), extra, path)
