@@ -11,7 +11,7 @@ The anatomy (a tapered sacrum, an L5 vertebral body, both hip bones inside a
 body with a fat layer) is defined in world millimetres, so every grid's mask
 is computed from the same definition. Optionally the MRI anatomy is moved by a
 known rigid transform (the "patient moved between scans" case) recorded in
-``derivatives/ground_truth/misalignment.json``.
+``derivatives/ground_truth/code/misalignment.json``.
 """
 
 from __future__ import annotations
@@ -181,6 +181,7 @@ class PhantomOptions:
     ct_spacing: float = 1.0
     ct_labels: bool = True
     qform_offset_mm: float = 0.02
+    naming: str = "neuropoly"
 
 
 def _misalignment(rng: np.random.Generator, mm: float, deg: float) -> np.ndarray:
@@ -225,23 +226,23 @@ def write_subject(root: Path, index: int, session: str | None, opts: PhantomOpti
         atomic_write_json(path.with_name(name.stem + ".json"), _sidecar(modality))
         # ground truth on every grid, binary per structure and one dseg
         for i, structure in enumerate(STRUCTURES[:2]):
-            gt = gt_root / subject_dir(name) / name.derivative(structure).filename
+            gt = gt_root / subject_dir(name) / name.derivative(structure, naming=opts.naming).filename
             save_mask((labels == i + 1).astype(np.uint8), grid.affine, gt)
             write_sidecar(gt, [path], [tool], raw_root=root)
-        dseg = gt_root / subject_dir(name) / name.derivative("phantom", kind="dseg").filename
+        dseg = gt_root / subject_dir(name) / name.derivative("phantom", kind="dseg", naming=opts.naming).filename
         save_mask(labels, grid.affine, dseg)
         write_dseg_tsv(dseg, {i + 1: s for i, s in enumerate(STRUCTURES)})
         write_sidecar(dseg, [path], [tool], raw_root=root)
         if modality == "CT" and opts.ct_labels:
             ts_tool = generated_by("totalseg_bids.phantoms", seed=opts.seed,
                                    Description="phantom ground truth standing in for TotalSegmentator")
-            seg = label_root / subject_dir(name) / name.derivative("sacrum").filename
+            seg = label_root / subject_dir(name) / name.derivative("sacrum", naming=opts.naming).filename
             save_mask((labels == 1).astype(np.uint8), grid.affine, seg)
             write_sidecar(seg, [path], [ts_tool], raw_root=root)
             total = np.zeros_like(labels)
             for i, structure in enumerate(STRUCTURES):
                 total[labels == i + 1] = ids[structure]
-            tseg = label_root / subject_dir(name) / name.derivative("total", kind="dseg").filename
+            tseg = label_root / subject_dir(name) / name.derivative("total", kind="dseg", naming=opts.naming).filename
             save_mask(total, grid.affine, tseg)
             write_dseg_tsv(tseg, {ids[s]: s for s in STRUCTURES})
             write_sidecar(tseg, [path], [ts_tool], raw_root=root)
@@ -274,6 +275,12 @@ def _sidecar(modality: str) -> dict:
     return {"Modality": "MR", "MagneticFieldStrength": 3, "Manufacturer": "totalseg_bids phantom",
             "RepetitionTime": 0.6 if modality == "T1w" else 3.0,
             "EchoTime": 0.012 if modality == "T1w" else 0.1}
+
+
+def misalignment_record(root: str | Path) -> Path:
+    """Where the known CT->MRI transforms are recorded (``code/`` keeps the
+    derivative dataset valid for the BIDS validator)."""
+    return Path(root) / "derivatives" / "ground_truth" / "code" / "misalignment.json"
 
 
 def write_dataset_files(root: Path, subjects: Sequence[str]) -> None:
@@ -318,7 +325,7 @@ def generate(out: str | Path, opts: PhantomOptions | None = None, **kwargs) -> P
     write_dataset_files(root, subjects)
     gt_root = root / "derivatives" / "ground_truth"
     ensure_dataset_description(gt_root, "phantom ground truth")
-    atomic_write_json(gt_root / "misalignment.json", {"seed": opts.seed, "subjects": records})
+    atomic_write_json(misalignment_record(root), {"seed": opts.seed, "subjects": records})
     if opts.ct_labels:
         ensure_dataset_description(root / "derivatives" / "labels", "labels")
     return root
@@ -341,6 +348,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--ct-spacing", type=float, default=1.0, help="CT voxel size in mm")
     p.add_argument("--no-ct-labels", dest="ct_labels", action="store_false",
                    help="do not write the TotalSegmentator-like CT labels")
+    cli.add_naming_arg(p)
     return p
 
 
@@ -348,7 +356,7 @@ def _run(args: argparse.Namespace) -> int:
     opts = PhantomOptions(subjects=args.subjects, sessions=args.sessions, mixed_sessions=args.mixed_sessions,
                           seed=args.seed, misalign_mm=args.misalign_mm, misalign_deg=args.misalign_deg,
                           misalign_fraction=args.misalign_fraction, ct_spacing=args.ct_spacing,
-                          ct_labels=args.ct_labels)
+                          ct_labels=args.ct_labels, naming=args.naming)
     root = generate(args.out, opts)
     print(root)
     return 0
