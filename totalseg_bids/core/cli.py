@@ -66,11 +66,27 @@ def add_naming_arg(parser: argparse.ArgumentParser) -> None:
                              "or bids (validator-clean _space-<image>_label-X_mask / _dseg)")
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at emit time, so in-process
+    ``main()`` calls (tests, notebooks) never log to a closed stream."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        pass
+
+
 def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
     root = logging.getLogger("totalseg_bids")
     root.handlers.clear()
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _StderrHandler()
     handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"
                                            if verbose else "%(name)s: %(message)s"))
     root.addHandler(handler)

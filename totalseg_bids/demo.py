@@ -1,0 +1,291 @@
+"""The whole pipeline on phantom data, end to end, with a summary.
+
+``python -m totalseg_bids.demo [--out DIR] [--subjects N]`` generates a
+phantom BIDS dataset (CT + T1w/T2w, half of the subjects misaligned by 4 mm /
+3 degrees), then runs every stage exactly as a user would, each as its own
+``python -m totalseg_bids.<stage>`` process:
+
+1. ``segment_ct``: TotalSegmentator when its weights are installed; otherwise
+   the phantom's CT masks stand in for TotalSegmentator output
+   (``--from-existing``);
+2. ``register --method rigid`` (CT labels onto every MRI);
+3. ``init_data_config`` (subject-level train/validation/test split);
+4. ``convert_config_to_nnunet`` (nnU-Net v2 raw dataset + splits);
+5. nnU-Net plan/preprocess and a short training (``scripts/train_nnunet.sh``);
+6. ``predict`` on the test split, largest component kept;
+7. ``qc`` report.
+
+It ends with a table: Dice of the transferred labels and of the predictions
+against the phantom ground truth, counts, time per stage, and where the
+outputs are. Uses the GPU when there is one (nnU-Net training and inference).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .core import cli
+from .core.bids import BidsName, subject_dir
+from .core.errors import ExternalToolError, UsageError
+from .core.nifti import dice, load_label
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parents[1]
+DATASET_ID = 501
+DATASET_NAME = "DemoSacrum"
+TRAINER = "nnUNetTrainer_2epochs_10iters"
+
+
+@dataclass
+class StepResult:
+    name: str
+    seconds: float
+    detail: str = ""
+
+
+@dataclass
+class Demo:
+    """State of one demo run: folders, environment and step timings."""
+
+    out: Path
+    subjects: int
+    device: str
+    jobs: int
+    steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def data(self) -> Path:
+        return self.out / "data"
+
+    @property
+    def dataset(self) -> Path:
+        return self.data / "phantom"
+
+    @property
+    def logs(self) -> Path:
+        return self.out / "logs"
+
+    def env(self) -> dict[str, str]:
+        from .nnunet_trainers import trainer_env
+
+        env = dict(os.environ)
+        env.update({
+            "nnUNet_raw": str(self.out / "nnUNet_raw"),
+            "nnUNet_preprocessed": str(self.out / "nnUNet_preprocessed"),
+            "nnUNet_results": str(self.out / "nnUNet_results"),
+            "nnUNet_def_n_proc": env.get("nnUNet_def_n_proc", "1"),
+            "nnUNet_n_proc_DA": env.get("nnUNet_n_proc_DA", "1"),
+            "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", ""),
+            "TOTALSEG_BIDS_NO_PROGRESS": "1",
+        })
+        env.update(trainer_env(env))
+        return env
+
+    def run(self, name: str, argv: Sequence[str | os.PathLike], detail: str = "") -> StepResult:
+        """Run one step as its own process; its output goes to ``logs/<name>.log``."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        logfile = self.logs / f"{len(self.steps) + 1:02d}_{name}.log"
+        cmd = [str(a) for a in argv]
+        log.info("[%s] %s", name, " ".join(cmd))
+        start = time.perf_counter()
+        with open(logfile, "w") as fh:
+            fh.write("$ " + " ".join(cmd) + "\n")
+            fh.flush()
+            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env(), cwd=self.out)
+        seconds = time.perf_counter() - start
+        if proc.returncode != 0:
+            tail = logfile.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            raise ExternalToolError(f"step {name} failed with exit {proc.returncode} ({tail[0][:200]})", logfile,
+                                    "read the log for details")
+        result = StepResult(name, seconds, detail)
+        self.steps.append(result)
+        log.info("[%s] done in %.1f s", name, seconds)
+        return result
+
+    def module(self, stage: str, *args: str | os.PathLike) -> list[str]:
+        return [sys.executable, "-m", f"totalseg_bids.{stage}", *map(str, args)]
+
+
+def totalsegmentator_ready() -> tuple[bool, str]:
+    """Whether TotalSegmentator can run here: its program and its weights.
+
+    Weights live under ``TOTALSEG_WEIGHTS_PATH`` or
+    ``$TOTALSEG_HOME_DIR/nnunet/results`` (default ``~/.totalsegmentator``).
+    """
+    if shutil.which("TotalSegmentator") is None:
+        return False, "the TotalSegmentator program is not installed"
+    weights = os.environ.get("TOTALSEG_WEIGHTS_PATH")
+    home = Path(os.environ.get("TOTALSEG_HOME_DIR", Path.home() / ".totalsegmentator"))
+    folder = Path(weights) if weights else home / "nnunet" / "results"
+    if not any(folder.glob("Dataset*")) if folder.is_dir() else True:
+        return False, f"no TotalSegmentator weights in {folder} (run totalseg_download_weights, set TOTALSEG_HOME_DIR)"
+    return True, f"weights in {folder}"
+
+
+def stand_in_totalsegmentator_output(dataset: Path, dest: Path) -> Path:
+    """Lay the phantom's CT masks out as TotalSegmentator writes them
+    (``<dest>/<CT stem>/<class>.nii.gz``) for ``segment_ct --from-existing``."""
+    gt = dataset / "derivatives" / "ground_truth"
+    for mask in sorted(gt.rglob("*_CT_label-sacrum_seg.nii.gz")):
+        stem = BidsName.parse(mask).source().stem
+        target = dest / stem / "sacrum.nii.gz"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if not target.exists():
+            shutil.copyfile(mask, target)
+    return dest
+
+
+def dice_table(pairs: Sequence[tuple[Path, Path]]) -> list[float]:
+    """Dice of each (prediction, ground truth) pair."""
+    out = []
+    for pred, truth in pairs:
+        out.append(dice(load_label(pred).data, load_label(truth).data))
+    return out
+
+
+def _gt_path(dataset: Path, image_name: BidsName) -> Path:
+    """The phantom's ground-truth sacrum mask on the grid of ``image_name``."""
+    return dataset / "derivatives" / "ground_truth" / subject_dir(image_name) / image_name.derivative("sacrum").filename
+
+
+def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | None = None,
+             keep: bool = False) -> dict:
+    """Run the whole pipeline into ``out``; return the summary dict."""
+    if subjects < 4:
+        raise UsageError("the demo needs at least 4 subjects (train, validation and test splits)", None,
+                         "use --subjects 4 or more")
+    out = out.absolute()
+    if out.exists() and not keep:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    demo = Demo(out, subjects, device, jobs or min(2, os.cpu_count() or 1))
+    ds = demo.dataset
+    total_start = time.perf_counter()
+
+    demo.run("phantoms", demo.module("phantoms", "--out", ds, "--subjects", subjects, "--seed", 0,
+                                      "--misalign-mm", 4, "--misalign-deg", 3, "--misalign-fraction", 0.5,
+                                      "--no-ct-labels", "-q"))
+    ready, why = totalsegmentator_ready()
+    if ready:
+        demo.run("segment_ct", demo.module("segment_ct", "--path-img", ds, "--classes", "sacrum",
+                                            "--device", "gpu" if device == "cuda" else ("cpu" if device == "cpu" else "auto"),
+                                            "-j", 1), detail="TotalSegmentator")
+    else:
+        log.warning("TotalSegmentator cannot run here (%s): using the phantom's CT masks, which stand in "
+                    "for TotalSegmentator output", why)
+        existing = stand_in_totalsegmentator_output(ds, out / "totalsegmentator_output")
+        demo.run("segment_ct", demo.module("segment_ct", "--path-img", ds, "--classes", "sacrum",
+                                            "--from-existing", existing), detail="phantom masks as TotalSegmentator output")
+    qc_dir = out / "qc"
+    demo.run("register", demo.module("register", "--path-img", ds, "--method", "rigid", "--label", "sacrum",
+                                      "-j", demo.jobs, "--qc", qc_dir), detail="rigid")
+    reg_labels = sorted((ds / "derivatives" / "reg-labels").rglob("*_label-sacrum_seg.nii.gz"))
+    reg_dice = dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in reg_labels])
+    misaligned = {r["subject"] for r in json.loads(
+        (ds / "derivatives/ground_truth/code/misalignment.json").read_text())["subjects"] if r["misaligned"]}
+
+    config = out / "config.json"
+    demo.run("init_data_config", demo.module("init_data_config", "--bids-dir", ds, "--label-dir", "reg-labels",
+                                              "--label-suffix", "_label-sacrum_seg", "--type", "LABEL",
+                                              "--split-validation", 0.2, "--split-test", 0.25, "--seed", 0,
+                                              "-o", config))
+    demo.run("convert_config_to_nnunet", demo.module("convert_config_to_nnunet", "--config", config,
+                                                      "--path-out", out / "nnUNet_raw", "-dnum", DATASET_ID,
+                                                      "-dname", DATASET_NAME, "--labels", "sacrum"))
+    demo.run("nnunet_train", ["bash", REPO / "scripts" / "train_nnunet.sh", DATASET_ID, "3d_fullres", "0",
+                              "--trainer", TRAINER, "--device", device], detail=TRAINER)
+    demo.run("predict", demo.module("predict", "--config", config, "--split", "TESTING", "-d", DATASET_ID,
+                                     "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "--device", device,
+                                     "--label-name", "sacrum", "--derivatives", "predictions",
+                                     "--keep-largest", "per-label", "--qc", qc_dir))
+    cfg = json.loads(config.read_text())
+    preds = sorted((ds / "derivatives" / "predictions").rglob("*_label-sacrum_seg.nii.gz"))
+    pred_dice = dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in preds])
+    demo.run("qc", demo.module("qc", "--labels", *preds, "--qc", qc_dir, "--stage", "predict"))
+
+    summary = {
+        "subjects": subjects,
+        "misaligned_subjects": sorted(misaligned),
+        "transferred_labels": len(reg_labels),
+        "transfer_dice_mean": float(np.mean(reg_dice)) if reg_dice else None,
+        "transfer_dice_min": float(np.min(reg_dice)) if reg_dice else None,
+        "split_counts": {k: len(cfg.get(k, [])) for k in ("TRAINING", "VALIDATION", "TESTING")},
+        "predictions": len(preds),
+        "prediction_dice_mean": float(np.mean(pred_dice)) if pred_dice else None,
+        "prediction_dice_min": float(np.min(pred_dice)) if pred_dice else None,
+        "steps": [{"name": s.name, "seconds": round(s.seconds, 1), "detail": s.detail} for s in demo.steps],
+        "total_seconds": round(time.perf_counter() - total_start, 1),
+        "outputs": {
+            "dataset": str(ds),
+            "transferred_labels": str(ds / "derivatives" / "reg-labels"),
+            "predictions": str(ds / "derivatives" / "predictions"),
+            "config": str(config),
+            "nnunet_raw": str(out / "nnUNet_raw"),
+            "qc_report": str(qc_dir / "index.html"),
+            "logs": str(demo.logs),
+        },
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    (out / "summary.md").write_text(format_summary(summary))
+    return summary
+
+
+def format_summary(s: dict) -> str:
+    """The summary as a Markdown table a person reads at the end of the run."""
+    def f(x):
+        return "n/a" if x is None else f"{x:.3f}"
+
+    lines = [
+        "| figure | value |", "|---|---|",
+        f"| subjects (misaligned) | {s['subjects']} ({len(s['misaligned_subjects'])}) |",
+        f"| labels transferred CT -> MRI (rigid) | {s['transferred_labels']} |",
+        f"| Dice transferred vs ground truth (mean / min) | {f(s['transfer_dice_mean'])} / {f(s['transfer_dice_min'])} |",
+        f"| config split train / val / test (labels) | {s['split_counts']['TRAINING']} / "
+        f"{s['split_counts']['VALIDATION']} / {s['split_counts']['TESTING']} |",
+        f"| test images predicted | {s['predictions']} |",
+        f"| Dice prediction vs ground truth (mean / min) | {f(s['prediction_dice_mean'])} / {f(s['prediction_dice_min'])} |",
+        "", "| stage | seconds | note |", "|---|---:|---|",
+    ]
+    lines += [f"| {st['name']} | {st['seconds']:.1f} | {st['detail']} |" for st in s["steps"]]
+    lines += [f"| **total** | {s['total_seconds']:.1f} | |", "", "| output | where |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in s["outputs"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = cli.build_parser("demo", __doc__.splitlines()[0],
+                         epilog="example: python -m totalseg_bids.demo --out demo_output --subjects 8")
+    p.add_argument("--out", type=Path, required=True, help="folder for everything the demo writes (replaced)")
+    p.add_argument("--subjects", type=int, default=8, help="phantom subjects (default 8)")
+    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                   help="nnU-Net device (auto: the GPU when there is one)")
+    p.add_argument("-j", "--jobs", type=int, default=None, help="parallel workers for per-subject stages")
+    p.add_argument("--keep", action="store_true", help="reuse --out instead of starting afresh")
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    summary = run_demo(args.out, args.subjects, args.device, args.jobs, keep=args.keep)
+    print(format_summary(summary))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(get_parser(), argv, _run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
