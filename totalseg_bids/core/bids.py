@@ -5,8 +5,11 @@ Two derivative spellings are supported (CONVENTIONS.md section 2, issue 10):
 * ``neuropoly`` (default): the full source name, then derivative entities and
   a derivative suffix: ``sub-01_T2w_label-sacrum_seg.nii.gz``.
 * ``bids``: validator-clean: the source entities, ``space-<source suffix>``
-  (as fMRIPrep's ``space-T1w``), then ``label-``/``desc-`` and ``_mask`` or
-  ``_dseg``: ``sub-01_space-T2w_label-sacrum_mask.nii.gz``.
+  (as fMRIPrep's ``space-T1w``), then ``label-<structure>_mask`` or
+  ``desc-<name>_dseg`` (the validator allows no ``label-`` on a dseg):
+  ``sub-01_space-T2w_label-sacrum_mask.nii.gz``. On a mask only ``space-`` and
+  ``label-`` belong to the label; ``desc-``/``res-`` describe the image it was
+  computed on (``sub-01_desc-cropped_T2w`` -> ``sub-01_space-T2w_label-sacrum_desc-cropped_mask``).
 
 Names are parsed entity by entity, never cut at the last ``_``.
 """
@@ -28,6 +31,8 @@ ENTITY_ORDER = (
 )
 #: Entities that only derivatives carry; dropped when mapping a label to its image.
 DERIVATIVE_ENTITIES = ("space", "seg", "res", "den", "label", "desc")
+#: Entities that a BIDS-named label adds to its image's entities.
+LABEL_ONLY_ENTITIES = ("space", "label")
 #: Suffixes of label maps.
 DERIVATIVE_SUFFIXES = ("seg", "dseg", "softseg", "probseg", "mask")
 #: Image extensions, longest first.
@@ -145,8 +150,9 @@ class BidsName:
             # BIDS-style derivative: the source suffix is carried by space-<suffix>.
             ents = dict(before)
             source_suffix = ents.get("space")
-            src = tuple((k, v) for k, v in before if k not in DERIVATIVE_ENTITIES)
-            der = tuple((k, v) for k, v in before if k in DERIVATIVE_ENTITIES and k != "space")
+            own = LABEL_ONLY_ENTITIES + (("desc",) if suffix == "dseg" else ())
+            src = tuple((k, v) for k, v in before if k not in own)
+            der = tuple((k, v) for k, v in before if k in own and k != "space")
             return cls(src, source_suffix, ext, der, suffix, "bids")
         return cls(tuple(before), suffix, ext)
 
@@ -230,8 +236,8 @@ class BidsName:
         """The name of a label map computed on this image.
 
         ``kind`` is ``seg`` (binary), ``dseg`` (several classes), ``softseg`` or
-        ``probseg``. With ``naming='bids'``, ``seg`` is spelled ``mask`` and a
-        ``dseg`` takes its name as ``desc-``.
+        ``probseg``. With ``naming='bids'``, ``seg`` is spelled ``mask`` and
+        ``softseg`` ``probseg``, and a ``dseg`` takes its name as ``desc-``.
 
         >>> img = BidsName.parse("sub-01_ses-1_T2w.nii.gz")
         >>> img.derivative("sacrum").filename
@@ -240,6 +246,9 @@ class BidsName:
         'sub-01_ses-1_space-T2w_label-vertebraeL5_mask.nii.gz'
         >>> img.derivative("pelvis", kind="dseg", naming="bids").filename
         'sub-01_ses-1_space-T2w_desc-pelvis_dseg.nii.gz'
+        >>> crop = BidsName.parse("sub-01_desc-cropped_T2w.nii.gz").derivative("sacrum", naming="bids")
+        >>> crop.filename, BidsName.parse(crop.filename).source().filename
+        ('sub-01_space-T2w_label-sacrum_desc-cropped_mask.nii.gz', 'sub-01_desc-cropped_T2w.nii.gz')
         >>> img.derivative("pelvis", kind="dseg").filename
         'sub-01_ses-1_T2w_label-pelvis_dseg.nii.gz'
         """
@@ -255,14 +264,18 @@ class BidsName:
             if desc:
                 der.append(("desc", label_value(desc)))
             return BidsName(src.entities, src.suffix, extension, tuple(der), kind, "neuropoly")
+        if desc:
+            raise UsageError("desc- cannot name a label in BIDS naming (it belongs to the image)", None,
+                             "pass the structure as the label name")
         suffix = {"seg": "mask", "softseg": "probseg"}.get(kind, kind)
-        if label and suffix == "dseg":
-            der.append(("desc", label_value(label)))
-        else:
+        if suffix == "dseg":
+            if dict(src.entities).get("desc"):
+                raise UsageError(f"a dseg of {src.filename} cannot be named in BIDS naming "
+                                 "(both would need desc-)", None, "use --naming neuropoly")
             if label:
-                der.append(("label", label_value(label)))
-            if desc:
-                der.append(("desc", label_value(desc)))
+                der.append(("desc", label_value(label)))
+        elif label:
+            der.append(("label", label_value(label)))
         return BidsName(src.entities, src.suffix, extension, tuple(der), suffix, "bids")
 
     def sidecar(self) -> "BidsName":

@@ -1,0 +1,104 @@
+"""totalseg_bids.slices on phantoms: shapes, splits, masks matching images, nnU-Net 2D."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from PIL import Image
+
+from conftest import assert_one_line_error
+from totalseg_bids import slices
+
+GT = "ds/derivatives/ground_truth"
+
+
+def write_config(path: Path, ds: Path, **splits) -> Path:
+    path.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(ds.parent), **splits}))
+    return path
+
+
+def canonical(path: Path) -> np.ndarray:
+    return np.asarray(nib.as_closest_canonical(nib.load(str(path))).dataobj)
+
+
+def test_mmseg_export_shapes_splits_masks(phantom_ds, tmp_path):
+    t2 = lambda s: f"{GT}/{s}/anat/{s.replace('/', '_')}_acq-sag_T2w_label-phantom_dseg.nii.gz"  # noqa: E731
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[t2("sub-01")],
+                       VALIDATION=[t2("sub-02/ses-01"), t2("sub-02/ses-02")], TESTING=[t2("sub-03")])
+    out = tmp_path / "mmseg"
+    assert slices.main(["--config", str(cfg), "--out", str(out), "--axis", "axial", "--only-labelled",
+                        "--empty-fraction", "0", "--percentile", "1", "99", "-q", "-j", "2"]) == 0
+    rows = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))
+    by_split = {s: {r["subject"] for r in rows if r["split"] == s} for s in ("train", "val", "test")}
+    assert by_split == {"train": {"ds/sub-01"}, "val": {"ds/sub-02"}, "test": {"ds/sub-03"}}
+    for split in ("train", "val", "test"):
+        files = sorted((out / "images" / split).glob("*.png"))
+        assert files and [f.name for f in files] == sorted(f.name for f in (out / "masks" / split).glob("*.png"))
+    for row in rows:
+        label_path = Path(row["label"])
+        lab = canonical(label_path)  # independent reorientation with nibabel
+        k = int(row["index"])
+        expected_mask = np.flipud(lab[:, :, k].T)
+        img = np.asarray(Image.open(out / row["file"]))
+        mask = np.asarray(Image.open(out / row["mask"]))
+        assert img.shape == mask.shape == expected_mask.shape == (lab.shape[1], lab.shape[0])
+        assert img.dtype == mask.dtype == np.uint8
+        assert np.array_equal(mask, expected_mask) and mask.any() and row["has_label"] == "1"
+        assert row["file"].startswith(f"images/{row['split']}/") and f"_T2w_axial-{k:03d}" in row["file"]
+    # every labelled axial slice of every case is there (empty-fraction 0)
+    n_labelled = sum(int(canonical(Path(p)).any(axis=(0, 1)).sum()) for p in {r["label"] for r in rows})
+    assert len(rows) == n_labelled
+
+
+def test_nnunet2d_multichannel_ct_bone(phantom_ds, tmp_path):
+    def entry(s: str) -> dict:
+        ct = f"ds/{s}/anat/{s}_CT.nii.gz"
+        return {"IMAGE": [ct, ct], "LABEL": f"{GT}/{s}/anat/{s}_CT_label-phantom_dseg.nii.gz"}
+
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[entry("sub-01")], TESTING=[entry("sub-03")])
+    raw = tmp_path / "nnUNet_raw"
+    assert slices.main(["--config", str(cfg), "--out", str(raw), "--layout", "nnunet2d", "-dnum", "501",
+                        "-dname", "Slices", "--axis", "sagittal", "--only-labelled", "--empty-fraction", "0.05",
+                        "--window", "bone", "-q", "-j", "2"]) == 0
+    ds = raw / "Dataset501_Slices"
+    meta = json.loads((ds / "dataset.json").read_text())
+    assert meta["file_ending"] == ".png" and meta["overwrite_image_reader_writer"] == "NaturalImage2DIO"
+    assert set(meta["channel_names"]) == {"0", "1"} and "CT" != meta["channel_names"]["0"]
+    assert meta["labels"] == {"background": 0, "sacrum": 1, "vertebrae_L5": 2, "hip_left": 3, "hip_right": 4}
+    labels_tr = sorted((ds / "labelsTr").glob("*.png"))
+    assert meta["numTraining"] == len(labels_tr) > 0 and list((ds / "imagesTs").glob("*_0001.png"))
+    assert json.loads((ds / "splits_final.json").read_text())[0]["train"]
+
+    from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
+
+    io = NaturalImage2DIO()
+    bone, soft = [], []
+    for lab in labels_tr[::10]:
+        case = lab.name[:-4]
+        img, _ = io.read_images([str(ds / "imagesTr" / f"{case}_{c:04d}.png") for c in (0, 1)])
+        seg, _ = io.read_seg(str(lab))
+        assert img.shape[0] == 2 and img.shape[1:] == seg.shape[1:]
+        inside = seg[0] > 0
+        if inside.any():
+            bone.append(img[0][inside].mean())
+            soft.append(img[0][~inside & (img[0] > 40)].mean())  # body outside the bones
+    # W2000/L500: bone (~500 HU) maps near 128, soft tissue (~40 HU) near 69
+    assert bone and min(bone) > 110 and max(soft) < 95
+
+
+def test_subject_in_two_splits_is_refused(phantom_ds, tmp_path, cli):
+    lab = lambda ses: f"{GT}/sub-02/{ses}/anat/sub-02_{ses}_acq-sag_T2w_label-phantom_dseg.nii.gz"  # noqa: E731
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[lab("ses-01")], VALIDATION=[lab("ses-02")])
+    proc = cli("slices", "--config", cfg, "--out", tmp_path / "out")
+    assert_one_line_error(proc, str(cfg), "sub-02")
+    assert not (tmp_path / "out").exists()
+
+
+def test_missing_input_is_one_line_error(tmp_path, cli):
+    missing = tmp_path / "nope.json"
+    proc = cli("slices", "--config", missing, "--out", tmp_path / "out")
+    assert_one_line_error(proc, str(missing))

@@ -1,0 +1,557 @@
+"""Export 2D slices of config images and masks (MMSegmentation or nnU-Net 2D layout).
+
+Seeds 001/002/004 as a library stage. Every volume is first reoriented to the
+closest canonical (RAS+) orientation (``nibabel.as_closest_canonical`` logic:
+axes are only permuted and flipped, never interpolated), so ``axial`` /
+``coronal`` / ``sagittal`` mean the same thing for LPS CTs, sagittal MRIs and
+oblique acquisitions. An oblique image is sliced along its *closest* world
+axis: its slices are tilted by the obliquity (no resampling; crop/resample
+first with ``totalseg_bids.crop --spacing`` when that matters). In-plane
+spacing is not equalised either.
+
+2D arrays are shown the usual way: the top row is superior (sagittal,
+coronal) or anterior (axial), and columns run along +x / +y of RAS+
+(axial/coronal: the subject's left at the left edge of the picture).
+
+Intensities: CT windows (``brain`` W80/L40, ``bone`` W2000/L500, ``soft``
+W400/L40 or ``W,L``) or per-volume percentile scaling for MRI, to ``uint8``
+for png/tif; ``npy`` keeps raw ``float32``. Masks are ``uint8`` class
+indices; when the config's label values are not consecutive (TotalSegmentator
+ids such as 25, 27, 77) they are renumbered 1..N in ascending order and
+``classes.tsv`` records ``index``, ``name``, ``source_value``.
+
+Layouts:
+
+* ``mmseg``: ``images/{train,val,test}/<name>.<ext>`` and
+  ``masks/{train,val,test}/<name>.<ext>``. Several channels (multi-image
+  config entries, e.g. CTA + NCCT) are stacked in one file: an RGB PNG for
+  2-3 channels (a missing third channel is 0), an ``(H, W, C)`` TIFF or NPY.
+* ``nnunet2d``: ``<out>/Dataset<NNN>_<Name>/`` readable by nnU-Net's
+  ``NaturalImage2DIO``: PNG only, one grayscale file per channel
+  (``<case>_0000.png``, ``_0001``...), ``labelsTr``, ``imagesTs`` (+``labelsTs``),
+  ``dataset.json`` (``file_ending: .png``, ``overwrite_image_reader_writer:
+  NaturalImage2DIO``) and ``splits_final.json`` carrying the config's
+  TRAINING/VALIDATION split (copy it to ``nnUNet_preprocessed/Dataset<NNN>_<Name>/``).
+
+Slice names keep the BIDS entities and the slice index
+(``sub-01_ses-02_acq-sag_T2w_axial-012``); ``slices.tsv`` maps every file
+back to its volume(s), split, axis and index (in the reoriented volume, plus
+the source voxel axis and index). Splits come from the config (TRAINING ->
+train, VALIDATION -> val, TESTING -> test); a subject listed in two splits is
+refused, so slices of one subject never cross splits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import logging
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .core import cli
+from .core.atomic import atomic_path, atomic_write_json, atomic_write_text
+from .core.bids import BidsName, raw_root_of, split_extension
+from .core.errors import GeometryError, InputError, OutputError, UsageError
+from .core.nifti import grid_mismatch, load_image, load_label
+
+log = logging.getLogger(__name__)
+
+AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
+WINDOWS = {"brain": (80.0, 40.0), "bone": (2000.0, 500.0), "soft": (400.0, 40.0)}
+SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
+FORMATS = ("png", "tif", "npy")
+LAYOUTS = ("mmseg", "nnunet2d")
+MANIFEST = "slices.tsv"
+MANIFEST_COLUMNS = ("file", "mask", "split", "subject", "images", "label", "axis", "index",
+                    "source_axis", "source_index", "has_label")
+
+
+# ============================================================ pure functions
+def to_ras(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Reorient to the closest canonical RAS+ orientation (permute/flip only).
+
+    Returns the array, its new affine and nibabel's orientation array of the
+    source (``ornt[i] = (RAS axis of source axis i, flip)``) for mapping back.
+
+    >>> d = np.arange(8).reshape(2, 2, 2)
+    >>> r, aff, _ = to_ras(d, np.diag([-1., 1., 1., 1.]))
+    >>> r[:, 0, 0].tolist(), float(aff[0, 0])
+    ([4, 0], 1.0)
+    """
+    import nibabel as nib
+
+    ornt = nib.orientations.io_orientation(affine)
+    xform = nib.orientations.ornt_transform(ornt, nib.orientations.axcodes2ornt("RAS"))
+    out = nib.orientations.apply_orientation(np.asarray(data), xform)
+    new_affine = affine @ nib.orientations.inv_ornt_aff(xform, data.shape[:3])
+    return out, new_affine, ornt
+
+
+def source_index(ornt: np.ndarray, shape: Sequence[int], ras_axis: int, index: int) -> tuple[int, int]:
+    """The source voxel axis and index of slice ``index`` along RAS axis ``ras_axis``.
+
+    >>> ornt = np.array([[0, -1], [1, 1], [2, 1]])
+    >>> source_index(ornt, (10, 4, 4), 0, 2)
+    (0, 7)
+    """
+    for src_axis, (ras, flip) in enumerate(np.asarray(ornt)):
+        if int(ras) == ras_axis:
+            n = int(shape[src_axis])
+            return src_axis, (n - 1 - index) if flip < 0 else index
+    raise ValueError("axis not found")
+
+
+def plane(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
+    """The 2D picture of slice ``index`` along ``axis`` of a RAS+ volume:
+    rows top = superior (or anterior for axial), columns along +x/+y.
+
+    >>> v = np.zeros((2, 3, 4)); v[1, 2, 3] = 1
+    >>> plane(v, 2, 3).shape, int(np.argwhere(plane(v, 2, 3))[0][0])
+    ((3, 2), 0)
+    """
+    sl = volume[(slice(None),) * axis + (index,)]  # a view: np.take would copy the volume
+    return np.ascontiguousarray(np.flipud(sl.T))
+
+
+def parse_window(text: str) -> tuple[float, float]:
+    """``brain``/``bone``/``soft`` or ``W,L`` -> (width, level).
+
+    >>> parse_window("bone"), parse_window("1500,300")
+    ((2000.0, 500.0), (1500.0, 300.0))
+    """
+    if text in WINDOWS:
+        return WINDOWS[text]
+    try:
+        w, lvl = (float(x) for x in text.split(","))
+    except ValueError:
+        raise UsageError(f"bad window {text!r}", None, f"use {', '.join(WINDOWS)} or W,L e.g. 1500,300") from None
+    if w <= 0:
+        raise UsageError(f"window width must be > 0 in {text!r}", None, "e.g. 400,40")
+    return w, lvl
+
+
+def to_uint8(data: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Linear map of [low, high] to 0..255, clipped.
+
+    >>> to_uint8(np.array([-1000., 40., 80., 3000.]), 0., 80.).tolist()
+    [0, 128, 255, 255]
+    """
+    if high <= low:
+        return np.zeros(np.shape(data), np.uint8)
+    scaled = (np.asarray(data, np.float32) - low) / (high - low) * 255.0
+    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def intensity_range(volume: np.ndarray, window: tuple[float, float] | None,
+                    percentile: tuple[float, float]) -> tuple[float, float]:
+    """(low, high) of a window (W, L), else per-volume percentiles.
+
+    >>> intensity_range(np.arange(101.), None, (1, 99))
+    (1.0, 99.0)
+    >>> intensity_range(np.zeros(3), (80.0, 40.0), (1, 99))
+    (0.0, 80.0)
+    """
+    if window is not None:
+        w, lvl = window
+        return lvl - w / 2.0, lvl + w / 2.0
+    lo, hi = np.percentile(volume, percentile)
+    return float(lo), float(hi)
+
+
+def select_slices(has_label: np.ndarray, only_labelled: bool, empty_fraction: float,
+                  rng: np.random.Generator) -> list[int]:
+    """Indices to export: all, or the labelled ones plus a seeded share of the empty ones.
+
+    >>> sel = select_slices(np.array([0, 1, 1, 0, 0, 0], bool), True, 0.5, np.random.default_rng(0))
+    >>> [i for i in sel if i in (1, 2)], len(sel)
+    ([1, 2], 4)
+    """
+    n = len(has_label)
+    if not only_labelled:
+        return list(range(n))
+    labelled = np.flatnonzero(has_label)
+    empty = np.flatnonzero(~np.asarray(has_label, bool))
+    k = int(round(float(empty_fraction) * len(empty)))
+    chosen = rng.choice(empty, size=min(k, len(empty)), replace=False) if k else np.array([], int)
+    return sorted(int(i) for i in np.concatenate([labelled, chosen]))
+
+
+def class_mapping(values: Sequence[int]) -> dict[int, int]:
+    """Source label value -> exported index (identity when already 1..N).
+
+    >>> class_mapping([1, 2]), class_mapping([25, 77, 27])
+    ({1: 1, 2: 2}, {25: 1, 27: 2, 77: 3})
+    """
+    vals = sorted(int(v) for v in set(values) if int(v) != 0)
+    return {v: i + 1 for i, v in enumerate(vals)}
+
+
+def encode_image(array: np.ndarray, fmt: str) -> bytes:
+    """Encode a 2D (H, W) or (H, W, C) array as png, tif or npy bytes."""
+    buf = io.BytesIO()
+    if fmt == "npy":
+        np.save(buf, array)
+    elif fmt == "tif":
+        import tifffile
+
+        tifffile.imwrite(buf, array, photometric="minisblack" if array.ndim == 2 or array.shape[-1] != 3 else "rgb")
+    elif fmt == "png":
+        from PIL import Image
+
+        if array.ndim == 3 and array.shape[-1] == 2:  # 2 channels: RGB with an empty blue
+            array = np.concatenate([array, np.zeros_like(array[..., :1])], axis=-1)
+        Image.fromarray(array).save(buf, format="PNG")
+    else:
+        raise UsageError(f"unknown format {fmt!r}", None, f"use one of {', '.join(FORMATS)}")
+    return buf.getvalue()
+
+
+def slice_stem(image: Path, axis: str, index: int, width: int = 3) -> str:
+    """``<image stem>_<axis>-<index>``; the axis name is a BIDS-like key so the
+    entities of the image stay parseable.
+
+    >>> slice_stem(Path("sub-01_ses-02_acq-sag_T2w.nii.gz"), "axial", 12)
+    'sub-01_ses-02_acq-sag_T2w_axial-012'
+    """
+    return f"{split_extension(Path(image).name)[0]}_{axis}-{index:0{width}d}"
+
+
+# ============================================================== per case
+@dataclass
+class SliceOptions:
+    """Export settings shared by every case (picklable)."""
+
+    out: Path
+    axis: str = "axial"
+    only_labelled: bool = False
+    empty_fraction: float = 0.1
+    windows: tuple[tuple[float, float], ...] | None = None
+    percentile: tuple[float, float] = (1.0, 99.0)
+    fmt: str = "png"
+    layout: str = "mmseg"
+    dataset_dir: Path | None = None
+    seed: int = 0
+    mapping: dict[int, int] = field(default_factory=dict)
+
+    def window_for(self, channel: int) -> tuple[float, float] | None:
+        if not self.windows:
+            return None
+        return self.windows[channel] if len(self.windows) > 1 else self.windows[0]
+
+
+@dataclass
+class SliceCase:
+    split: str
+    images: tuple[Path, ...]
+    label: Path | None
+    subject: str
+
+    @property
+    def key(self) -> str:
+        return split_extension(self.images[0].name)[0]
+
+
+def load_case(case: SliceCase) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray, tuple[int, ...]]:
+    """Load the channels and label in RAS+; check they share one grid."""
+    vols = [load_image(p) for p in case.images]
+    ref = vols[0].grid
+    for v in vols[1:]:
+        why = grid_mismatch(v.grid, ref)
+        if why:
+            raise GeometryError(f"channel not on the grid of {case.images[0].name} ({why})", v.path,
+                                "resample the channels onto one grid first")
+    label = None
+    if case.label is not None:
+        lab = load_label(case.label)
+        why = grid_mismatch(lab.grid, ref)
+        if why:
+            raise GeometryError(f"label not on its image's grid ({why})", case.label,
+                                "bring it onto the image grid first")
+        if int(lab.data.max()) > 255:
+            raise InputError("more than 255 classes cannot be stored as uint8 masks", case.label,
+                             "merge classes or export --format npy of a subset")
+        label = to_ras(lab.data, lab.affine)[0]
+    ras = [to_ras(v.data, v.affine) for v in vols]
+    return [r[0] for r in ras], label, ras[0][2], tuple(vols[0].data.shape)
+
+
+def label_values(case: SliceCase) -> list[int]:
+    """Non-zero values of a case's label (first pass, to build the class mapping)."""
+    if case.label is None:
+        return []
+    return [int(v) for v in np.unique(load_label(case.label).data) if v != 0]
+
+
+def _write(path: Path, payload: bytes) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(payload)
+
+
+def export_case(case: SliceCase, opts: SliceOptions) -> list[dict]:
+    """Write one case's slices; return its manifest rows."""
+    channels, label, ornt, src_shape = load_case(case)
+    axis = AXES[opts.axis]
+    n = channels[0].shape[axis]
+    split = SPLIT_NAMES[case.split]
+    others = tuple(a for a in range(3) if a != axis)
+    has_label = label.any(axis=others) if label is not None else np.zeros(n, bool)
+    rng = np.random.default_rng([opts.seed, zlib.crc32(case.key.encode())])
+    selected = select_slices(has_label, opts.only_labelled and label is not None, opts.empty_fraction, rng)
+    ranges = [intensity_range(c, opts.window_for(i), opts.percentile) for i, c in enumerate(channels)]
+    lut = np.zeros(256, np.uint8)
+    for src, dst in opts.mapping.items():
+        lut[src] = dst
+    width = max(3, len(str(n - 1)))
+    rows = []
+    for idx in selected:
+        pics = [plane(c, axis, idx) for c in channels]
+        if opts.fmt != "npy":
+            pics = [to_uint8(p, *r) for p, r in zip(pics, ranges)]
+        else:
+            pics = [p.astype(np.float32) for p in pics]
+        mask = lut[plane(label, axis, idx)] if label is not None else None
+        stem = slice_stem(case.images[0], opts.axis, idx, width)
+        files: list[Path] = []
+        mask_path: Path | None = None
+        if opts.layout == "nnunet2d":
+            root = opts.dataset_dir
+            img_dir = "imagesTs" if split == "test" else "imagesTr"
+            lab_dir = "labelsTs" if split == "test" else "labelsTr"
+            case_id = f"{root.name.split('_', 1)[1]}_{stem}"
+            for c, pic in enumerate(pics):
+                files.append(root / img_dir / f"{case_id}_{c:04d}.png")
+                _write(files[-1], encode_image(pic, "png"))
+            if mask is not None:
+                mask_path = root / lab_dir / f"{case_id}.png"
+                _write(mask_path, encode_image(mask, "png"))
+            base = root
+        else:
+            stack = pics[0] if len(pics) == 1 else np.stack(pics, axis=-1)
+            files.append(opts.out / "images" / split / f"{stem}.{opts.fmt}")
+            _write(files[-1], encode_image(stack, opts.fmt))
+            if mask is not None:
+                mask_path = opts.out / "masks" / split / f"{stem}.{opts.fmt}"
+                _write(mask_path, encode_image(mask, opts.fmt))
+            base = opts.out
+        s_axis, s_index = source_index(ornt, src_shape, axis, idx)
+        rows.append({
+            "file": ";".join(f.relative_to(base).as_posix() for f in files),
+            "mask": mask_path.relative_to(base).as_posix() if mask_path else "",
+            "split": split, "subject": case.subject,
+            "images": ";".join(str(p) for p in case.images),
+            "label": str(case.label) if case.label else "",
+            "axis": opts.axis, "index": idx, "source_axis": s_axis, "source_index": s_index,
+            "has_label": int(has_label[idx]),
+        })
+    return rows
+
+
+# ================================================================== batch
+def class_names(cases: Sequence[SliceCase], values: Sequence[int], labels_tsv: Path | None = None) -> dict[int, str]:
+    """Names of the label values: ``--labels-tsv``, a ``_dseg.tsv`` beside a label,
+    the ``label-`` entity of binary masks, else ``class<value>``."""
+    from .core.derivatives import read_dseg_tsv
+
+    names: dict[int, str] = {}
+    if labels_tsv is not None:
+        names.update(read_dseg_tsv(labels_tsv))
+    for c in cases:
+        if c.label is None:
+            continue
+        tsv = c.label.with_name(split_extension(c.label.name)[0] + ".tsv")
+        if tsv.is_file():
+            for k, v in read_dseg_tsv(tsv).items():
+                names.setdefault(k, v)
+        n = BidsName.try_parse(c.label.name)
+        if n is not None and n.deriv_suffix in ("seg", "mask") and n.get("label"):
+            names.setdefault(1, n.get("label"))
+    return {v: names.get(v, f"class{v}") for v in values}
+
+
+def config_cases(config: Path, datasets_path: str | None) -> list[SliceCase]:
+    """Cases of a config; refuses subjects listed in two splits."""
+    from .core.config import load_config
+
+    cfg = load_config(config, datasets_path)
+    cases = [SliceCase(c.split, tuple(c.images), c.label, f"{raw_root_of(c.images[0]).name}/sub-{c.subject}")
+             for c in cfg.cases()]
+    if not cases:
+        raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")
+    where: dict[str, str] = {}
+    for c in cases:
+        if where.setdefault(c.subject, c.split) != c.split:
+            raise InputError(f"subject {c.subject} is in both {where[c.subject]} and {c.split}", config,
+                             "keep each subject in one split (slices of a subject must not cross splits)")
+    return cases
+
+
+def nnunet_dataset_dir(out: Path, dataset_id: int, name: str) -> Path:
+    """``<out>/Dataset<NNN>_<Name>``; refuses an id already used by another name."""
+    if not 1 <= dataset_id <= 999:
+        raise UsageError(f"dataset id {dataset_id} out of range", None, "use 1..999, e.g. -dnum 501")
+    prefix = f"Dataset{dataset_id:03d}_"
+    for other in sorted(out.glob(prefix + "*")) if out.is_dir() else []:
+        if other.name != prefix + name:
+            raise OutputError(f"dataset id {dataset_id:03d} already belongs to {other.name}", other,
+                              "choose another -dnum or the same -dname")
+    return out / f"{prefix}{name}"
+
+
+def _task(item: tuple[SliceCase, SliceOptions]) -> list[dict]:
+    return export_case(*item)
+
+
+def _values_task(case: SliceCase) -> list[int]:
+    return label_values(case)
+
+
+def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names: Sequence[str] | None = None,
+                  labels_tsv: Path | None = None, overwrite: bool = False, jobs: int | None = None,
+                  executor: str = "local", scheduler=None) -> Path:
+    """Export every case; return the manifest path.
+
+    A first pass reads every label (checking it and collecting class values)
+    before anything is written, so bad input leaves no partial export.
+    """
+    from .core.parallel import raise_for_failures, run_tasks
+
+    n_channels = {len(c.images) for c in cases}
+    if len(n_channels) != 1:
+        raise InputError(f"cases have different channel counts {sorted(n_channels)}", cases[0].images[0],
+                         "give every config entry the same number of IMAGE channels")
+    n_ch = n_channels.pop()
+    if opts.layout == "nnunet2d" and opts.fmt != "png":
+        raise UsageError("--layout nnunet2d writes PNG", None, "use --format png (or --layout mmseg)")
+    if opts.layout == "mmseg" and opts.fmt == "png" and n_ch > 3:
+        raise UsageError(f"{n_ch} channels do not fit an RGB PNG", None, "use --format tif or npy")
+    if opts.windows and len(opts.windows) not in (1, n_ch):
+        raise UsageError(f"{len(opts.windows)} windows for {n_ch} channels", None, "give one window or one per channel")
+    if channel_names and len(channel_names) != n_ch:
+        raise UsageError(f"{len(channel_names)} --channels names for {n_ch} channels", None,
+                         "give one name per IMAGE channel")
+    base = opts.dataset_dir if opts.layout == "nnunet2d" else opts.out
+    manifest = base / MANIFEST
+    if manifest.exists() and not overwrite:
+        raise OutputError("an export already exists here", manifest, "pass --overwrite or choose another --out")
+    stems = {}
+    for c in cases:
+        if c.key in stems:
+            raise InputError(f"two cases share the slice name {c.key}", c.images[0],
+                             "export datasets with clashing names separately")
+        stems[c.key] = c
+
+    outcomes = run_tasks(_values_task, cases, keys=[c.key for c in cases], jobs=jobs, executor=executor,
+                         scheduler=scheduler, desc="labels")
+    raise_for_failures(outcomes, "labels")
+    values = sorted({v for o in outcomes for v in o.value})
+    mapping = class_mapping(values)
+    opts.mapping = mapping
+    names = class_names(cases, values, labels_tsv)
+
+    if overwrite and manifest.exists():  # remove the previous export's files
+        with open(manifest, encoding="utf-8") as fh:
+            for row in csv.DictReader(fh, delimiter="\t"):
+                for rel in [*row["file"].split(";"), row["mask"]]:
+                    if rel:
+                        (base / rel).unlink(missing_ok=True)
+        manifest.unlink()
+    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=[c.key for c in cases], jobs=jobs,
+                         executor=executor, scheduler=scheduler, desc="slices")
+    raise_for_failures(outcomes, "cases")
+    rows = [r for o in outcomes for r in o.value]
+
+    class_rows = ["index\tname\tsource_value", "0\tbackground\t0"] + [
+        f"{dst}\t{names[src]}\t{src}" for src, dst in mapping.items()]
+    atomic_write_text(base / "classes.tsv", "\n".join(class_rows) + "\n")
+    if opts.layout == "nnunet2d":
+        suffixes = [BidsName.parse(p).suffix or f"channel{i}" for i, p in enumerate(cases[0].images)]
+        # windowed uint8 PNG: nnU-Net's CT normalisation (HU percentiles) would be wrong, z-score is right
+        chan = list(channel_names) if channel_names else [
+            f"{s}windowed" if str(s).lower() == "ct" else str(s) for s in suffixes]
+        train_cases = sorted({r["file"].split(";")[0].split("/")[-1][:-9]: r["split"] for r in rows
+                              if r["split"] != "test"}.items())
+        labels = {"background": 0} | {names[src]: dst for src, dst in mapping.items()}
+        atomic_write_json(base / "dataset.json", {
+            "channel_names": {str(i): n for i, n in enumerate(chan)},
+            "labels": labels,
+            "numTraining": len(train_cases),
+            "file_ending": ".png",
+            "overwrite_image_reader_writer": "NaturalImage2DIO",
+            "name": base.name,
+            "description": f"{opts.axis} slices exported by totalseg_bids.slices",
+        })
+        atomic_write_json(base / "splits_final.json", [{
+            "train": [k for k, s in train_cases if s == "train"],
+            "val": [k for k, s in train_cases if s == "val"]}])
+        for d in ("imagesTr", "labelsTr", "imagesTs"):
+            (base / d).mkdir(parents=True, exist_ok=True)
+    lines = ["\t".join(MANIFEST_COLUMNS)] + ["\t".join(str(r[c]) for c in MANIFEST_COLUMNS) for r in rows]
+    atomic_write_text(manifest, "\n".join(lines) + "\n")
+    return manifest
+
+
+# =================================================================== CLI
+def get_parser() -> argparse.ArgumentParser:
+    p = cli.build_parser(
+        "slices", __doc__.splitlines()[0],
+        epilog="examples:\n"
+               "  python -m totalseg_bids.slices --config train.json --out slices --axis axial "
+               "--only-labelled --window bone\n"
+               "  python -m totalseg_bids.slices --config ct_mr.json --out $nnUNet_raw --layout nnunet2d "
+               "-dnum 501 -dname SacrumSlices --window bone --percentile 1 99")
+    p.add_argument("--config", required=True, type=Path, help="data config (CONVENTIONS.md section 4)")
+    p.add_argument("--out", required=True, type=Path, help="output folder (nnunet2d: the nnUNet_raw folder)")
+    p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
+    p.add_argument("--axis", choices=tuple(AXES), default="axial", help="slice axis in RAS+ world orientation")
+    p.add_argument("--only-labelled", action="store_true", help="only slices with label, plus --empty-fraction")
+    p.add_argument("--empty-fraction", type=float, default=0.1,
+                   help="share of the label-free slices kept with --only-labelled (default 0.1)")
+    scale = p.add_mutually_exclusive_group()
+    scale.add_argument("--window", nargs="+", metavar="W",
+                       help="CT window(s): brain (W80/L40), bone (W2000/L500), soft (W400/L40) or W,L; "
+                            "one for all channels or one per channel")
+    scale.add_argument("--percentile", type=float, nargs=2, default=(1.0, 99.0), metavar=("LOW", "HIGH"),
+                       help="per-volume percentile scaling (MRI; default 1 99)")
+    p.add_argument("--format", dest="fmt", choices=FORMATS, default="png",
+                   help="png/tif: uint8 (windowed); npy: raw float32")
+    p.add_argument("--layout", choices=LAYOUTS, default="mmseg")
+    p.add_argument("-dnum", "--dataset-id", type=int, default=501, help="nnunet2d dataset id (default 501)")
+    p.add_argument("-dname", "--dataset-name", default="Slices", help="nnunet2d dataset name (default Slices)")
+    p.add_argument("--channels", nargs="+", default=None, metavar="NAME",
+                   help="channel names for dataset.json (default: the image suffixes)")
+    p.add_argument("--labels-tsv", type=Path, default=None, help="index/name table for the class names")
+    p.add_argument("--seed", type=int, default=0, help="seed of the empty-slice sampling")
+    cli.add_batch_args(p)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    if not 0 <= args.empty_fraction <= 1:
+        raise UsageError("--empty-fraction must be in [0, 1]", None, "e.g. --empty-fraction 0.1")
+    cases = config_cases(args.config, args.datasets_path)
+    windows = tuple(parse_window(w) for w in args.window) if args.window else None
+    dataset_dir = None
+    if args.layout == "nnunet2d":
+        if not args.dataset_name.isalnum():
+            raise UsageError(f"dataset name {args.dataset_name!r} must be letters and digits", None, "e.g. -dname Slices")
+        dataset_dir = nnunet_dataset_dir(args.out, args.dataset_id, args.dataset_name)
+    opts = SliceOptions(args.out, args.axis, args.only_labelled, args.empty_fraction, windows,
+                        tuple(args.percentile), args.fmt, args.layout, dataset_dir, args.seed)
+    manifest = export_slices(cases, opts, args.channels, args.labels_tsv, args.overwrite, args.jobs,
+                             args.executor, args.scheduler)
+    print(manifest)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(get_parser(), argv, _run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
