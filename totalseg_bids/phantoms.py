@@ -85,30 +85,35 @@ class Anatomy:
     pose: np.ndarray = field(default_factory=lambda: np.eye(4))
 
     def classes(self, world: np.ndarray) -> np.ndarray:
-        """Tissue class per world point: 0 air, 1 body, 2 fat, 3+i structure i."""
-        p = apply_affine(np.linalg.inv(self.pose), world) if not np.allclose(self.pose, np.eye(4)) else world
-        p = (p - self.shift) / self.scale
-        x, y, z = p[:, 0], p[:, 1], p[:, 2]
-        out = np.zeros(len(p), np.uint8)
-        body = (x / 80.0) ** 2 + ((y + 5.0) / 60.0) ** 2 <= 1.0
-        inner = (x / 72.0) ** 2 + ((y + 5.0) / 52.0) ** 2 <= 1.0
-        body &= np.abs(z) <= 200
+        """Tissue class per world point (N, 3): 0 air, 1 body, 2 fat, 3+i structure i."""
+        world = np.asarray(world, np.float32)
+        return self.classes_xyz(world[:, 0], world[:, 1], world[:, 2])
+
+    def classes_xyz(self, wx: np.ndarray, wy: np.ndarray, wz: np.ndarray) -> np.ndarray:
+        """Like :meth:`classes` for coordinate arrays of any (equal) shape.
+
+        Each structure is evaluated only inside its bounding box, which keeps a
+        full-size CT fast to render.
+        """
+        inv = np.linalg.inv(self.pose)
+        if not np.allclose(self.pose, np.eye(4)):
+            wx, wy, wz = (inv[c, 0] * wx + inv[c, 1] * wy + inv[c, 2] * wz + inv[c, 3] for c in range(3))
+        x = (wx - self.shift[0]) / self.scale
+        y = (wy - self.shift[1]) / self.scale
+        z = (wz - self.shift[2]) / self.scale
+        out = np.zeros(np.shape(x), np.uint8)
+        body = ((x / 80.0) ** 2 + ((y + 5.0) / 60.0) ** 2 <= 1.0) & (np.abs(z) <= 200)
         out[body] = 2
-        out[body & inner] = 1
-        # sacrum: tapered ellipsoid tilted 25 deg about the left-right axis
-        r = rotation_matrix([1, 0, 0], 25.0)
-        q = (p - np.array([0.0, -30.0, -10.0])) @ r  # into the sacrum's frame
-        taper = 0.55 + 0.45 * np.clip((q[:, 2] / 42.0 + 1) / 2, 0, 1)
-        sacrum = (q[:, 0] / (40.0 * taper)) ** 2 + (q[:, 1] / 13.0) ** 2 + (q[:, 2] / 42.0) ** 2 <= 1.0
-        # L5 vertebral body: elliptic cylinder above the sacrum
-        l5 = (((x / 21.0) ** 2 + ((y + 22.0) / 15.0) ** 2) <= 1.0) & (np.abs(z - 52.0) <= 12.0)
-        hips = []
-        for sign in (1.0, -1.0):  # RAS: +x is the subject's left
-            rz = rotation_matrix([0, 0, 1], sign * 30.0)
-            h = (p - np.array([sign * 58.0, -18.0, 2.0])) @ rz
-            hips.append((h[:, 0] / 10.0) ** 2 + (h[:, 1] / 26.0) ** 2 + (h[:, 2] / 36.0) ** 2 <= 1.0)
-        for i, mask in enumerate((sacrum, l5, hips[0], hips[1])):
-            out[mask] = 3 + i
+        out[body & ((x / 72.0) ** 2 + ((y + 5.0) / 52.0) ** 2 <= 1.0)] = 1
+        for i, (centre, radius, inside) in enumerate(_STRUCTURE_SHAPES):
+            near = ((np.abs(x - centre[0]) <= radius) & (np.abs(y - centre[1]) <= radius)
+                    & (np.abs(z - centre[2]) <= radius))
+            if not near.any():
+                continue
+            pts = np.stack([x[near], y[near], z[near]], axis=-1)
+            hit = np.zeros(np.shape(x), bool)
+            hit[near] = inside(pts)
+            out[hit] = 3 + i
         return out
 
     def labels(self, world: np.ndarray) -> np.ndarray:
@@ -117,10 +122,50 @@ class Anatomy:
         return np.where(cls >= 3, cls - 2, 0).astype(np.uint8)
 
 
+def _sacrum(p: np.ndarray) -> np.ndarray:
+    """Tapered ellipsoid tilted 25 degrees about the left-right axis."""
+    q = (p - np.array([0.0, -30.0, -10.0])) @ rotation_matrix([1, 0, 0], 25.0)
+    taper = 0.55 + 0.45 * np.clip((q[:, 2] / 42.0 + 1) / 2, 0, 1)
+    return (q[:, 0] / (40.0 * taper)) ** 2 + (q[:, 1] / 13.0) ** 2 + (q[:, 2] / 42.0) ** 2 <= 1.0
+
+
+def _l5(p: np.ndarray) -> np.ndarray:
+    """Elliptic cylinder (vertebral body) above the sacrum."""
+    return (((p[:, 0] / 21.0) ** 2 + ((p[:, 1] + 22.0) / 15.0) ** 2) <= 1.0) & (np.abs(p[:, 2] - 52.0) <= 12.0)
+
+
+def _hip(sign: float):
+    """Ellipsoid hip bone on the subject's left (+x in RAS) or right."""
+    rz = rotation_matrix([0, 0, 1], sign * 30.0)
+
+    def inside(p: np.ndarray) -> np.ndarray:
+        h = (p - np.array([sign * 58.0, -18.0, 2.0])) @ rz
+        return (h[:, 0] / 10.0) ** 2 + (h[:, 1] / 26.0) ** 2 + (h[:, 2] / 36.0) ** 2 <= 1.0
+
+    return inside
+
+
+#: (centre, bounding half-width in mm, membership test) per structure, in STRUCTURES order.
+_STRUCTURE_SHAPES = (
+    ((0.0, -30.0, -10.0), 46.0, _sacrum),
+    ((0.0, -22.0, 52.0), 26.0, _l5),
+    ((58.0, -18.0, 2.0), 40.0, _hip(1.0)),
+    ((-58.0, -18.0, 2.0), 40.0, _hip(-1.0)),
+)
+
+
 def grid_points(grid: Grid) -> np.ndarray:
     """World coordinates of every voxel centre, (N, 3) float32, C order."""
-    idx = np.indices(grid.shape, dtype=np.float32).reshape(3, -1).T
-    return apply_affine(grid.affine, idx).astype(np.float32)
+    return np.stack([c.ravel() for c in grid_coordinates(grid)], axis=-1)
+
+
+def grid_coordinates(grid: Grid) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """World x, y, z of every voxel centre as three arrays of the grid's shape
+    (built by broadcasting, without an (N, 3) index array)."""
+    i, j, k = (np.arange(n, dtype=np.float32) for n in grid.shape)
+    a = grid.affine.astype(np.float32)
+    return tuple(a[c, 0] * i[:, None, None] + a[c, 1] * j[None, :, None] + a[c, 2] * k[None, None, :] + a[c, 3]
+                 for c in range(3))
 
 
 def make_affine(directions: np.ndarray, spacing: Sequence[float], shape: Sequence[int],
@@ -154,8 +199,7 @@ def phantom_grids(index: int, ct_spacing: float = 1.0) -> dict[str, Grid]:
 
 def render(anatomy: Anatomy, grid: Grid, modality: str, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Image and structure labels of ``anatomy`` on ``grid``."""
-    world = grid_points(grid)
-    cls = anatomy.classes(world).reshape(grid.shape)
+    cls = anatomy.classes_xyz(*grid_coordinates(grid))
     values = np.asarray(_INTENSITY[modality], np.float32)
     img = values[cls]
     if modality != "CT":  # smooth multiplicative bias field, as MRI coils give

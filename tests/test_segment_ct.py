@@ -1,0 +1,303 @@
+"""Tests of ``totalseg_bids.segment_ct``.
+
+TotalSegmentator's weights cannot be downloaded on these machines, so most tests
+put ``tests/fake_tools`` first on ``PATH``: its ``TotalSegmentator`` stands in for
+the real program (same flags; writes one ``<class>.nii.gz`` per requested class
+into ``-o`` on the CT grid; with ``FAKE_TOTALSEG_NO_WEIGHTS=1`` fails as the real
+one does when it cannot download its weights). The stage's code path is the one
+of a real run: it finds ``TotalSegmentator`` on ``PATH`` and runs it as a
+separate process. ``test_real_totalsegmentator`` runs the real program and is
+skipped unless its weights are installed.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import shutil
+import sys
+import types
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error
+from totalseg_bids import segment_ct as sc
+from totalseg_bids.core.derivatives import read_dseg_tsv
+from totalseg_bids.core.errors import BatchError, ExternalToolError
+from totalseg_bids.core.nifti import dice
+from totalseg_bids.core.parallel import Outcome
+from totalseg_bids.phantoms import generate
+
+FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
+
+
+def fake_path() -> str:
+    """PATH with the stand-in first and this interpreter next (its shebang's python3)."""
+    return os.pathsep.join([str(FAKE_TOOLS), os.path.dirname(sys.executable), os.environ.get("PATH", "")])
+
+
+def ct_files(ds: Path) -> list[Path]:
+    return sorted(ds.glob("sub-*/**/*_CT.nii.gz"))
+
+
+def expected_outputs(ds: Path, out: Path, labels=("sacrum", "vertebraeL5")) -> set[str]:
+    """Expected derivative files, spelled out by hand (not with the code under test)."""
+    names = {"dataset_description.json"}
+    for ct in ct_files(ds):
+        rel = ct.parent.relative_to(ds)
+        stem = ct.name[: -len(".nii.gz")]
+        for label in labels:
+            for ext in (".nii.gz", ".json"):
+                names.add(f"{rel.as_posix()}/{stem}_label-{label}_seg{ext}")
+    return names
+
+
+def tree(root: Path) -> set[str]:
+    return {p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and not p.name.startswith(".")}
+
+
+@pytest.fixture(scope="module")
+def five_template(tmp_path_factory) -> Path:
+    """5 subjects, sub-02 and sub-04 with two sessions: 7 CTs, no CT labels."""
+    return generate(tmp_path_factory.mktemp("seg5") / "ds", subjects=5, sessions=2, mixed_sessions=True,
+                    ct_labels=False)
+
+
+@pytest.fixture(scope="module")
+def small_template(tmp_path_factory) -> Path:
+    """One subject, a 2 mm CT (quick to write and segment)."""
+    return generate(tmp_path_factory.mktemp("seg1") / "ds", subjects=1, ct_labels=False, ct_spacing=2.0)
+
+
+@pytest.fixture
+def small_ds(small_template, tmp_path) -> Path:
+    dst = tmp_path / "ds"
+    shutil.copytree(small_template, dst)
+    return dst
+
+
+# ------------------------------------------------------------------ done when
+@pytest.mark.slow
+def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli):
+    ds = tmp_path / "ds"
+    shutil.copytree(five_template, ds)
+    log = tmp_path / "calls.jsonl"
+    env = {"PATH": fake_path(), "FAKE_TOTALSEG_LOG": str(log)}
+    args = ["--path-img", ds, "--classes", "sacrum", "vertebrae_L5", "--fast", "-d", "cpu", "-j", "2"]
+    proc = cli("segment_ct", *args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = ds / "derivatives" / "labels"
+    cts = ct_files(ds)
+    assert len(cts) == 7
+    assert tree(out) == expected_outputs(ds, out)
+    assert len([line for line in proc.stdout.splitlines() if line.startswith("written\t")]) == 14
+
+    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    assert sorted(c[c.index("-i") + 1] for c in calls) == sorted(map(str, cts))
+    for call in calls:
+        joined = " ".join(call)
+        assert "-ta total --roi_subset sacrum vertebrae_L5 -d cpu --fast" in joined
+
+    version = importlib.metadata.version("TotalSegmentator")
+    for ct in cts:
+        ct_img = nib.load(str(ct))
+        rel = ct.relative_to(ds)
+        for cls, label in (("sacrum", "sacrum"), ("vertebrae_L5", "vertebraeL5")):
+            name = ct.name.replace("_CT.nii.gz", f"_CT_label-{label}_seg.nii.gz")
+            img = nib.load(str(out / rel.parent / name))
+            data = np.asanyarray(img.dataobj)
+            assert img.get_data_dtype() == np.uint8 and set(np.unique(data)) <= {0, 1}
+            assert img.shape == ct_img.shape
+            assert np.allclose(img.affine, ct_img.affine, atol=1e-4)
+            assert np.allclose(img.get_qform(), img.get_sform(), atol=1e-4)
+            assert int(img.header["qform_code"]) == int(img.header["sform_code"]) == 1
+            gt = np.asanyarray(nib.load(str(ds / "derivatives" / "ground_truth" / rel.parent / name)).dataobj)
+            assert dice(data, gt) > 0.95, (name, dice(data, gt))
+            side = json.loads((out / rel.parent / name.replace(".nii.gz", ".json")).read_text())
+            assert side["SpatialReference"] == "orig"
+            assert side["Sources"] == [f"bids::{rel.as_posix()}"]
+            tool, ours = side["GeneratedBy"]
+            assert (tool["Name"], tool["Version"], tool["Task"], tool["Fast"], tool["Device"]) == (
+                "TotalSegmentator", version, "total", True, "cpu")
+            assert tool["Classes"] == ["sacrum", "vertebrae_L5"] and ours["Name"] == "totalseg_bids"
+    desc = json.loads((out / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "totalseg_bids"
+
+    # re-running does nothing
+    mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    n_calls = len(log.read_text().splitlines())
+    proc = cli("segment_ct", *args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes
+    assert len(log.read_text().splitlines()) == n_calls
+    assert all(line.startswith("skipped\t") for line in proc.stdout.splitlines())
+
+    # a truncated CT: one line naming it, the other six complete
+    bad = ds / "sub-04" / "ses-02" / "anat" / "sub-04_ses-02_CT.nii.gz"
+    raw = bad.read_bytes()
+    bad.write_bytes(raw[: len(raw) // 2])
+    out2 = tmp_path / "labels2"
+    proc = cli("segment_ct", *args, "--path-out", out2, env=env)
+    assert_one_line_error(proc, str(bad), "truncated")
+    done = tree(out2)
+    assert not [n for n in done if "sub-04_ses-02" in n]
+    assert done == {n for n in expected_outputs(ds, out2) if "sub-04_ses-02" not in n}
+    assert bad.read_bytes() == raw[: len(raw) // 2]
+
+
+# ------------------------------------------------------------------ CLI errors
+def test_missing_dataset_is_one_line_error(tmp_path, cli):
+    missing = tmp_path / "nope"
+    proc = cli("segment_ct", "--path-img", missing, env={"PATH": fake_path()})
+    assert_one_line_error(proc, str(missing))
+
+
+def test_unknown_class_lists_close_names(small_ds, cli):
+    proc = cli("segment_ct", "--path-img", small_ds, "--classes", "sacrum", "vertebrae_l5",
+               env={"PATH": fake_path()})
+    assert_one_line_error(proc, "vertebrae_l5", "vertebrae_L5", code=2)
+    assert not (small_ds / "derivatives" / "labels").exists()
+
+
+def test_missing_weights_is_one_line_error(small_ds, cli):
+    proc = cli("segment_ct", "--path-img", small_ds, "--fast", "-d", "cpu",
+               env={"PATH": fake_path(), "FAKE_TOTALSEG_NO_WEIGHTS": "1"})
+    ct = ct_files(small_ds)[0]
+    assert_one_line_error(proc, str(ct), "TOTALSEG_HOME_DIR", "totalseg_download_weights")
+    assert not list((small_ds / "derivatives").glob("labels/sub-*"))
+
+
+def test_all_cts_missing_weights_collapse_to_one_error():
+    msg = "/d/{}: TotalSegmentator weights ... could not be downloaded; run `totalseg_download_weights -t total`"
+    outcomes = [Outcome(f"sub-0{i}", False, error=msg.format(i)) for i in (1, 2, 3)]
+    with pytest.raises(ExternalToolError, match="3 CTs not segmented.*TOTALSEG_HOME_DIR"):
+        sc.raise_for_segment_failures(outcomes, "total", "/d")
+    with pytest.raises(BatchError):
+        sc.raise_for_segment_failures(outcomes[:2] + [Outcome("sub-03", True, {})], "total", "/d")
+
+
+def test_executable_not_on_path(small_ds, tmp_path, monkeypatch):
+    empty = tmp_path / "empty_bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(ExternalToolError, match="pip install TotalSegmentator"):
+        sc.segment_dataset(small_ds, device="cpu", jobs=1)
+    assert not (small_ds / "derivatives" / "labels").exists()
+
+
+def test_annexed_ct_without_content(small_ds, monkeypatch):
+    monkeypatch.setenv("PATH", fake_path())
+    ct = ct_files(small_ds)[0]
+    ct.unlink()
+    ct.symlink_to("../../.git/annex/objects/XX/YY/MD5E-s1--0.nii.gz/MD5E-s1--0.nii.gz")
+    with pytest.raises(BatchError) as info:
+        sc.segment_dataset(small_ds, device="cpu", jobs=1)
+    assert "datalad get" in info.value.failures[0][1] and str(ct) in info.value.failures[0][1]
+
+
+# ------------------------------------------------------------------ --from-existing, --combine, QC
+def _gt(ds: Path, ct: Path, label: str) -> nib.Nifti1Image:
+    rel = ct.parent.relative_to(ds)
+    return nib.load(str(ds / "derivatives" / "ground_truth" / rel / ct.name.replace(
+        "_CT.nii.gz", f"_CT_label-{label}_seg.nii.gz")))
+
+
+def test_from_existing_folder_on_other_grid(small_ds, tmp_path):
+    """Outputs made on a 2x coarser grid come back onto the CT grid."""
+    ct = ct_files(small_ds)[0]
+    gt = _gt(small_ds, ct, "sacrum")
+    coarse = np.asanyarray(gt.dataobj)[::2, ::2, ::2]
+    aff = gt.affine.copy()
+    aff[:3, :3] *= 2
+    existing = tmp_path / "ts_out" / "sub-01_CT"
+    existing.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(coarse.astype(np.uint8), aff), str(existing / "sacrum.nii.gz"))
+    outcomes = sc.segment_dataset(small_ds, from_existing=existing.parent, jobs=1)
+    assert [o.value["status"] for o in outcomes] == ["written"]
+    out = Path(outcomes[0].value["outputs"][0])
+    assert out.name == "sub-01_CT_label-sacrum_seg.nii.gz"
+    img = nib.load(str(out))
+    assert img.shape == gt.shape and np.allclose(img.affine, gt.affine, atol=1e-4)
+    assert dice(np.asanyarray(img.dataobj), np.asanyarray(gt.dataobj)) > 0.8
+    tool = json.loads(out.with_name("sub-01_CT_label-sacrum_seg.json").read_text())["GeneratedBy"][0]
+    assert tool["Name"] == "TotalSegmentator" and "imported" in tool["Description"]
+    assert [o.value["status"] for o in sc.segment_dataset(small_ds, from_existing=existing.parent, jobs=1)] == ["skipped"]
+
+
+def test_from_existing_multilabel_combined_bids_naming(small_ds, tmp_path, monkeypatch):
+    """A ``--ml`` file becomes one dseg with TotalSegmentator's ids, and QC gets each label."""
+    from totalsegmentator.map_to_binary import class_map
+
+    ids = {v: k for k, v in class_map["total"].items()}
+    ct = ct_files(small_ds)[0]
+    sacrum, l5 = (np.asanyarray(_gt(small_ds, ct, n).dataobj) for n in ("sacrum", "vertebraeL5"))
+    ml = np.zeros(sacrum.shape, np.uint8)
+    ml[sacrum > 0] = ids["sacrum"]
+    ml[l5 > 0] = ids["vertebrae_L5"]
+    existing = tmp_path / "ts_ml"
+    existing.mkdir()
+    nib.save(nib.Nifti1Image(ml, nib.load(str(ct)).affine), str(existing / "sub-01_CT.nii.gz"))
+    calls = []
+    fake_qc = types.ModuleType("totalseg_bids.qc")
+    fake_qc.add_entry = lambda qc_dir, **kw: calls.append((qc_dir, kw)) or Path(qc_dir) / "x"
+    monkeypatch.setitem(sys.modules, "totalseg_bids.qc", fake_qc)
+    out_root = tmp_path / "labels"
+    outcomes = sc.segment_dataset(small_ds, classes=["sacrum", "vertebrae_L5"], from_existing=existing,
+                                  combine="lumbosacral", naming="bids", path_out=out_root,
+                                  qc_dir=tmp_path / "qc", jobs=1)
+    out = Path(outcomes[0].value["outputs"][0])
+    assert out == out_root / "sub-01" / "anat" / "sub-01_space-CT_desc-lumbosacral_dseg.nii.gz"
+    data = np.asanyarray(nib.load(str(out)).dataobj)
+    assert np.array_equal(data, ml)
+    assert read_dseg_tsv(out.with_name("sub-01_space-CT_desc-lumbosacral_dseg.tsv")) == {
+        ids["sacrum"]: "sacrum", ids["vertebrae_L5"]: "vertebrae_L5"}
+    assert len(calls) == 1 and calls[0][1]["stage"] == "segment_ct"
+    assert calls[0][1]["image"] == ct and calls[0][1]["label"] == out
+
+
+def test_from_existing_missing_entry_fails_that_ct(small_ds, tmp_path):
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(BatchError) as info:
+        sc.segment_dataset(small_ds, from_existing=tmp_path / "empty", jobs=1)
+    assert "sub-01_CT" in info.value.failures[0][1]
+
+
+# ------------------------------------------------------------------ the real program
+def _real_weights_present() -> bool:
+    if os.environ.get("TOTALSEG_WEIGHTS_PATH"):
+        results = Path(os.environ["TOTALSEG_WEIGHTS_PATH"])
+    else:
+        home = Path(os.environ.get("TOTALSEG_HOME_DIR", Path.home() / ".totalsegmentator"))
+        results = home / "nnunet" / "results"
+    return shutil.which("TotalSegmentator") is not None and any(results.glob("Dataset297_*"))
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _real_weights_present(), reason="TotalSegmentator's --fast weights are not installed")
+def test_real_totalsegmentator(small_ds, cli):
+    proc = cli("segment_ct", "--path-img", small_ds, "--fast", "-d", "auto", "-j", "1", timeout=1800)
+    assert proc.returncode == 0, proc.stderr
+    ct = ct_files(small_ds)[0]
+    out = small_ds / "derivatives" / "labels" / "sub-01" / "anat" / "sub-01_CT_label-sacrum_seg.nii.gz"
+    img, ct_img = nib.load(str(out)), nib.load(str(ct))
+    assert img.get_data_dtype() == np.uint8 and img.shape == ct_img.shape
+    assert np.allclose(img.affine, ct_img.affine, atol=1e-4)
+    side = json.loads(out.with_name("sub-01_CT_label-sacrum_seg.json").read_text())
+    assert side["GeneratedBy"][0]["Version"] == importlib.metadata.version("TotalSegmentator")
+
+
+def test_class_map_lookups(monkeypatch, caplog):
+    """Unknown tasks are usage errors; without TotalSegmentator the classes go unchecked, said in a log line."""
+    from totalseg_bids.core.errors import UsageError
+
+    assert "sacrum" in sc.load_class_map("total").values()
+    with pytest.raises(UsageError, match="close: total"):
+        sc.load_class_map("totl")
+    monkeypatch.setitem(sys.modules, "totalsegmentator.map_to_binary", None)
+    with caplog.at_level("INFO", logger="totalseg_bids.segment_ct"):
+        assert sc.load_class_map("total") is None
+    assert "not checked" in caplog.text

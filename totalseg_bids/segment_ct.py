@@ -1,0 +1,611 @@
+"""CT labels with TotalSegmentator, written as BIDS derivative labels.
+
+For every CT of a BIDS dataset (suffix ``CT``/``ct`` in ``anat/`` or ``ct/``),
+run ``TotalSegmentator`` as a separate process (it rewrites the nnU-Net
+environment variables of its own process), keep the asked classes and write
+them on the CT's exact grid as
+``derivatives/labels/sub-XX/[ses-YY/]anat/<CT stem>_label-<class>_seg.nii.gz``
+(or one ``_label-<NAME>_dseg.nii.gz`` + ``_dseg.tsv`` with ``--combine``), each
+with a JSON sidecar recording TotalSegmentator's version, task and flags.
+Existing TotalSegmentator outputs can be imported with ``--from-existing``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import gzip
+import logging
+import re
+import shutil
+import subprocess
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping, Sequence
+
+import numpy as np
+
+from .core import cli
+from .core.bids import derivative_path, label_value, sidecar_path, split_extension
+from .core.datalad import dataset_of, ensure_content, get_requested, save_outputs
+from .core.derivatives import (ensure_dataset_description, generated_by, output_complete,
+                               write_dseg_tsv, write_sidecar)
+from .core.errors import ExternalToolError, InputError, MissingFileError, UsageError
+from .core.index import BidsIndex
+from .core.nifti import Grid, grid_mismatch, load_nifti, read_data, resample_label, save_mask
+from .core.parallel import raise_for_failures, run_tasks
+
+log = logging.getLogger(__name__)
+
+EXECUTABLE = "TotalSegmentator"
+DEFAULT_CLASSES = ("sacrum",)
+DEFAULT_SUFFIXES = ("CT", "ct")
+CT_DATATYPES = ("anat", "ct")
+DEVICE_RE = re.compile(r"^(gpu|cpu|mps|auto|gpu:\d+)$")
+WEIGHTS_FIX = ("download the weights where there is internet (`totalseg_download_weights -t {task}`) "
+               "and point TOTALSEG_HOME_DIR (or TOTALSEG_WEIGHTS_PATH) at them")
+#: Words in TotalSegmentator's output that mean "could not get the weights".
+_WEIGHTS_RE = re.compile(r"download|weights|connection|max retries|name resolution|failed to resolve"
+                         r"|name or service not known|urlopen|nnunet_results", re.IGNORECASE)
+
+
+# ============================================================ pure helpers
+def pick_device(requested: str, cuda_available: bool) -> str:
+    """The ``-d`` value for TotalSegmentator; ``auto`` means gpu when CUDA works.
+
+    >>> pick_device("auto", False), pick_device("auto", True), pick_device("gpu:1", False)
+    ('cpu', 'gpu', 'gpu:1')
+    """
+    if not DEVICE_RE.match(requested):
+        raise UsageError(f"unknown device {requested!r}", None, "use gpu, gpu:N, cpu, mps or auto")
+    if requested == "auto":
+        return "gpu" if cuda_available else "cpu"
+    return requested
+
+
+def check_classes(classes: Sequence[str], known: Iterable[str], task: str) -> list[str]:
+    """Refuse class names the task does not have, suggesting close ones.
+
+    Duplicates are dropped (order kept). Names must also stay distinct once
+    turned into BIDS ``label-`` values.
+
+    >>> check_classes(["sacrum", "sacrum"], ["sacrum", "vertebrae_L5"], "total")
+    ['sacrum']
+    >>> check_classes(["vertebrae_l5"], ["sacrum", "vertebrae_L5"], "total")
+    Traceback (most recent call last):
+    ...
+    totalseg_bids.core.errors.UsageError: unknown class 'vertebrae_l5' for task 'total' (close: vertebrae_L5); ...
+    """
+    known = list(known)
+    out = list(dict.fromkeys(classes))
+    if not out:
+        raise UsageError("no classes given", None, "pass --classes sacrum ...")
+    lower = {k.lower(): k for k in known}
+    for name in out:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=5, cutoff=0.6)
+            if name.lower() in lower and lower[name.lower()] not in close:
+                close.insert(0, lower[name.lower()])
+            hint = f" (close: {', '.join(close)})" if close else ""
+            raise UsageError(f"unknown class {name!r} for task {task!r}{hint}", None,
+                             f"list the classes with `TotalSegmentator --list-classes {task}`")
+    values: dict[str, str] = {}
+    for name in out:
+        value = label_value(name)
+        if value in values:
+            raise UsageError(f"classes {values[value]!r} and {name!r} give the same label name "
+                             f"{value!r}", None, "ask for one of them")
+        values[value] = name
+    return out
+
+
+def totalseg_command(executable: str, ct: str | Path, out_dir: str | Path, task: str,
+                     classes: Sequence[str], device: str, fast: bool) -> list[str]:
+    """The command line, as TotalSegmentator documents it.
+
+    ``--roi_subset`` only exists for the ``total*`` tasks; other tasks write
+    all their classes and we keep the asked ones.
+
+    >>> totalseg_command("TotalSegmentator", "ct.nii.gz", "/tmp/o", "total", ["sacrum"], "cpu", True)
+    ['TotalSegmentator', '-i', 'ct.nii.gz', '-o', '/tmp/o', '-ta', 'total', '--roi_subset', 'sacrum', '-d', 'cpu', '--fast']
+    >>> totalseg_command("TotalSegmentator", "ct.nii.gz", "/tmp/o", "body", ["skin"], "gpu", False)
+    ['TotalSegmentator', '-i', 'ct.nii.gz', '-o', '/tmp/o', '-ta', 'body', '-d', 'gpu']
+    """
+    cmd = [str(executable), "-i", str(ct), "-o", str(out_dir), "-ta", task]
+    if task.startswith("total"):
+        cmd += ["--roi_subset", *classes]
+    cmd += ["-d", device]
+    if fast:
+        cmd.append("--fast")
+    return cmd
+
+
+def looks_like_missing_weights(stdout: str, stderr: str) -> bool:
+    """True when a failed run died fetching its weights.
+
+    The real program prints ``Downloading model for Task N ...`` on stdout and
+    dies with a connection error on stderr. Only stderr and the last line of
+    stdout count, so an earlier successful download does not mislead us.
+
+    >>> looks_like_missing_weights("Downloading model for Task 297 ...", "requests.exceptions.ConnectionError: ...")
+    True
+    >>> looks_like_missing_weights("Downloading model for Task 297 ...\\nDone\\n", "CUDA out of memory")
+    False
+    """
+    tail = (stdout.strip().splitlines() or [""])[-1]
+    return bool(_WEIGHTS_RE.search(stderr) or _WEIGHTS_RE.search(tail))
+
+
+def last_line(text: str, limit: int = 200) -> str:
+    """The last non-empty line of a program's output, shortened.
+
+    >>> last_line("a\\n  b  \\n\\n")
+    'b'
+    """
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1][:limit] if lines else ""
+
+
+def binarise(data: np.ndarray, value: int | None = None) -> np.ndarray:
+    """A 0/1 uint8 mask: voxels equal to ``value``, or all non-zero voxels.
+
+    >>> binarise(np.array([0, 2, 25])).tolist(), binarise(np.array([0, 2, 25]), 25).tolist()
+    ([0, 1, 1], [0, 0, 1])
+    """
+    data = np.asarray(data)
+    mask = data == value if value is not None else data > 0
+    return mask.astype(np.uint8)
+
+
+def combine_masks(masks: Mapping[str, np.ndarray], ids: Mapping[str, int]) -> np.ndarray:
+    """One label map from binary masks, each class painted with its id.
+
+    TotalSegmentator's classes do not overlap; should they, the later class
+    in ``masks`` wins, as in TotalSegmentator's own multi-label output.
+
+    >>> combine_masks({"a": np.array([1, 1, 0]), "b": np.array([0, 1, 1])}, {"a": 25, "b": 27}).tolist()
+    [25, 27, 27]
+    """
+    out: np.ndarray | None = None
+    for name, mask in masks.items():
+        if out is None:
+            out = np.zeros(np.shape(mask), np.uint16 if max(ids.values()) > 255 else np.uint8)
+        out[np.asarray(mask) > 0] = ids[name]
+    if out is None:
+        raise ValueError("no masks to combine")
+    return out
+
+
+# ============================================================ TotalSegmentator lookups
+def load_class_map(task: str) -> dict[int, str] | None:
+    """``{id: name}`` of ``task`` from the installed TotalSegmentator, or None
+    when TotalSegmentator is not importable (classes then go unchecked)."""
+    try:
+        from totalsegmentator.map_to_binary import class_map
+    except ImportError:
+        log.info("TotalSegmentator is not importable here: class names and ids are not checked")
+        return None
+    if task not in class_map:
+        close = difflib.get_close_matches(task, list(class_map), n=5, cutoff=0.5)
+        hint = f" (close: {', '.join(close)})" if close else ""
+        raise UsageError(f"unknown TotalSegmentator task {task!r}{hint}", None,
+                         "list the tasks with `TotalSegmentator --list-tasks`")
+    return {int(k): str(v) for k, v in class_map[task].items()}
+
+
+def totalseg_version() -> str | None:
+    """The installed TotalSegmentator's version (recorded in sidecars)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("TotalSegmentator")
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def find_executable() -> str:
+    """The ``TotalSegmentator`` program on PATH, or a one-line error."""
+    exe = shutil.which(EXECUTABLE)
+    if exe is None:
+        raise ExternalToolError(f"the {EXECUTABLE} program is not on PATH", EXECUTABLE,
+                                "pip install TotalSegmentator (in the environment on PATH), "
+                                "or pass --from-existing with outputs made elsewhere")
+    return exe
+
+
+def resolve_device(requested: str) -> str:
+    """Turn ``auto`` into gpu/cpu by asking torch (imported only then)."""
+    if requested != "auto":
+        return pick_device(requested, False)
+    try:
+        import torch
+
+        cuda = bool(torch.cuda.is_available())
+    except ImportError:
+        cuda = False
+    device = pick_device(requested, cuda)
+    log.info("--device auto: using %s", device)
+    return device
+
+
+# ============================================================ per-CT step
+@dataclass(frozen=True)
+class CtJob:
+    """Everything one CT needs; picklable so it can travel to a worker."""
+
+    ct: Path
+    raw_root: Path
+    out_root: Path
+    classes: tuple[str, ...]
+    task: str = "total"
+    fast: bool = False
+    device: str = "gpu"
+    class_ids: Mapping[str, int] = field(default_factory=dict)  # empty: no class map
+    combine: str | None = None
+    naming: str = "neuropoly"
+    from_existing: Path | None = None
+    overwrite: bool = False
+    qc_dir: Path | None = None
+    version: str | None = None
+    datalad_get: bool = False
+    task_ids: tuple[int, ...] = ()
+
+    @property
+    def stem(self) -> str:
+        return split_extension(self.ct.name)[0]
+
+
+def planned_outputs(job: CtJob) -> list[Path]:
+    """The label files this CT gets (sidecars and ``.tsv`` go beside them)."""
+    if job.combine:
+        return [derivative_path(job.ct, job.out_root, job.combine, kind="dseg", naming=job.naming)]
+    return [derivative_path(job.ct, job.out_root, c, kind="seg", naming=job.naming) for c in job.classes]
+
+
+def outputs_complete(job: CtJob) -> bool:
+    """All labels and their sidecars (and the dseg's ``.tsv``) are present."""
+    outs = planned_outputs(job)
+    if not all(output_complete(p) for p in outs):
+        return False
+    if job.combine:
+        return outs[0].with_name(split_extension(outs[0].name)[0] + ".tsv").is_file()
+    return True
+
+
+def check_ct(path: Path) -> tuple[Grid, np.ndarray]:
+    """Header checks plus a full read of the compressed stream, so a truncated
+    or corrupt CT fails here (one line, before any output) and not inside
+    TotalSegmentator; the voxels are never held in memory."""
+    img = load_nifti(path)
+    shape = img.shape
+    if len(shape) < 3 or (len(shape) > 3 and any(s != 1 for s in shape[3:])):
+        raise InputError(f"expected a 3D CT, got shape {tuple(shape)}", path, "extract one 3D volume")
+    expected = int(img.header.get_data_offset()) + int(np.prod(shape)) * img.get_data_dtype().itemsize
+    try:
+        if path.name.endswith(".gz"):
+            size = 0
+            with gzip.open(path, "rb") as fh:
+                while chunk := fh.read(1 << 22):
+                    size += len(chunk)
+        else:
+            size = path.stat().st_size
+    except (EOFError, OSError, zlib.error) as exc:
+        raise InputError(f"truncated or corrupt file ({type(exc).__name__})", path,
+                         "re-copy the file or `datalad get` it again") from None
+    if size < expected:
+        raise InputError(f"truncated image data ({size} of {expected} bytes)", path,
+                         "re-copy the file or `datalad get` it again")
+    return Grid.of(img), np.asarray(img.affine, float)
+
+
+def _read_masks(path: Path, ct_grid: Grid, values: Mapping[str, int | None]) -> dict[str, np.ndarray]:
+    """0/1 masks (one per ``values`` entry: that id, or None for non-zero) from
+    one TotalSegmentator file, on the CT grid: resampled by nearest neighbour
+    when its grid differs (e.g. outputs made on a resampled CT)."""
+    img = load_nifti(path, check_forms=False)
+    data = read_data(img, path)
+    grid = Grid.of(img)
+    why = grid_mismatch(grid, ct_grid)
+    if why is not None:
+        log.info("%s: not on the CT grid (%s); resampling by nearest neighbour", path, why)
+    out = {}
+    for name, value in values.items():
+        mask = binarise(data, value)
+        if why is not None:
+            mask = resample_label(mask, grid.affine, ct_grid, mode="nearest")
+        out[name] = mask.astype(np.uint8, copy=False)
+    return out
+
+
+def read_existing(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
+    """Masks of ``job.ct`` from a folder of earlier TotalSegmentator outputs.
+
+    Layout: ``<DIR>/<CT stem>/<class>.nii.gz`` (one file per class), or
+    ``<DIR>/<CT stem>.nii.gz`` (``--ml`` output, ids of the class map).
+    """
+    assert job.from_existing is not None
+    folder = job.from_existing / job.stem
+    multi = job.from_existing / f"{job.stem}.nii.gz"
+    if folder.is_dir():
+        missing = [c for c in job.classes if not (folder / f"{c}.nii.gz").exists()
+                   and not (folder / f"{c}.nii.gz").is_symlink()]
+        if missing:
+            raise MissingFileError(f"no {', '.join(m + '.nii.gz' for m in missing)} in this folder", folder,
+                                   "run TotalSegmentator with --roi_subset including these classes")
+        files = [folder / f"{c}.nii.gz" for c in job.classes]
+        ensure_content(files, get=get_requested(job.datalad_get))
+        return {c: _read_masks(f, ct_grid, {c: None})[c] for c, f in zip(job.classes, files)}
+    if multi.exists() or multi.is_symlink():
+        if not job.class_ids:
+            raise UsageError("reading a multi-label TotalSegmentator file needs its class map", multi,
+                             "pip install TotalSegmentator, or give a folder with one <class>.nii.gz per class")
+        ensure_content([multi], get=get_requested(job.datalad_get))
+        masks = _read_masks(multi, ct_grid, {c: job.class_ids[c] for c in job.classes})
+        data = read_data(load_nifti(multi, check_forms=False), multi)
+        unknown = sorted(set(np.unique(data).tolist()) - {0} - set(job.task_ids))
+        if unknown:
+            raise InputError(f"values {unknown[:10]} are not class ids of task {job.task!r} in "
+                             f"TotalSegmentator {job.version or ''}".rstrip(), multi,
+                             "pass the --task (and TotalSegmentator version) the file was made with")
+        return masks
+    raise MissingFileError(f"no TotalSegmentator output for this CT (looked for {folder}/ and {multi.name})",
+                           job.ct, f"put the outputs in {job.from_existing} as <CT stem>/<class>.nii.gz "
+                           "or <CT stem>.nii.gz, or drop --from-existing")
+
+
+def run_totalsegmentator(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
+    """Run the program on one CT into a scratch folder and read its masks."""
+    exe = find_executable()
+    with tempfile.TemporaryDirectory(prefix="totalseg_bids-") as tmp:
+        out_dir = Path(tmp) / "out"
+        cmd = totalseg_command(exe, job.ct, out_dir, job.task, job.classes, job.device, job.fast)
+        log.info("%s", " ".join(cmd))
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+        except OSError as exc:
+            raise ExternalToolError(f"cannot start {EXECUTABLE} ({exc.strerror})", exe,
+                                    "reinstall TotalSegmentator (pip install TotalSegmentator)") from None
+        log.debug("TotalSegmentator stdout:\n%s\nstderr:\n%s", proc.stdout, proc.stderr)
+        if proc.returncode != 0:
+            if looks_like_missing_weights(proc.stdout, proc.stderr):
+                raise ExternalToolError(
+                    f"TotalSegmentator weights for task {job.task!r}"
+                    f"{' (--fast)' if job.fast else ''} are not installed and could not be downloaded "
+                    f"({last_line(proc.stderr, 120) or 'no network'})", job.ct,
+                    WEIGHTS_FIX.format(task=job.task))
+            raise ExternalToolError(
+                f"TotalSegmentator failed (exit {proc.returncode}: "
+                f"{last_line(proc.stderr) or last_line(proc.stdout) or 'no output'})", job.ct,
+                "rerun with -vv to see its full output")
+        missing = [c for c in job.classes if not (out_dir / f"{c}.nii.gz").is_file()]
+        if missing:
+            raise ExternalToolError(f"TotalSegmentator wrote no {', '.join(m + '.nii.gz' for m in missing)}",
+                                    job.ct, "check the class names against "
+                                    f"`TotalSegmentator --list-classes {job.task}`")
+        return {c: _read_masks(out_dir / f"{c}.nii.gz", ct_grid, {c: None})[c] for c in job.classes}
+
+
+def _tool_entry(job: CtJob) -> dict:
+    if job.from_existing is not None:
+        return generated_by("TotalSegmentator", None, Task=job.task, Classes=list(job.classes),
+                            Description=f"imported from existing TotalSegmentator outputs "
+                                        f"({job.from_existing.name}/)")
+    return generated_by("TotalSegmentator", job.version, Task=job.task, Classes=list(job.classes),
+                        Fast=job.fast, Device=job.device)
+
+
+def _add_qc(job: CtJob, outputs: Sequence[Path]) -> None:
+    """Hand each new label to the QC report, when one was asked for."""
+    if job.qc_dir is None:
+        return
+    try:
+        from .qc import add_entry
+    except ImportError:
+        log.warning("--qc: the totalseg_bids.qc module is not available; no QC entries written")
+        return
+    for out in outputs:
+        add_entry(job.qc_dir, image=job.ct, label=out, stage="segment_ct", compare_label=None,
+                  meta={"task": job.task, "classes": list(job.classes), "fast": job.fast,
+                        "source": "existing" if job.from_existing else "TotalSegmentator"})
+
+
+def segment_ct(job: CtJob) -> dict:
+    """Label one CT; skip it when its outputs are complete (unless overwrite).
+
+    Inputs are checked and every mask is read before the first write, so a bad
+    input leaves no partial output. Sidecars are written last.
+    """
+    outputs = planned_outputs(job)
+    if not job.overwrite and outputs_complete(job):
+        log.info("%s: outputs complete, skipped", job.ct)
+        return {"ct": str(job.ct), "status": "skipped", "outputs": [str(p) for p in outputs]}
+    ct_grid, ct_affine = check_ct(job.ct)
+    masks = (read_existing(job, ct_grid) if job.from_existing is not None
+             else run_totalsegmentator(job, ct_grid))
+    generated = [_tool_entry(job), generated_by("totalseg_bids", Step="segment_ct")]
+    ensure_dataset_description(job.out_root, description="CT labels from TotalSegmentator (totalseg_bids.segment_ct)")
+    if job.combine:
+        out = outputs[0]
+        ids = dict(job.class_ids) or {c: i + 1 for i, c in enumerate(job.classes)}
+        save_mask(combine_masks(masks, ids), ct_affine, out)
+        write_dseg_tsv(out, {ids[c]: c for c in job.classes})
+        write_sidecar(out, [job.ct], generated, raw_root=job.raw_root)
+    else:
+        for cls, out in zip(job.classes, outputs):
+            save_mask(masks[cls], ct_affine, out)
+            write_sidecar(out, [job.ct], generated, raw_root=job.raw_root)
+    for cls, mask in masks.items():
+        if not mask.any():
+            log.warning("%s: %s is empty (not in the field of view?)", job.ct, cls)
+    _add_qc(job, outputs)
+    return {"ct": str(job.ct), "status": "written", "outputs": [str(p) for p in outputs]}
+
+
+def _segment_task(job: CtJob) -> dict:
+    """Module-level task for the process pool."""
+    return segment_ct(job)
+
+
+# ============================================================ batch step
+def default_out_root(path_img: str | Path) -> Path:
+    """``<path-img>/derivatives/labels`` (CONVENTIONS.md section 2)."""
+    return Path(path_img).absolute() / "derivatives" / "labels"
+
+
+def find_cts(path_img: Path, suffixes: Sequence[str] = DEFAULT_SUFFIXES) -> list[Path]:
+    """The raw CT images of a dataset, or a clear error when there are none."""
+    files = BidsIndex.scan(path_img).query(suffix=list(suffixes), derivative=False, datatype=CT_DATATYPES)
+    if not files:
+        raise InputError(f"no CT images (suffix {'/'.join(suffixes)} in anat/ or ct/)", path_img,
+                         "check the dataset path and --ct-suffix")
+    return [f.path for f in files]
+
+
+def segment_dataset(path_img: str | Path, classes: Sequence[str] = DEFAULT_CLASSES, task: str = "total",
+                    fast: bool = False, device: str = "gpu", ct_suffixes: Sequence[str] = DEFAULT_SUFFIXES,
+                    path_out: str | Path | None = None, combine: str | None = None,
+                    from_existing: str | Path | None = None, overwrite: bool = False,
+                    jobs: int | None = None, naming: str = "neuropoly", qc_dir: str | Path | None = None,
+                    datalad_get: bool = False, executor: str = "local", scheduler=None,
+                    check: bool = True) -> list:
+    """Label every CT of ``path_img`` and return the outcomes.
+
+    Every CT runs even when some fail; then, with ``check``, the failures are
+    raised as one BatchError (the CLI passes ``check=False`` so it can report
+    and ``datalad save`` the CTs that succeeded first)."""
+    path_img = Path(path_img).absolute()
+    out_root = Path(path_out).absolute() if path_out else default_out_root(path_img)
+    class_map = load_class_map(task)
+    ids: dict[str, int] = {}
+    if class_map is not None:
+        classes = check_classes(classes, class_map.values(), task)
+        by_name = {v: k for k, v in class_map.items()}
+        ids = {c: by_name[c] for c in classes}
+    else:
+        classes = check_classes(classes, classes, task)
+        if combine:
+            log.info("--combine without TotalSegmentator's class map: ids 1..%d in --classes order", len(classes))
+    if combine:
+        label_value(combine)
+    existing = Path(from_existing).absolute() if from_existing else None
+    if existing is not None and not existing.is_dir():
+        raise MissingFileError("--from-existing folder not found", existing, "check the path")
+    cts = find_cts(path_img, ct_suffixes)
+    version = totalseg_version()
+    if existing is None:
+        device = resolve_device(device)
+    jobs_list = [CtJob(ct=ct, raw_root=path_img, out_root=out_root, classes=tuple(classes), task=task,
+                       fast=fast, device=device, class_ids=ids, combine=combine, naming=naming,
+                       from_existing=existing, overwrite=overwrite,
+                       qc_dir=Path(qc_dir).absolute() if qc_dir else None, version=version,
+                       datalad_get=get_requested(datalad_get),
+                       task_ids=tuple(sorted(class_map)) if class_map else ())
+                 for ct in cts]
+    todo = [j for j in jobs_list if overwrite or not outputs_complete(j)]
+    if todo and existing is None:
+        find_executable()  # one clear error up front rather than one per CT
+    if todo and get_requested(datalad_get):
+        ensure_content([j.ct for j in todo], get=True)
+    if jobs is None and existing is None:
+        jobs = 1  # TotalSegmentator uses all cores / the whole GPU by itself
+    outcomes = run_tasks(_segment_task, jobs_list, keys=[str(j.ct.relative_to(path_img)) for j in jobs_list],
+                         jobs=jobs, executor=executor, scheduler=scheduler, desc="segment_ct")
+    if check:
+        raise_for_segment_failures(outcomes, task, path_img)
+    return outcomes
+
+
+def raise_for_segment_failures(outcomes: Sequence, task: str = "total", where: str | Path | None = None) -> None:
+    """Failures as one BatchError; when every CT failed for want of weights,
+    one line says so instead of the same line per CT."""
+    failed = [o for o in outcomes if not o.ok]
+    if len(failed) > 1 and len(failed) == len(outcomes) and all(
+            "totalseg_download_weights" in (o.error or "") for o in failed):
+        raise ExternalToolError(f"TotalSegmentator weights for task {task!r} are not installed and could "
+                                f"not be downloaded ({len(failed)} CTs not segmented)", where,
+                                WEIGHTS_FIX.format(task=task))
+    raise_for_failures(outcomes, "CT images")
+
+
+# ============================================================ CLI
+EPILOG = """\
+examples:
+  python -m totalseg_bids.segment_ct --path-img ds --classes sacrum vertebrae_L5 --fast -d auto
+  python -m totalseg_bids.segment_ct --path-img ds --classes sacrum hip_left hip_right --combine pelvis
+  python -m totalseg_bids.segment_ct --path-img ds --from-existing /data/totalseg_out
+
+--from-existing DIR layout (TotalSegmentator outputs made elsewhere), per CT, either
+  DIR/<CT stem>/<class>.nii.gz   one file per class (TotalSegmentator without --ml), or
+  DIR/<CT stem>.nii.gz           one multi-label file (TotalSegmentator --ml; ids of --task)
+where <CT stem> is the CT file name without .nii.gz, e.g. DIR/sub-01_ses-01_CT/sacrum.nii.gz.
+
+Weights: TotalSegmentator looks for them under TOTALSEG_HOME_DIR (default ~/.totalsegmentator)
+or TOTALSEG_WEIGHTS_PATH; fetch them once with `totalseg_download_weights -t total`.
+"""
+
+
+def _device_arg(value: str) -> str:
+    if not DEVICE_RE.match(value):
+        raise argparse.ArgumentTypeError(f"invalid device {value!r} (gpu, gpu:N, cpu, mps or auto)")
+    return value
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = cli.build_parser("segment_ct", __doc__.splitlines()[0], epilog=EPILOG)
+    p.add_argument("--path-img", required=True, type=Path, help="raw BIDS dataset with the CT images")
+    p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES), metavar="CLASS",
+                   help="TotalSegmentator class names to keep (default: sacrum)")
+    p.add_argument("--task", default="total", help="TotalSegmentator task (default: total)")
+    p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model (--fast)")
+    p.add_argument("-d", "--device", type=_device_arg, default="gpu",
+                   help="gpu, gpu:N, cpu, mps, or auto (gpu when CUDA is available); default gpu")
+    p.add_argument("--ct-suffix", nargs="+", default=list(DEFAULT_SUFFIXES), metavar="SUFFIX",
+                   help="file suffixes of the CT images (default: CT ct)")
+    p.add_argument("--path-out", type=Path, default=None,
+                   help="derivative folder (default: <path-img>/derivatives/labels)")
+    p.add_argument("--combine", metavar="NAME", default=None,
+                   help="write one <CT>_label-NAME_dseg.nii.gz (+ .tsv, TotalSegmentator ids) "
+                        "instead of one _seg per class")
+    p.add_argument("--from-existing", type=Path, metavar="DIR", default=None,
+                   help="import TotalSegmentator outputs from DIR instead of running it (layout below)")
+    p.add_argument("--qc", type=Path, metavar="DIR", default=None, help="add each label to the QC report in DIR")
+    cli.add_batch_args(p)
+    cli.add_naming_arg(p)
+    cli.add_datalad_args(p)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    outcomes = segment_dataset(
+        args.path_img, classes=args.classes, task=args.task, fast=args.fast, device=args.device,
+        ct_suffixes=args.ct_suffix, path_out=args.path_out, combine=args.combine,
+        from_existing=args.from_existing, overwrite=args.overwrite, jobs=args.jobs, naming=args.naming,
+        qc_dir=args.qc, datalad_get=args.datalad_get, executor=args.executor, scheduler=args.scheduler,
+        check=False)
+    written: list[Path] = []
+    for outcome in outcomes:
+        if outcome.ok:
+            for out in outcome.value["outputs"]:
+                print(f"{outcome.value['status']}\t{out}")
+                if outcome.value["status"] == "written":
+                    written += [Path(out), sidecar_path(out)]
+                    tsv = Path(out).with_name(split_extension(Path(out).name)[0] + ".tsv")
+                    if tsv.exists():
+                        written.append(tsv)
+    if args.datalad_save and written:
+        out_root = Path(args.path_out).absolute() if args.path_out else default_out_root(args.path_img)
+        written.append(out_root / "dataset_description.json")
+        save_outputs(dataset_of(out_root / "dataset_description.json"), written,
+                     f"segment_ct: TotalSegmentator {args.task} labels ({', '.join(args.classes)})")
+    raise_for_segment_failures(outcomes, args.task, args.path_img)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(get_parser(), argv, _run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
