@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from conftest import run_module
 
 VALIDATOR = shutil.which("bids-validator-deno")
 needs_validator = pytest.mark.skipif(VALIDATOR is None, reason="bids-validator-deno not installed")

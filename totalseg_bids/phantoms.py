@@ -29,7 +29,7 @@ from .core.atomic import atomic_write_json, atomic_write_text
 from .core.bids import BidsName, subject_dir
 from .core.derivatives import ensure_dataset_description, generated_by, write_dseg_tsv, write_sidecar
 from .core.errors import UsageError
-from .core.nifti import Grid, apply_affine, save_image, save_mask
+from .core.nifti import Grid, save_image, save_mask
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ import numpy as np
 
 from .atomic import atomic_path
 from .datalad import get_command, is_annex_pointer
-from .errors import AnnexContentMissingError, GeometryError, InputError, MissingFileError
+from .errors import AnnexContentMissingError, InputError, MissingFileError
 
 log = logging.getLogger(__name__)
 
