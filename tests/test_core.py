@@ -217,3 +217,11 @@ def test_index(phantom_ds):
     assert not any(f.name.is_derivative for f in idx)
     labels = BidsIndex.scan_derivatives(phantom_ds, "labels")
     assert len(labels.query(derivative=True, label="sacrum")) == 4
+
+
+def test_phantom_left_is_left():
+    """RAS+: x grows towards the subject's right, so hip_left lies at negative x."""
+    from totalseg_bids.phantoms import STRUCTURES, Anatomy
+
+    labels = Anatomy().labels(np.array([[-58.0, -18.0, 2.0], [58.0, -18.0, 2.0], [0.0, -30.0, -10.0]]))
+    assert [STRUCTURES[v - 1] for v in labels] == ["hip_left", "hip_right", "sacrum"]

@@ -135,7 +135,7 @@ def _l5(p: np.ndarray) -> np.ndarray:
 
 
 def _hip(sign: float):
-    """Ellipsoid hip bone on the subject's left (+x in RAS) or right."""
+    """Ellipsoid hip bone: ``sign=+1`` on the subject's right (+x in RAS+), -1 on the left."""
     rz = rotation_matrix([0, 0, 1], sign * 30.0)
 
     def inside(p: np.ndarray) -> np.ndarray:
@@ -149,8 +149,8 @@ def _hip(sign: float):
 _STRUCTURE_SHAPES = (
     ((0.0, -30.0, -10.0), 46.0, _sacrum),
     ((0.0, -22.0, 52.0), 26.0, _l5),
-    ((58.0, -18.0, 2.0), 40.0, _hip(1.0)),
-    ((-58.0, -18.0, 2.0), 40.0, _hip(-1.0)),
+    ((-58.0, -18.0, 2.0), 40.0, _hip(-1.0)),  # hip_left: RAS+ x grows towards the subject's right
+    ((58.0, -18.0, 2.0), 40.0, _hip(1.0)),  # hip_right
 )
 
 
