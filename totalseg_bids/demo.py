@@ -94,7 +94,8 @@ class Demo:
         env.update(trainer_env(env))
         return env
 
-    def run(self, name: str, argv: Sequence[str | os.PathLike], detail: str = "") -> StepResult:
+    def run(self, name: str, argv: Sequence[str | os.PathLike], detail: str = "",
+            env: dict[str, str] | None = None) -> StepResult:
         """Run one step as its own process; its output goes to ``logs/<name>.log``."""
         self.logs.mkdir(parents=True, exist_ok=True)
         logfile = self.logs / f"{len(self.steps) + 1:02d}_{name}.log"
@@ -104,7 +105,8 @@ class Demo:
         with open(logfile, "w") as fh:
             fh.write("$ " + " ".join(cmd) + "\n")
             fh.flush()
-            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env(), cwd=self.out)
+            proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env() | (env or {}),
+                                  cwd=self.out)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
             tail = logfile.read_text(errors="replace").strip().splitlines()[-1:] or [""]
@@ -205,8 +207,8 @@ def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | Non
     demo.run("convert_config_to_nnunet", demo.module("convert_config_to_nnunet", "--config", config,
                                                       "--path-out", out / "nnUNet_raw", "-dnum", DATASET_ID,
                                                       "-dname", DATASET_NAME, "--labels", "sacrum"))
-    demo.run("nnunet_train", ["bash", REPO / "scripts" / "train_nnunet.sh", DATASET_ID, "3d_fullres", "0",
-                              "--trainer", TRAINER, "--device", device], detail=TRAINER)
+    demo.run("nnunet_train", ["bash", REPO / "scripts" / "train_nnunet.sh", DATASET_ID, "3d_fullres", "0", TRAINER],
+             detail=TRAINER, env={"DEVICE": device} if device != "auto" else None)
     demo.run("predict", demo.module("predict", "--config", config, "--split", "TESTING", "-d", DATASET_ID,
                                      "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "--device", device,
                                      "--label-name", "sacrum", "--derivatives", "predictions",

@@ -1,0 +1,170 @@
+"""totalseg_bids.predict: a tiny real nnU-Net -> BIDS derivatives (issue 7)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+from conftest import assert_one_line_error
+from nnunet_fixtures import DATASET_ID, trained_model  # noqa: F401 - session fixture
+
+from totalseg_bids.core.nifti import dice, qform_sform_discrepancy
+from totalseg_bids.predict import find_dataset_folder, keep_largest, resolve_model
+
+MODULE = "predict"
+
+
+# ----------------------------------------------------------- unit: largest CC
+def test_keep_largest_per_label_union_off():
+    seg = np.zeros((12, 12, 12), np.uint8)
+    seg[0:4, 0:4, 0:4] = 1        # 64 voxels, label 1
+    seg[8:10, 8:10, 8:10] = 1     # 8 voxels, label 1: removed
+    seg[5:7, 0:3, 0:3] = 2        # 18 voxels, label 2, kept per label
+    seg[10:12, 0:1, 0:1] = 2      # 2 voxels, label 2: removed
+    out, removed = keep_largest(seg, "per-label")
+    assert (out == 1).sum() == 64 and (out == 2).sum() == 18 and removed == {1: 8, 2: 2}
+    # union: label 2's block touches nothing of label 1 -> only the largest union component remains
+    out_u, _ = keep_largest(seg, "union")
+    assert (out_u == 1).sum() == 64 and (out_u == 2).sum() == 0
+    seg[4, 0, 0] = 2  # bridge: label 2 now touches label 1 -> one union component keeps both labels
+    out_b, _ = keep_largest(seg, "union")
+    assert (out_b == 1).sum() == 64 and (out_b == 2).sum() == 19
+    assert np.array_equal(keep_largest(seg, "off")[0], seg)
+
+
+def test_keep_largest_26_connectivity_ties_and_empty():
+    diag = np.zeros((3, 3, 3), np.uint8)
+    diag[0, 0, 0] = diag[1, 1, 1] = diag[2, 2, 2] = 1  # corner-connected: one component with 26-connectivity
+    assert keep_largest(diag)[0].sum() == 3
+    tie = np.zeros((4, 4, 4), np.uint8)
+    tie[3, 3, 3] = 1
+    tie[0, 0, 0] = 1  # same size: the first in C-order raster scan wins
+    out, removed = keep_largest(tie)
+    assert out[0, 0, 0] == 1 and out[3, 3, 3] == 0 and removed == {1: 1}
+    empty = np.zeros((5, 5, 5), np.uint8)
+    out, removed = keep_largest(empty)
+    assert not out.any() and removed == {}
+
+
+def test_model_resolution_errors(tmp_path):
+    from totalseg_bids.core.errors import MissingFileError
+
+    with pytest.raises(MissingFileError, match="model folder not found"):
+        resolve_model(tmp_path / "nope")
+    (tmp_path / "Dataset300_A").mkdir()
+    with pytest.raises(MissingFileError, match="no trained dataset 301"):
+        find_dataset_folder(tmp_path, "301")
+
+
+# ----------------------------------------------------------- end to end
+def _dataset_copy(trained, tmp_path) -> Path:
+    dst = tmp_path / "bids" / "phantom"
+    shutil.copytree(trained.bids, dst, symlinks=True)
+    return dst
+
+
+def _config(ds: Path, path: Path, images: list[Path]) -> Path:
+    cfg = {"TYPE": "IMAGE", "CONTRASTS": "t1_t2", "DATASETS_PATH": "",
+           "TRAINING": [], "VALIDATION": [], "TESTING": [p.relative_to(ds.parent).as_posix() for p in images]}
+    path.write_text(json.dumps(cfg), encoding="utf-8")
+    return path
+
+
+def _mri(ds: Path, subs=None) -> list[Path]:
+    out = sorted(p for p in ds.glob("sub-*/anat/*.nii.gz") if not p.name.endswith("_CT.nii.gz"))
+    return [p for p in out if subs is None or any(f"sub-{s}_" in p.name for s in subs)]
+
+
+def _out(ds: Path, image: Path) -> Path:
+    stem = image.name[:-len(".nii.gz")]
+    return ds / "derivatives" / "labels" / image.parent.relative_to(ds) / f"{stem}_label-sacrum_seg.nii.gz"
+
+
+@pytest.mark.slow
+def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
+    ds = _dataset_copy(trained_model, tmp_path)
+    images = _mri(ds, ["04", "05"])  # validation + testing subjects: not trained on
+    cfg = _config(ds, tmp_path / "test_sacrum.json", images)
+    args = ["--config", cfg, "--datasets-path", ds.parent, "--model-dir", trained_model.model_dir,
+            "--no-tta", "--device", "cpu", "-v"]
+    proc = cli(MODULE, *args, env=trained_model.env, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    outs = [_out(ds, i) for i in images]
+    assert proc.stdout.split() == [str(o) for o in outs]
+    dices = {}
+    for image, out in zip(images, outs):
+        img, pred = nib.load(str(image)), nib.load(str(out))
+        assert pred.shape == img.shape and np.allclose(pred.affine, img.affine, atol=1e-4)
+        assert pred.get_data_dtype() == np.uint8 and qform_sform_discrepancy(pred) < 1e-3
+        data = np.asanyarray(pred.dataobj)
+        assert set(np.unique(data).tolist()) <= {0, 1}
+        truth = ds / "derivatives" / "ground_truth" / out.relative_to(ds / "derivatives" / "labels")
+        dices[image.name] = dice(data, np.asanyarray(nib.load(str(truth)).dataobj))
+        side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
+        rel = image.relative_to(ds).as_posix()
+        assert side["SpatialReference"] == f"bids::{rel}" and side["Sources"] == [f"bids::{rel}"]
+        nn, ours = side["GeneratedBy"]
+        assert nn["Name"] == "nnUNet" and nn["Dataset"] == trained_model.dataset_folder
+        assert nn["Configuration"] == "3d_fullres" and nn["Trainer"] == "nnUNetTrainer_2epochs_10iters"
+        assert nn["Folds"] == ["0"] and nn["Checkpoint"] == "checkpoint_final.pth" and nn["Device"] == "cpu"
+        assert ours["Name"] == "totalseg_bids" and "largest connected component" in ours["PostProcessing"]
+    print("Dice vs ground truth:", {k: round(v, 3) for k, v in dices.items()})
+    assert np.mean(list(dices.values())) > 0.5, dices
+    desc = json.loads((ds / "derivatives" / "labels" / "dataset_description.json").read_text())
+    assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"]
+    # resume: nothing left to do, the model is not even loaded
+    mtimes = [o.stat().st_mtime_ns for o in outs]
+    again = cli(MODULE, *args, env=trained_model.env)
+    assert again.returncode == 0 and again.stdout == "" and "skipped 4" in again.stderr
+    assert [o.stat().st_mtime_ns for o in outs] == mtimes
+    # pybids indexes the derivatives
+    from bids import BIDSLayout
+
+    layout = BIDSLayout(ds, derivatives=True, validate=False)
+    found = layout.get(scope="derivatives", suffix="seg", label="sacrum", extension=".nii.gz",
+                       return_type="filename")
+    assert {Path(f).name for f in found} >= {o.name for o in outs if "derivatives/labels" in str(o)}
+
+
+@pytest.mark.slow
+def test_predict_bids_query_sharding_and_failures(trained_model, tmp_path, cli):  # noqa: F811
+    ds = _dataset_copy(trained_model, tmp_path)
+    # keep the query small: drop the training subjects' MRI from the copy
+    for sub in ("01", "02", "03"):
+        shutil.rmtree(ds / f"sub-{sub}")
+    base = ["--bids-dir", ds, "--contrasts", "T1w", "T2w", "-d", str(DATASET_ID), "-tr",
+            "nnUNetTrainer_2epochs_10iters", "--no-tta", "--keep-largest", "union"]
+    parts = []
+    for part in (0, 1):
+        proc = cli(MODULE, *base, "--num-parts", "2", "--part-id", str(part), env=trained_model.env, timeout=900)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        parts.append(set(proc.stdout.split()))
+    assert not parts[0] & parts[1]
+    assert parts[0] | parts[1] == {str(_out(ds, i)) for i in _mri(ds)}
+    # a corrupt image: reported in one line, the others are still predicted, no half-written output
+    bad = _mri(ds, ["05"])[0]
+    bad.write_bytes(bad.read_bytes()[:400])
+    for out in (_out(ds, i) for i in _mri(ds)):
+        out.unlink()
+    proc = cli(MODULE, *base, env=trained_model.env, timeout=900)
+    assert_one_line_error(proc, bad.name)
+    assert not _out(ds, bad).exists()
+    assert all(_out(ds, i).exists() for i in _mri(ds) if i != bad)
+    assert not list((ds / "derivatives" / "labels").rglob(".tmp-*"))
+
+
+@pytest.mark.slow
+def test_predict_model_errors(trained_model, tmp_path, cli):  # noqa: F811
+    ds = _dataset_copy(trained_model, tmp_path)
+    cfg = _config(ds, tmp_path / "c.json", _mri(ds, ["05"]))
+    proc = cli(MODULE, "--config", cfg, "--model-dir", tmp_path / "missing", env=trained_model.env)
+    assert_one_line_error(proc, "model folder not found")
+    proc = cli(MODULE, "--config", cfg, "-d", "999", env=trained_model.env)
+    assert_one_line_error(proc, "no trained dataset 999")
+    proc = cli(MODULE, "--config", cfg, "--model-dir", trained_model.model_dir, "-f", "3", env=trained_model.env)
+    assert_one_line_error(proc, "checkpoint not found")
+    assert not (ds / "derivatives" / "labels").exists()

@@ -1,0 +1,801 @@
+"""Convert a data config into an nnU-Net v2 raw dataset (CONVENTIONS.md section 5).
+
+``python -m totalseg_bids.convert_config_to_nnunet --config train_sacrum.json
+--path-out "$nnUNet_raw" -dnum 300`` writes ``Dataset300_SacrumDataset/`` with
+``imagesTr``/``labelsTr`` (TRAINING + VALIDATION), ``imagesTs``/``labelsTs``
+(TESTING), ``dataset.json``, ``case_mapping.tsv``/``.json`` and
+``splits_final.json`` (the config's split as nnU-Net fold 0).
+
+Why it is built this way:
+
+* Files are **linked** (symlink by default) when nnU-Net can read them as they
+  are: a 200-case cohort converts in seconds and takes no extra disk space.
+  Only cases that need it get a **corrected copy**: a label on another grid in
+  the same world space (resampled, nearest neighbour, onto the image grid), a
+  label stored as float or with scaling (rewritten as integers), a label whose
+  values are remapped, an image or label whose qform and sform disagree beyond
+  the tolerance (SimpleITK, which nnU-Net uses, and nibabel may then see
+  different geometries), an uncompressed ``.nii`` (nnU-Net needs one file
+  ending). Source files are never changed.
+* Case ids are built from BIDS entities (``<Name>_<dataset>_sub-01_ses-02_
+  acq-sag_T2w``) so a person can read them; the mapping file gives every case's
+  split, source image(s) and label, so results map back to BIDS.
+* The dataset is built in a hidden temporary folder beside the target and
+  renamed into place at the end: a failure leaves no partial dataset.
+* nnunetv2 is imported only where needed (``dataset.json`` writer, ``--verify``
+  in a subprocess), after the ``nnUNet_*`` variables are set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import csv
+import errno
+import io
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import __version__
+from .core import cli
+from .core.atomic import atomic_write_json, atomic_write_text
+from .core.bids import BidsName, raw_root_of
+from .core.config import Case, load_config
+from .core.datalad import ensure_content, get_requested
+from .core.errors import (
+    ExternalToolError,
+    GeometryError,
+    InputError,
+    MissingFileError,
+    OutputError,
+    TotalsegBidsError,
+    UsageError,
+)
+from .core.nifti import (
+    QFORM_SFORM_TOLERANCE_MM,
+    Grid,
+    grid_mismatch,
+    grids_overlap,
+    load_nifti,
+    qform_sform_discrepancy,
+    read_data,
+    resample_image,
+    resample_label,
+    save_mask,
+)
+from .core.parallel import run_tasks
+
+log = logging.getLogger("totalseg_bids.convert_config_to_nnunet")  # not __name__ under python -m
+
+READERS = ("SimpleITKIO", "NibabelIO", "NibabelIOWithReorient")
+LINK_MODES = ("symlink", "hardlink", "copy")
+FILE_ENDING = ".nii.gz"
+CT_SUFFIXES = ("CT", "ct")
+DEFAULT_NAME = "SacrumDataset"
+MAPPING_TSV = "case_mapping.tsv"
+MAPPING_JSON = "case_mapping.json"
+SPLITS_FILE = "splits_final.json"
+NNUNET_ENV = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
+
+_TOKEN_RE = re.compile(r"[^A-Za-z0-9-]+")
+_CHANNEL_TAIL_RE = re.compile(r"_\d{4}$")
+
+
+# ------------------------------------------------------------ pure helpers
+def dataset_folder_name(number: int, name: str) -> str:
+    """nnU-Net's folder name for a dataset id and name.
+
+    >>> dataset_folder_name(7, "SacrumDataset")
+    'Dataset007_SacrumDataset'
+    """
+    if not 1 <= int(number) <= 999:
+        raise UsageError(f"dataset number {number} out of range", None, "use -dnum between 1 and 999")
+    if not name or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
+        raise UsageError(f"dataset name {name!r} must be letters, digits, '-' or '_'", None,
+                         "e.g. -dname SacrumDataset")
+    return f"Dataset{int(number):03d}_{name}"
+
+
+def safe_token(text: str) -> str:
+    """A case-id fragment: runs of characters other than letters, digits and '-'
+    become one '-' (nnU-Net splits case ids from channel indices at '_').
+
+    >>> safe_token("whole spine_v2")
+    'whole-spine-v2'
+    """
+    return _TOKEN_RE.sub("-", text).strip("-") or "x"
+
+
+def case_id(dataset_name: str, source_dataset: str, image: BidsName) -> str:
+    """A readable case id from BIDS entities: ``<Name>_<dataset>_<entities>_<suffix>``.
+
+    It never ends like a channel index (``_0000``), which nnU-Net would
+    mistake for one.
+
+    >>> case_id("SacrumDataset", "whole-spine", BidsName.parse("sub-01_ses-02_acq-sag_T2w.nii.gz"))
+    'SacrumDataset_whole-spine_sub-01_ses-02_acq-sag_T2w'
+    """
+    cid = "_".join([dataset_name, safe_token(source_dataset), image.source().stem])
+    if _CHANNEL_TAIL_RE.search(cid):
+        cid += "x"
+    return cid
+
+
+def unique_ids(ids: Sequence[str]) -> list[str]:
+    """Make ids unique by appending ``-dup2``, ``-dup3``... to repeats, in order.
+
+    >>> unique_ids(["a", "b", "a", "a"])
+    ['a', 'b', 'a-dup2', 'a-dup3']
+    """
+    seen: dict[str, int] = {}
+    out = []
+    for i in ids:
+        seen[i] = seen.get(i, 0) + 1
+        out.append(i if seen[i] == 1 else f"{i}-dup{seen[i]}")
+    return out
+
+
+def is_ct_suffix(suffix: str | None) -> bool:
+    """Whether an image suffix means CT (CONVENTIONS.md section 1).
+
+    >>> is_ct_suffix("CT"), is_ct_suffix("T2w")
+    (True, False)
+    """
+    return suffix in CT_SUFFIXES
+
+
+def default_channel_name(suffixes: Iterable[str]) -> str:
+    """The ``channel_names`` entry for the suffixes found in one channel.
+
+    nnU-Net picks the normalisation from this name: ``CT`` (any case) selects
+    CT normalisation, anything else z-scoring. So CT images are named ``CT``
+    and MRI never is: one MRI suffix keeps its name, mixed MRI suffixes get the
+    legacy contrasts code.
+
+    >>> default_channel_name(["T2w"])
+    'T2w'
+    >>> default_channel_name(["T1w", "T2w"])
+    't1_t2'
+    >>> default_channel_name(["ct"])
+    'CT'
+    """
+    from .core.config import contrasts_code
+
+    found = sorted(set(suffixes))
+    if found and all(is_ct_suffix(s) for s in found):
+        return "CT"
+    if any(is_ct_suffix(s) for s in found):
+        raise InputError(f"one channel mixes CT and MRI images ({', '.join(found)})", None,
+                         "nnU-Net normalises CT and MRI differently: convert them as separate datasets")
+    if len(found) == 1:
+        return found[0]
+    return contrasts_code(found) or "MRI"
+
+
+def parse_labels_json(data: Any) -> tuple[dict[str, int], dict[int, int] | None]:
+    """Read a ``--labels-json`` map: ``{"background": 0, "sacrum": 1}`` (the values
+    the labels hold) or ``{"labels": {...}, "remap": {"25": 1, "92": 1}}``
+    (source value -> nnU-Net value). Values must be consecutive from 0.
+
+    >>> parse_labels_json({"background": 0, "sacrum": 1})
+    ({'background': 0, 'sacrum': 1}, None)
+    >>> parse_labels_json({"labels": {"background": 0, "sacrum": 1}, "remap": {"25": 1}})
+    ({'background': 0, 'sacrum': 1}, {25: 1})
+    """
+    if not isinstance(data, dict):
+        raise InputError("labels JSON must be an object", None, 'e.g. {"background": 0, "sacrum": 1}')
+    remap = None
+    labels = data
+    if isinstance(data.get("labels"), dict):
+        labels = data["labels"]
+        if data.get("remap") is not None:
+            if not isinstance(data["remap"], dict):
+                raise InputError("\"remap\" must be an object of source value -> label value", None,
+                                 'e.g. "remap": {"25": 1}')
+            try:
+                remap = {int(k): int(v) for k, v in data["remap"].items()}
+            except (TypeError, ValueError):
+                raise InputError("\"remap\" keys and values must be integers", None,
+                                 'e.g. "remap": {"25": 1}') from None
+    try:
+        out = {str(k): int(v) for k, v in labels.items()}
+    except (TypeError, ValueError):
+        raise InputError("label values must be integers (regions are not supported here)", None,
+                         'e.g. {"background": 0, "sacrum": 1}') from None
+    check_label_map(out)
+    if remap is not None:
+        bad = sorted(set(remap.values()) - set(out.values()))
+        if bad:
+            raise InputError(f"remap targets {bad} are not declared label values", None,
+                             "map every source value to a value of \"labels\"")
+    return out, remap
+
+
+def check_label_map(labels: Mapping[str, int]) -> None:
+    """nnU-Net's rule: ``background`` is 0 and values are consecutive.
+
+    >>> check_label_map({"background": 0, "a": 2})
+    Traceback (most recent call last):
+    ...
+    totalseg_bids.core.errors.InputError: label values [0, 2] are not consecutive from 0; number them 0, 1, 2, ...
+    """
+    values = sorted(labels.values())
+    if labels.get("background") != 0:
+        raise InputError("the label map needs \"background\": 0", None, 'add "background": 0')
+    if len(set(values)) != len(values) or values != list(range(len(values))):
+        raise InputError(f"label values {values} are not consecutive from 0", None, "number them 0, 1, 2, ...")
+
+
+def labels_from_names(names: Sequence[str]) -> dict[str, int]:
+    """``--labels sacrum hip`` -> ``{"background": 0, "sacrum": 1, "hip": 2}``.
+
+    >>> labels_from_names(["sacrum"])
+    {'background': 0, 'sacrum': 1}
+    """
+    if "background" in names:
+        raise UsageError("--labels lists the foreground names only", None, "e.g. --labels sacrum")
+    if len(set(names)) != len(names):
+        raise UsageError("--labels has a repeated name", None, "give each structure once")
+    return {"background": 0, **{n: i + 1 for i, n in enumerate(names)}}
+
+
+def label_problem(present: Iterable[int], allowed: Iterable[int], remap: Mapping[int, int] | None) -> str | None:
+    """Why the values of a label map are not acceptable, or None.
+
+    >>> label_problem([0, 1], [0, 1], None) is None
+    True
+    >>> label_problem([0, 255], [0, 1], None)
+    'unexpected label values [255] (expected [0, 1])'
+    >>> label_problem([0, 25], [0, 1], {25: 1}) is None
+    True
+    """
+    present = {int(v) for v in present}
+    if remap is not None:
+        unexpected = sorted(present - set(remap) - {0})
+        expected = sorted({0} | set(remap))
+    else:
+        unexpected = sorted(present - set(int(a) for a in allowed))
+        expected = sorted(int(a) for a in allowed)
+    if unexpected:
+        return f"unexpected label values {unexpected[:10]} (expected {expected[:20]})"
+    return None
+
+
+def apply_remap(data: np.ndarray, remap: Mapping[int, int]) -> np.ndarray:
+    """Map source label values to nnU-Net values with a lookup table (0 stays 0).
+
+    >>> apply_remap(np.array([0, 25, 92]), {25: 1, 92: 1}).tolist()
+    [0, 1, 1]
+    """
+    lut = np.zeros(max([int(data.max()) if data.size else 0, *remap]) + 1, dtype=np.uint16)
+    for src, dst in remap.items():
+        lut[src] = dst
+    return lut[data.astype(np.int64)]
+
+
+def find_id_conflicts(number: int, name: str, roots: Iterable[str | Path]) -> list[Path]:
+    """Folders ``Dataset<NNN>_<other name>`` in ``roots``: the id belongs to another dataset.
+
+    >>> find_id_conflicts(300, "X", ["/nonexistent"])
+    []
+    """
+    prefix = f"Dataset{int(number):03d}_"
+    own = f"{prefix}{name}"
+    out = []
+    for root in dict.fromkeys(Path(r) for r in roots if r):
+        try:
+            entries = sorted(os.listdir(root))
+        except OSError:
+            continue
+        out += [Path(root) / e for e in entries if e.startswith(prefix) and e != own and (Path(root) / e).is_dir()]
+    return out
+
+
+# ------------------------------------------------------------ per-case step
+@dataclass
+class CaseTask:
+    """Everything one worker needs to place one case (picklable)."""
+
+    case_id: str
+    split: str
+    images: tuple[Path, ...]
+    label: Path | None
+    work: Path
+    link: str = "symlink"
+    allowed: tuple[int, ...] = (0, 1)
+    remap: dict[int, int] | None = None
+    form_tolerance: float = QFORM_SFORM_TOLERANCE_MM
+
+    @property
+    def images_dir(self) -> str:
+        return "imagesTs" if self.split == "TESTING" else "imagesTr"
+
+    @property
+    def labels_dir(self) -> str:
+        return "labelsTs" if self.split == "TESTING" else "labelsTr"
+
+
+@dataclass
+class CaseRecord:
+    """What became of one case: where its files went and what was corrected."""
+
+    case_id: str
+    split: str
+    images: list[str]
+    label: str | None
+    nnunet_images: list[str]
+    nnunet_label: str | None
+    actions: list[str] = field(default_factory=list)
+
+
+def place(src: Path, dst: Path, mode: str) -> str:
+    """Link or copy ``src`` to ``dst``; return what was actually done.
+
+    ``symlink`` points at the absolute source path (annex links stay links);
+    a filesystem without symlinks falls back to a copy. ``hardlink`` falls
+    back to a copy across filesystems.
+    """
+    if mode == "symlink":
+        try:
+            os.symlink(os.path.abspath(src), dst)
+            return "symlink"
+        except OSError as exc:
+            log.debug("symlink failed (%s), copying %s", exc, src)
+    elif mode == "hardlink":
+        try:
+            os.link(src, dst)
+            return "hardlink"
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES):
+                raise
+            log.debug("hardlink failed (%s), copying %s", exc, src)
+    shutil.copyfile(src, dst)
+    return "copy"
+
+
+def _rewrite_image(img, data_path: Path, dst: Path) -> None:
+    """Write ``img`` again with qform == sform == its nibabel affine, keeping
+    the stored data type and scaling (only the header geometry changes)."""
+    import nibabel as nib
+
+    raw = np.asanyarray(img.dataobj.get_unscaled()) if hasattr(img.dataobj, "get_unscaled") else \
+        read_data(img, data_path)
+    new = nib.Nifti1Image(raw, img.affine, header=img.header.copy())
+    new.set_qform(img.affine, code=1)
+    new.set_sform(img.affine, code=1)
+    new.to_filename(str(dst))
+
+
+def convert_case(task: CaseTask) -> CaseRecord:
+    """Place one case's image(s) and label in the working dataset folder.
+
+    Validates every file, links what nnU-Net can read as it is, and writes a
+    corrected copy only where needed (see the module docstring).
+    """
+    actions: list[str] = []
+    out_images: list[str] = []
+    images = [load_nifti(p, check_forms=False) for p in task.images]
+    grids = []
+    for path, img in zip(task.images, images):
+        if len(img.shape) < 3 or (len(img.shape) > 3 and any(s != 1 for s in img.shape[3:])):
+            raise InputError(f"expected a 3D image, got shape {tuple(img.shape)}", path, "extract one 3D volume")
+        grids.append(Grid.of(img))
+    ref = grids[0]
+    for c, (path, img, grid) in enumerate(zip(task.images, images, grids)):
+        dst = task.work / task.images_dir / f"{task.case_id}_{c:04d}{FILE_ENDING}"
+        rel = f"{task.images_dir}/{dst.name}"
+        gap = qform_sform_discrepancy(img)
+        if c > 0 and grid_mismatch(grid, ref):
+            if not grids_overlap(grid, ref):
+                raise GeometryError(f"channel {c} does not overlap channel 0 ({task.images[0].name}) in world space",
+                                    path, "register the channels first")
+            data = resample_image(read_data(img, path, dtype=np.float32), img.affine, ref)
+            _save_float(data, ref.affine, dst)
+            actions.append(f"channel {c} resampled onto channel 0")
+        elif gap > task.form_tolerance:
+            _rewrite_image(img, path, dst)
+            actions.append(f"image {c} qform/sform ({gap:.3g} mm apart) rewritten as sform")
+        elif not path.name.endswith(".nii.gz"):
+            _rewrite_image(img, path, dst)
+            actions.append(f"image {c} compressed")
+        else:
+            how = place(path, dst, task.link)
+            if how != task.link:
+                actions.append(f"image {c} {how} (no {task.link})")
+        out_images.append(rel)
+    out_label = None
+    if task.label is not None:
+        out_label = _convert_label(task, ref, actions)
+    return CaseRecord(task.case_id, task.split, [str(p) for p in task.images],
+                      str(task.label) if task.label else None, out_images, out_label, actions)
+
+
+def _convert_case_or_error(task: CaseTask) -> CaseRecord | TotalsegBidsError:
+    """:func:`convert_case` returning our errors instead of raising them, so the
+    batch can re-raise the first with its class intact (errors pickle)."""
+    try:
+        return convert_case(task)
+    except TotalsegBidsError as exc:
+        return exc
+
+
+def _save_float(data: np.ndarray, affine: np.ndarray, dst: Path) -> None:
+    import nibabel as nib
+
+    img = nib.Nifti1Image(np.asarray(data, np.float32), affine)
+    img.set_qform(affine, code=1)
+    img.set_sform(affine, code=1)
+    img.to_filename(str(dst))
+
+
+def _convert_label(task: CaseTask, ref: Grid, actions: list[str]) -> str:
+    path = task.label
+    img = load_nifti(path, check_forms=False)
+    raw = read_data(img, path)
+    if np.issubdtype(raw.dtype, np.floating):
+        if not np.isfinite(raw).all():
+            raise InputError("label contains NaN or infinite values", path, "fix the label file")
+        if not np.array_equal(np.rint(raw), raw):
+            raise InputError("label has non-integer values (a soft or interpolated mask?)", path,
+                             "threshold it at 0.5 or re-create it with nearest-neighbour interpolation")
+    if raw.size and raw.min() < 0:
+        raise InputError(f"label has negative values (min {raw.min():g})", path, "fix the label file")
+    data = raw.astype(np.int64 if raw.size and raw.max() > 65535 else np.uint16, copy=False)
+    present = np.unique(data)
+    problem = label_problem(present.tolist(), task.allowed, task.remap)
+    if problem:
+        fix = ("pass --labels-json with a \"remap\" for these values" if task.remap is None
+               else "add the values to \"remap\" in --labels-json")
+        raise InputError(problem, path, fix)
+    if present.tolist() == [0]:
+        log.warning("%s: label is empty (background only)", path)
+    grid = Grid.of(img)
+    reasons = []
+    stored = img.get_data_dtype()
+    slope, inter = img.header.get_slope_inter()
+    if np.issubdtype(stored, np.floating):
+        reasons.append(f"stored as {stored}")
+    if (slope not in (None, 1.0) and not np.isnan(slope)) or (inter not in (None, 0.0) and not np.isnan(inter)):
+        reasons.append("scaled (scl_slope/scl_inter)")
+    if task.remap is not None and any(task.remap.get(int(v), int(v)) != int(v) for v in present if v):
+        data = apply_remap(data, task.remap)
+        reasons.append("values remapped")
+    gap = qform_sform_discrepancy(img)
+    if gap > task.form_tolerance:
+        reasons.append(f"qform/sform {gap:.3g} mm apart")
+    why = grid_mismatch(grid, ref)
+    if why:
+        if not grids_overlap(grid, ref):
+            raise GeometryError(f"label and image do not overlap in world space ({why})", path,
+                                f"check the label belongs to {task.images[0].name} or register it")
+        data = resample_label(data, img.affine, ref, mode="nearest")
+        reasons.append(f"resampled onto the image grid ({why})")
+    dst = task.work / task.labels_dir / f"{task.case_id}{FILE_ENDING}"
+    if reasons or not path.name.endswith(".nii.gz"):
+        save_mask(data, ref.affine, dst)
+        actions.append("label rewritten: " + (", ".join(reasons) or "compressed"))
+    else:
+        how = place(path, dst, task.link)
+        if how != task.link:
+            actions.append(f"label {how} (no {task.link})")
+    return f"{task.labels_dir}/{dst.name}"
+
+
+# --------------------------------------------------------------- batch step
+@dataclass
+class ConversionResult:
+    """Summary of a conversion, for the CLI and for callers."""
+
+    folder: Path
+    num_training: int
+    num_testing: int
+    corrected: int
+    seconds: float
+    splits_written: list[Path]
+    records: list[CaseRecord]
+
+
+def _label_names_from_files(labels: Iterable[Path]) -> list[str]:
+    names = {BidsName.parse(p).get("label") for p in labels if BidsName.try_parse(p)}
+    names.discard(None)
+    return sorted(names) if len(names) == 1 else ["foreground"]
+
+
+def _channel_names(cases: Sequence[Case], channels: Sequence[str] | None) -> dict[str, str]:
+    nchan = {len(c.images) for c in cases}
+    if len(nchan) != 1:
+        raise InputError(f"cases have different numbers of channels ({sorted(nchan)})", None,
+                         "give every case the same number of IMAGE entries")
+    n = nchan.pop()
+    suffixes = [[BidsName.parse(c.images[i]).suffix for c in cases] for i in range(n)]
+    if channels:
+        if len(channels) != n:
+            raise UsageError(f"--channels names {len(channels)} channel(s) but cases have {n}", None,
+                             f"give {n} name(s)")
+        for i, name in enumerate(channels):
+            is_ct = all(is_ct_suffix(s) for s in suffixes[i])
+            if name.casefold() == "ct" and not is_ct:
+                raise UsageError(f"channel {i} holds MRI images ({', '.join(sorted(set(suffixes[i])))}) "
+                                 "but is named CT, which selects CT normalisation", None,
+                                 "name MRI channels by their contrast (e.g. T2w)")
+            if is_ct and name.casefold() != "ct":
+                log.warning("channel %d (%s) holds CT images: nnU-Net z-score normalises it; only the name "
+                            "'CT' selects CT normalisation", i, name)
+        return {str(i): n_ for i, n_ in enumerate(channels)}
+    return {str(i): default_channel_name(s for s in suffixes[i] if s) for i in range(n)}
+
+
+def _write_dataset_json(folder: Path, channel_names: dict, labels: dict, num_training: int, reader: str,
+                        name: str, extra: dict) -> None:
+    """``dataset.json`` through nnU-Net's own writer when importable (no nnU-Net paths needed)."""
+    try:
+        from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
+    except ImportError:
+        generate_dataset_json = None
+    if generate_dataset_json is not None:
+        with contextlib.redirect_stdout(io.StringIO()):
+            generate_dataset_json(str(folder), dict(channel_names), dict(labels), num_training, FILE_ENDING,
+                                  dataset_name=name, overwrite_image_reader_writer=reader,
+                                  license="see the source BIDS datasets",
+                                  converted_by=f"totalseg_bids {__version__}", **extra)
+        return
+    data = {"channel_names": channel_names, "labels": labels, "numTraining": num_training,
+            "file_ending": FILE_ENDING, "name": name, "overwrite_image_reader_writer": reader,
+            "licence": "see the source BIDS datasets", "converted_by": f"totalseg_bids {__version__}", **extra}
+    atomic_write_json(folder / "dataset.json", data)
+
+
+def _write_mapping(folder: Path, records: Sequence[CaseRecord], datasets_path: Path, nchan: int) -> None:
+    buf = io.StringIO()
+    writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
+    writer.writerow(["case_id", "split", *[f"image_{c:04d}" for c in range(nchan)], "label",
+                     *[f"nnunet_image_{c:04d}" for c in range(nchan)], "nnunet_label", "actions"])
+    for r in records:
+        writer.writerow([r.case_id, r.split, *r.images, r.label or "", *r.nnunet_images, r.nnunet_label or "",
+                         "; ".join(r.actions)])
+    atomic_write_text(folder / MAPPING_TSV, buf.getvalue())
+    atomic_write_json(folder / MAPPING_JSON, {
+        "DATASETS_PATH": str(datasets_path),
+        "cases": [{"case_id": r.case_id, "split": r.split, "images": r.images, "label": r.label,
+                   "nnunet_images": r.nnunet_images, "nnunet_label": r.nnunet_label, "actions": r.actions}
+                  for r in records]})
+
+
+def read_mapping(folder: str | Path) -> list[dict]:
+    """The cases of a converted dataset, from ``case_mapping.json``: id, split,
+    source image(s) and label, and their nnU-Net file names."""
+    path = Path(folder) / MAPPING_JSON
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))["cases"]
+    except (OSError, ValueError, KeyError):
+        raise InputError("no readable case mapping", path, "convert the dataset with this module") from None
+
+
+def verify_with_nnunet(folder: Path, processes: int = 1) -> None:
+    """Run nnU-Net's ``verify_dataset_integrity`` on ``folder`` in a subprocess.
+
+    A subprocess because nnU-Net prints freely and reads its ``nnUNet_*``
+    variables at import; its output becomes our one-line error on failure.
+    """
+    env = dict(os.environ)
+    env.setdefault("nnUNet_raw", str(folder.parent))
+    env.setdefault("nnUNet_preprocessed", str(folder.parent))
+    env.setdefault("nnUNet_results", str(folder.parent))
+    code = ("import sys\nfrom nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity\n"
+            "verify_dataset_integrity(sys.argv[1], int(sys.argv[2]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(folder), str(max(1, processes))],
+                          capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower()] or lines
+        raise ExternalToolError(f"nnU-Net's verify_dataset_integrity failed ({(errors[-1] if errors else '?')[:200]})",
+                                folder, "fix the cases it names (rerun with -v for nnU-Net's output)")
+    log.debug(proc.stdout)
+
+
+def convert(config: str | Path, path_out: str | Path | None, number: int, name: str = DEFAULT_NAME,
+            labels: Sequence[str] | None = None, labels_json: str | Path | dict | None = None,
+            channels: Sequence[str] | None = None, reader: str = "SimpleITKIO", link: str = "symlink",
+            datasets_path: str | Path | None = None, verify: bool = False, overwrite: bool = False,
+            jobs: int | None = None, form_tolerance: float = QFORM_SFORM_TOLERANCE_MM,
+            datalad_get: bool = False) -> ConversionResult:
+    """Convert a data config into ``<path_out>/Dataset<NNN>_<name>/`` (see module doc)."""
+    t0 = time.perf_counter()
+    if reader not in READERS:
+        raise UsageError(f"unknown reader {reader!r}", None, f"use one of {', '.join(READERS)}")
+    if link not in LINK_MODES:
+        raise UsageError(f"unknown link mode {link!r}", None, f"use one of {', '.join(LINK_MODES)}")
+    if labels and labels_json:
+        raise UsageError("--labels and --labels-json exclude each other", None, "give one of them")
+    folder_name = dataset_folder_name(number, name)
+    path_out = path_out or os.environ.get("nnUNet_raw")
+    if not path_out:
+        raise UsageError("no output folder: --path-out is not given and nnUNet_raw is not set", None,
+                         "pass --path-out DIR or export nnUNet_raw=DIR")
+    path_out = Path(path_out).expanduser().absolute()
+    cfg = load_config(config, datasets_path)
+    cases = cfg.cases()
+    if not cases:
+        raise InputError("the config lists no cases", cfg.path, "add TRAINING/VALIDATION/TESTING entries")
+    unlabelled = [c for c in cases if c.label is None and c.split != "TESTING"]
+    if unlabelled:
+        raise InputError(f"{len(unlabelled)} training case(s) without a label (e.g. {unlabelled[0].image})",
+                         cfg.path, "use a LABEL config or object entries with a LABEL")
+    if not any(c.split != "TESTING" for c in cases):
+        raise InputError("no TRAINING or VALIDATION case", cfg.path, "add training cases to the config")
+    all_files = [p for c in cases for p in (*c.images, *([c.label] if c.label else []))]
+    ensure_content(all_files, get=get_requested(datalad_get))
+
+    # labels
+    remap = None
+    if labels_json is not None:
+        if isinstance(labels_json, dict):
+            data = labels_json
+        else:
+            try:
+                data = json.loads(Path(labels_json).read_text(encoding="utf-8"))
+            except FileNotFoundError:
+                raise MissingFileError("labels JSON not found", labels_json, "check the path") from None
+            except (OSError, ValueError) as exc:
+                raise InputError(f"cannot read labels JSON ({exc})", labels_json, "fix the JSON") from None
+        try:
+            label_map, remap = parse_labels_json(data)
+        except InputError as exc:
+            raise InputError(exc.problem, labels_json if not isinstance(labels_json, dict) else None,
+                             exc.fix) from None
+    else:
+        label_map = labels_from_names(list(labels) if labels else
+                                      _label_names_from_files(c.label for c in cases if c.label))
+    channel_names = _channel_names(cases, channels)
+
+    # ids, collisions
+    roots = [path_out, *[os.environ.get(v) for v in NNUNET_ENV]]
+    conflicts = find_id_conflicts(number, name, roots)
+    if conflicts:
+        raise OutputError(f"dataset id {number:03d} already belongs to {conflicts[0].name}", conflicts[0],
+                          "choose another -dnum (or remove that dataset)")
+    final = path_out / folder_name
+    if (final.exists() or final.is_symlink()) and not overwrite:
+        raise OutputError("dataset folder already exists", final, "pass --overwrite to replace it")
+    seen: dict[tuple, Case] = {}
+    for c in cases:
+        key = tuple(str(p.absolute()) for p in c.images)
+        if key in seen:
+            raise InputError(f"image listed twice in the config ({seen[key].split} and {c.split})", c.image,
+                             "list every image once")
+        seen[key] = c
+    ids = unique_ids([case_id(name, raw_root_of(c.image).name if _in_bids(c.image) else c.image.parent.name,
+                              c.name) for c in cases])
+
+    try:
+        path_out.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".tmp-{folder_name}-", dir=path_out))
+        work.chmod(_default_dir_mode())  # mkdtemp makes 0700; the dataset is shared like any folder
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror})", path_out, "choose a writable --path-out") from None
+    try:
+        for sub in ("imagesTr", "labelsTr", "imagesTs"):
+            (work / sub).mkdir()
+        if any(c.split == "TESTING" and c.label for c in cases):
+            (work / "labelsTs").mkdir()
+        allowed = tuple(sorted(label_map.values()))
+        tasks = [CaseTask(i, c.split, tuple(c.images), c.label, work, link, allowed, remap, form_tolerance)
+                 for i, c in zip(ids, cases)]
+        outcomes = run_tasks(_convert_case_or_error, tasks, keys=[str(c.image) for c in cases], jobs=jobs,
+                             desc="convert")
+        errors = [o.value for o in outcomes if o.ok and isinstance(o.value, TotalsegBidsError)]
+        crashed = [o for o in outcomes if not o.ok]
+        if errors:  # re-raise the first, keeping its class (GeometryError, MissingFileError, ...)
+            first, n = errors[0], len(errors) + len(crashed)
+            fix = first.fix + (f" ({n - 1} more case(s) failed)" if n > 1 else "") if first.fix else first.fix
+            raise type(first)(first.problem, first.path, fix)
+        if crashed:
+            raise InputError(crashed[0].error or "case failed", crashed[0].key, "rerun with -v for details")
+        records = [o.value for o in outcomes]
+        num_training = sum(r.split != "TESTING" for r in records)
+        _write_dataset_json(work, channel_names, label_map, num_training, reader, name,
+                            {"totalseg_bids": {"config": str(cfg.path), "contrasts": cfg.contrasts,
+                                               "link": link, "mapping": MAPPING_TSV}})
+        _write_mapping(work, records, cfg.datasets_path, len(channel_names))
+        splits = [{"train": [r.case_id for r in records if r.split == "TRAINING"],
+                   "val": [r.case_id for r in records if r.split == "VALIDATION"]}]
+        if not splits[0]["val"]:
+            log.warning("the config has no VALIDATION case: nnU-Net fold 0 will have an empty validation set")
+        atomic_write_json(work / SPLITS_FILE, splits)
+        if verify:
+            verify_with_nnunet(work, jobs or 1)
+        if final.exists() or final.is_symlink():
+            old = Path(tempfile.mkdtemp(prefix=f".old-{folder_name}-", dir=path_out))
+            os.replace(final, old / "ds")
+            os.replace(work, final)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(work, final)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    written = [final / SPLITS_FILE]
+    pre = os.environ.get("nnUNet_preprocessed")
+    if pre:
+        atomic_write_json(Path(pre) / folder_name / SPLITS_FILE, splits)
+        written.append(Path(pre) / folder_name / SPLITS_FILE)
+    corrected = sum(1 for r in records if any("rewritten" in a or "resampled" in a or "compressed" in a
+                                              for a in r.actions))
+    return ConversionResult(final, num_training, len(records) - num_training, corrected,
+                            time.perf_counter() - t0, written, records)
+
+
+def _default_dir_mode() -> int:
+    """0o777 minus the process umask (what ``mkdir`` would have given)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o777 & ~mask
+
+
+def _in_bids(path: Path) -> bool:
+    return any(p.name.startswith("sub-") for p in path.parents)
+
+
+# --------------------------------------------------------------------- CLI
+def get_parser() -> argparse.ArgumentParser:
+    p = cli.build_parser(
+        "convert_config_to_nnunet", __doc__.splitlines()[0],
+        epilog="example: python -m totalseg_bids.convert_config_to_nnunet --config train_sacrum.json "
+               "--path-out \"$nnUNet_raw\" -dnum 300 --verify\n"
+               "then: bash scripts/train_nnunet.sh 300 3d_fullres 0")
+    p.add_argument("--config", required=True, type=Path, help="data config JSON (CONVENTIONS.md section 4)")
+    p.add_argument("--path-out", type=Path, default=None, help="nnU-Net raw folder (default: $nnUNet_raw)")
+    p.add_argument("-dnum", "--dataset-number", type=int, required=True, help="nnU-Net dataset id (1-999)")
+    p.add_argument("-dname", "--dataset-name", default=DEFAULT_NAME, help=f"dataset name (default {DEFAULT_NAME})")
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--labels", nargs="+", metavar="NAME",
+                   help="foreground names for values 1, 2, ... (default: the label- entity of the files)")
+    g.add_argument("--labels-json", type=Path, metavar="MAP.json",
+                   help='{"background": 0, "sacrum": 1} or {"labels": {...}, "remap": {"25": 1}}')
+    p.add_argument("--channels", nargs="+", metavar="NAME",
+                   help="channel names (default: the image suffix; CT images 'CT'; mixed MRI the contrasts code)")
+    p.add_argument("--reader", choices=READERS, default="SimpleITKIO", help="nnU-Net image reader (default SimpleITKIO)")
+    p.add_argument("--link", choices=LINK_MODES, default="symlink",
+                   help="how unchanged files are placed (default symlink; falls back to copy)")
+    p.add_argument("--datasets-path", type=Path, default=None,
+                   help="override the config's DATASETS_PATH (or set TOTALSEG_BIDS_DATASETS_PATH)")
+    p.add_argument("--form-tolerance", type=float, default=QFORM_SFORM_TOLERANCE_MM, metavar="MM",
+                   help="qform/sform disagreement above which a file is rewritten (default %(default)s mm)")
+    p.add_argument("--verify", action="store_true", help="run nnU-Net's verify_dataset_integrity before finishing")
+    cli.add_batch_args(p, jobs=True, dask=False)
+    cli.add_datalad_args(p)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.datalad_save:
+        log.warning("--datalad-save: the nnU-Net dataset is outside BIDS; nothing to save")
+    res = convert(args.config, args.path_out, args.dataset_number, args.dataset_name, labels=args.labels,
+                  labels_json=args.labels_json, channels=args.channels, reader=args.reader, link=args.link,
+                  datasets_path=args.datasets_path, verify=args.verify, overwrite=args.overwrite, jobs=args.jobs,
+                  form_tolerance=args.form_tolerance, datalad_get=args.datalad_get)
+    log.info("%d training and %d testing case(s), %d corrected copy(ies), in %.1f s; split file: %s",
+             res.num_training, res.num_testing, res.corrected, res.seconds, ", ".join(map(str, res.splits_written)))
+    print(res.folder)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(get_parser(), argv, _run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,635 @@
+"""Run a trained nnU-Net on BIDS images and write the masks as BIDS derivatives.
+
+``python -m totalseg_bids.predict --config test_sacrum.json -d 300 -c 3d_fullres``
+(or ``--bids-dir DIR --contrasts T1w T2w``, or ``--model-dir DIR``) writes, for
+every image, ``<dataset>/derivatives/labels/sub-XX/[ses-YY/]anat/<image stem>
+_label-<name>_seg.nii.gz`` (``_dseg`` + ``.tsv`` for several classes) with a
+JSON sidecar, on the image's exact grid, ``uint8``, ``qform == sform``.
+
+Why it is built this way:
+
+* The model is loaded **once** (``nnUNetPredictor.initialize_from_trained_
+  model_folder``) and every image goes through the same predictor; the seed
+  workflow reloaded it for each file. Images whose outputs exist are skipped
+  before anything is loaded, so a finished run costs nothing (resume).
+* Each image is first read by us (a corrupt or annexed file gives a clear
+  one-line error) and then predicted through nnU-Net's own preprocessing and
+  export, into a **scratch folder** (nnU-Net writes its own JSON files beside
+  predictions). The result is then checked against the image grid, post-
+  processed and written atomically into the derivatives. One failing image is
+  reported; the others continue (exit 1 and a summary at the end).
+* On the CPU (``-j 1``, the default there) images are predicted one after the
+  other in this process: nnU-Net's worker pools would spawn processes that
+  each import torch, which costs more than they save on small machines. With
+  ``-j N > 1`` (default on a GPU) each ``--batch-size`` chunk goes to nnU-Net's
+  ``predict_from_files`` with N preprocessing/export workers.
+* Largest connected component with cc3d (26-connectivity), per label or on the
+  union of labels. **Ties** (two components of the same voxel count): the one
+  whose first voxel comes first in C-order raster scan of the array (lowest
+  i, then j, then k) wins, since cc3d numbers components in that order and
+  ``np.argmax`` returns the first maximum. Empty predictions stay empty: the
+  file is written, the sidecar says ``"EmptyPrediction": true`` and a warning
+  is logged.
+* torch and nnunetv2 are imported only inside the functions that run the
+  model, after ``nnUNet_extTrainer`` names our trainer folder (nnU-Net needs
+  the trainer class to rebuild the network).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .core import cli
+from .core.bids import derivative_path, label_value, raw_root_of
+from .core.config import SPLITS, load_config
+from .core.datalad import ensure_content, get_requested, save_outputs
+from .core.derivatives import ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar
+from .core.errors import BatchError, InputError, MissingFileError, TotalsegBidsError, UsageError
+from .core.index import find_images
+from .core.nifti import GRID_ATOL, Grid, load_nifti, read_data, resample_label, save_mask
+from .core.parallel import default_jobs, shard
+
+log = logging.getLogger("totalseg_bids.predict")  # not __name__: "__main__" under python -m
+
+KEEP_LARGEST = ("per-label", "union", "off")
+DEVICES = ("auto", "cuda", "cpu", "mps")
+_FOLDER_RE = re.compile(r"^(?P<trainer>[^_].*?)__(?P<plans>.+?)__(?P<configuration>[^_].*)$")
+
+
+# ------------------------------------------------------------ pure helpers
+def keep_largest(seg: np.ndarray, mode: str = "per-label", connectivity: int = 26) -> tuple[np.ndarray, dict]:
+    """Keep the largest connected component, per label or on the union.
+
+    Returns the cleaned map and ``{label: voxels removed}``. Ties: the
+    component found first in a C-order raster scan wins (see module doc).
+
+    >>> seg = np.zeros((1, 1, 7), np.uint8); seg[0, 0, [0, 1, 3, 5, 6]] = [1, 1, 1, 2, 2]
+    >>> out, removed = keep_largest(seg)
+    >>> out[0, 0].tolist(), removed
+    ([1, 1, 0, 0, 0, 2, 2], {1: 1})
+    >>> keep_largest(seg, "union")[0][0, 0].tolist()  # union: two components of 2 tie, the first wins
+    [1, 1, 0, 0, 0, 0, 0]
+    >>> tie = np.zeros((1, 1, 5), np.uint8); tie[0, 0, [0, 2]] = 1
+    >>> keep_largest(tie)[0][0, 0].tolist()  # two single voxels: the first one wins
+    [1, 0, 0, 0, 0]
+    """
+    import cc3d
+
+    if mode not in KEEP_LARGEST:
+        raise UsageError(f"unknown --keep-largest {mode!r}", None, f"use one of {', '.join(KEEP_LARGEST)}")
+    seg = np.ascontiguousarray(seg)
+    if mode == "off" or not seg.any():
+        return seg, {}
+    source = seg if mode == "per-label" else (seg > 0).astype(np.uint8)
+    comps, n = cc3d.connected_components(source, connectivity=connectivity, return_N=True)
+    if n <= 1:
+        return seg, {}
+    flat = comps.ravel()
+    sizes = np.bincount(flat, minlength=n + 1)
+    comp_label = np.zeros(n + 1, dtype=np.int64)
+    comp_label[flat] = source.ravel()  # every voxel of a component has its label
+    keep = np.zeros(n + 1, dtype=bool)
+    for value in np.unique(comp_label[1:]):
+        ids = np.flatnonzero(comp_label == value)
+        ids = ids[ids > 0]
+        keep[ids[np.argmax(sizes[ids])]] = True  # first maximum = first in raster order
+    mask = keep[comps]
+    out = np.where(mask, seg, 0).astype(seg.dtype)
+    removed_vals, removed_counts = np.unique(seg[(seg > 0) & ~mask], return_counts=True)
+    return out, {int(v): int(c) for v, c in zip(removed_vals, removed_counts)}
+
+
+def parse_model_folder(name: str) -> tuple[str, str, str]:
+    """Trainer, plans and configuration from nnU-Net's ``<trainer>__<plans>__<configuration>``.
+
+    >>> parse_model_folder("nnUNetTrainer__nnUNetPlans__3d_fullres")
+    ('nnUNetTrainer', 'nnUNetPlans', '3d_fullres')
+    """
+    m = _FOLDER_RE.match(name)
+    if not m:
+        raise InputError("not an nnU-Net model folder name (<trainer>__<plans>__<configuration>)", name,
+                         "give the folder that holds fold_0/, dataset.json and plans.json")
+    return m["trainer"], m["plans"], m["configuration"]
+
+
+def find_dataset_folder(results: Path, dataset: str) -> Path:
+    """``Dataset<NNN>_<Name>`` in ``results`` for an id (``300``) or a full name.
+
+    >>> find_dataset_folder(Path("/nonexistent"), "300")
+    Traceback (most recent call last):
+    ...
+    totalseg_bids.core.errors.MissingFileError: /nonexistent: nnUNet_results folder not found; set nnUNet_results or pass --model-dir
+    """
+    if not results.is_dir():
+        raise MissingFileError("nnUNet_results folder not found", results, "set nnUNet_results or pass --model-dir")
+    names = sorted(p.name for p in results.iterdir() if p.is_dir() and p.name.startswith("Dataset"))
+    if dataset.isdigit():
+        prefix = f"Dataset{int(dataset):03d}_"
+        hits = [n for n in names if n.startswith(prefix)]
+    else:
+        hits = [n for n in names if n == dataset]
+    if not hits:
+        known = ", ".join(names[:5]) or "none"
+        raise MissingFileError(f"no trained dataset {dataset} (found: {known})", results,
+                               "check -d or nnUNet_results")
+    return results / hits[0]
+
+
+def choose_device(name: str = "auto") -> str:
+    """``auto``: cuda when available, else mps, else cpu; a requested device must exist."""
+    import torch
+
+    cuda = torch.cuda.is_available()
+    mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
+    if name == "auto":
+        return "cuda" if cuda else ("mps" if mps else "cpu")
+    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+        raise UsageError(f"--device {name} requested but not available", None, "use --device auto or cpu")
+    return name
+
+
+def output_kind(labels: dict[str, Any]) -> str:
+    """``seg`` for one foreground label, ``dseg`` for several.
+
+    >>> output_kind({"background": 0, "sacrum": 1}), output_kind({"background": 0, "a": 1, "b": 2})
+    ('seg', 'dseg')
+    """
+    return "seg" if len([k for k in labels if k != "background"]) == 1 else "dseg"
+
+
+# ------------------------------------------------------------------- model
+@dataclass
+class Model:
+    """A trained model folder and what the sidecars record about it."""
+
+    folder: Path
+    dataset: str
+    configuration: str
+    trainer: str
+    plans: str
+    folds: tuple[str, ...]
+    checkpoint: str
+    labels: dict[str, int]
+    channels: dict[str, str]
+
+    @property
+    def classes(self) -> dict[int, str]:
+        return {int(v): k for k, v in self.labels.items() if k != "background" and not isinstance(v, list)}
+
+
+def resolve_model(model_dir: str | Path | None = None, dataset: str | None = None,
+                  configuration: str = "3d_fullres", trainer: str = "nnUNetTrainer", plans: str = "nnUNetPlans",
+                  folds: Sequence[str] = ("0",), checkpoint: str = "checkpoint_final.pth",
+                  results: str | Path | None = None) -> Model:
+    """Find and check a model folder before anything heavy is loaded."""
+    if model_dir is None:
+        if dataset is None:
+            raise UsageError("give --model-dir or -d DATASET", None, "e.g. -d 300 -c 3d_fullres")
+        results = results or os.environ.get("nnUNet_results")
+        if not results:
+            raise UsageError("-d needs nnUNet_results", None, "export nnUNet_results=DIR or pass --model-dir")
+        folder = find_dataset_folder(Path(results), str(dataset)) / f"{trainer}__{plans}__{configuration}"
+    else:
+        folder = Path(model_dir)
+    if not folder.is_dir():
+        raise MissingFileError("model folder not found", folder, "check --model-dir / -d -c -tr -p (train it first)")
+    for name in ("dataset.json", "plans.json"):
+        if not (folder / name).is_file():
+            raise MissingFileError(f"model folder has no {name}", folder, "give a trained nnU-Net model folder")
+    folds = tuple(str(f) for f in folds)
+    for f in folds:
+        ck = folder / f"fold_{f}" / checkpoint
+        if not ck.is_file():
+            raise MissingFileError("checkpoint not found", ck, "check -f and --checkpoint (training finished?)")
+    try:
+        ds = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
+        pl = json.loads((folder / "plans.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InputError(f"unreadable model JSON ({exc})", folder, "re-export the model") from None
+    tr, pn, cfg = parse_model_folder(folder.name)
+    return Model(folder, str(pl.get("dataset_name", folder.parent.name)), cfg, tr, pn, folds, checkpoint,
+                 dict(ds.get("labels", {})), dict(ds.get("channel_names", {})))
+
+
+def _nnunet_env() -> None:
+    """Make our trainers findable by nnU-Net (set before importing nnunetv2)."""
+    from .nnunet_trainers import trainer_env
+
+    os.environ.update(trainer_env({"nnUNet_extTrainer": os.environ.get("nnUNet_extTrainer", "")}))
+
+
+@contextlib.contextmanager
+def _nnunet_output() -> Iterator[None]:
+    """nnU-Net prints progress to stdout, which is ours for results: send it to
+    stderr when debugging, else drop it."""
+    target = sys.stderr if log.isEnabledFor(logging.DEBUG) else open(os.devnull, "w")
+    try:
+        with contextlib.redirect_stdout(target):
+            yield
+    finally:
+        if target is not sys.stderr:
+            target.close()
+
+
+class Engine:
+    """One nnUNetPredictor, loaded once, used for every image."""
+
+    def __init__(self, model: Model, device: str = "auto", tta: bool = True, jobs: int | None = None):
+        _nnunet_env()
+        import torch
+
+        self.device = choose_device(device)
+        self.jobs = jobs if jobs is not None else (1 if self.device == "cpu" else min(3, default_jobs()))
+        if self.device == "cpu":
+            torch.set_num_threads(max(1, default_jobs()))
+        from nnunetv2.inference.predict_from_raw_data import nnUNetPredictor
+
+        with _nnunet_output():
+            self.predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=tta,
+                                             perform_everything_on_device=self.device == "cuda",
+                                             device=torch.device(self.device), verbose=False,
+                                             verbose_preprocessing=False, allow_tqdm=False)
+            try:
+                self.predictor.initialize_from_trained_model_folder(
+                    str(model.folder), use_folds=tuple(int(f) if f != "all" else f for f in model.folds),
+                    checkpoint_name=model.checkpoint)
+            except Exception as exc:  # torch.load / architecture errors
+                raise InputError(f"cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})",
+                                 model.folder, "check the model folder, trainer and checkpoint") from None
+        self.file_ending = self.predictor.dataset_json.get("file_ending", ".nii.gz")
+
+    def predict_one(self, images: Sequence[Path], out_truncated: Path) -> Path:
+        """Predict one case into ``<out_truncated><file_ending>`` in the scratch folder."""
+        import torch
+        from nnunetv2.inference.export_prediction import export_prediction_from_logits
+
+        p = self.predictor
+        pre = p.configuration_manager.preprocessor_class(verbose=False)
+        with _nnunet_output():
+            data, _, props = pre.run_case([str(i) for i in images], None, p.plans_manager,
+                                          p.configuration_manager, p.dataset_json)
+            logits = p.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
+            export_prediction_from_logits(logits, props, p.configuration_manager, p.plans_manager,
+                                          p.dataset_json, str(out_truncated), False)
+        return Path(str(out_truncated) + self.file_ending)
+
+    def predict_many(self, cases: Sequence[Sequence[Path]], outs: Sequence[Path]) -> None:
+        """One ``predict_from_files`` call with nnU-Net's worker processes."""
+        with _nnunet_output():
+            self.predictor.predict_from_files([[str(i) for i in c] for c in cases], [str(o) for o in outs],
+                                              save_probabilities=False, overwrite=True,
+                                              num_processes_preprocessing=self.jobs,
+                                              num_processes_segmentation_export=self.jobs)
+
+
+# ---------------------------------------------------------- per-image step
+@dataclass
+class Item:
+    """One prediction to make: input image(s) and the output path."""
+
+    images: tuple[Path, ...]
+    output: Path
+    raw_root: Path
+    derivatives_root: Path
+
+    @property
+    def key(self) -> str:
+        return str(self.images[0])
+
+
+def validate_images(images: Sequence[Path]) -> None:
+    """Read every channel fully: corrupt or absent data fails here with our
+    message instead of deep inside nnU-Net; channels must share one shape."""
+    shapes = []
+    for path in images:
+        img = load_nifti(path)
+        data = read_data(img, path)
+        if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
+            raise InputError("image contains NaN or infinite values", path, "replace them before predicting")
+        shapes.append(tuple(data.shape))
+    if len(set(shapes)) > 1:
+        raise InputError(f"channels have different shapes {shapes}", images[0], "resample the channels onto one grid")
+
+
+def to_image_grid(pred_path: Path, image_path: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
+    """The prediction as an array on the image's grid, with the image's affine.
+
+    nnU-Net writes predictions in the image's voxel order, but its reader may
+    take the geometry from the qform where nibabel takes the sform: with the
+    same shape, spacing and axis directions, the voxels are the image's voxels
+    and only the header is replaced. Otherwise the prediction is resampled
+    through world coordinates (nearest neighbour). Returns (data, affine, note).
+    """
+    pred_img = load_nifti(pred_path, check_forms=False)
+    pred = np.rint(read_data(pred_img, pred_path)).astype(np.uint16)
+    image = load_nifti(image_path, check_forms=False)
+    grid, pgrid = Grid.of(image), Grid.of(pred_img)
+    same_axes = (tuple(pgrid.shape) == tuple(grid.shape) and np.allclose(pgrid.spacing, grid.spacing, atol=GRID_ATOL)
+                 and np.allclose(pgrid.direction, grid.direction, atol=GRID_ATOL))
+    if same_axes:
+        gap = float(np.abs(pgrid.origin - grid.origin).max())
+        note = f"nnU-Net's geometry differs by {gap:.3g} mm (qform vs sform); kept the image's" if gap > 0.1 else None
+        return pred, grid.affine, note
+    return resample_label(pred, pgrid.affine, grid, mode="nearest"), grid.affine, "resampled onto the image grid"
+
+
+@dataclass
+class Options:
+    """Post-processing and metadata options shared by every image."""
+
+    keep: str = "per-label"
+    kind: str = "seg"
+    classes: dict[int, str] = field(default_factory=dict)
+    generated: list[dict] = field(default_factory=list)
+    qc_dir: Path | None = None
+
+
+def finalize(item: Item, pred_path: Path, opts: Options) -> dict:
+    """Post-process one scratch prediction and write it (then its sidecar) into the derivatives."""
+    data, affine, note = to_image_grid(pred_path, item.images[0])
+    if note:
+        log.info("%s: %s", item.images[0].name, note)
+    data, removed = keep_largest(data, opts.keep)
+    if opts.kind == "seg":
+        data = (data > 0).astype(np.uint8)
+    empty = not data.any()
+    if empty:
+        log.warning("%s: empty prediction (no foreground); written empty and flagged in the sidecar", item.key)
+    ensure_dataset_description(item.derivatives_root, item.derivatives_root.name,
+                               "Segmentations predicted by nnU-Net through totalseg_bids.predict")
+    save_mask(data, affine, item.output)
+    if opts.kind == "dseg":
+        write_dseg_tsv(item.output, opts.classes)
+    extra = {"EmptyPrediction": True} if empty else {}
+    if removed:
+        extra["RemovedVoxels"] = {opts.classes.get(k, str(k)): v for k, v in removed.items()}
+    write_sidecar(item.output, list(item.images), opts.generated, spatial_reference=item.images[0],
+                  raw_root=item.raw_root, **extra)
+    meta = {"empty": empty, "removed_voxels": removed, "note": note}
+    if opts.qc_dir is not None:
+        _qc(opts.qc_dir, item.images[0], item.output, meta)
+    return meta
+
+
+_QC_MISSING_WARNED = False
+
+
+def _qc(qc_dir: Path, image: Path, out: Path, meta: dict) -> None:
+    """Hand the output to the QC report when ``totalseg_bids.qc`` exists; never fail the prediction for it."""
+    global _QC_MISSING_WARNED
+    try:
+        from totalseg_bids.qc import add_entry
+    except ImportError:
+        if not _QC_MISSING_WARNED:
+            log.warning("--qc: totalseg_bids.qc is not available; no QC entries written")
+            _QC_MISSING_WARNED = True
+        return
+    try:
+        add_entry(qc_dir, image=image, label=out, stage="predict", meta=meta)
+    except Exception as exc:  # noqa: BLE001 - QC is a side product
+        log.warning("%s: QC entry failed (%s)", out, exc)
+
+
+# -------------------------------------------------------------- batch step
+def collect_inputs(config: str | Path | None = None, split: str = "TESTING", bids_dir: str | Path | None = None,
+                   contrasts: Sequence[str] | None = None, datasets_path: str | Path | None = None) -> list[tuple[Path, ...]]:
+    """The image lists (one tuple of channels per case) from a config split or a BIDS query."""
+    if (config is None) == (bids_dir is None):
+        raise UsageError("give either --config or --bids-dir", None, "e.g. --config test_sacrum.json")
+    if config is not None:
+        cfg = load_config(config, datasets_path)
+        splits = list(SPLITS) if split.upper() == "ALL" else [split]
+        cases = cfg.cases(splits)
+        if not cases:
+            raise InputError(f"the config lists no {split} image", cfg.path, "choose another --split")
+        return [tuple(c.images) for c in cases]
+    if not contrasts:
+        raise UsageError("--bids-dir needs --contrasts", None, "e.g. --contrasts T1w T2w")
+    files = find_images(bids_dir, contrasts)
+    if not files:
+        raise InputError(f"no {'/'.join(contrasts)} image found", bids_dir, "check --contrasts and the folder")
+    return [(f.path,) for f in files]
+
+
+@dataclass
+class PredictSummary:
+    predicted: list[Path]
+    skipped: list[Path]
+    empty: list[Path]
+    failures: list[tuple[str, str]]
+    seconds: float
+    model_seconds: float = 0.0
+
+
+def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | None = None,
+            derivatives: str = "labels", naming: str = "neuropoly", keep: str = "per-label",
+            device: str = "auto", tta: bool = True, overwrite: bool = False, num_parts: int = 1, part_id: int = 0,
+            batch_size: int = 8, jobs: int | None = None, qc_dir: str | Path | None = None,
+            datalad_get: bool = False, datalad_save: bool = False) -> PredictSummary:
+    """Predict every input with one model load; see the module docstring."""
+    t0 = time.perf_counter()
+    if batch_size < 1:
+        raise UsageError("--batch-size must be >= 1", None, "e.g. --batch-size 8")
+    if keep not in KEEP_LARGEST:
+        raise UsageError(f"unknown --keep-largest {keep!r}", None, f"use one of {', '.join(KEEP_LARGEST)}")
+    kind = output_kind(model.labels)
+    classes = model.classes
+    if label_name is None:
+        label_name = classes[min(classes)] if kind == "seg" and classes else re.sub(r"^Dataset\d+_", "", model.dataset)
+    label_value(label_name)  # raises a usage error on a name without letters or digits
+    nchan = len(model.channels) or 1
+    inputs = shard(sorted(inputs, key=lambda c: str(c[0])), num_parts, part_id)
+    items: list[Item] = []
+    failures: list[tuple[str, str]] = []
+    skipped: list[Path] = []
+    for images in inputs:
+        try:
+            if len(images) != nchan:
+                raise InputError(f"the model takes {nchan} channel(s), got {len(images)}", images[0],
+                                 "list one image per model channel (object entries in the config)")
+            raw = raw_root_of(images[0])
+            droot = raw / "derivatives" / derivatives
+            out = derivative_path(images[0], droot, label_name, kind=kind, naming=naming)
+        except TotalsegBidsError as exc:
+            failures.append((str(images[0]), str(exc)))
+            continue
+        if output_complete(out) and not overwrite:
+            skipped.append(out)
+            continue
+        items.append(Item(tuple(images), out, raw, droot))
+    outs = [i.output for i in items]
+    if len(set(outs)) != len(outs):
+        dup = next(o for o in outs if outs.count(o) > 1)
+        raise InputError("two inputs would write the same output", dup, "list every image once")
+    summary = PredictSummary([], skipped, [], failures, 0.0)
+    if skipped:
+        log.info("%d output(s) already done, skipped (--overwrite redoes them)", len(skipped))
+    if items:
+        ensure_content([p for it in items for p in it.images], get=get_requested(datalad_get))
+        tm = time.perf_counter()
+        engine = Engine(model, device=device, tta=tta, jobs=jobs)
+        summary.model_seconds = time.perf_counter() - tm
+        nn_meta = {"Dataset": model.dataset, "Configuration": model.configuration, "Trainer": model.trainer,
+                   "Plans": model.plans, "Folds": list(model.folds), "Checkpoint": model.checkpoint,
+                   "Device": engine.device, "TTA": bool(tta)}
+        post = {"per-label": "largest connected component per label (26-connectivity, cc3d)",
+                "union": "largest connected component of the union of labels (26-connectivity, cc3d)",
+                "off": "none"}[keep]
+        opts = Options(keep, kind, classes,
+                       [generated_by("nnUNet", _nnunet_version(), **nn_meta),
+                        generated_by("totalseg_bids", PostProcessing=post, Command="totalseg_bids.predict")],
+                       Path(qc_dir) if qc_dir else None)
+        log.info("model loaded in %.1f s on %s; predicting %d image(s)", summary.model_seconds, engine.device,
+                 len(items))
+        scratch = Path(tempfile.mkdtemp(prefix="totalseg_bids-predict-"))
+        try:
+            for start in cli.progress(range(0, len(items), batch_size), desc="predict",
+                                      total=(len(items) + batch_size - 1) // batch_size):
+                _run_chunk(engine, items[start:start + batch_size], scratch, start, opts, summary)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        if datalad_save and summary.predicted:
+            by_root: dict[Path, list[Path]] = {}
+            for it in items:
+                if it.output in summary.predicted:
+                    by_root.setdefault(it.raw_root, []).append(it.output.parent)
+            for root, paths in by_root.items():
+                save_outputs(root, sorted(set(paths)), f"totalseg_bids.predict: {model.dataset} masks")
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def _run_chunk(engine: Engine, chunk: Sequence[Item], scratch: Path, offset: int, opts: Options,
+               summary: PredictSummary) -> None:
+    """Validate, predict and finalise one chunk; failures are recorded, not raised."""
+    ready: list[tuple[Item, Path]] = []
+    for n, item in enumerate(chunk):
+        try:
+            validate_images(item.images)
+            ready.append((item, scratch / f"case{offset + n:06d}"))
+        except TotalsegBidsError as exc:
+            summary.failures.append((item.key, str(exc)))
+    if not ready:
+        return
+    done: dict[int, Path] = {}
+    if engine.jobs > 1 and len(ready) > 1:
+        try:
+            engine.predict_many([it.images for it, _ in ready], [t for _, t in ready])
+            done = {n: Path(str(t) + engine.file_ending) for n, (_, t) in enumerate(ready)}
+        except Exception as exc:  # noqa: BLE001 - fall back to one by one to find the culprit
+            log.warning("batch prediction failed (%s); predicting this chunk image by image", type(exc).__name__)
+    for n, (item, trunc) in enumerate(ready):
+        try:
+            pred = done.get(n) or engine.predict_one(item.images, trunc)
+            if not pred.is_file():
+                raise InputError("nnU-Net wrote no prediction", item.key, "rerun with -vv to see nnU-Net's output")
+            meta = finalize(item, pred, opts)
+            summary.predicted.append(item.output)
+            if meta["empty"]:
+                summary.empty.append(item.output)
+        except TotalsegBidsError as exc:
+            summary.failures.append((item.key, str(exc)))
+        except MemoryError:
+            summary.failures.append((item.key, f"{item.key}: out of memory; use a smaller --batch-size or a GPU"))
+        except Exception as exc:
+            log.debug("prediction failed", exc_info=True)
+            msg = " ".join(str(exc).split())[:200]
+            summary.failures.append((item.key, f"{item.key}: nnU-Net failed ({type(exc).__name__}: {msg}); "
+                                               "check the image (rerun with -vv for nnU-Net's output)"))
+
+
+def _nnunet_version() -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version("nnunetv2")
+    except Exception:  # noqa: BLE001
+        return None
+
+
+# --------------------------------------------------------------------- CLI
+def get_parser() -> argparse.ArgumentParser:
+    p = cli.build_parser(
+        "predict", __doc__.splitlines()[0],
+        epilog="examples:\n"
+               "  python -m totalseg_bids.predict --config resources/configs/test_sacrum.json "
+               "--datasets-path /data -d 300 -c 3d_fullres\n"
+               "  python -m totalseg_bids.predict --bids-dir /data/ds --contrasts T1w T2w --model-dir "
+               "$nnUNet_results/Dataset300_SacrumDataset/nnUNetTrainer__nnUNetPlans__3d_fullres --num-parts 4 --part-id 0")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--config", type=Path, help="data config (IMAGE or LABEL); predicts one --split")
+    src.add_argument("--bids-dir", type=Path, help="BIDS dataset; predicts every image of --contrasts")
+    p.add_argument("--split", default="TESTING", choices=(*SPLITS, "ALL"), help="config split (default TESTING)")
+    p.add_argument("--contrasts", nargs="+", metavar="SUFFIX", help="image suffixes for --bids-dir (e.g. T1w T2w)")
+    p.add_argument("--datasets-path", type=Path, default=None,
+                   help="override the config's DATASETS_PATH (or set TOTALSEG_BIDS_DATASETS_PATH)")
+    m = p.add_mutually_exclusive_group(required=True)
+    m.add_argument("--model-dir", type=Path, help="nnU-Net model folder <trainer>__<plans>__<configuration>")
+    m.add_argument("-d", "--dataset", help="dataset id or name in $nnUNet_results (with -c, -tr, -p)")
+    p.add_argument("-c", "--configuration", default="3d_fullres")
+    p.add_argument("-tr", "--trainer", default="nnUNetTrainer")
+    p.add_argument("-p", "--plans", default="nnUNetPlans")
+    p.add_argument("-f", "--folds", nargs="+", default=["0"], help="folds to ensemble (default 0)")
+    p.add_argument("--checkpoint", default="checkpoint_final.pth")
+    p.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda, else mps, else cpu")
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
+                   help="mirroring test-time augmentation (nnU-Net's default; --no-tta is ~8x faster in 3D)")
+    p.add_argument("--label-name", default=None,
+                   help="label- entity of the outputs (default: the model's label name)")
+    p.add_argument("--keep-largest", choices=KEEP_LARGEST, default="per-label",
+                   help="largest connected component per label (default), on the union, or off")
+    p.add_argument("--derivatives", default="labels", help="derivative folder name (default labels)")
+    cli.add_naming_arg(p)
+    cli.add_batch_args(p, jobs=True, dask=False)
+    p.add_argument("--num-parts", type=int, default=1, help="split the images into N parts (GPUs, cluster jobs)")
+    p.add_argument("--part-id", type=int, default=0, help="which part this run does (0-based)")
+    p.add_argument("--batch-size", type=int, default=8, metavar="M",
+                   help="images per predictor call (and per scratch folder); default 8")
+    p.add_argument("--qc", type=Path, default=None, metavar="DIR", help="add every output to the QC report in DIR")
+    cli.add_datalad_args(p)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.bids_dir is not None and not args.contrasts:
+        raise UsageError("--bids-dir needs --contrasts", None, "e.g. --contrasts T1w T2w")
+    model = resolve_model(args.model_dir, args.dataset, args.configuration, args.trainer, args.plans,
+                          args.folds, args.checkpoint)
+    inputs = collect_inputs(args.config, args.split, args.bids_dir, args.contrasts, args.datasets_path)
+    res = predict(inputs, model, args.label_name, args.derivatives, args.naming, args.keep_largest, args.device,
+                  args.tta, args.overwrite, args.num_parts, args.part_id, args.batch_size, args.jobs, args.qc,
+                  args.datalad_get, args.datalad_save)
+    rate = len(res.predicted) / res.seconds * 60 if res.seconds and res.predicted else 0.0
+    log.info("predicted %d, skipped %d (done), empty %d, failed %d in %.1f s (%.1f images/min, model load %.1f s)",
+             len(res.predicted), len(res.skipped), len(res.empty), len(res.failures), res.seconds, rate,
+             res.model_seconds)
+    for out in res.predicted:
+        print(out)
+    if res.failures:
+        total = len(res.predicted) + len(res.skipped) + len(res.failures)
+        raise BatchError(f"{len(res.failures)} of {total} image(s) failed", None,
+                         "fix them and re-run: finished outputs are skipped", failures=res.failures)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(get_parser(), argv, _run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
