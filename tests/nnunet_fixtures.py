@@ -69,7 +69,7 @@ def nnunet_env(base: Path) -> dict:
 
     env = dict(os.environ)
     env.update({"nnUNet_raw": str(base / "raw"), "nnUNet_preprocessed": str(base / "preprocessed"),
-                "nnUNet_results": str(base / "results"), "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "0",
+                "nnUNet_results": str(base / "results"), "nnUNet_def_n_proc": "1", "nnUNet_n_proc_DA": "1",
                 "TOTALSEG_BIDS_NO_PROGRESS": "1", "PYTHONPATH": str(REPO) + os.pathsep + env.get("PYTHONPATH", "")})
     env.update(trainer_env({"nnUNet_extTrainer": ""}))
     return env

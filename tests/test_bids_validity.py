@@ -12,6 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from conftest import run_module
+from nnunet_fixtures import trained_model  # noqa: F401 - session fixture (one tiny model per run)
+
 
 VALIDATOR = shutil.which("bids-validator-deno")
 needs_validator = pytest.mark.skipif(VALIDATOR is None, reason="bids-validator-deno not installed")
@@ -58,3 +61,50 @@ def test_pybids_indexes_derivatives_in_both_namings(tmp_path):
         assert len(files) == 11, [f.filename for f in files]  # 3 grids x (2 masks + dseg) + 2 CT labels
         suffixes = {f.entities["suffix"] for f in files}
         assert suffixes == ({"seg", "dseg"} if naming == "neuropoly" else {"mask", "dseg"})
+
+
+FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
+
+
+@needs_validator
+@pytest.mark.slow
+@pytest.mark.parametrize("naming", ["bids", "neuropoly"])
+def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F811
+    """segment_ct -> register -> crop -> predict with --naming bids passes the
+    validator with no error, raw and derivatives; with the default naming the
+    raw dataset still passes. pybids indexes every derivative folder.
+
+    segment_ct runs the TotalSegmentator stand-in from tests/fake_tools, since
+    TotalSegmentator's weights cannot be downloaded here.
+    """
+    import os
+    import sys
+
+    from totalseg_bids.phantoms import generate
+
+    ds = generate(tmp_path / "ds", subjects=2, sessions=2, mixed_sessions=True, naming=naming, ct_labels=False)
+    env = {"PATH": os.pathsep.join([str(FAKE_TOOLS), os.path.dirname(sys.executable), os.environ["PATH"]])}
+    steps = [
+        ("segment_ct", ["--path-img", ds, "--classes", "sacrum", "--device", "cpu", "-j", "1"]),
+        ("register", ["--path-img", ds, "--label", "sacrum", "-j", "1"]),
+        ("crop", ["--path-img", ds, "--contrasts", "T2w", "--roi-dir", "reg-labels", "--roi-label", "sacrum",
+                  "--label-dir", "reg-labels", "--factor", "2", "-j", "1"]),
+        ("predict", ["--bids-dir", ds, "--contrasts", "T1w", "--model-dir", trained_model.model_dir, "--device", "cpu",
+                     "--no-tta", "--label-name", "sacrum", "--derivatives", "predictions", "-j", "1"]),
+    ]
+    nnunet_vars = {k: v for k, v in trained_model.env.items() if k.startswith("nnUNet")}
+    for module, args in steps:
+        proc = run_module(module, *args, "--naming", naming, env=env | nnunet_vars)
+        assert proc.returncode == 0, (module, proc.stderr[-2000:])
+    raw, deriv = validate(ds)
+    assert raw == [], summary(raw)
+    expected = {"/derivatives/labels/", "/derivatives/reg-labels/", "/derivatives/cropped/",
+                "/derivatives/predictions/", "/derivatives/ground_truth/"}
+    assert expected <= set(deriv)
+    if naming == "bids":
+        assert all(v == [] for v in deriv.values()), {k: summary(v) for k, v in deriv.items()}
+    bids = pytest.importorskip("bids")
+    layout = bids.BIDSLayout(str(ds), derivatives=True, validate=False)
+    for name in ("labels", "reg-labels", "cropped", "predictions"):
+        files = layout.derivatives[f"derivatives/{name}"].get(extension=".nii.gz")
+        assert files, name

@@ -195,13 +195,14 @@ def test_reads_bids_named_ct_labels(phantom_ds):
 
 
 def test_annexed_input_without_content(phantom_ds, cli):
-    """A datalad file whose content is absent: that MRI fails naming `datalad get`, the others finish."""
+    """A datalad file whose content is absent: the run stops before any work with one
+    line naming it and `datalad get` (issue 11), so a re-run after the get does it all."""
     mri = phantom_ds / "sub-03/anat/sub-03_T1w.nii.gz"
     mri.unlink()
     mri.symlink_to("../../.git/annex/objects/XX/YY/SHA256E-s1--abc.nii.gz/SHA256E-s1--abc.nii.gz")
     proc = cli("register", "--path-img", phantom_ds, "--contrasts", "T1w", "-j", "1")
     assert_one_line_error(proc, str(mri), "datalad get")
-    assert len(_outputs(phantom_ds)) == 3
+    assert len(_outputs(phantom_ds)) == 0
 
 
 def test_datalad_save_once_per_batch(phantom_ds, monkeypatch):

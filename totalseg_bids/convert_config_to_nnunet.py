@@ -53,7 +53,7 @@ from . import __version__
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
 from .core.bids import BidsName, raw_root_of
-from .core.config import Case, load_config
+from .core.config import Case, load_config, check_cases
 from .core.datalad import ensure_content, get_requested
 from .core.errors import (
     ExternalToolError,
@@ -69,6 +69,7 @@ from .core.nifti import (
     Grid,
     grid_mismatch,
     grids_overlap,
+    load_image,
     load_nifti,
     qform_sform_discrepancy,
     read_data,
@@ -392,6 +393,8 @@ def convert_case(task: CaseTask) -> CaseRecord:
     for path, img in zip(task.images, images):
         if len(img.shape) < 3 or (len(img.shape) > 3 and any(s != 1 for s in img.shape[3:])):
             raise InputError(f"expected a 3D image, got shape {tuple(img.shape)}", path, "extract one 3D volume")
+        if np.issubdtype(img.get_data_dtype(), np.floating):  # integer images cannot hold NaN: no read needed
+            load_image(path)
         grids.append(Grid.of(img))
     ref = grids[0]
     for c, (path, img, grid) in enumerate(zip(task.images, images, grids)):
@@ -670,13 +673,7 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
     final = path_out / folder_name
     if (final.exists() or final.is_symlink()) and not overwrite:
         raise OutputError("dataset folder already exists", final, "pass --overwrite to replace it")
-    seen: dict[tuple, Case] = {}
-    for c in cases:
-        key = tuple(str(p.absolute()) for p in c.images)
-        if key in seen:
-            raise InputError(f"image listed twice in the config ({seen[key].split} and {c.split})", c.image,
-                             "list every image once")
-        seen[key] = c
+    check_cases(cases, cfg.path)
     ids = unique_ids([case_id(name, raw_root_of(c.image).name if _in_bids(c.image) else c.image.parent.name,
                               c.name) for c in cases])
 

@@ -440,7 +440,8 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
             derivatives: str = "labels", naming: str = "neuropoly", keep: str = "per-label",
             device: str = "auto", tta: bool = True, overwrite: bool = False, num_parts: int = 1, part_id: int = 0,
             batch_size: int = 8, jobs: int | None = None, qc_dir: str | Path | None = None,
-            datalad_get: bool = False, datalad_save: bool = False) -> PredictSummary:
+            datalad_get: bool = False, datalad_save: bool = False,
+            save_message: str | None = None) -> PredictSummary:
     """Predict every input with one model load; see the module docstring."""
     t0 = time.perf_counter()
     if batch_size < 1:
@@ -509,7 +510,7 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
                 if it.output in summary.predicted:
                     by_root.setdefault(it.raw_root, []).append(it.output.parent)
             for root, paths in by_root.items():
-                save_outputs(root, sorted(set(paths)), f"totalseg_bids.predict: {model.dataset} masks")
+                save_outputs(root, sorted(set(paths)), save_message or f"totalseg_bids.predict: {model.dataset} masks")
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -613,7 +614,7 @@ def _run(args: argparse.Namespace) -> int:
     inputs = collect_inputs(args.config, args.split, args.bids_dir, args.contrasts, args.datasets_path)
     res = predict(inputs, model, args.label_name, args.derivatives, args.naming, args.keep_largest, args.device,
                   args.tta, args.overwrite, args.num_parts, args.part_id, args.batch_size, args.jobs, args.qc,
-                  args.datalad_get, args.datalad_save)
+                  args.datalad_get, args.datalad_save, args.command_line)
     rate = len(res.predicted) / res.seconds * 60 if res.seconds and res.predicted else 0.0
     log.info("predicted %d, skipped %d (done), empty %d, failed %d in %.1f s (%.1f images/min, model load %.1f s)",
              len(res.predicted), len(res.skipped), len(res.empty), len(res.failures), res.seconds, rate,

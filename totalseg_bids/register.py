@@ -34,7 +34,7 @@ import numpy as np
 
 from . import __version__
 from .core import cli
-from .core.atomic import atomic_path
+from .core.atomic import atomic_path, ensure_writable_dir
 from .core.bids import (
     BidsName,
     dataset_root_of,
@@ -556,12 +556,17 @@ class Pair:
         return Path(self.mri).name
 
 
+def needed_inputs(pair: Pair) -> list[str]:
+    """The files a transfer reads: the MRI, the CT label, and the CT image for rigid/affine."""
+    ct_image = pair.ct_image if pair.method in ("rigid", "affine") else None
+    return [p for p in (pair.mri, pair.ct_label, ct_image) if p]
+
+
 def transfer_pair(pair: Pair) -> dict:
     """The batch task (module level, picklable): one MRI."""
     if pair.error is not None:
         raise InputError(*pair.error)
-    inputs = [p for p in (pair.mri, pair.ct_label, pair.ct_image) if p]
-    ensure_content(inputs, get=pair.datalad_get)
+    ensure_content(needed_inputs(pair), get=pair.datalad_get)
     result = transfer_label(pair.ct_label, pair.mri, pair.out, method=pair.method, interp=pair.interp,
                             ct_image=pair.ct_image, value=pair.value, kind=pair.kind,
                             classes=dict(pair.classes) if pair.classes else None, own_label=pair.own_label,
@@ -735,7 +740,7 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
                      overwrite: bool = False, jobs: int | None = None, executor: str = "local",
                      scheduler=None, qc_dir: str | Path | None = None, datalad_get: bool = False,
                      datalad_save: bool = False, mri: str | Path | None = None,
-                     ct_label: str | Path | None = None) -> list[dict]:
+                     ct_label: str | Path | None = None, save_message: str | None = None) -> list[dict]:
     """Transfer the CT labels of a whole dataset (or one explicit pair) to MRI space.
 
     Failures of single MRIs are collected and raised together as a
@@ -765,9 +770,10 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
                                    "run the CT segmentation first or pass --path-label")
         pairs = plan_pairs(path_img, path_label, path_out, spec, contrasts, ct_suffixes, naming, method,
                            interp, overwrite, Path(qc_dir) if qc_dir else None, get)
-    if get:
-        ensure_content([p for pair in pairs if pair.error is None
-                        for p in (pair.mri, pair.ct_label, pair.ct_image) if p], get=True)
+    # one check before any work: one error line naming the files and `datalad get`, or one fetch
+    ensure_content(list(dict.fromkeys(p for pair in pairs if pair.error is None for p in needed_inputs(pair))),
+                   get=get)
+    ensure_writable_dir(path_out)
     outcomes = run_tasks(transfer_pair, pairs, keys=[p.key for p in pairs], jobs=jobs, executor=executor,
                          scheduler=scheduler, desc="register")
     results = [o.value for o in outcomes if o.ok]
@@ -778,8 +784,8 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
             files += [r["output"], str(sidecar_path(r["output"]))] + ([r["transform"]] if r["transform"] else [])
         if files:
             files.append(str(path_out / "dataset_description.json"))
-            save_outputs(dataset_of(path_out), files, f"totalseg_bids.register: {len(written)} label(s) "
-                                                      f"transferred to MRI space ({method})")
+            save_outputs(dataset_of(path_out), files, save_message or f"totalseg_bids.register: {len(written)} "
+                                                                      f"label(s) transferred to MRI space ({method})")
     raise_for_failures(outcomes, "MRI images")
     return results
 
@@ -850,7 +856,8 @@ def _run(args: argparse.Namespace) -> int:
         args.path_img, args.path_label, args.path_out, spec, method=args.method, interp=args.interp,
         contrasts=args.contrasts, ct_suffixes=args.ct_suffix, naming=args.naming, overwrite=args.overwrite,
         jobs=args.jobs, executor=args.executor, scheduler=args.scheduler, qc_dir=args.qc,
-        datalad_get=args.datalad_get, datalad_save=args.datalad_save, mri=args.mri, ct_label=args.ct_label)
+        datalad_get=args.datalad_get, datalad_save=args.datalad_save, mri=args.mri, ct_label=args.ct_label,
+        save_message=args.command_line)
     for r in results:
         print(json.dumps(r, sort_keys=True))
     written = sum(r["status"] == "written" for r in results)

@@ -32,9 +32,9 @@ from .core.bids import derivative_path, label_value, sidecar_path, split_extensi
 from .core.datalad import dataset_of, ensure_content, get_requested, save_outputs
 from .core.derivatives import (ensure_dataset_description, generated_by, output_complete,
                                write_dseg_tsv, write_sidecar)
-from .core.errors import ExternalToolError, InputError, MissingFileError, UsageError
+from .core.errors import ExternalToolError, GeometryError, InputError, MissingFileError, UsageError
 from .core.index import BidsIndex
-from .core.nifti import Grid, grid_mismatch, load_nifti, read_data, resample_label, save_mask
+from .core.nifti import Grid, grid_mismatch, grids_overlap, load_label, load_nifti, read_data, resample_label, save_mask
 from .core.parallel import raise_for_failures, run_tasks
 
 log = logging.getLogger(__name__)
@@ -304,9 +304,12 @@ def _read_masks(path: Path, ct_grid: Grid, values: Mapping[str, int | None]) -> 
     """0/1 masks (one per ``values`` entry: that id, or None for non-zero) from
     one TotalSegmentator file, on the CT grid: resampled by nearest neighbour
     when its grid differs (e.g. outputs made on a resampled CT)."""
-    img = load_nifti(path, check_forms=False)
-    data = read_data(img, path)
-    grid = Grid.of(img)
+    # one file per class must be 0/1: a soft or multi-valued file is not what we think it is
+    label = load_label(path, binary=all(v is None for v in values.values()))
+    data, grid = label.data, label.grid
+    if not grids_overlap(grid, ct_grid):
+        raise GeometryError("does not overlap the CT's field of view", path,
+                            "check that this TotalSegmentator output belongs to this CT")
     why = grid_mismatch(grid, ct_grid)
     if why is not None:
         log.info("%s: not on the CT grid (%s); resampling by nearest neighbour", path, why)
@@ -598,7 +601,7 @@ def _run(args: argparse.Namespace) -> int:
         out_root = Path(args.path_out).absolute() if args.path_out else default_out_root(args.path_img)
         written.append(out_root / "dataset_description.json")
         save_outputs(dataset_of(out_root / "dataset_description.json"), written,
-                     f"segment_ct: TotalSegmentator {args.task} labels ({', '.join(args.classes)})")
+                     args.command_line)
     raise_for_segment_failures(outcomes, args.task, args.path_img)
     return 0
 

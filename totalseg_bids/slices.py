@@ -55,7 +55,7 @@ from typing import Sequence
 import numpy as np
 
 from .core import cli
-from .core.atomic import atomic_path, atomic_write_json, atomic_write_text
+from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
 from .core.bids import BidsName, raw_root_of, split_extension
 from .core.errors import GeometryError, InputError, OutputError, UsageError
 from .core.nifti import grid_mismatch, load_image, load_label
@@ -285,7 +285,9 @@ def label_values(case: SliceCase) -> list[int]:
     """Non-zero values of a case's label (first pass, to build the class mapping)."""
     if case.label is None:
         return []
-    return [int(v) for v in np.unique(load_label(case.label).data) if v != 0]
+    name = BidsName.try_parse(case.label.name)
+    binary = name is not None and name.deriv_suffix in ("seg", "mask")  # a _seg/_mask must be 0/1
+    return [int(v) for v in np.unique(load_label(case.label, binary=binary).data) if v != 0]
 
 
 def _write(path: Path, payload: bytes) -> None:
@@ -375,19 +377,15 @@ def class_names(cases: Sequence[SliceCase], values: Sequence[int], labels_tsv: P
 
 
 def config_cases(config: Path, datasets_path: str | None) -> list[SliceCase]:
-    """Cases of a config; refuses subjects listed in two splits."""
-    from .core.config import load_config
+    """Cases of a config; refuses duplicates, mismatched pairs and subjects in two splits."""
+    from .core.config import check_cases, load_config
 
-    cfg = load_config(config, datasets_path)
+    cfg_cases = load_config(config, datasets_path).cases()
+    check_cases(cfg_cases, config, strict_splits=True)  # duplicates, image/label of other subjects, subjects in two splits
     cases = [SliceCase(c.split, tuple(c.images), c.label, f"{raw_root_of(c.images[0]).name}/sub-{c.subject}")
-             for c in cfg.cases()]
+             for c in cfg_cases]
     if not cases:
         raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")
-    where: dict[str, str] = {}
-    for c in cases:
-        if where.setdefault(c.subject, c.split) != c.split:
-            raise InputError(f"subject {c.subject} is in both {where[c.subject]} and {c.split}", config,
-                             "keep each subject in one split (slices of a subject must not cross splits)")
     return cases
 
 
@@ -446,6 +444,7 @@ def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names:
                              "export datasets with clashing names separately")
         stems[c.key] = c
 
+    ensure_writable_dir(base)
     outcomes = run_tasks(_values_task, cases, keys=[c.key for c in cases], jobs=jobs, executor=executor,
                          scheduler=scheduler, desc="labels")
     raise_for_failures(outcomes, "labels")

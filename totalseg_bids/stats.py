@@ -197,7 +197,7 @@ def class_names(labels: Sequence[Path], labels_tsv: Path | None) -> dict[int, st
 def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Path | None = None,
                  jobs: int | None = None, executor: str = "local", scheduler=None) -> dict:
     """``{dataset: {split: group stats}}`` for a config (see :func:`group_stats`)."""
-    from .core.config import load_config
+    from .core.config import check_cases, load_config
     from .core.parallel import raise_for_failures, run_tasks
 
     if labels_tsv is not None and not Path(labels_tsv).is_file():
@@ -208,6 +208,7 @@ def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Pat
     cases = cfg.cases()
     if not cases:
         raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")
+    check_cases(cases, config)  # a duplicate would be counted twice
     items = [(raw_root_of(c.image).name, SPLIT_NAMES[c.split], c.subject, c.image, c.label) for c in cases]
     outcomes = run_tasks(case_stats, items, keys=[c.image.name for c in cases], jobs=jobs, executor=executor,
                          scheduler=scheduler, desc="stats")

@@ -96,19 +96,41 @@ def atomic_copy(src: str | Path, dst: str | Path) -> None:
 
 @contextlib.contextmanager
 def file_lock(path: str | Path) -> Iterator[None]:
-    """Exclusive advisory lock on ``path`` (created if needed).
+    """Exclusive advisory lock on ``path`` (created for the time it is held).
 
     Serialises read-modify-write of shared files (``dataset_description.json``,
     the QC index) between processes of a batch or concurrent runs.
     """
     path = Path(path)
     make_parent(path)
-    with open(path, "a+") as fh:
-        fcntl.flock(fh.fileno(), fcntl.LOCK_EX)
+    # The lock file exists only while held (unlinked before release; a waiter that
+    # then wakes on the unlinked inode retries), so ``datalad save``/``run`` never
+    # commit it into a dataset, where a clone would hold it as a dangling symlink.
+    while True:
         try:
-            yield
-        finally:
-            fcntl.flock(fh.fileno(), fcntl.LOCK_UN)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise OutputError(f"cannot write ({exc.strerror})", path.parent,
+                              "choose a writable output folder") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                same = os.stat(path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+        except BaseException:
+            os.close(fd)
+            raise
+        if same:
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
 
 
 def remove_stale_temporaries(folder: str | Path) -> int:
@@ -121,3 +143,17 @@ def remove_stale_temporaries(folder: str | Path) -> int:
                     os.unlink(os.path.join(root, name))
                     count += 1
     return count
+
+
+def ensure_writable_dir(folder: str | Path) -> Path:
+    """Create ``folder`` and prove it is writable, once, before a batch starts:
+    one clear error instead of the same failure for every subject."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=TMP_PREFIX, dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror})", folder, "choose a writable output folder") from None
+    return folder

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import shlex
 import sys
 import traceback
 import warnings
@@ -104,16 +105,18 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0)
+    # the exact command, for provenance (datalad save messages, sidecars)
+    args.command_line = shlex.join([*parser.prog.split(), *(sys.argv[1:] if argv is None else map(str, argv))])
     setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
     try:
         code = func(args)
         return int(code or 0)
     except BatchError as exc:
-        if len(exc.failures) == 1:
-            print(f"{prog}: error: {exc.failures[0][1]}", file=sys.stderr)
-        else:
-            for item, message in exc.failures:
-                print(f"{prog}: error: {message}", file=sys.stderr)
+        # one line per distinct problem (one bad CT label fails every MRI paired with it)
+        messages = list(dict.fromkeys(message for _item, message in exc.failures))
+        for message in messages:
+            print(f"{prog}: error: {message}", file=sys.stderr)
+        if len(messages) != 1:
             print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except TotalsegBidsError as exc:

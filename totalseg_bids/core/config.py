@@ -13,14 +13,17 @@ on any machine. Extra keys are kept.
 from __future__ import annotations
 
 import json
+import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .bids import BidsName, image_for_label
+from .bids import BidsName, image_for_label, raw_root_of
 from .datalad import is_annex_pointer
 from .errors import InputError, MissingFileError, UsageError
+
+log = logging.getLogger(__name__)
 
 SPLITS = ("TRAINING", "VALIDATION", "TESTING")
 TYPES = ("LABEL", "IMAGE")
@@ -186,3 +189,47 @@ def load_config(path: str | Path, datasets_path: str | Path | None = None) -> Da
         splits[key] = value
     extra = {k: v for k, v in data.items() if k not in (*SPLITS, "TYPE", "CONTRASTS", "DATASETS_PATH")}
     return DataConfig(ctype, Path(base).expanduser(), splits, str(data.get("CONTRASTS", "")), extra, path)
+
+
+def _dataset_name(path: Path) -> str:
+    try:
+        return raw_root_of(path).name
+    except InputError:
+        return path.parent.name
+
+
+def check_cases(cases: Sequence[Case], config: str | Path | None = None, strict_splits: bool = False) -> None:
+    """Refuse what would silently corrupt a training set: an image listed twice,
+    image(s) and label of different subjects/sessions, and a subject in TESTING
+    and in another split (leakage into the evaluation). A subject in both
+    TRAINING and VALIDATION (e.g. split by session) only warns, unless
+    ``strict_splits`` (2D slices of one subject must never cross splits).
+    Errors name ``config`` (the file to fix) when given.
+    """
+    seen: dict[tuple[str, ...], Case] = {}
+    splits_of: dict[tuple[str, str], set[str]] = {}
+    for c in cases:
+        key = tuple(str(p.absolute()) for p in c.images)
+        if key in seen:
+            raise InputError(f"{c.image.name} is listed twice ({seen[key].split} and {c.split})", config or c.image,
+                             "list every image once")
+        seen[key] = c
+        first = BidsName.try_parse(c.image)
+        if first is None:
+            continue
+        for other in (*c.images[1:], *([c.label] if c.label else [])):
+            name = BidsName.try_parse(other)
+            if name is not None and (name.subject, name.session) != (first.subject, first.session):
+                raise InputError(f"{other.name} (sub-{name.subject}{'_ses-' + name.session if name.session else ''})"
+                                 f" is paired with {c.image.name}", config or other,
+                                 "pair every image with a label of the same subject and session")
+        unit = (_dataset_name(c.image), first.subject)
+        splits_of.setdefault(unit, set()).add(c.split)
+    for (dataset, subject), splits in splits_of.items():
+        if len(splits) < 2:
+            continue
+        problem = f"sub-{subject} of {dataset} is in {' and '.join(sorted(splits))}"
+        if strict_splits or "TESTING" in splits:
+            raise InputError(f"{problem} (leakage)", config, "keep each subject in one split "
+                             "(python -m totalseg_bids.init_data_config splits by subject by default)")
+        log.warning("%s: %s; validation figures will be optimistic", config or "config", problem)

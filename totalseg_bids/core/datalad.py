@@ -68,7 +68,7 @@ def ensure_content(paths: Iterable[str | Path], get: bool = False) -> list[Path]
     dataset; without it, AnnexContentMissingError names them and the command.
     Returns the files that were fetched.
     """
-    missing = missing_content(paths)
+    missing = list(dict.fromkeys(missing_content(paths)))  # one CT label serves several MRIs
     if not missing:
         return []
     if not get:

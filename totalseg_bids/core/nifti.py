@@ -171,9 +171,41 @@ def load_nifti(path: str | Path, check_forms: bool = True):
                          "check the file is a NIfTI-1/2 image") from None
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError("not a NIfTI image", path, "convert it to NIfTI")
+    if name.endswith(".gz") and not gzip_size_matches(path, img):
+        raise InputError("truncated or corrupt file (its size does not match its header)", path,
+                         "re-copy the file or `datalad get` it again")
     if check_forms:
         check_qform_sform(img, path)
     return img
+
+
+def gzip_size_matches(path: str | Path, img) -> bool:
+    """Whether a ``.nii.gz`` holds exactly as many bytes as its header promises.
+
+    The gzip trailer stores the uncompressed size (mod 2**32); a truncated copy
+    ends in arbitrary bytes instead. This catches truncation without
+    decompressing the file, so every stage can afford it on every input.
+    Files made of several gzip members are not checked (their trailer is the
+    last member's only).
+    """
+    hdr = img.header
+    offset = getattr(img.dataobj, "offset", None)  # the header's vox_offset as nibabel reads it
+    offset = int(hdr.get_data_offset() if offset is None else offset)
+    expected = offset + int(np.prod(img.shape)) * hdr.get_data_dtype().itemsize
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() < 18:
+            return False
+        fh.seek(-4, 2)
+        stored = int.from_bytes(fh.read(4), "little")
+    if stored == expected % 2**32:
+        return True
+    with gzip.open(path, "rb") as gz:  # rare multi-member or padded files: decompress to be sure
+        try:
+            gz.seek(expected)
+            return gz.read(1) == b"" and gz.tell() == expected
+        except (EOFError, OSError, zlib.error):
+            return False
 
 
 def qform_sform_discrepancy(img) -> float:
@@ -360,10 +392,11 @@ def resample_label(label: np.ndarray, label_affine: np.ndarray, grid: Grid, mode
         return out
     lo = np.array([a.min() for a in nz])
     hi = np.array([a.max() for a in nz])
-    pad = 1
-    lo_p = np.maximum(lo - pad, 0)
-    hi_p = np.minimum(hi + pad, np.array(label.shape) - 1)
-    crop = label[lo_p[0]:hi_p[0] + 1, lo_p[1]:hi_p[1] + 1, lo_p[2]:hi_p[2] + 1]
+    # crop to the labels' box and pad it with one zero voxel on every side: a target
+    # point that falls a rounding error outside the source array then still meets
+    # the edge voxel (scipy treats such points as outside and would drop it)
+    crop = np.pad(label[lo[0]:hi[0] + 1, lo[1]:hi[1] + 1, lo[2]:hi[2] + 1], 1)
+    lo_p, hi_p = lo - 1, hi + 1
     block = _target_block(label.shape, lo_p, hi_p, label_affine, grid)
     if block is None:
         return out

@@ -1,0 +1,136 @@
+"""Scaling out (issue 11): ``register`` gives byte-identical outputs inline (-j 1),
+in a local process pool (-j 2) and on a real ``dask.distributed.LocalCluster``
+(worker processes), through the CLI (``--executor dask --scheduler ADDRESS``) and
+the Python API (a cluster or Client object); per-subject outputs are idempotent,
+so a lost task is simply resubmitted.
+
+nibabel writes gzip headers with mtime 0 and no file name, so equal NIfTI
+content means equal file bytes; sidecars differ only in ``GeneratedBy[].Date``
+(and the timing field of rigid registration).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_module
+
+from totalseg_bids import register as reg
+
+distributed = pytest.importorskip("dask.distributed", reason="the dask extra is part of the test install")
+
+VOLATILE = {"Date", "RegistrationSeconds"}
+
+
+def _strip(value):
+    """A sidecar without its run-dependent fields."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in VOLATILE}
+    if isinstance(value, list):
+        return [_strip(v) for v in value]
+    return value
+
+
+def outputs(root: Path) -> dict[str, object]:
+    """Every output below ``root``: NIfTI/transform bytes, sidecars without volatile fields."""
+    found = {}
+    for p in sorted(root.rglob("*")):
+        if p.is_dir():
+            continue
+        rel = str(p.relative_to(root))
+        assert not p.name.startswith("."), f"leftover {rel}"  # no lock or temporary files
+        found[rel] = _strip(json.loads(p.read_text())) if p.suffix == ".json" else p.read_bytes()
+    return found
+
+
+def assert_same_outputs(a: Path, b: Path) -> None:
+    oa, ob = outputs(a), outputs(b)
+    assert sorted(oa) == sorted(ob)
+    for rel in oa:
+        assert oa[rel] == ob[rel], rel
+    gz = [rel for rel in oa if rel.endswith(".nii.gz")]
+    assert gz and all(oa[rel][4:8] == b"\0\0\0\0" for rel in gz)  # gzip mtime 0: reproducible bytes
+
+
+@pytest.fixture
+def dask_env(monkeypatch):
+    """Worker processes (spawned) and CLI subprocesses must import this checkout."""
+    monkeypatch.setenv("PYTHONPATH", str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    monkeypatch.setenv("TOTALSEG_BIDS_NO_PROGRESS", "1")
+
+
+@pytest.fixture
+def cluster(dask_env):
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=40) as c:
+        yield c
+
+
+@pytest.mark.slow
+def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
+    outs = {name: tmp_path / name for name in ("j1", "j2", "dask_cli", "dask_api")}
+    r1 = reg.register_dataset(phantom_ds, path_out=outs["j1"], jobs=1)
+    assert len(r1) == 8 and all(r["status"] == "written" for r in r1)
+
+    proc = run_module("register", "--path-img", phantom_ds, "--path-out", outs["j2"], "-j", "2")
+    assert proc.returncode == 0, proc.stderr
+    proc = run_module("register", "--path-img", phantom_ds, "--path-out", outs["dask_cli"],
+                      "--executor", "dask", "--scheduler", cluster.scheduler_address)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.splitlines()) == 8
+
+    with distributed.Client(cluster) as client:
+        with distributed.get_task_stream(client) as stream:
+            r_api = reg.register_dataset(phantom_ds, path_out=outs["dask_api"], executor="dask", scheduler=client)
+        assert len(r_api) == 8
+        ran = [t for t in stream.data if str(t["key"]).startswith("totalseg_bids-")]
+        assert len(ran) == 8 and {t["worker"] for t in ran} <= set(cluster.scheduler_info["workers"])
+
+    for name in ("j2", "dask_cli", "dask_api"):
+        assert_same_outputs(outs["j1"], outs[name])
+
+    # idempotent per subject: a lost output is redone alone on resubmission, identically
+    lost = outs["dask_api"] / "sub-02" / "ses-01" / "anat" / "sub-02_ses-01_T1w_label-sacrum_seg.nii.gz"
+    lost.unlink()
+    again = reg.register_dataset(phantom_ds, path_out=outs["dask_api"], executor="dask", scheduler=cluster)
+    assert sorted(r["status"] for r in again) == ["skipped"] * 7 + ["written"]
+    assert_same_outputs(outs["j1"], outs["dask_api"])
+
+
+@pytest.mark.slow
+def test_rigid_on_dask_equals_local(misaligned_ds, cluster, tmp_path):
+    """Seeded rigid registration in a dask worker process gives the -j 1 transform and label."""
+    a, b = tmp_path / "j1", tmp_path / "dask"
+    ra = reg.register_dataset(misaligned_ds, path_out=a, method="rigid", contrasts=["T2w"], jobs=1)
+    rb = reg.register_dataset(misaligned_ds, path_out=b, method="rigid", contrasts=["T2w"], executor="dask",
+                              scheduler=cluster)
+    assert len(ra) == len(rb) == 2 and all(r["transform"] for r in rb)
+    assert_same_outputs(a, b)
+    assert len(list(b.rglob("*_xfm.txt"))) == 2
+
+
+def test_dask_without_scheduler_is_usage_error(phantom_ds):
+    proc = run_module("register", "--path-img", phantom_ds, "--executor", "dask")
+    assert proc.returncode == 2 and "--scheduler" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_register_array_script_covers_every_mri_once(phantom_ds, dask_env, tmp_path):
+    """scripts/slurm/register_array.sbatch outside SLURM: 3 simulated array tasks = one whole run."""
+    import subprocess
+
+    script = REPO / "scripts" / "slurm" / "register_array.sbatch"
+    env = dict(os.environ, PYTHON=sys.executable, BIDS=str(phantom_ds), METHOD="header", DATALAD_GET="0", SLURM_ARRAY_TASK_COUNT="3",
+               SLURM_ARRAY_TASK_MIN="4")
+    counts = []
+    for task in (4, 5, 6):
+        proc = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": str(task)},
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert proc.returncode == 0, proc.stderr
+        counts.append(len(proc.stdout.splitlines()))
+    assert counts == [3, 3, 2]  # 8 MRIs, every 3rd one per task
+    reg.register_dataset(phantom_ds, path_out=tmp_path / "whole", jobs=1)
+    assert_same_outputs(tmp_path / "whole", phantom_ds / "derivatives" / "reg-labels")
