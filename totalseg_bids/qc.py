@@ -49,7 +49,7 @@ import numpy as np
 
 from .core import cli
 from .core.atomic import TMP_PREFIX, atomic_path, atomic_write_json, atomic_write_text, file_lock
-from .core.errors import OutputError, TotalsegBidsError, UsageError
+from .core.errors import InputError, OutputError, TotalsegBidsError, UsageError
 from .core.nifti import Grid, apply_affine
 
 log = logging.getLogger(__name__)
@@ -848,6 +848,10 @@ def add_entries(qc_dir: str | Path, pairs: Sequence[tuple[Any, Any]], stage: str
                 compares: Sequence[Any] | None = None, jobs: int | None = 1) -> Path:
     """Add ``(image, label)`` pairs (process pool for ``jobs`` > 1), then rebuild
     the page once; return the index path. Only unwritable outputs fail."""
+    return _add_entries(qc_dir, pairs, stage, compares, jobs)[0]
+
+
+def _add_entries(qc_dir, pairs, stage, compares, jobs) -> tuple[Path, list[Path]]:
     from .core.parallel import raise_for_failures, run_tasks
 
     qc_dir = Path(qc_dir)
@@ -857,7 +861,43 @@ def add_entries(qc_dir: str | Path, pairs: Sequence[tuple[Any, Any]], stage: str
     outcomes = run_tasks(_add_item, items, keys=keys, jobs=jobs, desc="qc")
     index = build_report(qc_dir)
     raise_for_failures(outcomes, "QC entries")
-    return index
+    return index, [Path(o.value) for o in outcomes]
+
+
+#: Flags that mean an input could not be read at all (as opposed to findings about readable data).
+UNREADABLE_FLAGS = ("missing_image", "image_unreadable", "missing_label", "label_unreadable")
+
+
+def raise_for_unreadable(records: Sequence[Path], index: Path) -> None:
+    """One error line for inputs QC could not read; they stay flagged in the report.
+
+    Grid mismatches, empty labels and other findings are what the report is
+    for and do not fail the command.
+    """
+    bad = []
+    for rec_path in records:
+        rec = json.loads(Path(rec_path).read_text(encoding="utf-8"))
+        for flag in rec.get("flags", []):
+            if flag.get("code") in UNREADABLE_FLAGS:
+                which = rec.get("label") if "label" in flag["code"] else rec.get("image")
+                bad.append((which or rec.get("image") or rec.get("label"), flag["message"]))
+                break
+    if bad:
+        raise InputError(f"{bad[0][1]} ({len(bad)} of {len(records)} entries could not be read; "
+                         f"they are flagged in {index})", bad[0][0], "fix or re-create the file, then re-run")
+
+
+def check_pairs(pairs: Sequence[tuple[Any, Any]]) -> None:
+    """Refuse an image paired with a label of another subject/session (by BIDS name)."""
+    from .core.bids import BidsName
+
+    for img, lab in pairs:
+        if img is None or lab is None:
+            continue
+        a, b = BidsName.try_parse(img), BidsName.try_parse(lab)
+        if a is not None and b is not None and (a.subject, a.session) != (b.subject, b.session):
+            raise InputError(f"label of sub-{b.subject} given for image {Path(img).name}", lab,
+                             "give --images and --labels in the same order")
 
 
 def _pairs_from_labels(labels: Sequence[Path]) -> list[tuple[Path | None, Path]]:
@@ -921,8 +961,10 @@ def _run(args: argparse.Namespace) -> int:
     if args.compare_labels and len(args.compare_labels) != len(pairs):
         raise UsageError(f"{len(args.compare_labels)} --compare-labels for {len(pairs)} entries", None,
                          "give one comparison label per entry")
-    index = add_entries(args.qc, pairs, stage=args.stage, compares=args.compare_labels, jobs=args.jobs)
+    check_pairs(pairs)
+    index, records = _add_entries(args.qc, pairs, args.stage, args.compare_labels, args.jobs)
     print(index)
+    raise_for_unreadable(records, index)
     return 0
 
 
