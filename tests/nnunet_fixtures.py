@@ -2,9 +2,8 @@
 
 Phantom BIDS data (5 subjects, T1w + sagittal T2w each) -> LABEL config
 (3 subjects TRAINING, 1 VALIDATION, 1 TESTING) -> our converter ->
-``nnUNetv2_plan_and_preprocess --verify_dataset_integrity`` -> plans shrunk to a
-small patch -> ``nnUNetv2_train`` with ``nnUNetTrainer_2epochs_10iters`` on the
-CPU. Every nnU-Net step runs in a subprocess with the ``nnUNet_*`` variables
+``nnUNetv2_plan_and_preprocess --verify_dataset_integrity`` -> ``nnUNetv2_train`` with ``nnUNetTrainer_2epochs_10iters`` on the
+CPU (the trainer caps the patch at 32x48x48). Every nnU-Net step runs in a subprocess with the ``nnUNet_*`` variables
 set, as a user would run it. The result is cached in this module (imported
 once per session) so both test modules reuse one model.
 """
@@ -25,8 +24,6 @@ DATASET_ID = 301
 DATASET_NAME = "PhantomSacrum"
 TRAINER = "nnUNetTrainer_2epochs_10iters"
 SUBJECTS = 5
-#: Small patch so two epochs of ten iterations run in about a minute on 2 CPU cores.
-PATCH = [32, 48, 48]
 
 _CACHE: dict[str, TrainedModel] = {}
 
@@ -102,13 +99,6 @@ def train_tiny_model(base: Path) -> TrainedModel:
     plan = _run(["nnUNetv2_plan_and_preprocess", "-d", str(DATASET_ID), "--verify_dataset_integrity",
                  "-c", "3d_fullres", "-np", "1", "-npfp", "1"], env, 600)
     timings["plan_and_preprocess"] = time.perf_counter() - t
-    # shrink the patch (nnU-Net plans the whole median image) so CPU training stays short; the
-    # preprocessed data depend on spacing and normalisation only, not on the patch size
-    plans_file = Path(env["nnUNet_preprocessed"]) / folder / "nnUNetPlans.json"
-    plans = json.loads(plans_file.read_text())
-    plans["configurations"]["3d_fullres"]["patch_size"] = PATCH
-    plans["configurations"]["3d_fullres"]["batch_size"] = 2
-    plans_file.write_text(json.dumps(plans, indent=2))
     pre_split = Path(env["nnUNet_preprocessed"]) / folder / "splits_final.json"
     if not pre_split.exists():  # the converter wrote it only if nnUNet_preprocessed was set in-process
         pre_split.write_text((res.folder / "splits_final.json").read_text())

@@ -467,7 +467,7 @@ def find_cts(path_img: Path, suffixes: Sequence[str] = DEFAULT_SUFFIXES) -> list
 
 
 def segment_dataset(path_img: str | Path, classes: Sequence[str] = DEFAULT_CLASSES, task: str = "total",
-                    fast: bool = False, device: str = "gpu", ct_suffixes: Sequence[str] = DEFAULT_SUFFIXES,
+                    fast: bool = False, device: str = "auto", ct_suffixes: Sequence[str] = DEFAULT_SUFFIXES,
                     path_out: str | Path | None = None, combine: str | None = None,
                     from_existing: str | Path | None = None, overwrite: bool = False,
                     jobs: int | None = None, naming: str = "neuropoly", qc_dir: str | Path | None = None,
@@ -562,8 +562,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="TotalSegmentator class names to keep (default: sacrum)")
     p.add_argument("--task", default="total", help="TotalSegmentator task (default: total)")
     p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model (--fast)")
-    p.add_argument("-d", "--device", type=_device_arg, default="gpu",
-                   help="gpu, gpu:N, cpu, mps, or auto (gpu when CUDA is available); default gpu")
+    p.add_argument("-d", "--device", type=_device_arg, default="auto",
+                   help="gpu, gpu:N, cpu, mps, or auto (gpu when CUDA is available); default auto")
     p.add_argument("--ct-suffix", nargs="+", default=list(DEFAULT_SUFFIXES), metavar="SUFFIX",
                    help="file suffixes of the CT images (default: CT ct)")
     p.add_argument("--path-out", type=Path, default=None,

@@ -83,16 +83,32 @@ class _StderrHandler(logging.StreamHandler):
         pass
 
 
-def setup_logging(verbose: int = 0, quiet: bool = False) -> None:
+class _ModuleNameFormatter(logging.Formatter):
+    """Shows ``totalseg_bids.<stage>`` for records of a module run as ``__main__``."""
+
+    def __init__(self, fmt: str, main_name: str):
+        super().__init__(fmt)
+        self.main_name = main_name
+
+    def format(self, record: logging.LogRecord) -> str:
+        if record.name == "__main__":
+            record = logging.makeLogRecord({**record.__dict__, "name": self.main_name})
+        return super().format(record)
+
+
+def setup_logging(verbose: int = 0, quiet: bool = False, main_name: str = "totalseg_bids") -> None:
+    """Log to stderr for the package and for a stage run as ``python -m`` (whose
+    module logger is then ``__main__``, outside the package's logger)."""
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 else logging.INFO)
-    root = logging.getLogger("totalseg_bids")
-    root.handlers.clear()
     handler = _StderrHandler()
-    handler.setFormatter(logging.Formatter("%(name)s: %(levelname)s: %(message)s"
-                                           if verbose else "%(name)s: %(message)s"))
-    root.addHandler(handler)
-    root.setLevel(level)
-    root.propagate = False
+    handler.setFormatter(_ModuleNameFormatter("%(name)s: %(levelname)s: %(message)s"
+                                              if verbose else "%(name)s: %(message)s", main_name))
+    for name in ("totalseg_bids", "__main__"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
     if not verbose:
         warnings.simplefilter("ignore")  # third-party warnings would break the one-line contract
 
@@ -107,7 +123,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         return int(exc.code or 0)
     # the exact command, for provenance (datalad save messages, sidecars)
     args.command_line = shlex.join([*parser.prog.split(), *(sys.argv[1:] if argv is None else map(str, argv))])
-    setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False))
+    setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False), main_name=prog)
     try:
         code = func(args)
         return int(code or 0)

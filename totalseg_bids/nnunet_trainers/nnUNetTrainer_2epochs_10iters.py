@@ -10,15 +10,46 @@ This file is imported by nnU-Net as a top-level module from the folder named
 in ``nnUNet_extTrainer``; keep imports absolute.
 """
 
+import copy
+
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 
+#: Largest patch (voxels per axis) the quick trainer uses: CPU time grows with the patch volume.
+MAX_PATCH = (32, 48, 48)
+
+
+def capped_patch(patch, strides, cap=MAX_PATCH):
+    """Patch no larger than ``cap``, kept a multiple of the network's total stride per axis.
+
+    >>> capped_patch([32, 64, 80], [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2]])
+    [32, 48, 48]
+    >>> capped_patch([16, 40, 40], [[1, 1, 1], [2, 2, 2]])
+    [16, 40, 40]
+    """
+    out = []
+    for axis, size in enumerate(patch):
+        total = 1
+        for stride in strides:
+            total *= int(stride[axis])
+        out.append(int(min(size, max(total, cap[axis] // total * total))))
+    return out
+
+
 class nnUNetTrainer_2epochs_10iters(nnUNetTrainer):
-    """nnUNetTrainer with 2 epochs x 10 iterations (5 validation iterations)."""
+    """nnUNetTrainer with 2 epochs x 10 iterations (5 validation iterations) and a
+    patch of at most 32x48x48 voxels (the plan's patch otherwise), so it trains
+    in a minute or two on a laptop CPU. The capped patch is saved in the
+    model's plans, so inference uses the same one."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
+        plans = copy.deepcopy(plans)
+        cfg = plans["configurations"][configuration]
+        strides = cfg.get("architecture", {}).get("arch_kwargs", {}).get("strides")
+        if strides and "patch_size" in cfg:
+            cfg["patch_size"] = capped_patch(cfg["patch_size"], strides)
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.num_epochs = 2
         self.num_iterations_per_epoch = 10
