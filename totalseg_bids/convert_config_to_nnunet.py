@@ -71,6 +71,7 @@ from .core.nifti import (
     grids_overlap,
     load_image,
     load_nifti,
+    present_values,
     qform_sform_discrepancy,
     read_data,
     resample_image,
@@ -457,13 +458,13 @@ def _convert_label(task: CaseTask, ref: Grid, actions: list[str]) -> str:
     if raw.size and raw.min() < 0:
         raise InputError(f"label has negative values (min {raw.min():g})", path, "fix the label file")
     data = raw.astype(np.int64 if raw.size and raw.max() > 65535 else np.uint16, copy=False)
-    present = np.unique(data)
-    problem = label_problem(present.tolist(), task.allowed, task.remap)
+    present = sorted(present_values(data))  # sorts the labelled box only
+    problem = label_problem(present, task.allowed, task.remap)
     if problem:
         fix = ("pass --labels-json with a \"remap\" for these values" if task.remap is None
                else "add the values to \"remap\" in --labels-json")
         raise InputError(problem, path, fix)
-    if present.tolist() == [0]:
+    if present == [0]:
         log.warning("%s: label is empty (background only)", path)
     grid = Grid.of(img)
     reasons = []

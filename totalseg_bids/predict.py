@@ -61,7 +61,7 @@ from .core.datalad import ensure_content, get_requested, save_outputs
 from .core.derivatives import ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar
 from .core.errors import BatchError, InputError, MissingFileError, TotalsegBidsError, UsageError
 from .core.index import find_images
-from .core.nifti import GRID_ATOL, Grid, load_nifti, read_data, resample_label, save_mask
+from .core.nifti import GRID_ATOL, Grid, load_nifti, nonzero_bbox, read_data, resample_label, save_mask
 from .core.parallel import default_jobs, shard
 
 log = logging.getLogger("totalseg_bids.predict")  # not __name__: "__main__" under python -m
@@ -88,13 +88,25 @@ def keep_largest(seg: np.ndarray, mode: str = "per-label", connectivity: int = 2
     >>> keep_largest(tie)[0][0, 0].tolist()  # two single voxels: the first one wins
     [1, 0, 0, 0, 0]
     """
-    import cc3d
-
     if mode not in KEEP_LARGEST:
         raise UsageError(f"unknown --keep-largest {mode!r}", None, f"use one of {', '.join(KEEP_LARGEST)}")
-    seg = np.ascontiguousarray(seg)
-    if mode == "off" or not seg.any():
+    if mode == "off":
         return seg, {}
+    box = nonzero_bbox(seg) if seg.ndim == 3 else None
+    if box is None:
+        return seg, {}
+    # label only the labelled box: a prediction covers a small part of the field of
+    # view, and raster order inside the box keeps the tie rule
+    window = tuple(slice(int(a), int(b) + 1) for a, b in zip(*box))
+    kept, removed = _keep_largest_in(np.ascontiguousarray(seg[window]), mode, connectivity)
+    out = np.zeros_like(seg)
+    out[window] = kept
+    return out, removed
+
+
+def _keep_largest_in(seg: np.ndarray, mode: str, connectivity: int) -> tuple[np.ndarray, dict]:
+    import cc3d
+
     source = seg if mode == "per-label" else (seg > 0).astype(np.uint8)
     comps, n = cc3d.connected_components(source, connectivity=connectivity, return_N=True)
     if n <= 1:

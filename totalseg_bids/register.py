@@ -60,9 +60,11 @@ from .core.nifti import (
     Volume,
     grid_mismatch,
     grids_overlap,
+    load_grid,
     load_image,
     load_label,
     load_nifti,
+    present_values,
     read_data,
     resample_label,
     same_grid,
@@ -428,7 +430,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
                               str(xfm_path) if xfm_path.exists() else None)
     _check_same_subject(ct_label_path, mri_path, own_label)
 
-    mri = load_image(mri_path)
+    mri_grid = load_grid(mri_path)  # header/sct need the MRI's grid only, not its voxels
     if kind == "dseg":
         label = load_label(ct_label_path, allowed=classes.keys() if classes else None)
         data = label.data
@@ -438,20 +440,20 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
     else:
         label = load_label(ct_label_path, binary=True)
         data = label.data
-    if not grids_overlap(label.grid, mri.grid):
+    if not grids_overlap(label.grid, mri_grid):
         raise GeometryError("the label's field of view and the MRI's do not overlap at all in world space",
                             mri_path, f"check that {ct_label_path.name} and this MRI are of the same scan "
                             "session and that their headers are right")
-    values = sorted(int(v) for v in np.unique(data) if v != 0) if kind == "dseg" else [1]
+    values = sorted(present_values(data) - {0}) if kind == "dseg" else [1]
     tool: dict = {"Method": used_method, "Interpolation": interp}
     if value is not None:
         tool["LabelValue"] = int(value)
     transform = None
     if own_label:
-        out = data.copy() if same_grid(label.grid, mri.grid) else resample_label(
-            data, label.affine, mri.grid, mode=interp, values=values)
+        out = data.copy() if same_grid(label.grid, mri_grid) else resample_label(
+            data, label.affine, mri_grid, mode=interp, values=values)
     elif method == "header":
-        out = resample_label(data, label.affine, mri.grid, mode=interp, values=values)
+        out = resample_label(data, label.affine, mri_grid, mode=interp, values=values)
     elif method in ("rigid", "affine"):
         import SimpleITK as sitk
 
@@ -463,9 +465,9 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
             raise GeometryError(f"label is not on its CT's grid ({grid_mismatch(ct.grid, label.grid)})",
                                 ct_label_path, f"re-create the label on {ct_image.name}")
         t_reg = time.perf_counter()
-        transform = register_ct_to_mri(ct, mri, method)
+        transform = register_ct_to_mri(ct, load_image(mri_path), method)
         ct_from_mri = transform_to_ras(transform)
-        out = resample_label(data, moved_label_affine(label.affine, ct_from_mri), mri.grid,
+        out = resample_label(data, moved_label_affine(label.affine, ct_from_mri), mri_grid,
                              mode=interp, values=values)
         tool.update({"SimpleITKVersion": sitk.Version_VersionString(), "Metric": "MattesMutualInformation",
                      "Seed": REGISTRATION_SEED, "TransformFile": xfm_path.name,
@@ -477,7 +479,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
             if value is not None or not np.array_equal(data, label.data):
                 source = Path(tmp) / f"{split_extension(ct_label_path.name)[0]}_class-{value}.nii.gz"
                 save_mask(data, label.affine, source)
-            out = run_sct(source, mri_path, mri.grid, interp)
+            out = run_sct(source, mri_path, mri_grid, interp)
         x = "nn" if interp == "nearest" else "linear"
         tool["Command"] = f"{SCT_COMMAND} -i <label> -d <MRI> -identity 1 -x {x}"
 
@@ -488,7 +490,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
     elif flags.get("TouchesFieldOfViewEdge"):
         log.warning("%s: the transferred label touches the MRI field-of-view edge (structure cut off?)", out_path)
 
-    save_mask(out, mri.affine, out_path)
+    save_mask(out, mri_grid.affine, out_path)
     if transform is not None:
         write_transform(transform, xfm_path)
     if kind == "dseg":

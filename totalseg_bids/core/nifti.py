@@ -290,19 +290,21 @@ def load_label(path: str | Path, allowed: Iterable[int] | None = None, binary: b
             raise InputError("label has non-integer values (a soft or interpolated mask?)", path,
                              "threshold it at 0.5 or re-create it with nearest-neighbour interpolation")
         data = rounded
-    if data.size and (data.min() < 0):
+    if data.size and not np.issubdtype(data.dtype, np.unsignedinteger) and data.min() < 0:
         raise InputError(f"label has negative values (min {data.min()})", path, "fix the label file")
     maxval = int(data.max()) if data.size else 0
     data = data.astype(np.uint8 if maxval <= 255 else np.uint16, copy=False)
     if binary:
         allowed = (1,)
     if allowed is not None:
-        present = set(np.unique(data).tolist()) - {0}
-        unexpected = sorted(present - set(int(a) for a in allowed))
-        if unexpected:
-            raise InputError(f"label has unexpected values {unexpected[:10]} "
-                             f"(expected {sorted(set(int(a) for a in allowed))})", path,
-                             "pass the right label value or fix the label")
+        ok = {int(a) for a in allowed} | {0}
+        # the maximum alone proves a binary label; otherwise look at the labelled box only
+        if not set(range(maxval + 1)) <= ok:
+            unexpected = sorted(present_values(data) - ok)
+            if unexpected:
+                raise InputError(f"label has unexpected values {unexpected[:10]} "
+                                 f"(expected {sorted(ok - {0})})", path,
+                                 "pass the right label value or fix the label")
     return Volume(data, np.asarray(img.affine, float), Path(path), img.header)
 
 
@@ -369,6 +371,49 @@ def _target_block(src_shape: Sequence[int], lo: np.ndarray, hi: np.ndarray, src_
     return start, stop
 
 
+def nonzero_bbox(a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """Inclusive (lo, hi) indices of the non-zero voxels of a 3-D array, or None.
+
+    Two ``any`` passes in memory order instead of ``np.nonzero``, which builds
+    index arrays over the whole volume (seconds on a 512x512x400 CT label).
+
+    >>> a = np.zeros((4, 5, 6), np.uint8); a[1:3, 2, 4:6] = 1
+    >>> [b.tolist() for b in nonzero_bbox(a)], [b.tolist() for b in nonzero_bbox(np.asfortranarray(a))]
+    ([[1, 2, 4], [2, 2, 5]], [[1, 2, 4], [2, 2, 5]])
+    >>> nonzero_bbox(np.zeros((2, 2, 2))) is None
+    True
+    """
+    if a.ndim != 3 or not a.size:
+        nz = np.nonzero(a)
+        return (np.array([x.min() for x in nz]), np.array([x.max() for x in nz])) if nz[0].size else None
+    flip = not a.flags.c_contiguous and a.flags.f_contiguous
+    v = a.T if flip else a  # a C-ordered view: axis 0 varies slowest
+    first = np.flatnonzero(v.reshape(v.shape[0], -1).any(axis=1))
+    if not first.size:
+        return None
+    rest = v[first[0]:first[-1] + 1].any(axis=0)
+    second = np.flatnonzero(rest.any(axis=1))
+    third = np.flatnonzero(rest.any(axis=0))
+    lo = np.array([first[0], second[0], third[0]])
+    hi = np.array([first[-1], second[-1], third[-1]])
+    return (lo[::-1].copy(), hi[::-1].copy()) if flip else (lo, hi)
+
+
+def present_values(data: np.ndarray) -> set[int]:
+    """The values of an integer label (0 included), sorting only its bounding box.
+
+    >>> a = np.zeros((3, 3, 3), np.uint8); a[1, 1, 1] = 7
+    >>> sorted(present_values(a))
+    [0, 7]
+    """
+    box = nonzero_bbox(data)
+    if box is None:
+        return {0}
+    lo, hi = box
+    crop = data[lo[0]:hi[0] + 1, lo[1]:hi[1] + 1, lo[2]:hi[2] + 1] if data.ndim == 3 else data
+    return set(np.unique(crop).tolist()) | {0}
+
+
 def resample_label(label: np.ndarray, label_affine: np.ndarray, grid: Grid, mode: str = "nearest",
                    values: Iterable[int] | None = None) -> np.ndarray:
     """Bring a label map onto ``grid`` through world coordinates.
@@ -387,11 +432,10 @@ def resample_label(label: np.ndarray, label_affine: np.ndarray, grid: Grid, mode
     label = np.asarray(label)
     out_dtype = np.uint8 if (label.max() if label.size else 0) <= 255 else np.uint16
     out = np.zeros(grid.shape, dtype=out_dtype)
-    nz = np.nonzero(label)
-    if not nz[0].size:
+    box = nonzero_bbox(label)
+    if box is None:
         return out
-    lo = np.array([a.min() for a in nz])
-    hi = np.array([a.max() for a in nz])
+    lo, hi = box
     # crop to the labels' box and pad it with one zero voxel on every side: a target
     # point that falls a rounding error outside the source array then still meets
     # the edge voxel (scipy treats such points as outside and would drop it)

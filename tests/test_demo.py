@@ -1,0 +1,27 @@
+"""The main job, reduced (issue 14): the demo end to end on 4 phantom subjects,
+exactly as ``bash scripts/demo.sh`` runs it, with its summary checked."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from conftest import run_module
+
+
+@pytest.mark.slow
+def test_demo_end_to_end(tmp_path):
+    out = tmp_path / "demo"
+    proc = run_module("demo", "--out", out, "--subjects", "4", "--device", "cpu", timeout=1800)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "| Dice prediction vs ground truth" in proc.stdout
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["name"] for s in summary["steps"]] == ["phantoms", "segment_ct", "register", "init_data_config",
+                                                     "convert_config_to_nnunet", "nnunet_train", "predict", "qc"]
+    assert summary["transferred_labels"] == 8  # 4 subjects x (T1w, T2w)
+    assert summary["transfer_dice_min"] >= 0.9  # rigid registration recovers the misaligned half
+    assert summary["predictions"] == summary["split_counts"]["TESTING"] >= 2
+    assert summary["prediction_dice_mean"] > 0.5, summary  # chance level for this structure is ~0.05
+    assert (out / "qc" / "index.html").is_file()
+    assert len(list((out / "qc" / "entries").glob("*.json"))) == 8 + summary["predictions"]
