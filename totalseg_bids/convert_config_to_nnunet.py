@@ -80,6 +80,8 @@ from .core.nifti import (
 )
 from .core.parallel import run_tasks
 
+#: Without -j, cohorts smaller than this convert in one process (benchmarks/RESULTS.md, fix G).
+SERIAL_BELOW = 1000
 log = logging.getLogger("totalseg_bids.convert_config_to_nnunet")  # not __name__ under python -m
 
 READERS = ("SimpleITKIO", "NibabelIO", "NibabelIOWithReorient")
@@ -692,6 +694,8 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
         allowed = tuple(sorted(label_map.values()))
         tasks = [CaseTask(i, c.split, tuple(c.images), c.label, work, link, allowed, remap, form_tolerance)
                  for i, c in zip(ids, cases)]
+        if jobs is None:  # per-case work is milliseconds: a process pool only pays off for large cohorts
+            jobs = 1 if len(tasks) < SERIAL_BELOW else None
         outcomes = run_tasks(_convert_case_or_error, tasks, keys=[str(c.image) for c in cases], jobs=jobs,
                              desc="convert")
         errors = [o.value for o in outcomes if o.ok and isinstance(o.value, TotalsegBidsError)]

@@ -107,7 +107,7 @@ class BidsName:
     @classmethod
     def parse(cls, filename: str | Path) -> "BidsName":
         """Parse a file name (a path is reduced to its name); raise InputError if not BIDS."""
-        name = Path(filename).name
+        name = filename if isinstance(filename, str) and "/" not in filename else Path(filename).name
         stem, ext = split_extension(name)
         tokens = stem.split("_")
         if not tokens or not tokens[0].startswith("sub-"):

@@ -102,7 +102,7 @@ class BidsIndex:
         for entry in _scan_dir(str(root)):
             if entry.name.startswith("sub-") and entry.is_dir():
                 files.extend(_walk_subject(root, entry.path, extensions))
-        files.sort(key=lambda f: f.path.as_posix())
+        files.sort(key=lambda f: str(f.path))
         return cls(root, files)
 
     @classmethod
