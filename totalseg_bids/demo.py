@@ -150,6 +150,18 @@ def stand_in_totalsegmentator_output(dataset: Path, dest: Path) -> Path:
     return dest
 
 
+def _has_gpu(device: str) -> bool:
+    """Whether nnU-Net will run on a GPU for ``--device`` (auto asks torch)."""
+    if device != "auto":
+        return device == "cuda"
+    try:
+        import torch
+
+        return bool(torch.cuda.is_available())
+    except ImportError:
+        return False
+
+
 def dice_table(pairs: Sequence[tuple[Path, Path]]) -> list[float]:
     """Dice of each (prediction, ground truth) pair."""
     out = []
@@ -209,10 +221,12 @@ def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | Non
                                                       "-dname", DATASET_NAME, "--labels", "sacrum"))
     demo.run("nnunet_train", ["bash", REPO / "scripts" / "train_nnunet.sh", DATASET_ID, "3d_fullres", "0", TRAINER],
              detail=TRAINER, env={"DEVICE": device} if device != "auto" else None)
+    # mirroring test-time augmentation costs 8 forward passes per window: worth it on a GPU, not on 2 CPU cores
+    tta = "--tta" if _has_gpu(device) else "--no-tta"
     demo.run("predict", demo.module("predict", "--config", config, "--split", "TESTING", "-d", DATASET_ID,
                                      "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "--device", device,
                                      "--label-name", "sacrum", "--derivatives", "predictions",
-                                     "--keep-largest", "per-label", "--qc", qc_dir))
+                                     "--keep-largest", "per-label", tta, "--qc", qc_dir), detail=tta)
     cfg = json.loads(config.read_text())
     preds = sorted((ds / "derivatives" / "predictions").rglob("*_label-sacrum_seg.nii.gz"))
     pred_dice = dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in preds])
