@@ -295,7 +295,8 @@ def test_register_in_clone_without_get_then_get_and_save(clone, cli):
     assert proc.returncode == 0, proc.stderr
     assert n_commits(clone) == before + 1
     message = git(clone, "log", "-1", "--format=%B")
-    assert "totalseg_bids.register" in message and "header" in message
+    # the message is the command line: the stage and its arguments (issue 11)
+    assert message.startswith("python -m totalseg_bids.register --path-img ") and "--datalad-save" in message
     assert git(clone, "status", "--porcelain") == ""
     saved = git(clone, "show", "--name-only", "--format=", "HEAD").splitlines()
     assert sorted(saved) == sorted(str(p.relative_to(clone)) for p in (clone / "derivatives" / "reg-labels").rglob("*")

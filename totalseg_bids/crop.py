@@ -295,6 +295,14 @@ class CropCase:
         return split_extension(self.image.name)[0]
 
 
+def _describe_resolution(opts, grid) -> str:
+    """Human-readable meaning of the ``res-`` label (the ``Resolution`` sidecar key)."""
+    spacing = "x".join(f"{v:g}" for v in np.round(grid.spacing, 4))
+    if opts.factor is not None:
+        return f"voxel size multiplied by {opts.factor:g} ({spacing} mm)"
+    return f"resampled to {spacing} mm voxels"
+
+
 @dataclass
 class CropResult:
     image: Path
@@ -424,6 +432,8 @@ def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
     raw_root = case.raw_root
     common = {"CropBox": box, "MarginMm": opts.margin_mm, "Resampling": resampling,
               "ROI": {"Label": opts.roi_label, "Mask": bids_uri(case.roi, raw_root)}}
+    if opts.res:  # BIDS requires the meaning of a res- label in the sidecar
+        common["Resolution"] = {opts.res: _describe_resolution(opts, out_grid)}
 
     ensure_dataset_description(case.out_root, "cropped", "images and labels cropped to an ROI by totalseg_bids.crop")
     written: list[Path] = []
@@ -445,7 +455,8 @@ def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
                       raw_root=raw_root, **common)
         written.append(out_lab)
     save_image(img_out, out_grid.affine, out_img, like=image.header)
-    write_sidecar(out_img, [case.image, case.roi], [tool], raw_root=raw_root, **common)
+    # SkullStripped is REQUIRED for preprocessed anatomical images in BIDS derivatives
+    write_sidecar(out_img, [case.image, case.roi], [tool], raw_root=raw_root, SkullStripped=False, **common)
     return CropResult(out_img, written, skipped=False, box=box)
 
 
@@ -494,13 +505,13 @@ def find_roi(image: Path, roi_dir: Path, roi_label: str) -> tuple[Path | None, s
 
 
 def labels_for_image(image: Path, label_root: Path, label_suffix: str | None) -> list[Path]:
-    """Labels of ``image`` in ``label_root``: files named ``<image stem>_...`` ending
-    with ``label_suffix`` (e.g. ``_label-sacrum_seg``); all of them when None."""
+    """Labels of ``image`` in ``label_root`` (either naming: ``<image stem>_label-X_seg``
+    or ``<entities>_space-<suffix>_label-X_mask``) ending with ``label_suffix``
+    (e.g. ``_label-sacrum_seg``); all of them when None."""
     name = BidsName.parse(image)
-    stem = name.stem
     folder = label_root / subject_dir(name, "x").parent
     out = []
-    for f in sorted(folder.glob(f"*/{stem}_*.nii*")):
+    for f in sorted(folder.glob("*/sub-*.nii*")):
         n = BidsName.try_parse(f.name)
         if n is None or not n.is_derivative or n.source().filename != name.filename:
             continue

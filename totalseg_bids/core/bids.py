@@ -6,7 +6,8 @@ Two derivative spellings are supported (CONVENTIONS.md section 2, issue 10):
   a derivative suffix: ``sub-01_T2w_label-sacrum_seg.nii.gz``.
 * ``bids``: validator-clean: the source entities, ``space-<source suffix>``
   (as fMRIPrep's ``space-T1w``), then ``label-<structure>_mask`` or
-  ``desc-<name>_dseg`` (the validator allows no ``label-`` on a dseg):
+  ``desc-<name>_dseg`` (``seg-<name>`` when the image has a ``desc-``; the
+  validator allows no ``label-`` on a dseg):
   ``sub-01_space-T2w_label-sacrum_mask.nii.gz``. On a mask only ``space-`` and
   ``label-`` belong to the label; ``desc-``/``res-`` describe the image it was
   computed on (``sub-01_desc-cropped_T2w`` -> ``sub-01_space-T2w_label-sacrum_desc-cropped_mask``).
@@ -150,7 +151,8 @@ class BidsName:
             # BIDS-style derivative: the source suffix is carried by space-<suffix>.
             ents = dict(before)
             source_suffix = ents.get("space")
-            own = LABEL_ONLY_ENTITIES + (("desc",) if suffix == "dseg" else ())
+            keys = [k for k, _ in before]
+            own = LABEL_ONLY_ENTITIES + ((("seg",) if "seg" in keys else ("desc",)) if suffix == "dseg" else ())
             src = tuple((k, v) for k, v in before if k not in own)
             der = tuple((k, v) for k, v in before if k in own and k != "space")
             return cls(src, source_suffix, ext, der, suffix, "bids")
@@ -249,6 +251,9 @@ class BidsName:
         >>> crop = BidsName.parse("sub-01_desc-cropped_T2w.nii.gz").derivative("sacrum", naming="bids")
         >>> crop.filename, BidsName.parse(crop.filename).source().filename
         ('sub-01_space-T2w_label-sacrum_desc-cropped_mask.nii.gz', 'sub-01_desc-cropped_T2w.nii.gz')
+        >>> cropseg = BidsName.parse("sub-01_desc-cropped_T2w.nii.gz").derivative("pelvis", "dseg", naming="bids")
+        >>> cropseg.filename, BidsName.parse(cropseg.filename).source().filename
+        ('sub-01_space-T2w_seg-pelvis_desc-cropped_dseg.nii.gz', 'sub-01_desc-cropped_T2w.nii.gz')
         >>> img.derivative("pelvis", kind="dseg").filename
         'sub-01_ses-1_T2w_label-pelvis_dseg.nii.gz'
         """
@@ -269,11 +274,8 @@ class BidsName:
                              "pass the structure as the label name")
         suffix = {"seg": "mask", "softseg": "probseg"}.get(kind, kind)
         if suffix == "dseg":
-            if dict(src.entities).get("desc"):
-                raise UsageError(f"a dseg of {src.filename} cannot be named in BIDS naming "
-                                 "(both would need desc-)", None, "use --naming neuropoly")
-            if label:
-                der.append(("desc", label_value(label)))
+            if label:  # desc-<name>, or seg-<name> when the image's own desc- must stay
+                der.append(("seg" if dict(src.entities).get("desc") else "desc", label_value(label)))
         elif label:
             der.append(("label", label_value(label)))
         return BidsName(src.entities, src.suffix, extension, tuple(der), suffix, "bids")

@@ -108,7 +108,8 @@ def setup_logging(verbose: int = 0, quiet: bool = False, main_name: str = "total
         logger.handlers.clear()
         logger.addHandler(handler)
         logger.setLevel(level)
-        logger.propagate = False
+        # records still reach handlers the caller set on the root logger (pytest's caplog,
+        # an application's own logging); Python's last-resort printer stays unused
     if not verbose:
         warnings.simplefilter("ignore")  # third-party warnings would break the one-line contract
 
