@@ -86,7 +86,7 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     env = {"PATH": os.pathsep.join([str(FAKE_TOOLS), os.path.dirname(sys.executable), os.environ["PATH"]])}
     steps = [
         ("segment_ct", ["--path-img", ds, "--classes", "sacrum", "--device", "cpu", "-j", "1"]),
-        ("register", ["--path-img", ds, "--label", "sacrum", "-j", "1"]),
+        ("register", ["--path-img", ds, "--label", "sacrum", "--method", "rigid", "-j", "1"]),
         ("crop", ["--path-img", ds, "--contrasts", "T2w", "--roi-dir", "reg-labels", "--roi-label", "sacrum",
                   "--label-dir", "reg-labels", "--factor", "2", "-j", "1"]),
         ("predict", ["--bids-dir", ds, "--contrasts", "T1w", "--model-dir", trained_model.model_dir, "--device", "cpu",
@@ -103,6 +103,12 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     assert expected <= set(deriv)
     if naming == "bids":
         assert all(v == [] for v in deriv.values()), {k: summary(v) for k, v in deriv.items()}
+        # no transform file (BIDS has none); the rigid transform is in the sidecar
+        assert not list((ds / "derivatives" / "reg-labels").rglob("*_xfm.txt"))
+        side = json.loads(next((ds / "derivatives" / "reg-labels").rglob("*_mask.json")).read_text())
+        assert side["GeneratedBy"][0]["Transform"]["Parameters"]
+    else:
+        assert list((ds / "derivatives" / "reg-labels").rglob("*_xfm.txt"))
     bids = pytest.importorskip("bids")
     layout = bids.BIDSLayout(str(ds), derivatives=True, validate=False)
     for name in ("labels", "reg-labels", "cropped", "predictions"):

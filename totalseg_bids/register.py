@@ -305,6 +305,13 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     return result
 
 
+def transform_record(transform) -> dict:
+    """The transform as sidecar JSON: ITK type and parameters, enough to rebuild
+    it (``sitk.<Type>()``, ``SetFixedParameters``, ``SetParameters``)."""
+    return {"Type": transform.GetName(), "Parameters": [float(v) for v in transform.GetParameters()],
+            "FixedParameters": [float(v) for v in transform.GetFixedParameters()]}
+
+
 def write_transform(transform, path: Path) -> Path:
     """Save a SimpleITK transform atomically (ITK text format for ``.txt``)."""
     import SimpleITK as sitk
@@ -424,6 +431,9 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
                          "extract one class (--label) or use --method header")
     used_method = "own-label" if own_label else method
     xfm_path = out_path.with_name(split_extension(out_path.name)[0] + "_xfm.txt")
+    # BIDS has no transform file type (and the validator ignores .bidsignore in derivatives):
+    # with --naming bids the transform lives in the sidecar only
+    bids_named = getattr(BidsName.try_parse(out_path.name), "naming", "neuropoly") == "bids"
     if not overwrite and output_complete(out_path):
         log.info("%s exists, skipping (use --overwrite to redo)", out_path)
         return TransferResult(str(out_path), "skipped", used_method, str(mri_path), str(ct_label_path),
@@ -470,7 +480,9 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
         out = resample_label(data, moved_label_affine(label.affine, ct_from_mri), mri_grid,
                              mode=interp, values=values)
         tool.update({"SimpleITKVersion": sitk.Version_VersionString(), "Metric": "MattesMutualInformation",
-                     "Seed": REGISTRATION_SEED, "TransformFile": xfm_path.name,
+                     "Seed": REGISTRATION_SEED,
+                     "TransformFile": None if bids_named else xfm_path.name,
+                     "Transform": transform_record(transform),
                      "TransformDirection": "MRI (fixed) to CT (moving) points, ITK LPS",
                      "RegistrationSeconds": round(time.perf_counter() - t_reg, 2)})
     else:  # sct
@@ -491,7 +503,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
         log.warning("%s: the transferred label touches the MRI field-of-view edge (structure cut off?)", out_path)
 
     save_mask(out, mri_grid.affine, out_path)
-    if transform is not None:
+    if transform is not None and not bids_named:
         write_transform(transform, xfm_path)
     if kind == "dseg":
         write_dseg_tsv(out_path, classes or {v: str(v) for v in values})
