@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 import time
 import warnings
 from pathlib import Path
@@ -26,7 +25,7 @@ def bench_index(ctx: Context) -> None:
     except Exception as exc:  # noqa: BLE001
         BIDSLayout, why = None, f"not available ({exc})"
     sizes = [100] if ctx.quick else [100, 1000, 5000]
-    pybids_per_subject = None
+    pybids_per_subject = prev_n = None
     limit_s = 180.0
     for n in sizes:
         root = ctx.tmp / f"index_{n}"
@@ -76,7 +75,7 @@ def bench_index(ctx: Context) -> None:
             ctx.add(Row("BIDS index", size, f"pybids {bids.__version__} BIDSLayout(validate=False)", res["pybids"],
                         note=f"{found['pybids']} .nii.gz (indexes sidecar metadata too)"))
         else:
-            ctx.add(Row("BIDS index", size, f"pybids BIDSLayout(validate=False)", status="skipped",
+            ctx.add(Row("BIDS index", size, "pybids BIDSLayout(validate=False)", status="skipped",
                         note=skip_pybids))
         ctx.add(Row("BIDS index", size, "os.scandir walk (floor, no parsing)", res["floor"],
                     note=f"{found['floor']} files incl. derivatives-free tree; ours/floor = "
@@ -96,7 +95,7 @@ def register_adapter():
             fn = getattr(reg, fname, None)
             if callable(fn):
                 return f"ours: register.{fname} (--method header)", _wrap_register(fn), ""
-    from totalseg_bids.core.nifti import Grid, load_grid, load_label, resample_label, save_mask
+    from totalseg_bids.core.nifti import load_grid, load_label, resample_label, save_mask
 
     def core(ct_label, mri, out):
         lab = load_label(ct_label)
@@ -200,19 +199,7 @@ def bench_transfer(ctx: Context) -> None:
         holder.setdefault("write", []).append(time.perf_counter() - t1)
         return time.perf_counter() - t0
 
-    fixed = None
-    if name.startswith("ours: register."):
-        from .bench_fixes import patched_register
-
-        def fixed():
-            out = out_dir / "fixed_label-sacrum_seg.nii.gz"
-            out.unlink(missing_ok=True)
-            with patched_register():
-                dt = timed(lambda: ours_fn(ct, mri, out))
-            outputs["fixed"] = out
-            return dt
-
-    methods = [("ours", ours)] + ([("fixed", fixed)] if fixed else []) + [("nibabel", nibabel_rs)]
+    methods = [("ours", ours), ("nibabel", nibabel_rs)]
     if resample_to_img is not None:
         methods.append(("nilearn", nilearn_rs))
     methods.append(("floor", floor))
@@ -228,9 +215,6 @@ def bench_transfer(ctx: Context) -> None:
         return f"differs from ours on {diff} of {n_ref} label voxels"
 
     ctx.add(Row("Label transfer (file to file)", size, name, res["ours"], ours=True, note=ours_note))
-    if "fixed" in res:
-        ctx.add(Row("Label transfer (file to file)", size, "ours + proposed fix (benchmarks/bench_fixes.py)",
-                    res["fixed"], note=agree("fixed") + "; see RESULTS.md"))
     ctx.add(Row("Label transfer (file to file)", size, "nibabel.processing.resample_from_to(order=0)",
                 res["nibabel"], note=agree("nibabel")))
     if "nilearn" in res:
@@ -263,20 +247,11 @@ def bench_transfer(ctx: Context) -> None:
                                               copy_header=True).dataobj)
         return timed(run)
 
-    from .bench_fixes import resample_label_fixed
-
-    def c_fixed():
-        return timed(lambda: resample_label_fixed(lab.data, lab.affine, grid, mode="nearest"))
-
-    methods = [("ours", c_ours), ("fixed", c_fixed), ("nibabel", c_nib)] + \
+    methods = [("ours", c_ours), ("nibabel", c_nib)] + \
         ([("nilearn", c_nil)] if resample_to_img else [])
     res = interleave(methods, repeats)
     ctx.add(Row("Label transfer (resampling only, in memory)", size, "ours: resample_label (bbox-cropped)",
                 res["ours"], ours=True))
-    same = np.array_equal(resample_label(lab.data, lab.affine, grid), resample_label_fixed(lab.data, lab.affine, grid))
-    ctx.add(Row("Label transfer (resampling only, in memory)", size,
-                "ours + proposed fix: bbox from any() projections", res["fixed"],
-                note="identical output" if same else "OUTPUT DIFFERS"))
     ctx.add(Row("Label transfer (resampling only, in memory)", size, "nibabel resample_from_to(order=0)",
                 res["nibabel"]))
     if "nilearn" in res:
@@ -307,10 +282,8 @@ def memory_child(argv: list[str]) -> int:
     import nibabel as nib
     from nibabel.processing import resample_from_to
 
-    if method in ("ours", "fixed"):
+    if method == "ours":
         name, fn, _ = register_adapter()
-        if method == "fixed":
-            from .bench_fixes import patched_register
     if method == "nilearn":
         from nilearn.image import resample_to_img
     base = _proc_status("VmRSS")
@@ -323,10 +296,6 @@ def memory_child(argv: list[str]) -> int:
     t0 = time.perf_counter()
     if method == "ours":
         fn(Path(ct), Path(mri), Path(out))
-    elif method == "fixed":
-        with patched_register():
-            fn(Path(ct), Path(mri), Path(out))
-        name = "ours + proposed fix"
     elif method == "nibabel":
         target = nib.load(mri)
         nib.save(resample_from_to(nib.load(ct), (target.shape[:3], target.affine), order=0), out)
@@ -354,12 +323,12 @@ def bench_memory(ctx: Context) -> None:
     in_mib = case["ct_bytes"] / 2 ** 20
     size = f"{'x'.join(map(str, case['ct_shape']))} uint8 CT label ({in_mib:.0f} MiB in memory)"
     rows = []
-    methods = (("ours", None), ("fixed", "ours + proposed fix (benchmarks/bench_fixes.py)"),
+    methods = (("ours", None),
                ("nibabel", "nibabel resample_from_to(order=0), file to file"),
                ("nilearn", "nilearn resample_to_img(nearest), file to file"),
                ("read", "nibabel read of the CT label only (floor)"))
     if ctx.quick:
-        methods = methods[:1] + methods[2:3]
+        methods = methods[:2]
     for method, label in methods:
         proc = run_cli(["-m", "benchmarks.run", "--child-memory", method, str(case["ct_label"]),
                         str(case["mri"]), str(folder / f"out_{method}.nii.gz")], timeout=600)
@@ -369,8 +338,6 @@ def bench_memory(ctx: Context) -> None:
                         status="error", note=tail))
             continue
         rec = json.loads(proc.stdout.strip().splitlines()[-1])
-        if method == "fixed" and not register_adapter()[0].startswith("ours: register."):
-            continue
         peak = rec["peak_kib"] / 1024
         extra = (rec["peak_kib"] - rec["baseline_kib"]) / 1024
         rows.append(ctx.add(Row("Peak memory (RSS)", size, label or rec["name"], [peak], unit="MiB",
@@ -485,21 +452,6 @@ def bench_lcc(ctx: Context) -> None:
         return time.perf_counter() - t
 
     methods.append(("bbox", bbox_cc3d))
-    if name.startswith("ours: predict."):
-        from .bench_fixes import nonzero_bbox
-
-        def fixed():
-            # proposed fix: run the same helper on the bounding-box crop, paste back
-            t = time.perf_counter()
-            out = np.zeros_like(mask)
-            bb = nonzero_bbox(mask)
-            if bb is not None:
-                sl = tuple(slice(a, b + 1) for a, b in zip(*bb))
-                out[sl] = ours_fn(mask[sl])
-            results["fixed"] = out
-            return time.perf_counter() - t
-
-        methods.insert(1, ("fixed", fixed))
     repeats = 1 if ctx.quick else 3
     res = interleave(methods, repeats, budget_s=60)
     ref = results["ours"].astype(bool)
@@ -511,9 +463,6 @@ def bench_lcc(ctx: Context) -> None:
 
     ctx.add(Row("Largest connected component", size, name, res["ours"], ours=True,
                 note=(ours_note + "; " if ours_note else "") + f"kept {int(ref.sum())} of {int(mask.sum())} voxels"))
-    if "fixed" in res:
-        ctx.add(Row("Largest connected component", size, "ours + proposed fix: same helper on the bbox crop",
-                    res["fixed"], note=same("fixed") + "; see RESULTS.md"))
     ctx.add(Row("Largest connected component", size, "scipy.ndimage.label (26-conn) + bincount", res["scipy"],
                 note=same("scipy")))
     if "nnunet" in res:

@@ -4,7 +4,6 @@ register -j 1 vs -j 2, prediction throughput."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 from pathlib import Path
