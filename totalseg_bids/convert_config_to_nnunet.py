@@ -69,6 +69,7 @@ from .core.nifti import (
     Grid,
     grid_mismatch,
     grids_overlap,
+    label_array,
     load_image,
     load_nifti,
     present_values,
@@ -449,17 +450,8 @@ def _save_float(data: np.ndarray, affine: np.ndarray, dst: Path) -> None:
 
 def _convert_label(task: CaseTask, ref: Grid, actions: list[str]) -> str:
     path = task.label
-    img = load_nifti(path, check_forms=False)
-    raw = read_data(img, path)
-    if np.issubdtype(raw.dtype, np.floating):
-        if not np.isfinite(raw).all():
-            raise InputError("label contains NaN or infinite values", path, "fix the label file")
-        if not np.array_equal(np.rint(raw), raw):
-            raise InputError("label has non-integer values (a soft or interpolated mask?)", path,
-                             "threshold it at 0.5 or re-create it with nearest-neighbour interpolation")
-    if raw.size and raw.min() < 0:
-        raise InputError(f"label has negative values (min {raw.min():g})", path, "fix the label file")
-    data = raw.astype(np.int64 if raw.size and raw.max() > 65535 else np.uint16, copy=False)
+    img = load_nifti(path, check_forms=False)  # the header is needed below (stored type, scaling, forms)
+    data = label_array(img, path)
     present = sorted(present_values(data))  # sorts the labelled box only
     problem = label_problem(present, task.allowed, task.remap)
     if problem:

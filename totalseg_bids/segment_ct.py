@@ -34,7 +34,8 @@ from .core.derivatives import (ensure_dataset_description, generated_by, output_
                                write_dseg_tsv, write_sidecar)
 from .core.errors import ExternalToolError, GeometryError, InputError, MissingFileError, UsageError
 from .core.index import BidsIndex
-from .core.nifti import Grid, grid_mismatch, grids_overlap, load_label, load_nifti, read_data, resample_label, save_mask
+from .core.nifti import (Grid, Volume, grid_mismatch, grids_overlap, load_label, load_nifti, present_values,
+                          resample_label, save_mask)
 from .core.parallel import raise_for_failures, run_tasks
 
 log = logging.getLogger(__name__)
@@ -300,13 +301,11 @@ def check_ct(path: Path) -> tuple[Grid, np.ndarray]:
     return Grid.of(img), np.asarray(img.affine, float)
 
 
-def _read_masks(path: Path, ct_grid: Grid, values: Mapping[str, int | None]) -> dict[str, np.ndarray]:
+def _read_masks(label: Volume, ct_grid: Grid, values: Mapping[str, int | None]) -> dict[str, np.ndarray]:
     """0/1 masks (one per ``values`` entry: that id, or None for non-zero) from
-    one TotalSegmentator file, on the CT grid: resampled by nearest neighbour
-    when its grid differs (e.g. outputs made on a resampled CT)."""
-    # one file per class must be 0/1: a soft or multi-valued file is not what we think it is
-    label = load_label(path, binary=all(v is None for v in values.values()))
-    data, grid = label.data, label.grid
+    one loaded TotalSegmentator file, on the CT grid: resampled by nearest
+    neighbour when its grid differs (e.g. outputs made on a resampled CT)."""
+    data, grid, path = label.data, label.grid, label.path
     if not grids_overlap(grid, ct_grid):
         raise GeometryError("does not overlap the CT's field of view", path,
                             "check that this TotalSegmentator output belongs to this CT")
@@ -320,6 +319,11 @@ def _read_masks(path: Path, ct_grid: Grid, values: Mapping[str, int | None]) -> 
             mask = resample_label(mask, grid.affine, ct_grid, mode="nearest")
         out[name] = mask.astype(np.uint8, copy=False)
     return out
+
+
+def _read_class_file(path: Path, ct_grid: Grid) -> np.ndarray:
+    """One ``<class>.nii.gz``: must be 0/1 (a soft or multi-valued file is not what we think it is)."""
+    return _read_masks(load_label(path, binary=True), ct_grid, {path.name: None})[path.name]
 
 
 def read_existing(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
@@ -339,20 +343,19 @@ def read_existing(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
                                    "run TotalSegmentator with --roi_subset including these classes")
         files = [folder / f"{c}.nii.gz" for c in job.classes]
         ensure_content(files, get=get_requested(job.datalad_get))
-        return {c: _read_masks(f, ct_grid, {c: None})[c] for c, f in zip(job.classes, files)}
+        return {c: _read_class_file(f, ct_grid) for c, f in zip(job.classes, files)}
     if multi.exists() or multi.is_symlink():
         if not job.class_ids:
             raise UsageError("reading a multi-label TotalSegmentator file needs its class map", multi,
                              "pip install TotalSegmentator, or give a folder with one <class>.nii.gz per class")
         ensure_content([multi], get=get_requested(job.datalad_get))
-        masks = _read_masks(multi, ct_grid, {c: job.class_ids[c] for c in job.classes})
-        data = read_data(load_nifti(multi, check_forms=False), multi)
-        unknown = sorted(set(np.unique(data).tolist()) - {0} - set(job.task_ids))
+        label = load_label(multi)  # read once: for the id check and for the masks
+        unknown = sorted(present_values(label.data) - {0} - set(job.task_ids))
         if unknown:
             raise InputError(f"values {unknown[:10]} are not class ids of task {job.task!r} in "
                              f"TotalSegmentator {job.version or ''}".rstrip(), multi,
                              "pass the --task (and TotalSegmentator version) the file was made with")
-        return masks
+        return _read_masks(label, ct_grid, {c: job.class_ids[c] for c in job.classes})
     raise MissingFileError(f"no TotalSegmentator output for this CT (looked for {folder}/ and {multi.name})",
                            job.ct, f"put the outputs in {job.from_existing} as <CT stem>/<class>.nii.gz "
                            "or <CT stem>.nii.gz, or drop --from-existing")
@@ -387,7 +390,7 @@ def run_totalsegmentator(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
             raise ExternalToolError(f"TotalSegmentator wrote no {', '.join(m + '.nii.gz' for m in missing)}",
                                     job.ct, "check the class names against "
                                     f"`TotalSegmentator --list-classes {job.task}`")
-        return {c: _read_masks(out_dir / f"{c}.nii.gz", ct_grid, {c: None})[c] for c in job.classes}
+        return {c: _read_class_file(out_dir / f"{c}.nii.gz", ct_grid) for c in job.classes}
 
 
 def _tool_entry(job: CtJob) -> dict:

@@ -58,7 +58,7 @@ from .core import cli
 from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
 from .core.bids import BidsName, raw_root_of, split_extension
 from .core.errors import GeometryError, InputError, OutputError, UsageError
-from .core.nifti import grid_mismatch, load_image, load_label
+from .core.nifti import grid_mismatch, load_image, load_label, present_values
 
 log = logging.getLogger(__name__)
 
@@ -287,7 +287,7 @@ def label_values(case: SliceCase) -> list[int]:
         return []
     name = BidsName.try_parse(case.label.name)
     binary = name is not None and name.deriv_suffix in ("seg", "mask")  # a _seg/_mask must be 0/1
-    return [int(v) for v in np.unique(load_label(case.label, binary=binary).data) if v != 0]
+    return sorted(present_values(load_label(case.label, binary=binary).data) - {0})
 
 
 def _write(path: Path, payload: bytes) -> None:

@@ -281,6 +281,15 @@ def load_label(path: str | Path, allowed: Iterable[int] | None = None, binary: b
     ``binary`` means only 0 and 1.
     """
     img = load_nifti(path)
+    return Volume(label_array(img, path, allowed, binary), np.asarray(img.affine, float), Path(path), img.header)
+
+
+def label_array(img, path: str | Path, allowed: Iterable[int] | None = None, binary: bool = False) -> np.ndarray:
+    """The checked integer array of an already opened label image (see :func:`load_label`).
+
+    Every stage refuses the same things with the same words: NaN, non-integer
+    (soft or interpolated) values, negative values, values outside ``allowed``.
+    """
     data = read_data(img, path)
     if np.issubdtype(data.dtype, np.floating):
         if not np.isfinite(data).all():
@@ -291,9 +300,9 @@ def load_label(path: str | Path, allowed: Iterable[int] | None = None, binary: b
                              "threshold it at 0.5 or re-create it with nearest-neighbour interpolation")
         data = rounded
     if data.size and not np.issubdtype(data.dtype, np.unsignedinteger) and data.min() < 0:
-        raise InputError(f"label has negative values (min {data.min()})", path, "fix the label file")
+        raise InputError(f"label has negative values (min {data.min():g})", path, "fix the label file")
     maxval = int(data.max()) if data.size else 0
-    data = data.astype(np.uint8 if maxval <= 255 else np.uint16, copy=False)
+    data = data.astype(np.uint8 if maxval <= 255 else np.uint16 if maxval <= 65535 else np.uint32, copy=False)
     if binary:
         allowed = (1,)
     if allowed is not None:
@@ -305,7 +314,7 @@ def load_label(path: str | Path, allowed: Iterable[int] | None = None, binary: b
                 raise InputError(f"label has unexpected values {unexpected[:10]} "
                                  f"(expected {sorted(ok - {0})})", path,
                                  "pass the right label value or fix the label")
-    return Volume(data, np.asarray(img.affine, float), Path(path), img.header)
+    return data
 
 
 def load_grid(path: str | Path) -> Grid:
