@@ -56,7 +56,11 @@ class UsageError(TotalsegBidsError, ValueError):
 
 
 class OutputError(TotalsegBidsError, PermissionError):
-    """An output that cannot be written, or exists and must not be replaced."""
+    """An output that cannot be written (permissions, a file where a folder belongs)."""
+
+
+class OutputExistsError(TotalsegBidsError, FileExistsError):
+    """An output exists and differs from what this run would write; ``--overwrite`` replaces it."""
 
 
 class ExternalToolError(TotalsegBidsError, RuntimeError):
