@@ -385,7 +385,7 @@ def save_mask(data: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
     data = np.asarray(data)
     maxval = int(data.max()) if data.size else 0
     dtype = np.uint8 if maxval <= 255 else np.uint16
-    img = _nifti(np.ascontiguousarray(data, dtype=dtype), np.asarray(affine, float))
+    img = _nifti(np.asarray(data, dtype=dtype), np.asarray(affine, float))  # any order: nibabel writes F
     img.header.set_data_dtype(dtype)
     img.header.set_slope_inter(1, 0)
     return write_nifti(img, path)
