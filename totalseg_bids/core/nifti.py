@@ -1,4 +1,4 @@
-"""NIfTI I/O and the geometry policy (CONVENTIONS.md section 3).
+"""NIfTI I/O and the geometry policy (docs/conventions.md).
 
 Policy, in one place:
 
@@ -234,9 +234,13 @@ def read_data(img, path: str | Path, dtype=None) -> np.ndarray:
 
     A 4D image whose extra dimensions are all 1 is squeezed to 3D.
     """
+    from .gzip_codec import codec_errors
+
     try:
-        data = np.asanyarray(img.dataobj)
-    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) as exc:
+        data = _read_gzip_array(img, path)
+        if data is None:
+            data = np.asanyarray(img.dataobj)
+    except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) + codec_errors() as exc:
         raise InputError(f"truncated or corrupt image data ({type(exc).__name__})", path,
                          "re-copy the file or `datalad get` it again") from None
     if data.ndim > 3 and all(s == 1 for s in data.shape[3:]):
@@ -247,6 +251,27 @@ def read_data(img, path: str | Path, dtype=None) -> np.ndarray:
     if dtype is not None:
         data = data.astype(dtype, copy=False)
     return data
+
+
+def _read_gzip_array(img, path: str | Path) -> np.ndarray | None:
+    """The unscaled array of a ``.nii.gz`` decompressed straight into its buffer
+    (see :mod:`.gzip_codec`), or None where nibabel's own reader is needed
+    (scaling, foreign byte order, uncompressed files, in-memory images)."""
+    from nibabel.arrayproxy import ArrayProxy
+
+    from .gzip_codec import read_into
+
+    proxy = img.dataobj
+    if not (isinstance(proxy, ArrayProxy) and str(path).endswith(".gz")
+            and str(getattr(proxy, "file_like", "")) == str(path)):
+        return None
+    dtype = np.dtype(proxy.dtype)
+    slope, inter = float(proxy.slope), float(proxy.inter)
+    if not dtype.isnative or slope != 1.0 or inter != 0.0:
+        return None
+    out = np.empty(proxy.shape, dtype=dtype, order=proxy.order)
+    read_into(path, out, skip=int(proxy.offset))
+    return out
 
 
 @dataclass
@@ -337,19 +362,33 @@ def _nifti(data: np.ndarray, affine: np.ndarray, header=None):
     return img
 
 
+def write_nifti(img, path: str | Path) -> Path:
+    """Write a NIfTI image atomically; ``.nii.gz`` through the fast codec
+    (:mod:`.gzip_codec`), standard gzip that any reader opens."""
+    from nibabel.filebasedimages import FileHolder
+
+    from .gzip_codec import open_write
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        if path.name.endswith(".gz"):
+            with open_write(tmp) as fh:
+                img.to_file_map({"image": FileHolder(fileobj=fh)})
+        else:
+            img.to_filename(str(tmp))
+    return path
+
+
 def save_mask(data: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
     """Write a label map atomically: uint8 (uint16 above 255), unscaled,
     qform == sform == affine with codes 1."""
     data = np.asarray(data)
     maxval = int(data.max()) if data.size else 0
     dtype = np.uint8 if maxval <= 255 else np.uint16
-    img = _nifti(np.ascontiguousarray(data, dtype=dtype), np.asarray(affine, float))
+    img = _nifti(np.asarray(data, dtype=dtype), np.asarray(affine, float))  # any order: nibabel writes F
     img.header.set_data_dtype(dtype)
     img.header.set_slope_inter(1, 0)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        img.to_filename(str(tmp))
-    return path
+    return write_nifti(img, path)
 
 
 def save_image(data: np.ndarray, affine: np.ndarray, path: str | Path, like=None) -> Path:
@@ -359,10 +398,7 @@ def save_image(data: np.ndarray, affine: np.ndarray, path: str | Path, like=None
     img = _nifti(np.asarray(data), np.asarray(affine, float), header=header)
     if like is not None:
         img.header.set_data_dtype(data.dtype)
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        img.to_filename(str(tmp))
-    return path
+    return write_nifti(img, path)
 
 
 # --------------------------------------------------------------- resampling
