@@ -1,0 +1,158 @@
+"""bidsify: each publisher layout (phantom) -> BIDS that keeps world geometry,
+labels and label tables, passes the BIDS validator, resumes, and refuses bad input."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_module
+from totalseg_bids.bidsify.__main__ import main
+from totalseg_bids.bidsify.geometry import corner_world, read_volume
+from totalseg_bids.phantom_layouts import write_layout
+
+VALIDATOR = shutil.which("bids-validator-deno")
+
+
+def tree_digest(root: Path) -> str:
+    """Hash of every file's path and bytes below ``root`` (source never modified)."""
+    h = hashlib.sha256()
+    for p in sorted(root.rglob("*")):
+        if p.is_file():
+            h.update(p.relative_to(root).as_posix().encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def validator_errors(root: Path) -> tuple[list, dict]:
+    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, text=True,
+                          timeout=600)
+    report = json.loads(proc.stdout)
+    raw = [i["code"] for i in report["issues"]["issues"] if i["severity"] == "error"]
+    deriv = {k: [i["code"] for i in s["issues"]["issues"] if i["severity"] == "error"]
+             for k, s in (report.get("derivativesSummary") or {}).items()}
+    return raw, deriv
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory):
+    root = tmp_path_factory.mktemp("layouts")
+    return {name: write_layout(name, root / name, subjects=2)
+            for name in ("synthrad2023", "synthrad2025", "mrspineseg", "spider", "totalsegmentator")}
+
+
+def bidsify(source: str, src: Path, out: Path, *extra: str) -> Path:
+    assert main(["--source", source, "--in", str(src), "--out", str(out), "-j", "1", "-q", *extra]) == 0
+    return out
+
+
+def assert_same_world(source: Path, output: Path) -> None:
+    data, affine, _ = read_volume(source)
+    img = nib.load(str(output))
+    assert img.shape == data.shape
+    np.testing.assert_allclose(corner_world(img.shape, img.affine), corner_world(data.shape, affine), atol=1e-4)
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj), data)
+
+
+@pytest.mark.parametrize("source,layout,extra", [
+    ("synthrad2023", "synthrad2023", ()), ("synthrad2023", "synthrad2025", ("--mr-suffix", "T1w")),
+    ("mrspineseg", "mrspineseg", ("--classes", "sacrum")), ("spider", "spider", ()),
+    ("totalsegmentator", "totalsegmentator", ())])
+def test_layout_converts_valid_and_resumes(layouts, tmp_path, source, layout, extra):
+    src = layouts[layout]
+    before = tree_digest(src)
+    out = bidsify(source, src, tmp_path / "bids", "--naming", "bids", *extra)
+    assert tree_digest(src) == before
+    plan = json.loads((out / "code" / "bidsify.json").read_text())
+    assert plan["files"] and plan["source"] == source
+    participants = (out / "participants.tsv").read_text().splitlines()
+    assert participants[0].startswith("participant_id\tsource_id")
+    assert len(participants) == 3
+    if VALIDATOR:
+        raw, deriv = validator_errors(out)
+        assert raw == []
+        assert all(v == [] for v in deriv.values()), deriv
+    stamp = {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")}
+    bidsify(source, src, out, "--naming", "bids", *extra)  # resume: nothing redone
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*.nii.gz")} == stamp
+
+
+def test_world_geometry_kept_for_oblique_mha_and_lps_nifti(layouts, tmp_path):
+    spider = bidsify("spider", layouts["spider"], tmp_path / "spider")
+    src = layouts["spider"] / "images" / "2_t2_SPACE.mha"
+    assert_same_world(src, spider / "sub-002/anat/sub-002_acq-SPACE_T2w.nii.gz")
+    assert_same_world(layouts["spider"] / "masks" / "2_t2_SPACE.mha",
+                      spider / "derivatives/labels/sub-002/anat/sub-002_acq-SPACE_T2w_label-spine_dseg.nii.gz")
+    lps = nib.load(str(layouts["synthrad2023"] / "Task1/pelvis/1PA002/ct.nii.gz"))
+    assert nib.aff2axcodes(lps.affine) == ("L", "P", "S")
+    syn = bidsify("synthrad2023", layouts["synthrad2023"], tmp_path / "syn")
+    assert_same_world(layouts["synthrad2023"] / "Task1/pelvis/1PA002/ct.nii.gz", syn / "sub-1PA002/anat/sub-1PA002_CT.nii.gz")
+    # MR contrast read from the overview spreadsheet
+    assert (syn / "sub-1PA001/anat/sub-1PA001_T1w.nii.gz").is_file()
+    assert (syn / "sub-1PA002/anat/sub-1PA002_T2w.nii.gz").is_file()
+    side = json.loads((syn / "sub-1PA002/anat/sub-1PA002_CT.json").read_text())
+    assert side["Sources"][0].endswith("Task1/pelvis/1PA002/ct.nii.gz")
+
+
+def test_mrspineseg_masks_snapped_to_image_grid_and_sacrum_by_name(layouts, tmp_path):
+    out = bidsify("mrspineseg", layouts["mrspineseg"], tmp_path / "b", "--classes", "sacrum")
+    anat = out / "derivatives/labels/sub-001/anat"
+    image = nib.load(str(out / "sub-001/anat/sub-001_T2w.nii.gz"))
+    dseg = nib.load(str(anat / "sub-001_T2w_label-spine_dseg.nii.gz"))
+    np.testing.assert_array_equal(dseg.affine, image.affine)
+    np.testing.assert_array_equal(dseg.get_qform(), dseg.get_sform())
+    table = (anat / "sub-001_T2w_label-spine_dseg.tsv").read_text().splitlines()
+    assert table[:3] == ["index\tname", "1\tsacrum", "2\tL5"]
+    sacrum = np.asanyarray(nib.load(str(anat / "sub-001_T2w_label-sacrum_seg.nii.gz")).dataobj)
+    np.testing.assert_array_equal(sacrum, np.asanyarray(dseg.dataobj) == 1)
+    assert sacrum.sum() > 100
+    side = json.loads((anat / "sub-001_T2w_label-spine_dseg.json").read_text())
+    assert "0.300 mm" in side["GeometryCorrection"]
+
+
+def test_totalsegmentator_dseg_classes_and_meta(layouts, tmp_path):
+    out = bidsify("totalsegmentator", layouts["totalsegmentator"], tmp_path / "b")
+    anat = out / "derivatives/labels/sub-s0000/anat"
+    dseg = np.asanyarray(nib.load(str(anat / "sub-s0000_CT_label-total_dseg.nii.gz")).dataobj)
+    table = dict(line.split("\t")[::-1] for line in (anat / "sub-s0000_CT_label-total_dseg.tsv").read_text().splitlines()[1:])
+    truth = np.asanyarray(nib.load(str(layouts["totalsegmentator"] / "s0000/segmentations/sacrum.nii.gz")).dataobj)
+    np.testing.assert_array_equal(dseg == int(table["sacrum"]), truth > 0)
+    rows = (out / "participants.tsv").read_text().splitlines()
+    assert rows[0].split("\t") == ["participant_id", "source_id", "age", "gender", "institute", "study_type", "split"]
+    assert rows[1].split("\t")[-1] == "test"
+
+
+def test_dry_run_writes_nothing(layouts, tmp_path):
+    proc = run_module("bidsify", "--source", "spider", "--in", layouts["spider"], "--out", tmp_path / "b", "--dry-run")
+    assert proc.returncode == 0, proc.stderr
+    assert "2_t2_SPACE.mha\t->\tsub-002/anat/sub-002_acq-SPACE_T2w.nii.gz" in proc.stdout
+    assert not (tmp_path / "b").exists()
+
+
+def test_bad_inputs_one_line_nothing_written(layouts, tmp_path):
+    src = tmp_path / "spider"
+    shutil.copytree(layouts["spider"], src)
+    (src / "images" / "1_t1.mha").unlink()
+    before = tree_digest(src)
+    proc = run_module("bidsify", "--source", "spider", "--in", src, "--out", tmp_path / "o")
+    assert_one_line_error(proc, "1_t1.mha", "mask on no image")
+    assert not (tmp_path / "o").exists() and tree_digest(src) == before
+    proc = run_module("bidsify", "--source", "nosuch", "--in", src, "--out", tmp_path / "o")
+    assert_one_line_error(proc, "unknown --source", code=2)
+    # no overview and no --mr-suffix: refused, never guessed
+    proc = run_module("bidsify", "--source", "synthrad2023", "--in", layouts["synthrad2025"], "--out", tmp_path / "o")
+    assert_one_line_error(proc, "--mr-suffix", code=2)
+    bad = tmp_path / "ts"
+    shutil.copytree(layouts["totalsegmentator"], bad)
+    (bad / "s0001" / "ct.nii.gz").write_bytes(b"not a nifti")
+    proc = run_module("bidsify", "--source", "totalsegmentator", "--in", bad, "--out", tmp_path / "o2", "-j", "1")
+    assert_one_line_error(proc, "s0001/ct.nii.gz")
+    assert not list((tmp_path / "o2").rglob("sub-s0001*.nii.gz"))
+    assert not list((tmp_path / "o2").rglob(".tmp-*"))
