@@ -156,3 +156,15 @@ def test_bad_inputs_one_line_nothing_written(layouts, tmp_path):
     assert_one_line_error(proc, "s0001/ct.nii.gz")
     assert not list((tmp_path / "o2").rglob("sub-s0001*.nii.gz"))
     assert not list((tmp_path / "o2").rglob(".tmp-*"))
+
+
+def test_phantoms_layout_cli_and_light_import(tmp_path):
+    proc = run_module("phantoms", "--layout", "mrspineseg", "--out", tmp_path / "m", "--subjects", "1")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "m/train/MR/Case1.nii.gz").is_file() and (tmp_path / "m/train/Mask/mask_case1.nii.gz").is_file()
+    assert_one_line_error(run_module("phantoms", "--layout", "nosuch", "--out", tmp_path / "x"), "--layout", code=2)
+    code = ("import sys, totalseg_bids.bidsify.__main__; "
+            "print([m for m in ('torch', 'nnunetv2', 'SimpleITK', 'openpyxl') if m in sys.modules])")
+    out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, text=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert out.stdout.strip() == "[]", out.stderr

@@ -16,9 +16,8 @@ BIDSIGNORE = "*_CT.nii.gz\n*_CT.json\n*_ct.nii.gz\n*_ct.json\nct/\n"
 def participants_tsv(rows: list[dict]) -> str:
     """Tab-separated participants table, ``participant_id`` first, n/a for gaps.
 
-    >>> print(participants_tsv([{"participant_id": "sub-1", "source_id": "A"}]), end="")
-    participant_id	source_id
-    sub-1	A
+    >>> participants_tsv([{"participant_id": "sub-1", "source_id": "A"}]).split("\\n")
+    ['participant_id\\tsource_id', 'sub-1\\tA', '']
     """
     columns: list[str] = ["participant_id"]
     for row in rows:
