@@ -168,3 +168,31 @@ def test_phantoms_layout_cli_and_light_import(tmp_path):
     out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, text=True,
                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert out.stdout.strip() == "[]", out.stderr
+
+
+@pytest.mark.slow
+def test_bidsified_synthrad_feeds_register_config_and_nnunet(tmp_path):
+    """bidsify -> register (CT body mask onto the MR) -> init_data_config -> convert --verify."""
+    src = write_layout("synthrad2023", tmp_path / "src", subjects=3)
+    ds = bidsify("synthrad2023", src, tmp_path / "ds")
+    env = {"nnUNet_raw": str(tmp_path / "raw"), "nnUNet_preprocessed": str(tmp_path / "pre"),
+           "nnUNet_results": str(tmp_path / "res"), "nnUNet_def_n_proc": "1"}
+    (tmp_path / "raw").mkdir()
+    steps = [
+        ("register", "--path-img", ds, "--path-label", ds / "derivatives/labels", "--label", "body", "-j", "1"),
+        ("init_data_config", "--bids-dir", ds, "--label-dir", "reg-labels", "--label-suffix", "_label-body_seg",
+         "--type", "LABEL", "-o", tmp_path / "cfg.json", "--split-validation", "0.34", "--split-test", "0.34"),
+        ("convert_config_to_nnunet", "--config", tmp_path / "cfg.json", "--path-out", tmp_path / "raw",
+         "-dnum", "17", "-j", "1", "--verify"),
+    ]
+    for module, *args in steps:
+        proc = run_module(module, *args, env=env)
+        assert proc.returncode == 0, (module, proc.stderr)
+    dataset = next((tmp_path / "raw").glob("Dataset017_*"))
+    meta = json.loads((dataset / "dataset.json").read_text())
+    assert meta["numTraining"] == 2 and meta["labels"]["background"] == 0
+    # the MR label is the source body mask (MR and CT share the grid in SynthRAD)
+    for label in (ds / "derivatives/reg-labels").rglob("*_label-body_seg.nii.gz"):
+        sub = label.name.split("_")[0][4:]
+        truth = np.asanyarray(nib.load(str(src / "Task1/pelvis" / sub / "mask.nii.gz")).dataobj)
+        assert (np.asanyarray(nib.load(str(label)).dataobj) == truth).mean() > 0.999
