@@ -15,7 +15,7 @@ extras = {
     "datalad": ["datalad>=0.19"],
     "dask": ["dask[distributed]>=2024.1", "dask-jobqueue>=0.8"],
     "bids": ["pybids>=0.16"],
-    "bidsify": ["openpyxl>=3.0"],
+    "bidsify": ["openpyxl>=3.0", "pydicom>=2.3", "dcm2niix>=1.0.20220720"],
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
              "psutil>=5"],
 }

@@ -196,3 +196,43 @@ def test_bidsified_synthrad_feeds_register_config_and_nnunet(tmp_path):
         sub = label.name.split("_")[0][4:]
         truth = np.asanyarray(nib.load(str(src / "Task1/pelvis" / sub / "mask.nii.gz")).dataobj)
         assert (np.asanyarray(nib.load(str(label)).dataobj) == truth).mean() > 0.999
+
+
+def series_volume(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A DICOM series read independently of dcm2niix (SimpleITK/GDCM), RAS+ affine."""
+    import SimpleITK as sitk
+
+    from totalseg_bids.bidsify.geometry import sitk_affine
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    img = reader.Execute()
+    return sitk.GetArrayFromImage(img).transpose(2, 1, 0), sitk_affine(img.GetDirection(), img.GetSpacing(),
+                                                                     img.GetOrigin())
+
+
+@pytest.mark.skipif(shutil.which("dcm2niix") is None, reason="dcm2niix not installed")
+def test_dicom_series_keep_patient_coordinates(tmp_path):
+    src = write_layout("dicom", tmp_path / "dcm", subjects=2)
+    before = tree_digest(src)
+    out = bidsify("dicom", src, tmp_path / "b")
+    assert tree_digest(src) == before
+    for pid, series, name in (("PAT01", "MR_T2", "T2w"), ("PAT02", "CT", "CT")):
+        data, affine = series_volume(src / pid / series)
+        img = nib.load(str(out / f"sub-{pid}/anat/sub-{pid}_{name}.nii.gz"))
+        assert img.shape == data.shape
+        # the same set of corner positions in patient space, whatever the voxel order dcm2niix chose
+        ours = np.sort(corner_world(img.shape, img.affine), axis=0)
+        np.testing.assert_allclose(ours, np.sort(corner_world(data.shape, affine), axis=0), atol=1e-3)
+        vox = np.rint(np.linalg.inv(img.affine) @ affine @ [3, 5, 2, 1]).astype(int)[:3]
+        assert np.asanyarray(img.dataobj)[tuple(vox)] == data[3, 5, 2]
+    side = json.loads((out / "sub-PAT01/anat/sub-PAT01_T2w.json").read_text())
+    assert side["SeriesDescription"] == "t2_tse_sag" and side["Sources"][0].endswith("PAT01/MR_T2")
+    assert "source_id" in (out / "participants.tsv").read_text()
+    if VALIDATOR:
+        assert validator_errors(out)[0] == []
+    rules = tmp_path / "rules.json"
+    rules.write_text(json.dumps({"descriptions": [{"suffix": "CT", "criteria": {"PatientID": "PAT01"}}]}))
+    proc = run_module("bidsify", "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--config", rules)
+    assert_one_line_error(proc, "maps to the same BIDS name")
+    assert not (tmp_path / "c").exists()

@@ -71,6 +71,10 @@ def get_parser() -> argparse.ArgumentParser:
                    help="synthrad2023: MR contrast where the overview does not say")
     p.add_argument("--classes", nargs="+", default=None,
                    help="totalsegmentator: binary masks of these classes; mrspineseg: also 'sacrum' as a mask")
+    p.add_argument("--config", type=Path, default=None,
+                   help="dicom: dcm2bids-style rules JSON (descriptions: suffix, custom_entities, criteria)")
+    p.add_argument("--subject-regex", default=None,
+                   help="dicom: regex on the file path whose first group is the subject (default PatientID)")
     cli.add_naming_arg(p)
     cli.add_batch_args(p, dask=False)
     cli.add_datalad_args(p)

@@ -55,6 +55,13 @@ def convert_item(job: tuple[Item, str, str]) -> str:
     target = Path(out) / item.target
     if is_done(target):
         return "skipped"
+    if item.kind == "dicom":
+        from ..core.atomic import make_parent
+        from .dcm2niix_run import convert_series
+
+        make_parent(target)
+        convert_series(item, target)
+        return "converted"
     data, affine, header = read_volume(item.source)
     tool = generated_by("totalseg_bids.bidsify", Date=date)
     if item.kind == "image":
