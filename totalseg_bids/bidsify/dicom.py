@@ -43,7 +43,7 @@ def find_series(root: Path) -> dict[str, list[Path]]:
     series: dict[str, list[Path]] = {}
     for path in sorted(p for p in root.rglob("*") if p.is_file()):
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True)
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID", "Modality"])
         except Exception:  # noqa: BLE001 - not a DICOM file: skipped
             continue
         if "SeriesInstanceUID" in ds and ds.get("Modality") in ("CT", "MR"):
