@@ -236,3 +236,28 @@ def test_dicom_series_keep_patient_coordinates(tmp_path):
     proc = run_module("bidsify", "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--config", rules)
     assert_one_line_error(proc, "maps to the same BIDS name")
     assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("layout,pattern,label_pattern", [
+    ("png-stack", r"case(?P<sub>\d+)/image/(?P<slice>\d+)\.png", r"case(?P<sub>\d+)/mask/(?P<slice>\d+)\.png"),
+    ("npy", r"volumes/case(?P<sub>\d+)\.npy", r"masks/case(?P<sub>\d+)_mask\.npy")])
+def test_pattern_stacks_and_arrays_get_the_stated_grid(tmp_path, layout, pattern, label_pattern):
+    from totalseg_bids.phantom_layouts.arrays import _grid
+    from totalseg_bids.phantom_layouts.common import subject
+
+    src = write_layout(layout, tmp_path / "src", subjects=2)
+    out = bidsify("pattern", src, tmp_path / "b", "--pattern", pattern, "--label-pattern", label_pattern,
+                  "--label-name", "sacrum", "--suffix", "CT", "--spacing", "2", "2", "2", "--orientation", "RAS")
+    grid = _grid()
+    _, truth, _ = subject(1, 0, "CT", grid)
+    seg = nib.load(str(out / "derivatives/labels/sub-2/anat/sub-2_CT_label-sacrum_seg.nii.gz"))
+    np.testing.assert_array_equal(np.asanyarray(seg.dataobj), truth == 1)  # slice order and axes kept
+    np.testing.assert_allclose(seg.affine[:3, :3], np.diag([2.0, 2.0, 2.0]))
+    if layout == "npy":  # an "affine" in the sidecar beside the .npy wins over --spacing
+        (src / "volumes" / "case1.json").write_text(json.dumps({"affine": grid.affine.tolist()}))
+        again = bidsify("pattern", src, tmp_path / "c", "--pattern", pattern, "--suffix", "CT",
+                        "--spacing", "1", "1", "1")
+        np.testing.assert_allclose(nib.load(str(again / "sub-1/anat/sub-1_CT.nii.gz")).affine, grid.affine)
+    proc = run_module("bidsify", "--source", "pattern", "--in", src, "--out", tmp_path / "d",
+                      "--pattern", pattern, "--suffix", "CT")
+    assert_one_line_error(proc, "--spacing", code=2)

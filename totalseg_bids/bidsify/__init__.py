@@ -6,4 +6,4 @@ refuses two sources mapping to one target, then converts file by file
 (atomic, resumable, ``-j``), keeping every voxel's world position.
 """
 
-SOURCES = ("synthrad2023", "totalsegmentator", "mrspineseg", "spider", "dicom")
+SOURCES = ("synthrad2023", "totalsegmentator", "mrspineseg", "spider", "dicom", "pattern")

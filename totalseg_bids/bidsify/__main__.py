@@ -75,6 +75,13 @@ def get_parser() -> argparse.ArgumentParser:
                    help="dicom: dcm2bids-style rules JSON (descriptions: suffix, custom_entities, criteria)")
     p.add_argument("--subject-regex", default=None,
                    help="dicom: regex on the file path whose first group is the subject (default PatientID)")
+    p.add_argument("--pattern", default=None, help="pattern: regex on image paths, groups sub[, ses, acq, run, slice]")
+    p.add_argument("--label-pattern", default=None, help="pattern: regex on mask paths (same groups)")
+    p.add_argument("--label-name", default="mask", help="pattern: label- name of the masks")
+    p.add_argument("--suffix", default=None, help="pattern: BIDS suffix of the images (T2w, CT, ...)")
+    p.add_argument("--spacing", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
+                   help="pattern: voxel size in mm of .npy volumes and 2D slice stacks")
+    p.add_argument("--orientation", default="RAS", help="pattern: where voxel axes i, j, k point (RAS, LPS, ...)")
     cli.add_naming_arg(p)
     cli.add_batch_args(p, dask=False)
     cli.add_datalad_args(p)

@@ -33,7 +33,9 @@ def _label_affine(item: Item, data: np.ndarray, affine: np.ndarray) -> tuple[np.
 
     if item.reference_source is None:
         return affine, None
-    ref_data, ref_affine, _ = read_volume(item.reference_source)
+    ref_data, ref_affine, _ = read_volume(item.reference_source) if "grid" not in item.sidecar else (
+        _read(Item(item.reference_source, "", sidecar=item.sidecar,
+                   extra_sources=tuple(item.sidecar["grid"].get("reference_stack", [])[1:]))))
     if tuple(ref_data.shape[:3]) != tuple(data.shape[:3]):
         raise GeometryError(f"mask shape {tuple(data.shape)} fits no image (image {item.reference_source} "
                             f"has {tuple(ref_data.shape)})", item.source,
@@ -62,11 +64,12 @@ def convert_item(job: tuple[Item, str, str]) -> str:
         make_parent(target)
         convert_series(item, target)
         return "converted"
-    data, affine, header = read_volume(item.source)
+    data, affine, header = _read(item)
     tool = generated_by("totalseg_bids.bidsify", Date=date)
     if item.kind == "image":
         save_image(np.asarray(data), affine, target, like=header)
-        side = {**item.sidecar, "Sources": [_source_uri(item.source)]}
+        side = {**{k: v for k, v in item.sidecar.items() if k != "grid"},
+                "Sources": [_source_uri(s) for s in (item.source, *item.extra_sources)]}
         atomic_write_json(sidecar_path(target), side)
         return "converted"
     labels = _combine(item, data, affine) if item.kind == "combine" else np.asarray(data)
@@ -85,7 +88,7 @@ def convert_item(job: tuple[Item, str, str]) -> str:
         write_dseg_tsv(target, item.classes)
     side = {"SpatialReference": "orig", "Sources": [f"bids:raw:{item.reference}"] if item.reference else [],
             "SourceFiles": [_source_uri(s) for s in (item.source, *item.extra_sources)],
-            "GeneratedBy": [tool], **item.sidecar}
+            "GeneratedBy": [tool], **{k: v for k, v in item.sidecar.items() if k != "grid"}}
     if note:
         side["GeometryCorrection"] = note
     atomic_write_json(sidecar_path(target), side)
@@ -108,3 +111,16 @@ def _combine(item: Item, data: np.ndarray, affine: np.ndarray) -> np.ndarray:
                                 "resample the masks onto the CT grid")
         out[np.asarray(mask) > 0] = ids[Path(path).name[:-7]]
     return out
+
+
+def _read(item: Item):
+    """A source's data and affine; arrays and 2D stacks take the grid the user gave."""
+    grid = item.sidecar.get("grid")
+    if grid is None:
+        return read_volume(item.source)
+    if item.source.lower().endswith((".npy", ".png", ".jpg", ".jpeg", ".tif", ".tiff")):
+        from .arrays import read_array
+
+        data, affine = read_array([item.source, *item.extra_sources], grid["spacing"], grid["orientation"])
+        return data, affine, None
+    return read_volume(item.source)

@@ -31,6 +31,8 @@ def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, object | None
     """
     path = Path(path)
     name = path.name.lower()
+    if name.endswith((".npy", ".png", ".jpg", ".jpeg", ".tif", ".tiff")):
+        raise InputError("arrays need a grid", path, "convert them through --source pattern")
     try:
         if name.endswith((".nii", ".nii.gz")):
             import nibabel as nib
