@@ -395,7 +395,8 @@ def get_parser() -> argparse.ArgumentParser:
     cli.add_naming_arg(p)
     p.add_argument("--layout", default=None, metavar="NAME",
                    help="write the phantoms as a public dataset ships them instead of BIDS: "
-                        "synthrad2023, synthrad2025, mrspineseg, spider, totalsegmentator")
+                        "synthrad2023, synthrad2025, mrspineseg, spider, totalsegmentator, dicom, "
+                        "png-stack, npy")
     return p
 
 

@@ -41,7 +41,7 @@ def _date() -> str:
 
 
 def bidsify(source: str, root: Path, out: Path, opts: argparse.Namespace, jobs: int | None = None,
-            command: str = "") -> dict[str, int]:
+            command: str = "", overwrite: bool = False) -> dict[str, int]:
     """Convert ``root`` into ``out``; return counts of converted and skipped files."""
     root, out = Path(root).resolve(), Path(out).resolve()
     if out == root or root in out.parents:
@@ -49,7 +49,7 @@ def bidsify(source: str, root: Path, out: Path, opts: argparse.Namespace, jobs: 
     plan = make_plan(source, root, opts)
     ensure_writable_dir(out)
     date = _date()
-    outcomes = run_tasks(convert_item, [(i, str(out), date) for i in plan.items],
+    outcomes = run_tasks(convert_item, [(i, str(out), date, overwrite) for i in plan.items],
                          keys=[i.target for i in plan.items], jobs=jobs, desc="bidsify")
     raise_for_failures(outcomes, "files")
     write_dataset_files(out, plan, source, command)
@@ -93,7 +93,8 @@ def _run(args: argparse.Namespace) -> int:
         plan = make_plan(args.source, args.inp.resolve(), args)
         print(table(plan.items))
         return 0
-    counts = bidsify(args.source, args.inp, args.out, args, jobs=args.jobs, command=args.command_line)
+    counts = bidsify(args.source, args.inp, args.out, args, jobs=args.jobs, command=args.command_line,
+                     overwrite=args.overwrite)
     log.info("converted %d files, %d already done", counts["converted"], counts["skipped"])
     if args.datalad_save:
         from ..core.datalad import dataset_of, save_outputs

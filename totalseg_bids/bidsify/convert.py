@@ -51,11 +51,11 @@ def _label_affine(item: Item, data: np.ndarray, affine: np.ndarray) -> tuple[np.
     return ref_affine, note
 
 
-def convert_item(job: tuple[Item, str, str]) -> str:
+def convert_item(job: tuple[Item, str, str, bool]) -> str:
     """Convert one item into ``out``; return ``converted``/``skipped`` (resume)."""
-    item, out, date = job
+    item, out, date, overwrite = job
     target = Path(out) / item.target
-    if is_done(target):
+    if is_done(target) and not overwrite:
         return "skipped"
     if item.kind == "dicom":
         from ..core.atomic import make_parent
