@@ -261,3 +261,16 @@ def test_pattern_stacks_and_arrays_get_the_stated_grid(tmp_path, layout, pattern
     proc = run_module("bidsify", "--source", "pattern", "--in", src, "--out", tmp_path / "d",
                       "--pattern", pattern, "--suffix", "CT")
     assert_one_line_error(proc, "--spacing", code=2)
+
+
+@pytest.mark.skipif(shutil.which("datalad") is None or shutil.which("git-annex") is None,
+                    reason="datalad/git-annex not installed")
+def test_datalad_save_commits_the_conversion(layouts, tmp_path):
+    subprocess.run(["datalad", "create", str(tmp_path / "ds")], check=True, capture_output=True)
+    proc = run_module("bidsify", "--source", "mrspineseg", "--in", layouts["mrspineseg"],
+                      "--out", tmp_path / "ds" / "bids", "--datalad-save", "-q")
+    assert proc.returncode == 0, proc.stderr
+    log = subprocess.run(["git", "-C", str(tmp_path / "ds"), "log", "--format=%s", "-1"], capture_output=True, text=True)
+    assert log.stdout.strip() == "bidsify --source mrspineseg"
+    status = subprocess.run(["git", "-C", str(tmp_path / "ds"), "status", "--porcelain"], capture_output=True, text=True)
+    assert status.stdout.strip() == ""
