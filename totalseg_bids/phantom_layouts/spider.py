@@ -1,7 +1,7 @@
 """SPIDER ``images/<id>_{t1,t2,t2_SPACE}.mha`` + ``masks/`` + ``overview.csv``.
 
 Images are oblique (direction cosines off the axes); the masks use SPIDER's
-values (1 lowest vertebra, 100 canal-like body region is not modelled).
+numbering for the one vertebra the phantom has (L5 = 1, the lowest).
 """
 
 from __future__ import annotations
