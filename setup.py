@@ -17,6 +17,7 @@ extras = {
     "bids": ["pybids>=0.16"],
     # ISA-L DEFLATE for .nii.gz (core.gzip_codec); zlib is the fallback
     "fast": ["isal>=1.6"],
+    "bidsify": ["openpyxl>=3.0", "pydicom>=2.3", "dcm2niix>=1.0.20220720"],
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
              "psutil>=5"],
 }
@@ -43,7 +44,8 @@ setup(
         "pillow>=9.0",
     ],
     extras_require=extras,
-    entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main"]},
+    entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main",
+                                      "totalseg-bids-bidsify=totalseg_bids.bidsify.__main__:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Medical Science Apps.",

@@ -393,10 +393,19 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-ct-labels", dest="ct_labels", action="store_false",
                    help="do not write the TotalSegmentator-like CT labels")
     cli.add_naming_arg(p)
+    p.add_argument("--layout", default=None, metavar="NAME",
+                   help="write the phantoms as a public dataset ships them instead of BIDS: "
+                        "synthrad2023, synthrad2025, mrspineseg, spider, totalsegmentator, dicom, "
+                        "png-stack, npy")
     return p
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.layout:
+        from .phantom_layouts import write_layout
+
+        print(write_layout(args.layout, args.out, args.subjects, args.seed))
+        return 0
     opts = PhantomOptions(subjects=args.subjects, sessions=args.sessions, mixed_sessions=args.mixed_sessions,
                           seed=args.seed, misalign_mm=args.misalign_mm, misalign_deg=args.misalign_deg,
                           misalign_fraction=args.misalign_fraction, ct_spacing=args.ct_spacing,

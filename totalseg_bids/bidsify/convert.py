@@ -1,0 +1,126 @@
+"""Per-file step: read one source, write its BIDS file and sidecar atomically."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..core.atomic import atomic_write_json
+from ..core.bids import sidecar_path
+from ..core.derivatives import generated_by, write_dseg_tsv
+from ..core.errors import GeometryError, InputError
+from ..core.nifti import save_image, save_mask
+from .geometry import read_volume
+from .plan import Item
+
+log = logging.getLogger(__name__)
+
+#: a label grid this close to its image's (mm at the corners) is put onto the image grid
+SNAP_TOLERANCE_MM = 2.0
+
+
+def is_done(target: Path) -> bool:
+    """Complete when the image and its sidecar (written last) exist."""
+    return target.is_file() and target.stat().st_size > 0 and sidecar_path(target).is_file()
+
+
+def _label_affine(item: Item, data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, str | None]:
+    """The affine a label is written with: its image's when the grids differ
+    only slightly (a publisher's qform/sform drift), else an error."""
+    from .geometry import corner_world
+
+    if item.reference_source is None:
+        return affine, None
+    ref_data, ref_affine, _ = read_volume(item.reference_source) if "grid" not in item.sidecar else (
+        _read(Item(item.reference_source, "", sidecar=item.sidecar,
+                   extra_sources=tuple(item.sidecar["grid"].get("reference_stack", [])[1:]))))
+    if tuple(ref_data.shape[:3]) != tuple(data.shape[:3]):
+        raise GeometryError(f"mask shape {tuple(data.shape)} fits no image (image {item.reference_source} "
+                            f"has {tuple(ref_data.shape)})", item.source,
+                            "pair the mask with the image it was drawn on")
+    diff = float(np.abs(corner_world(data.shape, affine) - corner_world(data.shape, ref_affine)).max())
+    if diff == 0.0:
+        return affine, None
+    if diff > SNAP_TOLERANCE_MM:
+        raise GeometryError(f"mask lies {diff:.2f} mm away from its image {item.reference_source}",
+                            item.source, "pair the mask with the image it was drawn on")
+    note = f"mask grid moved {diff:.3f} mm onto the image grid"
+    log.info("%s: %s", item.source, note)
+    return ref_affine, note
+
+
+def convert_item(job: tuple[Item, str, str, bool]) -> str:
+    """Convert one item into ``out``; return ``converted``/``skipped`` (resume)."""
+    item, out, date, overwrite = job
+    target = Path(out) / item.target
+    if is_done(target) and not overwrite:
+        return "skipped"
+    if item.kind == "dicom":
+        from ..core.atomic import make_parent
+        from .dcm2niix_run import convert_series
+
+        make_parent(target)
+        convert_series(item, target)
+        return "converted"
+    data, affine, header = _read(item)
+    tool = generated_by("totalseg_bids.bidsify", Date=date)
+    if item.kind == "image":
+        save_image(np.asarray(data), affine, target, like=header)
+        side = {**{k: v for k, v in item.sidecar.items() if k != "grid"},
+                "Sources": [_source_uri(s) for s in (item.source, *item.extra_sources)]}
+        atomic_write_json(sidecar_path(target), side)
+        return "converted"
+    labels = _combine(item, data, affine) if item.kind == "combine" else np.asarray(data)
+    if not np.issubdtype(labels.dtype, np.integer):
+        if not np.allclose(labels, np.rint(labels)):
+            raise InputError("mask has non-integer values", item.source, "pass an integer label map")
+        labels = np.rint(labels)
+    if labels.min() < 0:
+        raise InputError("mask has negative values", item.source, "pass a label map with values >= 0")
+    labels = labels.astype(np.int64)
+    if item.select is not None:
+        labels = (labels == item.select).astype(np.uint8)
+    affine, note = _label_affine(item, labels, affine)
+    save_mask(labels, affine, target)
+    if item.classes and item.select is None:
+        write_dseg_tsv(target, item.classes)
+    side = {"SpatialReference": "orig", "Sources": [f"bids:raw:{item.reference}"] if item.reference else [],
+            "SourceFiles": [_source_uri(s) for s in (item.source, *item.extra_sources)],
+            "GeneratedBy": [tool], **{k: v for k, v in item.sidecar.items() if k != "grid"}}
+    if note:
+        side["GeometryCorrection"] = note
+    atomic_write_json(sidecar_path(target), side)
+    return "converted"
+
+
+def _source_uri(path: str) -> str:
+    """The original file, as an absolute ``file:`` URI (outside the dataset)."""
+    return Path(path).resolve().as_uri()
+
+
+def _combine(item: Item, data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """One dseg from per-class binary masks on one grid (class id from ``classes``)."""
+    ids = {name: i for i, name in item.classes.items()}
+    out = np.zeros(data.shape[:3], np.uint16 if max(ids.values()) > 255 else np.uint8)
+    for path in (item.source, *item.extra_sources):
+        mask, mask_affine, _ = read_volume(path) if path != item.source else (data, affine, None)
+        if mask.shape[:3] != out.shape or not np.allclose(mask_affine, affine, atol=1e-4):
+            raise GeometryError("class mask is on another grid than the first class", path,
+                                "resample the masks onto the CT grid")
+        out[np.asarray(mask) > 0] = ids[Path(path).name[:-7]]
+    return out
+
+
+def _read(item: Item):
+    """A source's data and affine; arrays and 2D stacks take the grid the user gave."""
+    grid = item.sidecar.get("grid")
+    if grid is None:
+        return read_volume(item.source)
+    if item.source.lower().endswith((".npy", ".png", ".jpg", ".jpeg", ".tif", ".tiff")):
+        from .arrays import read_array
+
+        data, affine = read_array([item.source, *item.extra_sources], grid["spacing"], grid["orientation"])
+        return data, affine, None
+    return read_volume(item.source)

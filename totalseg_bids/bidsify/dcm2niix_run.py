@@ -1,0 +1,47 @@
+"""Per-series step for DICOM: ``dcm2niix`` on exactly the series' files."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+from ..core.atomic import atomic_path, atomic_write_json
+from ..core.bids import sidecar_path
+from ..core.errors import ExternalToolError, InputError
+from .plan import Item
+
+ARGS = ("-z", "y", "-b", "y", "-ba", "y", "-f", "series")
+
+
+def dcm2niix_binary() -> str:
+    """The ``dcm2niix`` program (the PyPI package puts it on PATH)."""
+    exe = shutil.which("dcm2niix")
+    if exe is None:
+        raise ExternalToolError("dcm2niix not found", None, "pip install 'totalseg_bids[bidsify]'")
+    return exe
+
+
+def convert_series(item: Item, target: Path) -> None:
+    """Link the series' files into a scratch folder, convert, move into place."""
+    with tempfile.TemporaryDirectory(prefix=".tmp-dcm-", dir=target.parent if target.parent.exists() else None) as tmp:
+        src, dst = Path(tmp) / "in", Path(tmp) / "out"
+        src.mkdir()
+        dst.mkdir()
+        for i, f in enumerate(item.extra_sources):
+            os.symlink(Path(f).resolve(), src / f"{i:05d}.dcm")
+        proc = subprocess.run([dcm2niix_binary(), *ARGS, "-o", str(dst), str(src)], capture_output=True, text=True)
+        outputs = sorted(dst.glob("*.nii.gz"))
+        if proc.returncode != 0 or len(outputs) != 1:
+            last = (proc.stdout.strip().splitlines() or ["no output"])[-1]
+            raise InputError(f"dcm2niix made {len(outputs)} volumes from the series ({last[:120]})", item.source,
+                             "check that the series is complete and readable")
+        side = json.loads(outputs[0].with_name(outputs[0].name[:-7] + ".json").read_text(encoding="utf-8"))
+        with atomic_path(target) as t:
+            shutil.copyfile(outputs[0], t)
+    side.update(item.sidecar)
+    side["Sources"] = [Path(item.source).resolve().as_uri()]
+    atomic_write_json(sidecar_path(target), side)

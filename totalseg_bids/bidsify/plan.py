@@ -1,0 +1,105 @@
+"""The conversion plan: one :class:`Item` per output file, checked for conflicts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Mapping
+
+from ..core.errors import InputError
+
+
+@dataclass(frozen=True)
+class Item:
+    """One source file and the BIDS file it becomes.
+
+    ``target`` is relative to the output root; a label names the ``reference``
+    image (also relative) whose grid it must share.
+    """
+
+    source: str
+    target: str
+    kind: str = "image"  # image | label
+    sidecar: Mapping = field(default_factory=dict)
+    classes: Mapping[int, str] | None = None
+    reference: str | None = None
+    reference_source: str | None = None
+    select: int | None = None  # keep only this label value (binary mask)
+    extra_sources: tuple[str, ...] = ()
+
+
+@dataclass
+class Plan:
+    """Everything a source contributes: files, participants and dataset text."""
+
+    items: list[Item]
+    participants: list[dict]
+    name: str
+    readme: str
+    parameters: dict = field(default_factory=dict)
+
+
+def check_conflicts(items: Iterable[Item]) -> None:
+    """Refuse two sources that map to one BIDS name.
+
+    >>> check_conflicts([Item("a", "x"), Item("b", "y")])
+    >>> check_conflicts([Item("a", "x"), Item("b", "x")])
+    Traceback (most recent call last):
+    ...
+    totalseg_bids.core.errors.InputError: b: maps to the same BIDS name as a (x); rename one source or pass a mapping that tells them apart
+    """
+    seen: dict[str, str] = {}
+    for item in items:
+        if item.target in seen:
+            raise InputError(f"maps to the same BIDS name as {seen[item.target]} ({item.target})", item.source,
+                             "rename one source or pass a mapping that tells them apart")
+        seen[item.target] = item.source
+
+
+def table(items: Iterable[Item]) -> str:
+    """The planned ``source -> target`` table printed by ``--dry-run``."""
+    rows = [f"{item.source}\t->\t{item.target}" for item in items]
+    return "\n".join(rows)
+
+
+def padded(number: str | int, width: int = 3) -> str:
+    """Zero-padded numeric id.
+
+    >>> padded("7"), padded(12, 4)
+    ('007', '0012')
+    """
+    return f"{int(number):0{width}d}"
+
+
+def relpath(path: Path, root: Path) -> str:
+    """``path`` relative to ``root`` as a POSIX string (for Sources and tables)."""
+    return Path(path).relative_to(root).as_posix()
+
+
+def image_target(sub: str, suffix: str, entities: Mapping[str, str] | None = None) -> str:
+    """``sub-X/anat/sub-X[_k-v]_<suffix>.nii.gz``.
+
+    >>> image_target("001", "T2w", {"acq": "SPACE"})
+    'sub-001/anat/sub-001_acq-SPACE_T2w.nii.gz'
+    """
+    from ..core.bids import BidsName, subject_dir
+
+    name = BidsName((("sub", sub), *(entities or {}).items()), suffix)
+    return (subject_dir(name) / name.filename).as_posix()
+
+
+def label_target(image: str, label: str, kind: str, naming: str) -> str:
+    """The labels-derivative path of a label on ``image`` (an image target).
+
+    >>> label_target("sub-1/anat/sub-1_T2w.nii.gz", "spine", "dseg", "neuropoly")
+    'derivatives/labels/sub-1/anat/sub-1_T2w_label-spine_dseg.nii.gz'
+    """
+    from ..core.bids import BidsName
+
+    name = BidsName.parse(Path(image).name).derivative(label, kind=kind, naming=naming)
+    return (Path("derivatives/labels") / Path(image).parent / name.filename).as_posix()
+
+
+def files_matching(root: Path, pattern: str) -> list[Path]:
+    """Sorted files below ``root`` whose relative path matches ``pattern`` (glob)."""
+    return sorted(p for p in root.glob(pattern) if p.is_file() and not p.name.startswith("."))
