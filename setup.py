@@ -15,6 +15,8 @@ extras = {
     "datalad": ["datalad>=0.19"],
     "dask": ["dask[distributed]>=2024.1", "dask-jobqueue>=0.8"],
     "bids": ["pybids>=0.16"],
+    # --method ants-rigid|ants-affine|ants-syn of register (antspyx pins scipy<1.16)
+    "ants": ["antspyx>=0.5"],
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
              "psutil>=5"],
 }

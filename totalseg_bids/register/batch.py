@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 import shutil
 from collections.abc import Sequence
 from dataclasses import asdict
@@ -13,6 +14,7 @@ from ..core.datalad import dataset_of, ensure_content, get_requested, save_outpu
 from ..core.errors import ExternalToolError, InputError, MissingFileError, UsageError
 from ..core.parallel import raise_for_failures, run_tasks
 from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, INTERPOLATIONS, METHODS, SCT_COMMAND
+from .options import RegOptions
 from .pairing import LabelSpec, Pair, explicit_pair, needed_inputs, plan_pairs
 from .transfer import transfer_label
 
@@ -25,7 +27,8 @@ def transfer_pair(pair: Pair) -> dict:
     result = transfer_label(pair.ct_label, pair.mri, pair.out, method=pair.method, interp=pair.interp,
                             ct_image=pair.ct_image, value=pair.value, kind=pair.kind,
                             classes=dict(pair.classes) if pair.classes else None, own_label=pair.own_label,
-                            overwrite=pair.overwrite, qc_dir=pair.qc_dir, raw_root=pair.raw_root)
+                            overwrite=pair.overwrite, qc_dir=pair.qc_dir, raw_root=pair.raw_root,
+                            reg_options=pair.reg_options)
     return asdict(result)
 
 
@@ -37,7 +40,7 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
                      scheduler=None, qc_dir: str | Path | None = None, datalad_get: bool = False,
                      datalad_save: bool = False, mri: str | Path | None = None,
                      ct_label: str | Path | None = None, save_message: str | None = None,
-                     mri_label_origins: Sequence[str] = ()) -> list[dict]:
+                     mri_label_origins: Sequence[str] = (), reg_options: RegOptions | None = None) -> list[dict]:
     """Transfer the CT labels of a whole dataset (or one explicit pair) to MRI space.
 
     ``mri_label_origins`` names the label origins (``Manual``, ``nnU-Net``,
@@ -59,6 +62,7 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
         raise ExternalToolError(f"{SCT_COMMAND} not found on PATH (--method sct needs spinalcordtoolbox)",
                                 SCT_COMMAND, "install spinalcordtoolbox, or use --method header")
     get = get_requested(datalad_get)
+    reg_options = (reg_options or RegOptions()).check()
     common = {"method": method, "interp": interp, "overwrite": overwrite,
                   "qc_dir": str(qc_dir) if qc_dir else None, "datalad_get": get}
     if (mri is None) != (ct_label is None):
@@ -71,6 +75,7 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
                                    "run the CT segmentation first or pass --path-label")
         pairs = plan_pairs(path_img, path_label, path_out, spec, contrasts, ct_suffixes, naming, method,
                            interp, overwrite, Path(qc_dir) if qc_dir else None, get, tuple(mri_label_origins))
+    pairs = [replace(p, reg_options=reg_options) for p in pairs]
     # one check before any work: one error line naming the files and `datalad get`, or one fetch
     ensure_content(list(dict.fromkeys(p for pair in pairs if pair.error is None for p in needed_inputs(pair))),
                    get=get)

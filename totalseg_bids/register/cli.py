@@ -11,6 +11,7 @@ from ..core import cli
 from ..core.bids import label_value
 from ..core.errors import UsageError
 from .batch import register_dataset
+from .options import INITS, ON_FAILURE, RegOptions
 from .origin import ANY_ORIGIN, ORIGINS
 from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS
 from .pairing import LabelSpec
@@ -38,8 +39,21 @@ def get_parser() -> argparse.ArgumentParser:
                    help="multi-class CT map label-NAME_dseg: alone, transfer all its classes as a _dseg; "
                         "with --label/--label-value, extract one class from it")
     p.add_argument("--method", choices=METHODS, default="header",
-                   help="header: through the NIfTI headers (default); rigid/affine: SimpleITK mutual "
-                        "information registration of CT to MRI; sct: sct_register_multimodal -identity 1")
+                   help="header: through the NIfTI headers (default); rigid/affine: SimpleITK mutual information; "
+                        "ants-rigid/ants-affine/ants-syn: ANTs (antspyx extra; syn is deformable, label-preserving); "
+                        "sct: sct_register_multimodal -identity 1")
+    g = p.add_argument_group("registration (rigid, affine, ants-*)")
+    g.add_argument("--init", choices=INITS, default="header",
+                   help="header: start from the NIfTI headers (default); geometry/moments: first align the image "
+                        "centres / intensity moments (scanners with no common origin)")
+    g.add_argument("--focus-mm", type=float, default=None, metavar="D",
+                   help="restrict the metric to the CT label dilated by D mm (partial MRI field of view, "
+                        "bones that move independently); default: whole image")
+    g.add_argument("--max-shift-mm", type=float, default=30.0, help="flag a correction beyond this (default 30)")
+    g.add_argument("--max-rotation-deg", type=float, default=20.0, help="flag a rotation beyond this (default 20)")
+    g.add_argument("--on-failure", choices=ON_FAILURE, default="keep",
+                   help="a flagged pair: keep (write it, flagged; default), header (write the header transfer, "
+                        "flagged) or error (write nothing, fail the pair)")
     p.add_argument("--interp", choices=INTERPOLATIONS, default="nearest",
                    help="nearest (default) or label: per-label linear then argmax/threshold 0.5")
     p.add_argument("--contrasts", nargs="+", default=list(DEFAULT_CONTRASTS), metavar="SUFFIX",
@@ -89,11 +103,13 @@ def _run(args: argparse.Namespace) -> int:
         contrasts=args.contrasts, ct_suffixes=args.ct_suffix, naming=args.naming, overwrite=args.overwrite,
         jobs=args.jobs, executor=args.executor, scheduler=args.scheduler, qc_dir=args.qc,
         datalad_get=args.datalad_get, datalad_save=args.datalad_save, mri=args.mri, ct_label=args.ct_label,
-        save_message=args.command_line, mri_label_origins=args.mri_label_origins)
+        save_message=args.command_line, mri_label_origins=args.mri_label_origins,
+        reg_options=RegOptions(args.init, args.focus_mm, args.max_shift_mm, args.max_rotation_deg, args.on_failure))
     for r in results:
         print(json.dumps(r, sort_keys=True))
     written = sum(r["status"] == "written" for r in results)
-    log.info("%d written, %d skipped", written, len(results) - written)
+    flagged = sum(bool(r.get("flags", {}).get("RegistrationSuspicious")) for r in results)
+    log.info("%d written, %d skipped, %d flagged suspicious", written, len(results) - written, flagged)
     return 0
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 
 
-METHODS = ("header", "rigid", "affine", "sct")
+METHODS = ("header", "rigid", "affine", "sct", "ants-rigid", "ants-affine", "ants-syn")
 INTERPOLATIONS = ("nearest", "label")
 DEFAULT_CONTRASTS = ("T1w", "T2w")
 DEFAULT_CT_SUFFIXES = ("CT", "ct")

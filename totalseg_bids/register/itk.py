@@ -74,23 +74,10 @@ def _registration_moving(ct: Volume):
                          [float(s) for s in new], moving.GetDirection(), CT_WINDOW_HU[0], sitk.sitkFloat32)
 
 
-def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int = REGISTRATION_SEED):
-    """Rigid or affine SimpleITK transform (LPS) mapping MRI points to CT points.
-
-    Mattes mutual information (CT and MRI intensities are unrelated), initial
-    transform = identity in world space (the headers), three resolution levels
-    (shrink 4/2/1, smoothing 2/1/0 mm), regular-step gradient descent with
-    physical-shift scales, 20 % random sampling with a fixed seed.
-    """
+def _method(seed: int):
+    """The configured SimpleITK registration (metric, optimiser, pyramid), no transform yet."""
     import SimpleITK as sitk
 
-    if kind not in ("rigid", "affine"):
-        raise UsageError(f"unknown registration kind {kind!r}", None, "use rigid or affine")
-    fixed = to_sitk(mri.data, mri.affine)
-    moving = _registration_moving(ct)
-    initial = sitk.Euler3DTransform() if kind == "rigid" else sitk.AffineTransform(3)
-    centre = fixed.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2.0 for s in fixed.GetSize()])
-    initial.SetCenter(centre)
     reg = sitk.ImageRegistrationMethod()
     reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
     reg.SetMetricSamplingStrategy(reg.RANDOM)
@@ -102,21 +89,78 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     reg.SetShrinkFactorsPerLevel([4, 2, 1])
     reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
-    reg.SetInitialTransform(initial, inPlace=False)
     reg.SetNumberOfThreads(REGISTRATION_THREADS)
+    return reg
+
+
+def focus_mask(label: np.ndarray, affine: np.ndarray, focus_mm: float):
+    """The CT label dilated by ``focus_mm`` as a SimpleITK mask (the metric's support)."""
+    import SimpleITK as sitk
+
+    mask = sitk.Cast(to_sitk((np.asarray(label) > 0).astype(np.float32), affine), sitk.sitkUInt8)
+    spacing = np.array(mask.GetSpacing())
+    radius = [int(np.ceil(focus_mm / s)) for s in spacing]
+    return sitk.BinaryDilate(mask, radius, sitk.sitkBall) if focus_mm > 0 else mask
+
+
+def _initial(kind: str, fixed, moving, init: str):
+    """Start transform: headers (identity), or centres of geometry/moments aligned."""
+    import SimpleITK as sitk
+
+    initial = sitk.Euler3DTransform() if kind == "rigid" else sitk.AffineTransform(3)
+    if init == "header":
+        initial.SetCenter(fixed.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2.0 for s in fixed.GetSize()]))
+        return initial
+    mode = (sitk.CenteredTransformInitializerFilter.GEOMETRY if init == "geometry"
+            else sitk.CenteredTransformInitializerFilter.MOMENTS)
+    return sitk.CenteredTransformInitializer(fixed, moving, initial, mode)
+
+
+def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int = REGISTRATION_SEED,
+                       init: str = "header", mask=None) -> tuple:
+    """Rigid or affine SimpleITK transform (LPS) mapping MRI points to CT points.
+
+    Mattes mutual information (CT and MRI intensities are unrelated), starting
+    from ``init`` (headers, or aligned centres for frames with no common origin),
+    three resolution levels (shrink 4/2/1, smoothing 2/1/0 mm), regular-step
+    gradient descent with physical-shift scales, 20 % random sampling with a
+    fixed seed; ``mask`` (CT space) restricts the metric to the structure.
+    Returns (transform, metric with the headers or None, final metric).
+    """
+    import SimpleITK as sitk
+
+    if kind not in ("rigid", "affine"):
+        raise UsageError(f"unknown registration kind {kind!r}", None, "use rigid or affine")
+    fixed = to_sitk(mri.data, mri.affine)
+    moving = _registration_moving(ct)
+    reg = _method(seed)
+    if mask is not None:
+        reg.SetMetricMovingMask(mask)
     previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(REGISTRATION_THREADS)  # the pyramid filters too
     try:
+        header_metric = _metric(reg, fixed, moving, sitk.Euler3DTransform())
+        reg.SetInitialTransform(_initial(kind, fixed, moving, init), inPlace=False)
         result = reg.Execute(fixed, moving)
+        final = _metric(reg, fixed, moving, result)
     except RuntimeError as exc:
         raise ExternalToolError(f"SimpleITK registration failed ({str(exc).splitlines()[-1][:160]})",
-                                mri.path, "check that the CT and MRI show the same anatomy, or use "
-                                "--method header") from None
+                                mri.path, "check that the CT and MRI show the same anatomy, try --init "
+                                "geometry, or use --method header") from None
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
-    log.debug("%s: %s after %d iterations, metric %.4f", mri.path, kind, reg.GetOptimizerIteration(),
-              reg.GetMetricValue())
-    return result
+    log.debug("%s: %s after %d iterations, metric %s -> %.4f", mri.path, kind, reg.GetOptimizerIteration(),
+              header_metric, final)
+    return result, header_metric, final
+
+
+def _metric(reg, fixed, moving, transform) -> float | None:
+    """The metric at ``transform`` at full resolution (None where the images do not overlap)."""
+    reg.SetInitialTransform(transform, inPlace=False)
+    try:
+        return float(reg.MetricEvaluate(fixed, moving))
+    except RuntimeError:
+        return None
 
 
 def transform_record(transform) -> dict:

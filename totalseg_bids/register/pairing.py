@@ -13,6 +13,7 @@ from ..core.errors import InputError, MissingFileError
 from ..core.index import BidsFile, BidsIndex
 from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL
 from .origin import label_origin, origin_accepted
+from .options import RegOptions
 from .labels import class_value
 
 log = logging.getLogger("totalseg_bids.register")
@@ -54,6 +55,7 @@ class Pair:
     qc_dir: str | None = None
     raw_root: str | None = None
     datalad_get: bool = False
+    reg_options: RegOptions = RegOptions()
     error: tuple[str, str | None, str] | None = None
 
     @property
@@ -87,7 +89,7 @@ def pick_ct_label(mri: BidsName, candidates: Sequence[Path]) -> Path:
 
 def needed_inputs(pair: Pair) -> list[str]:
     """The files a transfer reads: the MRI, the CT label, and the CT image for rigid/affine."""
-    ct_image = pair.ct_image if pair.method in ("rigid", "affine") else None
+    ct_image = pair.ct_image if pair.method not in ("header", "sct") else None
     return [p for p in (pair.mri, pair.ct_label, ct_image) if p]
 
 

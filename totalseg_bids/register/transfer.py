@@ -24,6 +24,8 @@ from .constants import INTERPOLATIONS, METHODS, REGISTRATION_SEED, SCT_COMMAND
 from .header import moved_label_affine
 from .itk import register_ct_to_mri, transform_record, transform_to_ras, write_transform
 from .origin import label_origin
+from .methods import REGISTERING, _register
+from .options import RegOptions
 from .labels import extract_class, label_flags
 from .sct import run_sct
 
@@ -76,11 +78,12 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
                    method: str = "header", interp: str = "nearest", ct_image: str | Path | None = None,
                    value: int | None = None, kind: str = "seg", classes: dict[int, str] | None = None,
                    own_label: bool = False, overwrite: bool = False, qc_dir: str | Path | None = None,
-                   raw_root: str | Path | None = None) -> TransferResult:
+                   raw_root: str | Path | None = None, reg_options: RegOptions | None = None) -> TransferResult:
     """Put the label ``ct_label_path`` onto the grid of ``mri_path`` and write ``out_path``.
 
     ``value`` extracts one class of a multi-class map; ``kind='dseg'`` keeps
     all classes (``classes`` is then the lookup table written beside it).
+    ``reg_options`` set rigid/affine/ANTs initialisation, focus and failure handling.
     ``own_label`` marks a label already drawn on this MRI (legacy layout):
     it is copied, or resampled only if its grid differs. Writes the mask
     (uint8, MRI affine in qform and sform), the transform for rigid/affine,
@@ -119,7 +122,8 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
     else:
         label = load_label(ct_label_path, binary=True)
         data = label.data
-    if not grids_overlap(label.grid, mri_grid):
+    free_start = method in REGISTERING and (reg_options or RegOptions()).init != "header"
+    if not free_start and not grids_overlap(label.grid, mri_grid):
         raise GeometryError("the label's field of view and the MRI's do not overlap at all in world space",
                             mri_path, f"check that {ct_label_path.name} and this MRI are of the same scan "
                             "session and that their headers are right")
@@ -127,7 +131,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
     tool: dict = {"Method": used_method, "Interpolation": interp}
     if value is not None:
         tool["LabelValue"] = int(value)
-    transform = None
+    transform, qflags = None, {}
     if own_label:
         if not np.any(data):
             raise InputError("the label already on this MRI is empty", ct_label_path,
@@ -137,27 +141,13 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
             data, label.affine, mri_grid, mode=interp, values=values)
     elif method == "header":
         out = resample_label(data, label.affine, mri_grid, mode=interp, values=values)
-    elif method in ("rigid", "affine"):
-        import SimpleITK as sitk
-
-        if ct_image is None:
-            raise MissingFileError(f"--method {method} needs the CT image of this label, not found", ct_label_path,
-                                   "put the CT in the raw dataset (sub-XX/[ses-YY/]anat|ct/) or use --method header")
-        ct = load_image(ct_image)
-        if not same_grid(ct.grid, label.grid):
-            raise GeometryError(f"label is not on its CT's grid ({grid_mismatch(ct.grid, label.grid)})",
-                                ct_label_path, f"re-create the label on {ct_image.name}")
-        t_reg = time.perf_counter()
-        transform = register_ct_to_mri(ct, load_image(mri_path), method)
-        ct_from_mri = transform_to_ras(transform)
-        out = resample_label(data, moved_label_affine(label.affine, ct_from_mri), mri_grid,
-                             mode=interp, values=values)
-        tool.update({"SimpleITKVersion": sitk.Version_VersionString(), "Metric": "MattesMutualInformation",
-                     "Seed": REGISTRATION_SEED,
-                     "TransformFile": None if bids_named else xfm_path.name,
-                     "Transform": transform_record(transform),
-                     "TransformDirection": "MRI (fixed) to CT (moving) points, ITK LPS",
-                     "RegistrationSeconds": round(time.perf_counter() - t_reg, 2)})
+    elif method in REGISTERING:
+        out, transform, more, qflags = _register(method, ct_label_path, ct_image, label, data, mri_path, mri_grid,
+                                                 interp, values, reg_options or RegOptions())
+        tool.update(more)
+        if transform is not None and not hasattr(transform, "GetName"):
+            transform = None  # a deformable field: its record is in the sidecar, no ITK text file
+        tool["TransformFile"] = None if (bids_named or transform is None) else xfm_path.name
     else:  # sct
         with tempfile.TemporaryDirectory(prefix="totalseg_bids_lbl_") as tmp:
             source = ct_label_path
@@ -168,7 +158,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
         x = "nn" if interp == "nearest" else "linear"
         tool["Command"] = f"{SCT_COMMAND} -i <label> -d <MRI> -identity 1 -x {x}"
 
-    flags = label_flags(out)
+    flags = label_flags(out) | qflags
     if flags.get("EmptyLabel"):
         log.warning("%s: the transferred label is empty: the CT label does not reach this MRI's field of view",
                     out_path)
