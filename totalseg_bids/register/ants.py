@@ -54,8 +54,7 @@ def register_ants(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: R
     with tempfile.TemporaryDirectory(prefix="totalseg_bids_ants_") as tmp:
         try:
             res = ants.registration(fixed, moving, type_of_transform=kind, initial_transform=init,
-                                    moving_mask=mask, outprefix=tmp + "/", random_seed=REGISTRATION_SEED,
-                                    aff_iterations=(200, 100, 50, 0), aff_shrink_factors=(6, 4, 2, 1))
+                                    moving_mask=mask, outprefix=tmp + "/", random_seed=REGISTRATION_SEED)
         except Exception as exc:  # noqa: BLE001 - antspyx raises bare RuntimeErrors/ValueErrors
             raise ExternalToolError(f"ANTs registration failed ({str(exc)[:160]})", mri.path,
                                     "check the pair, or use --method rigid") from None

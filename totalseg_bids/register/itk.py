@@ -59,7 +59,7 @@ def transform_to_ras(transform) -> np.ndarray:
 
 
 def _registration_moving(ct: Volume):
-    """CT windowed, smoothed and resampled to >= 2 mm (anti-aliased)."""
+    """CT windowed, smoothed and resampled to >= REGISTRATION_MIN_SPACING_MM (anti-aliased)."""
     import SimpleITK as sitk
 
     moving = to_sitk(np.clip(ct.data, *CT_WINDOW_HU), ct.affine)
@@ -123,7 +123,7 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     Mattes mutual information (CT and MRI intensities are unrelated), starting
     from ``init`` (headers, or aligned centres for frames with no common origin),
     three resolution levels (shrink 4/2/1, smoothing 2/1/0 mm), regular-step
-    gradient descent with physical-shift scales, 20 % random sampling with a
+    gradient descent with physical-shift scales, 5 % random sampling with a
     fixed seed; ``mask`` (CT space) restricts the metric to the structure.
     Returns (transform, metric with the headers or None, final metric).
     """
