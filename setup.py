@@ -18,6 +18,8 @@ extras = {
     # ISA-L DEFLATE for .nii.gz (core.gzip_codec); zlib is the fallback
     "fast": ["isal>=1.6"],
     "bidsify": ["openpyxl>=3.0", "pydicom>=2.3", "dcm2niix>=1.0.20220720"],
+    # --method ants-rigid|ants-affine|ants-syn of register (antspyx pins scipy<1.16)
+    "ants": ["antspyx>=0.5"],
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
              "psutil>=5"],
 }

@@ -208,7 +208,7 @@ def test_annexed_input_without_content(phantom_ds, cli):
 def test_datalad_save_once_per_batch(phantom_ds, monkeypatch):
     """--datalad-save: one save call for the batch, listing masks, sidecars and the description."""
     calls = []
-    monkeypatch.setattr(reg, "save_outputs", lambda ds, paths, msg: calls.append((ds, list(paths), msg)))
+    monkeypatch.setattr(reg.batch, "save_outputs", lambda ds, paths, msg: calls.append((ds, list(paths), msg)))
     reg.register_dataset(phantom_ds, contrasts=["T2w"], jobs=1, datalad_save=True)
     assert len(calls) == 1
     files = {Path(p).name for p in calls[0][1]}
@@ -231,7 +231,13 @@ def test_own_mri_label_is_used_and_resampled(phantom_ds):
     from totalseg_bids.core.nifti import Grid, resample_label, save_mask
     data = resample_label(np.asarray(g2.dataobj), g2.affine, Grid(tuple(2 * s for s in g2.shape), fine))
     save_mask(data, fine, labels / "sub-03_acq-sag_T2w_label-sacrum_seg.nii.gz")
-    results = {Path(r["mri"]).name: r for r in reg.register_dataset(phantom_ds, jobs=1)}
+    # by default the CT label is transferred, whatever sits next to it
+    default = {Path(r["mri"]).name: r for r in reg.register_dataset(phantom_ds, jobs=1,
+                                                                     path_out=phantom_ds / "ct-only")}
+    assert default["sub-03_T1w.nii.gz"]["method"] == "header"
+    # asked for: a label already on the MRI (no sidecar: origin unknown, accepted by "any")
+    results = {Path(r["mri"]).name: r for r in reg.register_dataset(phantom_ds, jobs=1,
+                                                                     mri_label_origins=["any"])}
     r1 = results["sub-03_T1w.nii.gz"]
     assert r1["method"] == "own-label" and r1["ct_label"] == str(own)
     out1 = Path(r1["output"])
@@ -240,6 +246,35 @@ def test_own_mri_label_is_used_and_resampled(phantom_ds):
     _assert_on_mri_grid(phantom_ds, out2)
     assert dice(np.asarray(nib.load(out2).dataobj), np.asarray(g2.dataobj)) >= 0.97
     assert results["sub-01_T1w.nii.gz"]["method"] == "header"
+    side = json.loads(out1.with_name(out1.name.replace(".nii.gz", ".json")).read_text())
+    assert side["GeneratedBy"][0]["LabelOrigin"] == "unknown"
+
+
+def test_mri_label_used_by_generated_by_not_folder(phantom_ds, tmp_path):
+    """The sidecar's GeneratedBy decides; a planted empty mask is refused, never copied."""
+    from totalseg_bids.core.derivatives import generated_by, write_sidecar
+
+    labels = phantom_ds / "derivatives/labels/sub-01/anat"
+    gt = phantom_ds / "derivatives/ground_truth/sub-01/anat/sub-01_T1w_label-sacrum_seg.nii.gz"
+    own = labels / "sub-01_T1w_label-sacrum_seg.nii.gz"
+    shutil.copy(gt, own)
+    mri = phantom_ds / "sub-01/anat/sub-01_T1w.nii.gz"
+    write_sidecar(own, [mri], [generated_by("nnUNetv2", version="2.8")], raw_root=phantom_ds)
+    out = tmp_path / "a"
+    manual_only = {Path(r["mri"]).name: r for r in reg.register_dataset(
+        phantom_ds, path_out=out, contrasts=["T1w"], jobs=1, mri_label_origins=["Manual"])}
+    assert manual_only["sub-01_T1w.nii.gz"]["method"] == "header"  # an nnU-Net label is not a manual one
+    nn = {Path(r["mri"]).name: r for r in reg.register_dataset(
+        phantom_ds, path_out=tmp_path / "b", contrasts=["T1w"], jobs=1, mri_label_origins=["nnU-Net"])}
+    assert nn["sub-01_T1w.nii.gz"]["method"] == "own-label"
+    img = nib.load(own)
+    nib.save(nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine), own)  # planted empty mask
+    with pytest.raises(Exception, match="sub-01_T1w"):
+        reg.register_dataset(phantom_ds, path_out=tmp_path / "c", contrasts=["T1w"], jobs=1,
+                             mri_label_origins=["nnU-Net"])
+    with pytest.raises(Exception, match="empty"):
+        reg.transfer_label(own, mri, tmp_path / "d.nii.gz", own_label=True)
+    assert not (tmp_path / "c/sub-01/anat/sub-01_T1w_label-sacrum_seg.nii.gz").exists()
 
 
 @pytest.mark.slow

@@ -226,6 +226,9 @@ class PhantomOptions:
     ct_labels: bool = True
     qform_offset_mm: float = 0.02
     naming: str = "neuropoly"
+    #: harder cases (totalseg_bids.phantom_hard): MRI world frame moved by this many mm, MRI bias strength
+    world_offset_mm: float = 0.0
+    mri_bias: float = 0.0
 
 
 def _misalignment(rng: np.random.Generator, mm: float, deg: float) -> np.ndarray:
@@ -251,6 +254,11 @@ def write_subject(root: Path, index: int, session: str | None, opts: PhantomOpti
                           _misalignment(rng, opts.misalign_mm, opts.misalign_deg) if misaligned else np.eye(4))
     ents = {"sub": sub} | ({"ses": session} if session else {})
     grids = phantom_grids(index, opts.ct_spacing)
+    if opts.world_offset_mm:
+        from . import phantom_hard
+
+        grids = {m: g if m == "CT" else phantom_hard.offset_grid(g, opts.world_offset_mm) for m, g in grids.items()}
+        mri_anatomy.pose = phantom_hard.offset_pose(mri_anatomy.pose, opts.world_offset_mm)
     ids = totalsegmentator_ids()
     gt_root = root / "derivatives" / "ground_truth"
     label_root = root / "derivatives" / "labels"
@@ -260,6 +268,10 @@ def write_subject(root: Path, index: int, session: str | None, opts: PhantomOpti
         name = BidsName(tuple((ents | acq).items()), modality)
         path = root / subject_dir(name) / name.filename
         img, labels = render(anatomy if modality == "CT" else mri_anatomy, grid, modality, rng)
+        if opts.mri_bias and modality != "CT":
+            from .phantom_hard import bias_field
+
+            img = img * bias_field(grid.shape, opts.mri_bias)
         if modality == "CT":
             data = np.clip(np.rint(img), -1024, 3071).astype(np.int16)
         else:
@@ -392,6 +404,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--ct-spacing", type=float, default=1.0, help="CT voxel size in mm")
     p.add_argument("--no-ct-labels", dest="ct_labels", action="store_false",
                    help="do not write the TotalSegmentator-like CT labels")
+    p.add_argument("--world-offset-mm", type=float, default=0.0,
+                   help="move the MRI world frame by this many mm on every axis (no common origin with the CT)")
+    p.add_argument("--mri-bias", type=float, default=0.0, help="extra MRI bias field strength (e.g. 0.6)")
     cli.add_naming_arg(p)
     p.add_argument("--layout", default=None, metavar="NAME",
                    help="write the phantoms as a public dataset ships them instead of BIDS: "
@@ -409,7 +424,8 @@ def _run(args: argparse.Namespace) -> int:
     opts = PhantomOptions(subjects=args.subjects, sessions=args.sessions, mixed_sessions=args.mixed_sessions,
                           seed=args.seed, misalign_mm=args.misalign_mm, misalign_deg=args.misalign_deg,
                           misalign_fraction=args.misalign_fraction, ct_spacing=args.ct_spacing,
-                          ct_labels=args.ct_labels, naming=args.naming)
+                          ct_labels=args.ct_labels, naming=args.naming,
+                          world_offset_mm=args.world_offset_mm, mri_bias=args.mri_bias)
     root = generate(args.out, opts)
     print(root)
     return 0

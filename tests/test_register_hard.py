@@ -1,0 +1,92 @@
+"""totalseg_bids.register on hard pairs: no common world origin, strong MRI bias, quality flags."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pytest
+
+from totalseg_bids import phantoms
+from totalseg_bids import register as reg
+from totalseg_bids.register.options import RegOptions
+
+
+def dice(a, b) -> float:
+    a, b = np.asarray(a) > 0, np.asarray(b) > 0
+    return float(2 * (a & b).sum() / max(a.sum() + b.sum(), 1))
+
+
+def _dices(root: Path, out: Path, results: list[dict]) -> list[float]:
+    gt_root = root / "derivatives" / "ground_truth"
+    return [dice(nib.load(r["output"]).dataobj, nib.load(gt_root / Path(r["output"]).relative_to(out)).dataobj)
+            for r in results]
+
+
+@pytest.fixture(scope="module")
+def far_ds(tmp_path_factory):
+    """MRI frames 400 mm away from the CT's, patient moved 10 mm / 10 deg, strong bias field."""
+    return phantoms.generate(tmp_path_factory.mktemp("far") / "ds", subjects=2, misalign_mm=10, misalign_deg=10,
+                             world_offset_mm=400, mri_bias=0.6, seed=3)
+
+
+def test_default_phantom_unchanged(tmp_path):
+    """The hard options are off by default: the same bytes as without them."""
+    a = phantoms.generate(tmp_path / "a", subjects=1)
+    b = phantoms.generate(tmp_path / "b", subjects=1, world_offset_mm=0.0, mri_bias=0.0)
+    for f in sorted(a.rglob("*.nii.gz")):
+        assert np.array_equal(nib.load(f).get_fdata(), nib.load(b / f.relative_to(a)).get_fdata())
+
+
+def test_options_check():
+    with pytest.raises(Exception, match="--init"):
+        RegOptions(init="centre").check()
+    with pytest.raises(Exception, match="focus"):
+        RegOptions(focus_mm=-1).check()
+
+
+@pytest.mark.slow
+def test_no_common_origin_geometry_init(far_ds, cli):
+    """header refuses (no overlap); rigid --init geometry aligns; the sidecar says how."""
+    proc = cli("register", "--path-img", far_ds, "--contrasts", "T2w")
+    assert proc.returncode == 1 and "do not overlap" in proc.stderr
+    out = far_ds / "derivatives" / "geom"
+    results = reg.register_dataset(far_ds, path_out=out, method="rigid", jobs=1,
+                                   reg_options=RegOptions(init="geometry"))
+    assert np.mean(_dices(far_ds, out, results)) >= 0.95
+    side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text())
+    quality = side["GeneratedBy"][0]["Quality"]
+    assert quality["Init"] == "geometry" and quality["MetricHeader"] is None and quality["ShiftMm"] > 400
+    assert not results[0]["flags"]
+
+
+@pytest.mark.slow
+def test_suspicious_pair_flagged_and_on_failure(far_ds, tmp_path):
+    """A correction beyond --max-shift-mm is flagged; error refuses it, header writes the header result."""
+    strict = RegOptions(init="geometry", max_shift_mm=0.5, max_rotation_deg=0.5)
+    results = reg.register_dataset(far_ds, path_out=tmp_path / "keep", method="rigid", jobs=1,
+                                   contrasts=["T2w"], reg_options=strict)
+    assert all(r["flags"].get("CorrectionBeyondLimit") and r["flags"]["RegistrationSuspicious"] for r in results)
+    side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text())
+    assert side["RegistrationSuspicious"] is True
+    with pytest.raises(Exception, match="failed"):
+        reg.register_dataset(far_ds, path_out=tmp_path / "err", method="rigid", jobs=1, contrasts=["T2w"],
+                             reg_options=RegOptions(init="geometry", max_rotation_deg=0.5, on_failure="error"))
+    assert not list((tmp_path / "err").rglob("*_seg.nii.gz"))
+
+
+@pytest.mark.slow
+def test_ants_backends_same_outputs(far_ds, tmp_path):
+    """ants-rigid and the deformable ants-syn write the same kind of output; syn adds no label values."""
+    pytest.importorskip("ants")
+    for method in ("ants-rigid", "ants-syn"):
+        out = tmp_path / method
+        results = reg.register_dataset(far_ds, path_out=out, method=method, jobs=1, contrasts=["T2w"],
+                                       reg_options=RegOptions(init="geometry"))
+        assert np.mean(_dices(far_ds, out, results)) >= 0.9
+        data = np.asarray(nib.load(results[0]["output"]).dataobj)
+        assert set(np.unique(data)) <= {0, 1}
+        side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text())
+        assert side["GeneratedBy"][0]["Method"] == method and "Quality" in side["GeneratedBy"][0]

@@ -1,0 +1,179 @@
+"""SimpleITK registration of the CT (moving) to the MRI (fixed)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+
+from ..core.atomic import atomic_path
+from ..core.errors import ExternalToolError, UsageError
+from ..core.nifti import Volume
+from .constants import (
+    CT_WINDOW_HU, REGISTRATION_MIN_SPACING_MM, REGISTRATION_SAMPLING, REGISTRATION_SEED, REGISTRATION_THREADS,
+    _RAS_LPS,
+)
+from .header import ras_lps
+
+log = logging.getLogger("totalseg_bids.register")
+
+
+def to_sitk(data: np.ndarray, affine: np.ndarray):
+    """A float32 SimpleITK image with the geometry of (data, RAS affine).
+
+    We build it from nibabel's array and affine of record rather than letting
+    ITK read the file, because ITK and nibabel disagree on qform vs sform.
+    """
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(np.ascontiguousarray(np.asarray(data, np.float32).transpose(2, 1, 0)))
+    lps = _RAS_LPS @ np.asarray(affine, float)
+    spacing = np.sqrt((lps[:3, :3] ** 2).sum(axis=0))
+    img.SetSpacing([float(s) for s in spacing])
+    img.SetOrigin([float(o) for o in lps[:3, 3]])
+    img.SetDirection([float(d) for d in (lps[:3, :3] / spacing).ravel()])
+    return img
+
+
+def transform_to_ras(transform) -> np.ndarray:
+    """4x4 RAS ``ct_from_mri`` matrix of a SimpleITK linear transform (LPS)."""
+    import SimpleITK as sitk
+
+    if isinstance(transform, sitk.CompositeTransform):
+        transform.FlattenTransform()
+        if transform.GetNumberOfTransforms() != 1:
+            raise ExternalToolError("registration returned a composite transform", None,
+                                    "report this with the input files")
+        transform = transform.GetNthTransform(0)
+    tx = sitk.AffineTransform(3)
+    tx.SetMatrix(transform.GetMatrix())
+    tx.SetCenter(transform.GetCenter())
+    tx.SetTranslation(transform.GetTranslation())
+    a = np.array(tx.GetMatrix(), float).reshape(3, 3)
+    c = np.array(tx.GetCenter(), float)
+    m = np.eye(4)
+    m[:3, :3] = a
+    m[:3, 3] = np.array(tx.GetTranslation(), float) + c - a @ c
+    return ras_lps(m)
+
+
+def _registration_moving(ct: Volume):
+    """CT windowed, smoothed and resampled to >= REGISTRATION_MIN_SPACING_MM (anti-aliased)."""
+    import SimpleITK as sitk
+
+    moving = to_sitk(np.clip(ct.data, *CT_WINDOW_HU), ct.affine)
+    old = np.array(moving.GetSpacing())
+    new = np.maximum(old, REGISTRATION_MIN_SPACING_MM)
+    if np.allclose(old, new):
+        return moving
+    sigma = [float(np.sqrt(max(n * n - o * o, 0.0)) / 2.355) for o, n in zip(old, new)]
+    smooth = sitk.SmoothingRecursiveGaussian(moving, sigma)
+    size = [int(np.ceil(n * o / s)) for n, o, s in zip(moving.GetSize(), old, new)]
+    return sitk.Resample(smooth, size, sitk.Transform(), sitk.sitkLinear, moving.GetOrigin(),
+                         [float(s) for s in new], moving.GetDirection(), CT_WINDOW_HU[0], sitk.sitkFloat32)
+
+
+def _method(seed: int):
+    """The configured SimpleITK registration (metric, optimiser, pyramid), no transform yet."""
+    import SimpleITK as sitk
+
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    reg.SetMetricSamplingPercentage(REGISTRATION_SAMPLING, seed)
+    reg.SetInterpolator(sitk.sitkLinear)
+    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=1e-3, numberOfIterations=200,
+                                                 relaxationFactor=0.5, gradientMagnitudeTolerance=1e-6)
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel([4, 2, 1])
+    reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
+    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    reg.SetNumberOfThreads(REGISTRATION_THREADS)
+    return reg
+
+
+def focus_mask(label: np.ndarray, affine: np.ndarray, focus_mm: float):
+    """The CT label dilated by ``focus_mm`` as a SimpleITK mask (the metric's support)."""
+    import SimpleITK as sitk
+
+    mask = sitk.Cast(to_sitk((np.asarray(label) > 0).astype(np.float32), affine), sitk.sitkUInt8)
+    spacing = np.array(mask.GetSpacing())
+    radius = [int(np.ceil(focus_mm / s)) for s in spacing]
+    return sitk.BinaryDilate(mask, radius, sitk.sitkBall) if focus_mm > 0 else mask
+
+
+def _initial(kind: str, fixed, moving, init: str):
+    """Start transform: headers (identity), or centres of geometry/moments aligned."""
+    import SimpleITK as sitk
+
+    initial = sitk.Euler3DTransform() if kind == "rigid" else sitk.AffineTransform(3)
+    if init == "header":
+        initial.SetCenter(fixed.TransformContinuousIndexToPhysicalPoint([(s - 1) / 2.0 for s in fixed.GetSize()]))
+        return initial
+    mode = (sitk.CenteredTransformInitializerFilter.GEOMETRY if init == "geometry"
+            else sitk.CenteredTransformInitializerFilter.MOMENTS)
+    return sitk.CenteredTransformInitializer(fixed, moving, initial, mode)
+
+
+def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int = REGISTRATION_SEED,
+                       init: str = "header", mask=None) -> tuple:
+    """Rigid or affine SimpleITK transform (LPS) mapping MRI points to CT points.
+
+    Mattes mutual information (CT and MRI intensities are unrelated), starting
+    from ``init`` (headers, or aligned centres for frames with no common origin),
+    three resolution levels (shrink 4/2/1, smoothing 2/1/0 mm), regular-step
+    gradient descent with physical-shift scales, 5 % random sampling with a
+    fixed seed; ``mask`` (CT space) restricts the metric to the structure.
+    Returns (transform, metric with the headers or None, final metric).
+    """
+    import SimpleITK as sitk
+
+    if kind not in ("rigid", "affine"):
+        raise UsageError(f"unknown registration kind {kind!r}", None, "use rigid or affine")
+    fixed = to_sitk(mri.data, mri.affine)
+    moving = _registration_moving(ct)
+    reg = _method(seed)
+    if mask is not None:
+        reg.SetMetricMovingMask(mask)
+    previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(REGISTRATION_THREADS)  # the pyramid filters too
+    try:
+        header_metric = _metric(reg, fixed, moving, sitk.Euler3DTransform())
+        reg.SetInitialTransform(_initial(kind, fixed, moving, init), inPlace=False)
+        result = reg.Execute(fixed, moving)
+        final = _metric(reg, fixed, moving, result)
+    except RuntimeError as exc:
+        raise ExternalToolError(f"SimpleITK registration failed ({str(exc).splitlines()[-1][:160]})",
+                                mri.path, "check that the CT and MRI show the same anatomy, try --init "
+                                "geometry, or use --method header") from None
+    finally:
+        sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
+    log.debug("%s: %s after %d iterations, metric %s -> %.4f", mri.path, kind, reg.GetOptimizerIteration(),
+              header_metric, final)
+    return result, header_metric, final
+
+
+def _metric(reg, fixed, moving, transform) -> float | None:
+    """The metric at ``transform`` at full resolution (None where the images do not overlap)."""
+    reg.SetInitialTransform(transform, inPlace=False)
+    try:
+        return float(reg.MetricEvaluate(fixed, moving))
+    except RuntimeError:
+        return None
+
+
+def transform_record(transform) -> dict:
+    """The transform as sidecar JSON: ITK type and parameters, enough to rebuild
+    it (``sitk.<Type>()``, ``SetFixedParameters``, ``SetParameters``)."""
+    return {"Type": transform.GetName(), "Parameters": [float(v) for v in transform.GetParameters()],
+            "FixedParameters": [float(v) for v in transform.GetFixedParameters()]}
+
+
+def write_transform(transform, path: Path) -> Path:
+    """Save a SimpleITK transform atomically (ITK text format for ``.txt``)."""
+    import SimpleITK as sitk
+
+    with atomic_path(path) as tmp:
+        sitk.WriteTransform(transform, str(tmp))
+    return path

@@ -1,0 +1,52 @@
+"""How far a registration moved the label, and whether to trust it."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .options import RegOptions
+
+
+def correction_size(ct_from_mri: np.ndarray, point: np.ndarray) -> tuple[float, float]:
+    """(shift at ``point`` in mm, rotation angle in degrees) of a RAS 4x4 transform.
+
+    >>> t = np.eye(4); t[0, 3] = 3.0; t[1, 3] = 4.0
+    >>> correction_size(t, np.zeros(3))
+    (5.0, 0.0)
+    """
+    m = np.asarray(ct_from_mri, float)
+    p = np.asarray(point, float)
+    shift = float(np.linalg.norm(m[:3, :3] @ p + m[:3, 3] - p))
+    u, _, vt = np.linalg.svd(m[:3, :3])
+    r = u @ vt
+    angle = float(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1.0, 1.0))))
+    return round(shift, 3), round(angle, 3)
+
+
+def quality_flags(metric_header: float | None, metric_after: float, shift_mm: float, rotation_deg: float,
+                  opts: RegOptions, header_shift_mm: float = 0.0) -> dict[str, bool]:
+    """Sidecar keys of a suspicious registration (empty dict: nothing suspicious).
+
+    The Mattes metric is lower when better; ``header_shift_mm`` is the part of
+    the correction an ``--init`` other than header asked for on purpose.
+
+    >>> quality_flags(-0.5, -0.4, 2.0, 1.0, RegOptions())
+    {'MetricWorseThanHeader': True}
+    >>> quality_flags(-0.5, -0.6, 50.0, 1.0, RegOptions())
+    {'CorrectionBeyondLimit': True}
+    >>> quality_flags(None, -0.6, 2.0, 1.0, RegOptions())
+    {}
+    """
+    flags: dict[str, bool] = {}
+    if metric_header is not None and metric_after > metric_header:
+        flags["MetricWorseThanHeader"] = True
+    if shift_mm - header_shift_mm > opts.max_shift_mm or rotation_deg > opts.max_rotation_deg:
+        flags["CorrectionBeyondLimit"] = True
+    return flags
+
+
+def label_centre(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
+    """World centre (RAS) of a label's voxels (the image centre when empty)."""
+    idx = np.argwhere(np.asarray(data) > 0)
+    centre = idx.mean(axis=0) if len(idx) else (np.asarray(np.shape(data), float) - 1) / 2
+    return np.asarray(affine, float)[:3, :3] @ centre + np.asarray(affine, float)[:3, 3]
