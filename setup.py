@@ -15,6 +15,7 @@ extras = {
     "datalad": ["datalad>=0.19"],
     "dask": ["dask[distributed]>=2024.1", "dask-jobqueue>=0.8"],
     "bids": ["pybids>=0.16"],
+    "augment": ["albumentations>=2.0"],
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
              "psutil>=5"],
 }
@@ -41,7 +42,8 @@ setup(
         "pillow>=9.0",
     ],
     extras_require=extras,
-    entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main"]},
+    entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main",
+                                     "totalseg-bids-augment=totalseg_bids.augment:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Medical Science Apps.",
