@@ -114,3 +114,16 @@ def test_missing_slices_is_one_line_error(tmp_path, cli):
     res = cli("augment", "--slices", str(tmp_path / "none"), "--out", str(tmp_path / "o"),
               "--target-train", "3")
     assert_one_line_error(res, "slices.tsv")
+
+
+def test_clotseg_tree(slice_dir, tmp_path):
+    out = tmp_path / "clot"
+    assert augment_main(["--slices", str(slice_dir), "--out", str(out), "--layout", "clotseg",
+                         "--target-train", "8", "--target-val", "4", "-q"]) == 0
+    src = rows(slice_dir, "slices.tsv")
+    for split, folder, n in (("train", "Training", 8), ("val", "Validation", 4)):
+        aug = out / "Processed" / "Augmented" / folder
+        assert len(list((aug / "images").glob("*.png"))) == n == len(list((aug / "masks").glob("*.png")))
+        sliced = out / "Processed" / "Sliced" / folder / "images"
+        assert len(list(sliced.glob("*.png"))) == sum(r["split"] == split for r in src)
+    assert all(r["file"].startswith("Processed/Augmented/") for r in rows(out, "augment.tsv"))

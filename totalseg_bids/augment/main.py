@@ -30,8 +30,9 @@ def read_slices(folder: Path) -> list[dict]:
 
 
 def build_jobs(rows: list[dict], src: Path, out: Path, targets: dict[str, int | None], recipe: dict,
-               keep_originals: bool, seed: int) -> tuple[list, list[dict]]:
+               keep_originals: bool, seed: int, layout: str = "mmseg") -> tuple[list, list[dict]]:
     """One job and one manifest row per output sample, for every split."""
+    from .layout import sample_paths
     from .plan import plan_split
     from .sample import Job
 
@@ -52,7 +53,7 @@ def build_jobs(rows: list[dict], src: Path, out: Path, targets: dict[str, int | 
             row = split_rows[s.source]
             stem, ext = Path(row["file"]).stem, Path(row["file"]).suffix
             name = f"{stem}_{s.name.split('-', 1)[1]}" if s.augmented else stem
-            f_img, f_mask = f"images/{split}/{name}{ext}", f"masks/{split}/{name}{Path(row['mask']).suffix}"
+            f_img, f_mask = sample_paths(layout, split, name, ext, Path(row["mask"]).suffix)
             jobs.append(Job(src / row["file"], src / row["mask"], out / f_img, out / f_mask,
                             recipe, s.seed, s.augmented))
             manifest.append({"file": f_img, "mask": f_mask, "split": split, "source_file": row["file"],
@@ -61,8 +62,20 @@ def build_jobs(rows: list[dict], src: Path, out: Path, targets: dict[str, int | 
     return jobs, manifest
 
 
+def copy_sliced(rows: list[dict], src: Path, out: Path) -> None:
+    """The clot workflow's ``Processed/Sliced`` tree: the source slices as they are."""
+    from ..core.atomic import atomic_copy
+    from .layout import sample_paths
+
+    for row in rows:
+        f_img, f_mask = sample_paths("clotseg", row["split"], Path(row["file"]).stem, Path(row["file"]).suffix,
+                                     Path(row["mask"]).suffix, "Sliced")
+        atomic_copy(src / row["file"], out / f_img)
+        atomic_copy(src / row["mask"], out / f_mask)
+
+
 def augment(src: Path, out: Path, targets: dict[str, int | None], recipe_path: Path | None = None,
-            keep_originals: bool = False, seed: int = 0, jobs: int | None = None) -> Path:
+            keep_originals: bool = False, seed: int = 0, jobs: int | None = None, layout: str = "mmseg") -> Path:
     """Write the augmented dataset and ``augment.tsv``; returns the manifest path."""
     import albumentations as A
 
@@ -72,7 +85,10 @@ def augment(src: Path, out: Path, targets: dict[str, int | None], recipe_path: P
 
     recipe = A.to_dict(load_recipe(recipe_path))
     ensure_writable_dir(out)
-    job_list, manifest = build_jobs(read_slices(src), src, out, targets, recipe, keep_originals, seed)
+    rows = read_slices(src)
+    job_list, manifest = build_jobs(rows, src, out, targets, recipe, keep_originals, seed, layout)
+    if layout == "clotseg":
+        copy_sliced(rows, src, out)
     outcomes = run_tasks(run_job, job_list, keys=[m["file"] for m in manifest], jobs=jobs, desc="augment")
     raise_for_failures(outcomes, "samples")
     for row, outcome in zip(manifest, outcomes):
@@ -97,6 +113,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", type=Path, default=None,
                    help="albumentations Compose saved with A.save (default: the six-transform clot recipe)")
     p.add_argument("--keep-originals", action="store_true", help="count the source slices into the targets")
+    p.add_argument("--layout", choices=("mmseg", "clotseg"), default="mmseg",
+                   help="clotseg: Processed/{Sliced,Augmented}/{Training,Validation,Testing}/{images,masks}")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and transforms")
     cli.add_batch_args(p, dask=False)
     return p
@@ -109,7 +127,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.slices.resolve() == args.out.resolve():
         raise UsageError("--out must differ from --slices", None, "write to a new folder")
     print(augment(args.slices, args.out, {"train": args.target_train, "val": args.target_val},
-                  args.recipe, args.keep_originals, args.seed, args.jobs))
+                  args.recipe, args.keep_originals, args.seed, args.jobs, args.layout))
     return 0
 
 
