@@ -6,7 +6,8 @@ LAYOUTS = ("mmseg", "clotseg")
 CLOT_SPLITS = {"train": "Training", "val": "Validation", "test": "Testing"}
 
 
-def sample_paths(layout: str, split: str, name: str, ext: str, mask_ext: str, stage: str = "Augmented") -> tuple[str, str]:
+def sample_paths(layout: str, split: str, name: str, ext: str, mask_ext: str,
+                 stage: str = "Augmented") -> tuple[str, str]:
     """Relative image and mask paths of one sample.
 
     >>> sample_paths("mmseg", "val", "s_aug-000001", ".png", ".png")
