@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``
 os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 
-from benchmarks import bench_core, bench_stages  # noqa: E402
+from benchmarks import bench_augment, bench_core, bench_stages  # noqa: E402
 from benchmarks.bench_common import Context, Row, machine_info, markdown_table  # noqa: E402
 
 #: name -> (function, what it measures, runs in --quick)
@@ -42,6 +42,7 @@ BENCHMARKS = {
     "memory": (bench_core.bench_memory, "peak RSS of a large label transfer", True),
     "scaling": (bench_stages.bench_scaling, "index + config + convert at 10/100/1,000 subjects", True),
     "jobs": (bench_stages.bench_jobs, "register -j 1 vs -j 2", True),
+    "augment": (bench_augment.bench_augment, "2D augmentation: ours -j 1/-j 2 vs a plain albumentations loop", True),
 }
 
 

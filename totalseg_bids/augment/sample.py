@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,15 +65,22 @@ def run_job(job: Job) -> str:
     image, mask = read_array(job.image), read_array(job.mask)
     applied: list = []
     if job.augmented:
-        import albumentations as A
-
-        from .recipe import with_params_recorded
-
-        compose = with_params_recorded(A.from_dict(job.recipe), job.seed)
+        compose = _compose(json.dumps(job.recipe, sort_keys=True))
+        compose.set_random_seed(job.seed)
         image, mask, applied = transform(compose, image, mask)
     write_array(job.out_image, image)
     write_array(job.out_mask, mask)
     return json.dumps([[name, _plain(params)] for name, params in applied], sort_keys=True)
+
+
+@functools.lru_cache(maxsize=4)
+def _compose(recipe_json: str) -> Any:
+    """One ``Compose`` per recipe and worker process; each sample re-seeds it."""
+    import albumentations as A
+
+    from .recipe import with_params_recorded
+
+    return with_params_recorded(A.from_dict(json.loads(recipe_json)), 0)
 
 
 def _plain(value: Any) -> Any:
