@@ -24,10 +24,12 @@ def entry(s: str) -> dict:
     return {"IMAGE": [ct, ct], "LABEL": f"{GT}/{s}/anat/{s}_CT_label-phantom_dseg.nii.gz"}
 
 
-@pytest.fixture
-def slice_dir(phantom_ds, tmp_path) -> Path:
+@pytest.fixture(scope="module")
+def slice_dir(phantom_template, tmp_path_factory) -> Path:
+    """Slices of the phantom CTs (two channels), made once: augment only reads them."""
+    tmp_path = tmp_path_factory.mktemp("augment_slices")
     cfg = tmp_path / "cfg.json"
-    cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(phantom_ds.parent),
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(phantom_template.parent),
                                "TRAINING": [entry("sub-01")], "VALIDATION": [entry("sub-03")]}))
     out = tmp_path / "slices"
     assert slices.main(["--config", str(cfg), "--out", str(out), "--axis", "axial", "--only-labelled",
