@@ -43,7 +43,8 @@ setup(
     ],
     extras_require=extras,
     entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main",
-                                     "totalseg-bids-augment=totalseg_bids.augment:main"]},
+                                     "totalseg-bids-augment=totalseg_bids.augment:main",
+                                     "totalseg-bids-export=totalseg_bids.export:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Medical Science Apps.",

@@ -30,3 +30,28 @@ def test_missing_sidecar_is_input_error(tmp_path):
     sidecar_path(npy).unlink()
     with pytest.raises(InputError, match="sidecar"):
         load_npy_volume(npy)
+
+
+def test_export_config_and_import_back(phantom_template, tmp_path):
+    import json
+
+    from totalseg_bids import export
+
+    gt = "ds/derivatives/ground_truth"
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(phantom_template.parent),
+                               "TRAINING": [{"IMAGE": "ds/sub-01/anat/sub-01_CT.nii.gz",
+                                             "LABEL": f"{gt}/sub-01/anat/sub-01_CT_label-phantom_dseg.nii.gz"}]}))
+    out = tmp_path / "npy"
+    assert export.main(["--config", str(cfg), "--format", "npy", "--out", str(out), "-q", "-j", "1"]) == 0
+    npys = sorted(out.rglob("*.npy"))
+    assert [p.name for p in npys] == ["sub-01_CT.npy", "sub-01_CT_label-phantom_dseg.npy"]
+    assert json.loads(sidecar_path(npys[0]).read_text())["source"].endswith("sub-01_CT.nii.gz")
+    back = tmp_path / "nii"
+    assert export.main(["--import", str(out), "--out", str(back), "-q", "-j", "1"]) == 0
+    for npy, src in zip(npys, [phantom_template / "sub-01/anat/sub-01_CT.nii.gz",
+                               phantom_template / f"derivatives/ground_truth/sub-01/anat/"
+                               "sub-01_CT_label-phantom_dseg.nii.gz"]):
+        a, b = nib.load(str(src)), nib.load(str(back / "train" / (npy.stem + ".nii.gz")))
+        assert np.array_equal(a.affine, b.affine) and a.shape == b.shape
+        assert np.array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))
