@@ -129,3 +129,34 @@ def test_clotseg_tree(slice_dir, tmp_path):
         sliced = out / "Processed" / "Sliced" / folder / "images"
         assert len(list(sliced.glob("*.png"))) == sum(r["split"] == split for r in src)
     assert all(r["file"].startswith("Processed/Augmented/") for r in rows(out, "augment.tsv"))
+
+
+def test_cta_ncct_pair_counts_and_alignment(tmp_path):
+    """Phantom CT pairs (contrast-enhanced CTA-like + plain NCCT-like channel) -> slices -> augment."""
+    from totalseg_bids.phantoms import generate
+
+    ds = generate(tmp_path / "ds", subjects=2, contrast_ct=True, ct_labels=False, seed=4)
+
+    def pair(s: str) -> dict:
+        return {"IMAGE": [f"ds/{s}/anat/{s}_ce-contrast_CT.nii.gz", f"ds/{s}/anat/{s}_CT.nii.gz"],
+                "LABEL": f"{GT}/{s}/anat/{s}_CT_label-phantom_dseg.nii.gz"}
+
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(ds.parent),
+                               "TRAINING": [pair("sub-01")], "VALIDATION": [pair("sub-02")]}))
+    sl, out = tmp_path / "slices", tmp_path / "aug"
+    assert slices.main(["--config", str(cfg), "--out", str(sl), "--only-labelled", "--empty-fraction", "0.2",
+                        "--window", "soft", "-q", "-j", "1"]) == 0
+    recipe = tmp_path / "vflip.json"
+    A.save(A.Compose([A.VerticalFlip(p=1.0), A.RandomGamma(p=1.0)]), str(recipe))
+    assert augment_main(["--slices", str(sl), "--out", str(out), "--target-train", "9", "--target-val", "5",
+                         "--recipe", str(recipe), "-q"]) == 0
+    man = rows(out, "augment.tsv")
+    assert sum(r["split"] == "train" for r in man) == 9 and sum(r["split"] == "val" for r in man) == 5
+    for r in man:
+        img = np.asarray(Image.open(out / r["file"]))
+        src_img = np.asarray(Image.open(sl / r["source_file"]))[::-1]
+        assert np.array_equal(np.asarray(Image.open(out / r["mask"])),
+                              np.asarray(Image.open(sl / r["source_mask"]))[::-1])
+        assert img.shape == src_img.shape and img.shape[2] == 3
+        assert not np.array_equal(src_img[..., 0], src_img[..., 1])  # the CTA-like channel differs
