@@ -20,6 +20,7 @@ extras = {
     "bidsify": ["openpyxl>=3.0", "pydicom>=2.3", "dcm2niix>=1.0.20220720"],
     # --method ants-rigid|ants-affine|ants-syn of register (antspyx pins scipy<1.16)
     "ants": ["antspyx>=0.5"],
+    "augment": ["albumentations>=2.0"],
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
              "psutil>=5"],
 }
@@ -47,7 +48,9 @@ setup(
     ],
     extras_require=extras,
     entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main",
-                                      "totalseg-bids-bidsify=totalseg_bids.bidsify.__main__:main"]},
+                                      "totalseg-bids-bidsify=totalseg_bids.bidsify.__main__:main",
+                                      "totalseg-bids-augment=totalseg_bids.augment:main",
+                                      "totalseg-bids-export=totalseg_bids.export:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Medical Science Apps.",

@@ -224,6 +224,7 @@ class PhantomOptions:
     misalign_fraction: float = 1.0
     ct_spacing: float = 1.0
     ct_labels: bool = True
+    contrast_ct: bool = False  # also a contrast-enhanced CT (ce-contrast, CTA-like) on the CT grid
     qform_offset_mm: float = 0.02
     naming: str = "neuropoly"
     #: harder cases (totalseg_bids.phantom_hard): MRI world frame moved by this many mm, MRI bias strength
@@ -280,6 +281,12 @@ def write_subject(root: Path, index: int, session: str | None, opts: PhantomOpti
         if modality == "T1w" and index % 2 == 0 and opts.qform_offset_mm:
             _offset_qform(path, opts.qform_offset_mm)
         atomic_write_json(path.with_name(name.stem + ".json"), _sidecar(modality))
+        if modality == "CT" and opts.contrast_ct:  # enhanced soft tissue outside the bones, fresh noise
+            ce = BidsName(tuple((ents | {"ce": "contrast"}).items()), modality)
+            enhanced = img + np.where((labels == 0) & (img > -200), 150.0, 0.0) + rng.normal(0, 5, img.shape)
+            save_image(np.clip(np.rint(enhanced), -1024, 3071).astype(np.int16), grid.affine,
+                       root / subject_dir(ce) / ce.filename)
+            atomic_write_json(root / subject_dir(ce) / (ce.stem + ".json"), _sidecar(modality))
         # ground truth on every grid, binary per structure and one dseg
         for i, structure in enumerate(STRUCTURES[:2]):
             gt = gt_root / subject_dir(name) / name.derivative(structure, naming=opts.naming).filename
@@ -407,6 +414,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--world-offset-mm", type=float, default=0.0,
                    help="move the MRI world frame by this many mm on every axis (no common origin with the CT)")
     p.add_argument("--mri-bias", type=float, default=0.0, help="extra MRI bias field strength (e.g. 0.6)")
+    p.add_argument("--contrast-ct", action="store_true",
+                   help="also write a contrast-enhanced CT (ce-contrast, CTA-like) on the CT grid")
     cli.add_naming_arg(p)
     p.add_argument("--layout", default=None, metavar="NAME",
                    help="write the phantoms as a public dataset ships them instead of BIDS: "
@@ -424,7 +433,7 @@ def _run(args: argparse.Namespace) -> int:
     opts = PhantomOptions(subjects=args.subjects, sessions=args.sessions, mixed_sessions=args.mixed_sessions,
                           seed=args.seed, misalign_mm=args.misalign_mm, misalign_deg=args.misalign_deg,
                           misalign_fraction=args.misalign_fraction, ct_spacing=args.ct_spacing,
-                          ct_labels=args.ct_labels, naming=args.naming,
+                          ct_labels=args.ct_labels, contrast_ct=args.contrast_ct, naming=args.naming,
                           world_offset_mm=args.world_offset_mm, mri_bias=args.mri_bias)
     root = generate(args.out, opts)
     print(root)

@@ -1,0 +1,98 @@
+"""Export a config's volumes and masks as 3D ``.npy`` with a geometry sidecar (and import them back).
+
+``--format npy`` writes ``<out>/<split>/<BIDS stem>.npy`` for every image and
+label of the config, in the source voxel order, each with ``<stem>.json``
+carrying the affine, spacing, axis codes and source file
+(``totalseg_bids.core.npy_volume``). ``--import DIR`` turns such a folder back
+into NIfTI files with the same array and affine.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Sequence
+
+from .core import cli
+from .core.bids import split_extension
+from .core.errors import UsageError
+
+SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
+
+
+def export_file(item: tuple[Path, Path]) -> Path:
+    """One NIfTI as ``.npy`` + sidecar; skipped when a complete copy exists (``--overwrite`` redoes it)."""
+    import numpy as np
+
+    from .core.nifti import load_nifti
+    from .core.npy_volume import save_npy_volume, sidecar_path
+
+    src, dst = item
+    if dst.is_file() and sidecar_path(dst).is_file():
+        return dst
+    img = load_nifti(src)
+    return save_npy_volume(np.asanyarray(img.dataobj), img.affine, dst, str(src))
+
+
+def import_file(item: tuple[Path, Path]) -> Path:
+    """One ``.npy`` volume + sidecar back to NIfTI."""
+    from .core.npy_volume import npy_to_nifti
+
+    return npy_to_nifti(*item)
+
+
+def plan(config: Path, datasets_path: str | None, out: Path) -> list[tuple[Path, Path]]:
+    """(source NIfTI, target .npy) for every image and label of the config."""
+    from .core.config import check_cases, load_config
+
+    cases = load_config(config, datasets_path).cases()
+    check_cases(cases, config, strict_splits=True)
+    items = []
+    for case in cases:
+        for src in [*case.images, case.label]:
+            if src is None:
+                continue
+            stem, _ = split_extension(Path(src).name)
+            items.append((Path(src), out / SPLIT_NAMES.get(case.split, case.split.lower()) / f"{stem}.npy"))
+    return items
+
+
+def get_parser() -> argparse.ArgumentParser:
+    p = cli.build_parser("export", __doc__.splitlines()[0],
+                         epilog="example:\n  python -m totalseg_bids.export --config train.json --format npy --out npy")
+    p.add_argument("--config", type=Path, help="data config (docs/conventions.md)")
+    p.add_argument("--import", dest="import_dir", type=Path, default=None,
+                   help="instead: turn the .npy volumes of this folder back into NIfTI under --out")
+    p.add_argument("--format", dest="fmt", choices=("npy",), default="npy")
+    p.add_argument("--out", required=True, type=Path, help="output folder")
+    p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
+    cli.add_batch_args(p, dask=False)
+    return p
+
+
+def _run(args: argparse.Namespace) -> int:
+    from .core.parallel import raise_for_failures, run_tasks
+
+    if args.import_dir is not None:
+        items = [(p, args.out / p.relative_to(args.import_dir).with_suffix(".nii.gz"))
+                 for p in sorted(args.import_dir.rglob("*.npy"))]
+        outcomes = run_tasks(import_file, items, keys=[str(s) for s, _ in items], jobs=args.jobs, desc="import")
+    else:
+        if args.config is None:
+            raise UsageError("--config is required without --import", None, "add --config train.json")
+        items = plan(args.config, args.datasets_path, args.out)
+        if args.overwrite:
+            for _, dst in items:
+                dst.unlink(missing_ok=True)
+        outcomes = run_tasks(export_file, items, keys=[str(s) for s, _ in items], jobs=args.jobs, desc="export")
+    raise_for_failures(outcomes, "volumes")
+    print(args.out)
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return cli.run(get_parser(), argv, _run)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
