@@ -247,6 +247,24 @@ def find_executable() -> str:
     return exe
 
 
+def is_package_program(exe: str | Path) -> bool:
+    """True when ``exe`` is the installed TotalSegmentator package's own command
+    (its console script, or a pyenv shim to it): only then do the package's
+    config and weight folders, which we can read, describe what it will load.
+    Another program of that name (another environment, a wrapper) is left to
+    report for itself."""
+    import sysconfig
+
+    path = Path(exe).resolve()
+    if path.parent == Path(sysconfig.get_path("scripts")).resolve():
+        return True
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8", "replace")
+    except OSError:
+        return False
+    return "from totalsegmentator.bin" in head or ("pyenv" in head and "exec" in head)
+
+
 def resolve_device(requested: str) -> str:
     """Turn ``auto`` into gpu/cpu by asking torch (imported only then)."""
     if requested != "auto":
@@ -558,8 +576,8 @@ def segment_dataset(path_img: str | Path, classes: Sequence[str] = DEFAULT_CLASS
                  for ct in cts]
     todo = [j for j in jobs_list if overwrite or not outputs_complete(j)]
     if todo and existing is None:
-        find_executable()  # one clear error up front rather than one per CT
-        check_weights(task, fast, classes)
+        if is_package_program(find_executable()):  # one clear error up front rather than one per CT
+            check_weights(task, fast, classes)
     if todo and get_requested(datalad_get):
         ensure_content([j.ct for j in todo], get=True)
     if jobs is None and existing is None:

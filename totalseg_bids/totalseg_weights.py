@@ -41,7 +41,7 @@ MODALITIES = {"total": ("CT",), "total_mr": ("T1w", "T2w")}
 #: Training set size (phantom subjects) and the nnU-Net dataset id used while training.
 SUBJECTS = 4
 TRAIN_DATASET_ID = {"total": 911, "total_mr": 912}
-TRAINER = "nnUNetTrainer_2epochs_10iters"
+TRAINER = "nnUNetTrainer_tinyTotalSeg"
 #: Phantom CT voxel size (mm) for training: TotalSegmentator resamples to 1.5-6 mm, nnU-Net then to this.
 CT_SPACING = 3.0
 PLANS = "nnUNetPlans"
