@@ -189,3 +189,32 @@ def test_bad_ct_refused_with_from_existing(ct_ds, tmp_path, cli, kind, needle):
         shutil.rmtree(other)
     proc = cli("segment_ct", "--path-img", ct_ds, "--from-existing", existing.parent)
     assert_one_line_error(proc, str(ct), needle)
+
+
+def test_weight_folders_read_from_the_installed_package(tmp_path, monkeypatch):
+    """The builder and the up-front check agree with TotalSegmentator's own tables."""
+    from totalsegmentator.map_tasks_config import TASK_CONFIGS, TASK_ID_WEIGHTS_CONFIGS
+
+    from totalseg_bids.totalseg_tasks import missing_models, needed_models
+    from totalseg_bids.totalseg_weights import task_models
+
+    models = {m.task_id: m for m in task_models("total")}
+    modes = TASK_CONFIGS["total"]["sub_modes"]
+    assert set(models) == {*modes["default"]["task_id"], modes["fast"]["task_id"], modes["fastest"]["task_id"]}
+    fast = models[modes["fast"]["task_id"]]
+    assert fast.folder == TASK_ID_WEIGHTS_CONFIGS[fast.task_id]["foldername"]
+    assert fast.trainer == modes["fast"]["trainer"] and "sacrum" in fast.labels.values()
+    monkeypatch.setenv("TOTALSEG_HOME_DIR", str(tmp_path))
+    monkeypatch.delenv("TOTALSEG_WEIGHTS_PATH", raising=False)
+    # --fast with --roi_subset: the 3 mm model and the 6 mm cropping model
+    assert {m.task_id for m in needed_models("total", True, ["sacrum"])} == {
+        modes["fast"]["task_id"], modes["fastest"]["task_id"]}
+    # default: only the part models holding the classes, plus the cropping model
+    need = {m.task_id for m in missing_models("total", False, ["sacrum", "hip_left"])}
+    from totalsegmentator.map_to_binary import class_map_5_parts, map_taskid_to_partname_ct
+
+    parts = {t for t, part in map_taskid_to_partname_ct.items() if part in class_map_5_parts
+             and {"sacrum", "hip_left"} & set(class_map_5_parts[part].values())}
+    assert len(parts) == 2 and need == parts | {modes["fastest"]["task_id"]}
+    mr = {m.task_id for m in needed_models("total_mr", False, ["sacrum"])}
+    assert TASK_CONFIGS["total_mr"]["sub_modes"]["fast"]["task_id"] in mr
