@@ -7,4 +7,6 @@ bash "$here/scripts/install.sh"
 cd "$here"
 export nnUNet_def_n_proc="${nnUNet_def_n_proc:-1}"
 export TOTALSEG_BIDS_NO_PROGRESS=1
+# one build of the tiny local TotalSegmentator weights per run, shared by the tests and the demo test
+export TOTALSEG_BIDS_TINY_WEIGHTS="${TOTALSEG_BIDS_TINY_WEIGHTS:-$(mktemp -d)/tiny_totalseg}"
 exec "${PYTHON:-python3}" -m pytest "$@"

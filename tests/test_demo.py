@@ -17,10 +17,13 @@ def test_demo_end_to_end(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| Dice prediction vs ground truth" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
-    assert [s["name"] for s in summary["steps"]] == ["phantoms", "segment_ct", "register", "init_data_config",
-                                                     "convert_config_to_nnunet", "nnunet_train", "predict", "qc"]
+    steps = [s["name"] for s in summary["steps"] if s["name"] != "totalseg_weights"]  # tiny weights, built once
+    assert steps == ["phantoms", "segment_ct", "register", "init_data_config",
+                     "convert_config_to_nnunet", "nnunet_train", "predict", "qc"]
+    assert "TotalSegmentator" in summary["ct_labels_from"]
     assert summary["transferred_labels"] == 8  # 4 subjects x (T1w, T2w)
-    assert summary["transfer_dice_min"] >= 0.9  # rigid registration recovers the misaligned half
+    # rigid registration recovers the misaligned half; the CT labels come from a tiny model (sacrum Dice ~0.88)
+    assert summary["transfer_dice_min"] >= 0.7
     assert summary["predictions"] == summary["split_counts"]["TESTING"] >= 2
     assert summary["prediction_dice_mean"] > 0.5, summary  # chance level for this structure is ~0.05
     assert (out / "qc" / "index.html").is_file()

@@ -5,9 +5,11 @@ phantom BIDS dataset (CT + T1w/T2w, half of the subjects misaligned by 4 mm /
 3 degrees), then runs every stage exactly as a user would, each as its own
 ``python -m totalseg_bids.<stage>`` process:
 
-1. ``segment_ct``: TotalSegmentator when its weights are installed; otherwise
-   the phantom's CT masks stand in for TotalSegmentator output
-   (``--from-existing``);
+1. ``segment_ct``: the real TotalSegmentator program (``--fast``). With its
+   published weights installed it uses them; otherwise it uses a tiny local
+   model trained on phantom CTs (``python -m totalseg_bids.phantoms
+   --totalseg-weights``, built once into ``$TOTALSEG_BIDS_TINY_WEIGHTS``,
+   default ``~/.cache/totalseg_bids/tiny_totalseg``, and reused);
 2. ``register --method rigid`` (CT labels onto every MRI);
 3. ``init_data_config`` (subject-level train/validation/test split);
 4. ``convert_config_to_nnunet`` (nnU-Net v2 raw dataset + splits);
@@ -137,6 +139,12 @@ def totalsegmentator_ready() -> tuple[bool, str]:
     return True, f"weights in {folder}"
 
 
+def tiny_weights_home() -> Path:
+    """Where the demo keeps the tiny local TotalSegmentator weights between runs."""
+    env = os.environ.get("TOTALSEG_BIDS_TINY_WEIGHTS")
+    return Path(env) if env else Path.home() / ".cache" / "totalseg_bids" / "tiny_totalseg"
+
+
 def stand_in_totalsegmentator_output(dataset: Path, dest: Path) -> Path:
     """Lay the phantom's CT masks out as TotalSegmentator writes them
     (``<dest>/<CT stem>/<class>.nii.gz``) for ``segment_ct --from-existing``."""
@@ -175,6 +183,33 @@ def _gt_path(dataset: Path, image_name: BidsName) -> Path:
     return dataset / "derivatives" / "ground_truth" / subject_dir(image_name) / image_name.derivative("sacrum").filename
 
 
+def _segment_ct_step(demo: Demo, device: str) -> None:
+    """Stage 1 with the real TotalSegmentator: published weights when installed,
+    else the tiny local model (built on first use, said in the output)."""
+    ds = demo.dataset
+    ts_device = "gpu" if device == "cuda" else ("cpu" if device == "cpu" else "auto")
+    args = ["--path-img", ds, "--classes", "sacrum", "--fast", "--device", ts_device, "-j", 1]
+    ready, why = totalsegmentator_ready()
+    if shutil.which("TotalSegmentator") is None:
+        log.warning("TotalSegmentator cannot run here (%s): using the phantom's CT masks, which stand in "
+                    "for TotalSegmentator output", why)
+        existing = stand_in_totalsegmentator_output(ds, demo.out / "totalsegmentator_output")
+        demo.run("segment_ct", demo.module("segment_ct", "--path-img", ds, "--classes", "sacrum",
+                                            "--from-existing", existing), detail="phantom masks as TotalSegmentator output")
+        return
+    if ready and not (Path(os.environ.get("TOTALSEG_HOME_DIR", "")) / "totalseg_bids_tiny_weights.json").is_file():
+        demo.run("segment_ct", demo.module("segment_ct", *args), detail="TotalSegmentator, installed weights")
+        return
+    home = tiny_weights_home()
+    print(f"segment_ct: TotalSegmentator runs with a TINY LOCAL MODEL trained on phantom CTs ({home}), "
+          "not TotalSegmentator's published weights: its labels show the pipeline, not TotalSegmentator's quality",
+          flush=True)
+    demo.run("totalseg_weights", demo.module("phantoms", "--totalseg-weights", home, "--tasks", "total", "-q"),
+             detail="tiny local model (built once, then reused)")
+    demo.run("segment_ct", demo.module("segment_ct", *args), env={"TOTALSEG_HOME_DIR": str(home)},
+             detail="real TotalSegmentator --fast, tiny local model")
+
+
 def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | None = None,
              keep: bool = False) -> dict:
     """Run the whole pipeline into ``out``; return the summary dict."""
@@ -192,17 +227,7 @@ def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | Non
     demo.run("phantoms", demo.module("phantoms", "--out", ds, "--subjects", subjects, "--seed", 0,
                                       "--misalign-mm", 4, "--misalign-deg", 3, "--misalign-fraction", 0.5,
                                       "--no-ct-labels", "-q"))
-    ready, why = totalsegmentator_ready()
-    if ready:
-        demo.run("segment_ct", demo.module("segment_ct", "--path-img", ds, "--classes", "sacrum",
-                                            "--device", "gpu" if device == "cuda" else ("cpu" if device == "cpu" else "auto"),
-                                            "-j", 1), detail="TotalSegmentator")
-    else:
-        log.warning("TotalSegmentator cannot run here (%s): using the phantom's CT masks, which stand in "
-                    "for TotalSegmentator output", why)
-        existing = stand_in_totalsegmentator_output(ds, out / "totalsegmentator_output")
-        demo.run("segment_ct", demo.module("segment_ct", "--path-img", ds, "--classes", "sacrum",
-                                            "--from-existing", existing), detail="phantom masks as TotalSegmentator output")
+    _segment_ct_step(demo, device)
     qc_dir = out / "qc"
     demo.run("register", demo.module("register", "--path-img", ds, "--method", "rigid", "--label", "sacrum",
                                       "-j", demo.jobs, "--qc", qc_dir), detail="rigid")
@@ -234,6 +259,7 @@ def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | Non
 
     summary = {
         "subjects": subjects,
+        "ct_labels_from": next((st.detail for st in demo.steps if st.name == "segment_ct"), ""),
         "misaligned_subjects": sorted(misaligned),
         "transferred_labels": len(reg_labels),
         "transfer_dice_mean": float(np.mean(reg_dice)) if reg_dice else None,
@@ -267,6 +293,7 @@ def format_summary(s: dict) -> str:
     lines = [
         "| figure | value |", "|---|---|",
         f"| subjects (misaligned) | {s['subjects']} ({len(s['misaligned_subjects'])}) |",
+        f"| CT labels from | {s.get('ct_labels_from', '')} |",
         f"| labels transferred CT -> MRI (rigid) | {s['transferred_labels']} |",
         f"| Dice transferred vs ground truth (mean / min) | {f(s['transfer_dice_mean'])} / {f(s['transfer_dice_min'])} |",
         f"| config split train / val / test (labels) | {s['split_counts']['TRAINING']} / "

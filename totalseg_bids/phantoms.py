@@ -399,7 +399,11 @@ def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser("phantoms", __doc__.splitlines()[0],
                          epilog="example: python -m totalseg_bids.phantoms --out /tmp/phantom --subjects 5 "
                                 "--misalign-mm 4 --misalign-deg 3")
-    p.add_argument("--out", required=True, type=Path, help="BIDS dataset folder to write")
+    p.add_argument("--out", type=Path, help="BIDS dataset folder to write")
+    p.add_argument("--totalseg-weights", type=Path, metavar="DIR", default=None,
+                   help="instead: train tiny TotalSegmentator weights on phantoms into DIR (use as TOTALSEG_HOME_DIR)")
+    p.add_argument("--tasks", nargs="+", default=["total"], metavar="TASK",
+                   help="with --totalseg-weights: TotalSegmentator tasks to build (total, total_mr)")
     p.add_argument("--subjects", type=int, default=3)
     p.add_argument("--sessions", type=int, default=0, help="sessions per subject (0: no ses- folders)")
     p.add_argument("--mixed-sessions", action="store_true", help="only odd-numbered subjects get sessions")
@@ -425,6 +429,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.totalseg_weights is not None:
+        from .totalseg_weights import build
+
+        record = build(args.totalseg_weights, args.tasks)
+        print(f"{args.totalseg_weights}\t{record['description']}; tasks {', '.join(record['tasks'])}")
+        return 0
+    if args.out is None:
+        raise UsageError("--out is required (or --totalseg-weights DIR)", None, "e.g. --out /tmp/phantom")
     if args.layout:
         from .phantom_layouts import write_layout
 

@@ -43,6 +43,10 @@ log = logging.getLogger(__name__)
 EXECUTABLE = "TotalSegmentator"
 DEFAULT_CLASSES = ("sacrum",)
 DEFAULT_SUFFIXES = ("CT", "ct")
+#: Image suffixes of TotalSegmentator's MRI tasks (``*_mr``), labelled directly on the MRI.
+MR_SUFFIXES = ("T1w", "T2w")
+#: Smallest image extent, in voxels of the model's own resolution, worth handing to TotalSegmentator.
+MIN_MODEL_VOXELS = 4
 CT_DATATYPES = ("anat", "ct")
 DEVICE_RE = re.compile(r"^(gpu|cpu|mps|auto|gpu:\d+)$")
 WEIGHTS_FIX = ("download the weights where there is internet (`totalseg_download_weights -t {task}`) "
@@ -139,6 +143,33 @@ def looks_like_missing_weights(stdout: str, stderr: str) -> bool:
     return bool(_WEIGHTS_RE.search(stderr) or _WEIGHTS_RE.search(tail))
 
 
+def default_suffixes(task: str) -> tuple[str, ...]:
+    """Image suffixes a task labels: MRI contrasts for ``*_mr`` tasks, CT otherwise.
+
+    >>> default_suffixes("total_mr"), default_suffixes("total")
+    (('T1w', 'T2w'), ('CT', 'ct'))
+    """
+    return MR_SUFFIXES if task.endswith("_mr") else DEFAULT_SUFFIXES
+
+
+def too_small(shape: Sequence[int], zooms: Sequence[float], model_mm: float) -> str | None:
+    """Why an image is too small for a model working at ``model_mm``, or None.
+
+    >>> too_small((100, 100, 1), (1, 1, 1), 1.5)
+    'axis 3 has 1 voxel(s)'
+    >>> too_small((10, 100, 100), (1, 1, 1), 3.0)
+    'axis 1 spans 10.0 mm, under 4 voxels of the 3.0 mm model'
+    >>> too_small((100, 100, 100), (1, 1, 1), 3.0) is None
+    True
+    """
+    for axis, (n, mm) in enumerate(zip(shape[:3], zooms[:3]), start=1):
+        if n < 2:
+            return f"axis {axis} has {n} voxel(s)"
+        if n * float(mm) < MIN_MODEL_VOXELS * model_mm:
+            return f"axis {axis} spans {n * float(mm):.1f} mm, under {MIN_MODEL_VOXELS} voxels of the {model_mm} mm model"
+    return None
+
+
 def last_line(text: str, limit: int = 200) -> str:
     """The last non-empty line of a program's output, shortened.
 
@@ -216,6 +247,24 @@ def find_executable() -> str:
     return exe
 
 
+def is_package_program(exe: str | Path) -> bool:
+    """True when ``exe`` is the installed TotalSegmentator package's own command
+    (its console script, or a pyenv shim to it): only then do the package's
+    config and weight folders, which we can read, describe what it will load.
+    Another program of that name (another environment, a wrapper) is left to
+    report for itself."""
+    import sysconfig
+
+    path = Path(exe).resolve()
+    if path.parent == Path(sysconfig.get_path("scripts")).resolve():
+        return True
+    try:
+        head = path.read_bytes()[:4096].decode("utf-8", "replace")
+    except OSError:
+        return False
+    return "from totalsegmentator.bin" in head or ("pyenv" in head and "exec" in head)
+
+
 def resolve_device(requested: str) -> str:
     """Turn ``auto`` into gpu/cpu by asking torch (imported only then)."""
     if requested != "auto":
@@ -252,6 +301,8 @@ class CtJob:
     version: str | None = None
     datalad_get: bool = False
     task_ids: tuple[int, ...] = ()
+    model_mm: float | None = None  # TotalSegmentator's resolution for this task
+    weights: str | None = None  # description of locally built weights, when used
 
     @property
     def stem(self) -> str:
@@ -275,14 +326,21 @@ def outputs_complete(job: CtJob) -> bool:
     return True
 
 
-def check_ct(path: Path) -> tuple[Grid, np.ndarray]:
+def check_ct(path: Path, model_mm: float | None = None) -> tuple[Grid, np.ndarray]:
     """Header checks plus a full read of the compressed stream, so a truncated
     or corrupt CT fails here (one line, before any output) and not inside
-    TotalSegmentator; the voxels are never held in memory."""
+    TotalSegmentator; integer images are never held in memory, float ones
+    are read once to refuse NaN voxels (TotalSegmentator would turn them
+    into garbage labels without a word)."""
     img = load_nifti(path)
     shape = img.shape
     if len(shape) < 3 or (len(shape) > 3 and any(s != 1 for s in shape[3:])):
-        raise InputError(f"expected a 3D CT, got shape {tuple(shape)}", path, "extract one 3D volume")
+        raise InputError(f"expected a 3D image, got shape {tuple(shape)}", path,
+                         "extract one 3D volume (e.g. fslroi or nibabel)")
+    small = too_small(shape, img.header.get_zooms(), model_mm) if model_mm else None
+    if small:
+        raise InputError(f"image too small for TotalSegmentator's {model_mm} mm model ({small})", path,
+                         "label a larger field of view, or drop this image")
     expected = int(img.header.get_data_offset()) + int(np.prod(shape)) * img.get_data_dtype().itemsize
     try:
         if path.name.endswith(".gz"):
@@ -298,6 +356,8 @@ def check_ct(path: Path) -> tuple[Grid, np.ndarray]:
     if size < expected:
         raise InputError(f"truncated image data ({size} of {expected} bytes)", path,
                          "re-copy the file or `datalad get` it again")
+    if np.issubdtype(img.get_data_dtype(), np.floating) and np.isnan(np.asanyarray(img.dataobj)).any():
+        raise InputError("image has NaN voxels", path, "replace them (e.g. by -1024 HU for air) first")
     return Grid.of(img), np.asarray(img.affine, float)
 
 
@@ -398,8 +458,11 @@ def _tool_entry(job: CtJob) -> dict:
         return generated_by("TotalSegmentator", None, Task=job.task, Classes=list(job.classes),
                             Description=f"imported from existing TotalSegmentator outputs "
                                         f"({job.from_existing.name}/)")
+    cmd = totalseg_command(EXECUTABLE, "<image>", "<out>", job.task, job.classes, job.device, job.fast)
+    extra = {"Weights": job.weights} if job.weights else {}
     return generated_by("TotalSegmentator", job.version, Task=job.task, Classes=list(job.classes),
-                        Fast=job.fast, Device=job.device)
+                        ClassIds={c: job.class_ids[c] for c in job.classes if c in job.class_ids},
+                        Fast=job.fast, Device=job.device, Flags=cmd[5:], **extra)
 
 
 def _add_qc(job: CtJob, outputs: Sequence[Path]) -> None:
@@ -427,7 +490,7 @@ def segment_ct(job: CtJob) -> dict:
     if not job.overwrite and outputs_complete(job):
         log.info("%s: outputs complete, skipped", job.ct)
         return {"ct": str(job.ct), "status": "skipped", "outputs": [str(p) for p in outputs]}
-    ct_grid, ct_affine = check_ct(job.ct)
+    ct_grid, ct_affine = check_ct(job.ct, job.model_mm)
     masks = (read_existing(job, ct_grid) if job.from_existing is not None
              else run_totalsegmentator(job, ct_grid))
     generated = [_tool_entry(job), generated_by("totalseg_bids", Step="segment_ct")]
@@ -461,16 +524,16 @@ def default_out_root(path_img: str | Path) -> Path:
 
 
 def find_cts(path_img: Path, suffixes: Sequence[str] = DEFAULT_SUFFIXES) -> list[Path]:
-    """The raw CT images of a dataset, or a clear error when there are none."""
+    """The raw images to label (CTs, or MRIs for ``*_mr`` tasks), or a clear error when there are none."""
     files = BidsIndex.scan(path_img).query(suffix=list(suffixes), derivative=False, datatype=CT_DATATYPES)
     if not files:
-        raise InputError(f"no CT images (suffix {'/'.join(suffixes)} in anat/ or ct/)", path_img,
+        raise InputError(f"no images with suffix {'/'.join(suffixes)} in anat/ or ct/", path_img,
                          "check the dataset path and --ct-suffix")
     return [f.path for f in files]
 
 
 def segment_dataset(path_img: str | Path, classes: Sequence[str] = DEFAULT_CLASSES, task: str = "total",
-                    fast: bool = False, device: str = "auto", ct_suffixes: Sequence[str] = DEFAULT_SUFFIXES,
+                    fast: bool = False, device: str = "auto", ct_suffixes: Sequence[str] | None = None,
                     path_out: str | Path | None = None, combine: str | None = None,
                     from_existing: str | Path | None = None, overwrite: bool = False,
                     jobs: int | None = None, naming: str = "neuropoly", qc_dir: str | Path | None = None,
@@ -498,8 +561,9 @@ def segment_dataset(path_img: str | Path, classes: Sequence[str] = DEFAULT_CLASS
     existing = Path(from_existing).absolute() if from_existing else None
     if existing is not None and not existing.is_dir():
         raise MissingFileError("--from-existing folder not found", existing, "check the path")
-    cts = find_cts(path_img, ct_suffixes)
+    cts = find_cts(path_img, ct_suffixes or default_suffixes(task))
     version = totalseg_version()
+    model_mm, weights = _task_facts(task, fast)
     if existing is None:
         device = resolve_device(device)
     jobs_list = [CtJob(ct=ct, raw_root=path_img, out_root=out_root, classes=tuple(classes), task=task,
@@ -507,11 +571,13 @@ def segment_dataset(path_img: str | Path, classes: Sequence[str] = DEFAULT_CLASS
                        from_existing=existing, overwrite=overwrite,
                        qc_dir=Path(qc_dir).absolute() if qc_dir else None, version=version,
                        datalad_get=get_requested(datalad_get),
-                       task_ids=tuple(sorted(class_map)) if class_map else ())
+                       task_ids=tuple(sorted(class_map)) if class_map else (), model_mm=model_mm,
+                       weights=weights if existing is None else None)
                  for ct in cts]
     todo = [j for j in jobs_list if overwrite or not outputs_complete(j)]
     if todo and existing is None:
-        find_executable()  # one clear error up front rather than one per CT
+        if is_package_program(find_executable()):  # one clear error up front rather than one per CT
+            check_weights(task, fast, classes)
     if todo and get_requested(datalad_get):
         ensure_content([j.ct for j in todo], get=True)
     if jobs is None and existing is None:
@@ -521,6 +587,42 @@ def segment_dataset(path_img: str | Path, classes: Sequence[str] = DEFAULT_CLASS
     if check:
         raise_for_segment_failures(outcomes, task, path_img)
     return outcomes
+
+
+def _task_facts(task: str, fast: bool) -> tuple[float | None, str | None]:
+    """The model resolution of ``task`` and, when the weights in use were built
+    locally by totalseg_bids, their description (recorded in the sidecars)."""
+    try:
+        from totalsegmentator.config import get_totalseg_dir
+
+        from .totalseg_tasks import model_spacing
+    except ImportError:
+        return None, None
+    stamp = Path(get_totalseg_dir()) / "totalseg_bids_tiny_weights.json"
+    weights = None
+    if stamp.is_file():
+        import json
+
+        weights = json.loads(stamp.read_text()).get("description")
+    return model_spacing(task, fast), weights
+
+
+def check_weights(task: str, fast: bool, classes: Sequence[str]) -> None:
+    """One error before any image when the task's weight folders are missing
+    (TotalSegmentator would try, and fail, to download them once per image)."""
+    try:
+        from .totalseg_tasks import missing_models
+    except ImportError:
+        return
+    try:
+        missing = missing_models(task, fast, classes)
+    except ImportError:
+        return  # TotalSegmentator not importable here: the program reports for itself
+    if missing:
+        names = ", ".join(f"{m.task_id} ({m.folder.name})" for m in missing)
+        raise ExternalToolError(f"TotalSegmentator weights for task {task!r}{' (--fast)' if fast else ''} "
+                                f"are not installed: model {names}", missing[0].folder.parent,
+                                WEIGHTS_FIX.format(task=task))
 
 
 def raise_for_segment_failures(outcomes: Sequence, task: str = "total", where: str | Path | None = None) -> None:
@@ -563,12 +665,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--path-img", required=True, type=Path, help="raw BIDS dataset with the CT images")
     p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES), metavar="CLASS",
                    help="TotalSegmentator class names to keep (default: sacrum)")
-    p.add_argument("--task", default="total", help="TotalSegmentator task (default: total)")
+    p.add_argument("--task", default="total",
+                   help="TotalSegmentator task (default: total; total_mr labels MRI directly)")
     p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model (--fast)")
     p.add_argument("-d", "--device", type=_device_arg, default="auto",
                    help="gpu, gpu:N, cpu, mps, or auto (gpu when CUDA is available); default auto")
-    p.add_argument("--ct-suffix", nargs="+", default=list(DEFAULT_SUFFIXES), metavar="SUFFIX",
-                   help="file suffixes of the CT images (default: CT ct)")
+    p.add_argument("--ct-suffix", nargs="+", default=None, metavar="SUFFIX",
+                   help="file suffixes of the images to label (default: CT ct; T1w T2w for *_mr tasks)")
     p.add_argument("--path-out", type=Path, default=None,
                    help="derivative folder (default: <path-img>/derivatives/labels)")
     p.add_argument("--combine", metavar="NAME", default=None,
