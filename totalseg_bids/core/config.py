@@ -211,8 +211,12 @@ def check_cases(cases: Sequence[Case], config: str | Path | None = None, strict_
     for c in cases:
         key = tuple(str(p.absolute()) for p in c.images)
         if key in seen:
-            raise InputError(f"{c.image.name} is listed twice ({seen[key].split} and {c.split})", config or c.image,
-                             "list every image once")
+            prev = seen[key]
+            labels = " and ".join(str(x.label) for x in (prev, c) if x.label) or "no label"
+            raise InputError(f"{_dataset_name(c.image)}/{c.image.name} is listed twice ({prev.split} and {c.split};"
+                             f" labels {labels})", config or c.image,
+                             "list every image once (python -m totalseg_bids.init_data_config --label-dir "
+                             "picks one label folder)")
         seen[key] = c
         first = BidsName.try_parse(c.image)
         if first is None:
