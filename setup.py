@@ -24,6 +24,10 @@ extras = {
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
              "psutil>=5"],
 }
+#: every stage module gets a console script ``totalseg-bids-<stage>`` (underscores as dashes)
+STAGES = ["bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "predict", "qc",
+          "crop", "slices", "augment", "export", "stats", "phantoms", "demo"]
+
 extras["all"] = sorted({req for name, reqs in extras.items() if name != "test" for req in reqs})
 
 setup(
@@ -47,10 +51,7 @@ setup(
         "pillow>=9.0",
     ],
     extras_require=extras,
-    entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main",
-                                      "totalseg-bids-bidsify=totalseg_bids.bidsify.__main__:main",
-                                      "totalseg-bids-augment=totalseg_bids.augment:main",
-                                      "totalseg-bids-export=totalseg_bids.export:main"]},
+    entry_points={"console_scripts": [f"totalseg-bids-{m.replace('_', '-')}=totalseg_bids.{m}:main" for m in STAGES]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Medical Science Apps.",

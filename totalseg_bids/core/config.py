@@ -93,9 +93,20 @@ class DataConfig:
     path: Path | None = None
 
     def resolve(self, entry: str | os.PathLike) -> Path:
-        """An entry path made absolute against ``DATASETS_PATH``."""
+        """An entry path made absolute against ``DATASETS_PATH``.
+
+        A relative entry that climbs out of ``DATASETS_PATH`` (``../ds/...``)
+        is refused: it would silently read another tree than the one named.
+        """
         p = Path(entry)
-        return p if p.is_absolute() else self.datasets_path / p
+        if p.is_absolute():
+            return p
+        if ".." in p.parts:
+            inside = os.path.normpath(self.datasets_path / p)
+            if os.path.relpath(inside, os.path.normpath(self.datasets_path)).startswith(".."):
+                raise InputError(f"entry {entry} points outside DATASETS_PATH ({self.datasets_path})", self.path,
+                                 "write entries relative to DATASETS_PATH or set DATASETS_PATH to their parent")
+        return self.datasets_path / p
 
     def cases(self, splits: Sequence[str] | None = None, check_exists: bool = True) -> list[Case]:
         """Resolve entries to :class:`Case` objects, pairing labels with images.
@@ -211,8 +222,12 @@ def check_cases(cases: Sequence[Case], config: str | Path | None = None, strict_
     for c in cases:
         key = tuple(str(p.absolute()) for p in c.images)
         if key in seen:
-            raise InputError(f"{c.image.name} is listed twice ({seen[key].split} and {c.split})", config or c.image,
-                             "list every image once")
+            prev = seen[key]
+            labels = " and ".join(str(x.label) for x in (prev, c) if x.label) or "no label"
+            raise InputError(f"{_dataset_name(c.image)}/{c.image.name} is listed twice ({prev.split} and {c.split};"
+                             f" labels {labels})", config or c.image,
+                             "list every image once (python -m totalseg_bids.init_data_config --label-dir "
+                             "picks one label folder)")
         seen[key] = c
         first = BidsName.try_parse(c.image)
         if first is None:

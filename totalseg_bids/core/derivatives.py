@@ -129,10 +129,11 @@ def read_sidecar(nifti_path: str | Path) -> dict:
 
 
 def output_complete(nifti_path: str | Path) -> bool:
-    """An output counts as done when it and its sidecar both exist.
+    """An output counts as done when it is whole (not truncated) and has its sidecar.
 
-    Both are written atomically and the sidecar last, so their presence means
-    the step finished; a killed run leaves at most ``.tmp-*`` files.
+    Delegates to :func:`totalseg_bids.core.resume.is_done`, which warns when a
+    damaged output is found so the caller redoes it.
     """
-    nifti_path = Path(nifti_path)
-    return nifti_path.is_file() and nifti_path.stat().st_size > 0 and sidecar_path(nifti_path).is_file()
+    from .resume import is_done
+
+    return is_done(nifti_path)

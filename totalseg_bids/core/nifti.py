@@ -172,8 +172,9 @@ def load_nifti(path: str | Path, check_forms: bool = True):
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError("not a NIfTI image", path, "convert it to NIfTI")
     if name.endswith(".gz") and not gzip_size_matches(path, img):
+        from .resume import recreate_fix
         raise InputError("truncated or corrupt file (its size does not match its header)", path,
-                         "re-copy the file or `datalad get` it again")
+                         recreate_fix(path))
     if check_forms:
         check_qform_sform(img, path)
     return img
