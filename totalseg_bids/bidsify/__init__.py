@@ -7,3 +7,10 @@ refuses two sources mapping to one target, then converts file by file
 """
 
 SOURCES = ("synthrad2023", "totalsegmentator", "mrspineseg", "spider", "dicom", "pattern")
+
+
+def main(argv=None) -> int:
+    """The ``bidsify`` command (kept light: the converters load on use)."""
+    from .__main__ import main as run
+
+    return run(argv)
