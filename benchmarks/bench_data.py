@@ -182,7 +182,7 @@ def make_small_cohort(root: Path, n: int, shape=(64, 64, 24), unique: bool = Tru
 
 
 def write_label_config(path: Path, root: Path, labels: list[Path], n_val: int) -> Path:
-    """A LABEL data config (CONVENTIONS.md section 4) listing ``labels``."""
+    """A LABEL data config (docs/conventions.md section 4) listing ``labels``."""
     base = root.parent
     rel = [p.relative_to(base).as_posix() for p in labels]
     cfg = {"TYPE": "LABEL", "CONTRASTS": "t2", "DATASETS_PATH": str(base),

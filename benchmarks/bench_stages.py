@@ -179,7 +179,7 @@ def bench_scaling(ctx: Context) -> None:
         shutil.rmtree(ctx.tmp / f"n{n}", ignore_errors=True)
 
 
-# ======================================================== issue 11: register -j
+# ======================================================== register -j
 def bench_jobs(ctx: Context) -> None:
     reg, why = available("totalseg_bids.register")
     if reg is None:

@@ -26,7 +26,7 @@ plans="${5:-nnUNetPlans}"
 
 for var in nnUNet_raw nnUNet_preprocessed nnUNet_results; do
     if [[ -z "${!var:-}" ]]; then
-        echo "train_nnunet.sh: error: $var is not set; export $var=DIR (see CONVENTIONS.md section 6)" >&2
+        echo "train_nnunet.sh: error: $var is not set; export $var=DIR (see docs/conventions.md section 6)" >&2
         exit 1
     fi
 done

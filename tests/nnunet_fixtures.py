@@ -52,7 +52,7 @@ def gt_label(ds: Path, sub: str, contrast: str) -> Path:
 
 
 def phantom_config(ds: Path, path: Path, train=("01", "02", "03"), val=("04",), test=("05",)) -> Path:
-    """A LABEL config in CONVENTIONS.md section 4 format, paths relative to DATASETS_PATH."""
+    """A LABEL config in docs/conventions.md section 4 format, paths relative to DATASETS_PATH."""
     rel = lambda p: p.relative_to(ds.parent).as_posix()
     entries = lambda subs: [rel(gt_label(ds, s, c)) for s in subs for c in ("T1w", "T2w")]
     cfg = {"TYPE": "LABEL", "CONTRASTS": "t1_t2", "DATASETS_PATH": str(ds.parent),

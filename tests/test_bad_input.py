@@ -1,4 +1,4 @@
-"""Bad-input catalogue (issue 13): every stage x every kind of bad input.
+"""Bad-input catalogue: every stage x every kind of bad input.
 
 Each case corrupts one file (or the config, or the output folder) of a private
 copy of the phantom dataset, runs the stage's ``main()`` in-process (the same
@@ -14,7 +14,7 @@ start-up ~90 times), and checks the CLI contract:
 * the whole input tree (sha256 of every file, symlink targets) is unchanged.
 
 Paths with spaces and unicode must *work*: that is the positive control of
-every stage. ``CATALOGUE`` at the bottom is the table the issue asks for.
+every stage. ``CATALOGUE`` at the bottom lists every stage x input x case.
 """
 
 from __future__ import annotations
@@ -402,7 +402,7 @@ def test_bad_input(stage, target, kind, small_template, tmp_path):
         corrupt(path, kind, ds)
         needle = path.name
         if stage == "register" and kind == "annex":
-            s.good = []  # issue 11: absent annexed inputs stop the run before any work (one `datalad get`)
+            s.good = []  # absent annexed inputs stop the run before any work (one `datalad get`)
     s.out.mkdir(parents=True, exist_ok=True)
     before_inputs = tree_state(s.inputs, exclude=[s.out])
     before_out = files_below(s.out)
@@ -423,7 +423,7 @@ def test_bad_input(stage, target, kind, small_template, tmp_path):
     assert not leftovers, leftovers
     new = files_below(s.out) - before_out
     if stage == "qc" and kind != "othersubject":
-        # QC's output is the report of bad inputs (issue 8): the bad file is an entry
+        # QC's output is the report of bad inputs: the bad file is an entry
         # flagged "error", never an "ok" one; the command still exits 1 (above)
         records = [json.loads(p.read_text(encoding="utf-8")) for p in new if p.suffix == ".json"]
         bad_records = [r for r in records if needle in (str(r.get("label")) + str(r.get("image")))]

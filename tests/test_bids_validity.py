@@ -1,4 +1,4 @@
-"""BIDS validity (issue 10): the official validator (bids-validator-deno, offline,
+"""BIDS validity: the official validator (bids-validator-deno, offline,
 ``-r`` for derivatives) on phantom datasets and pipeline outputs in both
 naming modes, and pybids indexing the derivatives."""
 

@@ -1,4 +1,4 @@
-"""Concurrency (issue 13): two processes run the same stage on the same dataset at once.
+"""Concurrency: two processes run the same stage on the same dataset at once.
 
 Neither may corrupt an output or fail with an unreadable error: both exit 0, or
 one exits 1 with the one-line ``error:`` message. Afterwards every output loads

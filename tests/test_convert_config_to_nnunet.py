@@ -1,4 +1,4 @@
-"""totalseg_bids.convert_config_to_nnunet: phantom configs -> nnU-Net raw datasets (issue 6)."""
+"""totalseg_bids.convert_config_to_nnunet: phantom configs -> nnU-Net raw datasets."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Crash safety (issue 13): SIGKILL a running batch, then re-run.
+"""Crash safety: SIGKILL a running batch, then re-run.
 
 A batch is started as a real process, killed with SIGKILL as soon as its first
 output appears under its final name, and then:

@@ -1,4 +1,4 @@
-"""datalad / git-annex integration with the real tools (issue 11), no mocks.
+"""datalad / git-annex integration with the real tools, no mocks.
 
 Core level: annexed files without content are detected, reported with the
 ``datalad get`` command, fetched on request, and outputs are saved in one
@@ -295,7 +295,7 @@ def test_register_in_clone_without_get_then_get_and_save(clone, cli):
     assert proc.returncode == 0, proc.stderr
     assert n_commits(clone) == before + 1
     message = git(clone, "log", "-1", "--format=%B")
-    # the message is the command line: the stage and its arguments (issue 11)
+    # the message is the command line: the stage and its arguments
     assert message.startswith("python -m totalseg_bids.register --path-img ") and "--datalad-save" in message
     assert git(clone, "status", "--porcelain") == ""
     saved = git(clone, "show", "--name-only", "--format=", "HEAD").splitlines()

@@ -1,4 +1,4 @@
-"""The main job, reduced (issue 14): the demo end to end on 4 phantom subjects,
+"""The main job, reduced: the demo end to end on 4 phantom subjects,
 exactly as ``bash scripts/demo.sh`` runs it, with its summary checked."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """init_data_config: the legacy command line, the split properties, the config
-round trip through core.config, and the one-line error contract (issue 5)."""
+round trip through core.config, and the one-line error contract."""
 
 from __future__ import annotations
 

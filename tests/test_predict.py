@@ -1,4 +1,4 @@
-"""totalseg_bids.predict: a tiny real nnU-Net -> BIDS derivatives (issue 7)."""
+"""totalseg_bids.predict: a tiny real nnU-Net -> BIDS derivatives."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Property-based tests (issue 13) of the BIDS name parser/builder and the geometry helpers."""
+"""Property-based tests of the BIDS name parser/builder and the geometry helpers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Raw data is never modified (issue 13, CONVENTIONS.md section 1).
+"""Raw data is never modified (docs/conventions.md section 1).
 
 The raw phantom tree is made read-only (``chmod -R a-w`` on everything but
 ``derivatives/``, which stays writable), then the pipeline runs as a user would:

@@ -1,4 +1,4 @@
-"""totalseg_bids.register: CT labels onto MRI grids (issue 4).
+"""totalseg_bids.register: CT labels onto MRI grids.
 
 Accuracy is measured against the phantoms' ground truth on each MRI grid
 (oblique, sagittal, anisotropic, LPS/RAS, qform != sform); misalignment is the
@@ -196,7 +196,7 @@ def test_reads_bids_named_ct_labels(phantom_ds):
 
 def test_annexed_input_without_content(phantom_ds, cli):
     """A datalad file whose content is absent: the run stops before any work with one
-    line naming it and `datalad get` (issue 11), so a re-run after the get does it all."""
+    line naming it and `datalad get`, so a re-run after the get does it all."""
     mri = phantom_ds / "sub-03/anat/sub-03_T1w.nii.gz"
     mri.unlink()
     mri.symlink_to("../../.git/annex/objects/XX/YY/SHA256E-s1--abc.nii.gz/SHA256E-s1--abc.nii.gz")

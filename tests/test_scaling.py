@@ -1,4 +1,4 @@
-"""Scaling out (issue 11): ``register`` gives byte-identical outputs inline (-j 1),
+"""Scaling out: ``register`` gives byte-identical outputs inline (-j 1),
 in a local process pool (-j 2) and on a real ``dask.distributed.LocalCluster``
 (worker processes), through the CLI (``--executor dask --scheduler ADDRESS``) and
 the Python API (a cluster or Client object); per-subject outputs are idempotent,

@@ -1,6 +1,6 @@
 """Crop images and their labels to an ROI mask plus a margin, then optionally resample.
 
-Seed 000 (skull crop, then "reduce the size by 3") as a library stage: the ROI is
+Skull crop, then "reduce the size by 3", as a library stage: the ROI is
 any binary mask, e.g. the CT's ``_label-sacrum_seg`` written by ``segment_ct``,
 or a mask on the image's own grid. An ROI on another grid (a CT ROI for an MRI)
 is mapped through world coordinates into the image grid, so every image is cut
@@ -18,7 +18,7 @@ are unchanged. The optional second step brings every case to one target:
 Resampled grids keep the direction and the outer edge of the first voxel, so
 the field of view stays where it was. Images use linear or cubic B-spline
 interpolation, labels nearest neighbour or per-label linear + argmax (never
-linear on integers, CONVENTIONS.md section 3).
+linear on integers, docs/conventions.md section 3).
 
 Outputs form a derivative dataset (default ``<bids>/derivatives/cropped``):
 ``sub-01_desc-cropped_T2w.nii.gz`` (``res-<x>`` added when resampled) and its
@@ -595,7 +595,7 @@ def get_parser() -> argparse.ArgumentParser:
                "--spacing 1 1 1 --image-interp bspline --label-interp label")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--path-img", type=Path, metavar="BIDS", help="raw BIDS dataset")
-    src.add_argument("--config", type=Path, metavar="CONFIG.json", help="data config (CONVENTIONS.md section 4)")
+    src.add_argument("--config", type=Path, metavar="CONFIG.json", help="data config (docs/conventions.md section 4)")
     p.add_argument("--contrasts", nargs="+", default=list(DEFAULT_CONTRASTS), metavar="SUFFIX",
                    help="image suffixes with --path-img (default: CT T1w T2w)")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")

@@ -1,4 +1,4 @@
-"""Write a train/validation/test data config (CONVENTIONS.md section 4) from label or image lists.
+"""Write a train/validation/test data config (docs/conventions.md section 4) from label or image lists.
 
 Replaces totalspineseg's ``init_data_config.py`` and keeps its command line and
 JSON working (``--txt train_sacrum.txt --type LABEL --split-validation 0.1

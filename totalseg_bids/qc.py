@@ -79,7 +79,7 @@ ENTRIES_DIR = "entries"
 
 # =============================================================== pure helpers
 def is_ct_name(path: str | Path | None) -> bool:
-    """True when a file name carries the CT suffix (``_CT`` / ``_ct``, CONVENTIONS 1).
+    """True when a file name carries the CT suffix (``_CT`` / ``_ct``, docs/conventions.md section 1).
 
     >>> is_ct_name("sub-01_ses-1_CT.nii.gz"), is_ct_name("sub-01_ct.nii")
     (True, True)
@@ -927,7 +927,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="label maps; without --images each label's image is found from its BIDS name")
     p.add_argument("--compare-labels", nargs="+", type=Path, metavar="LAB",
                    help="labels drawn as a cyan contour over each entry (e.g. the CT label for register)")
-    p.add_argument("--config", type=Path, help="data config JSON (CONVENTIONS.md section 4)")
+    p.add_argument("--config", type=Path, help="data config JSON (docs/conventions.md section 4)")
     p.add_argument("--datasets-path", type=Path, help="override the config's DATASETS_PATH")
     p.add_argument("--splits", nargs="+", metavar="SPLIT", help="config splits to show (default all)")
     p.add_argument("--qc", required=True, type=Path, metavar="DIR", help="QC report folder (created)")

@@ -519,7 +519,7 @@ def _segment_task(job: CtJob) -> dict:
 
 # ============================================================ batch step
 def default_out_root(path_img: str | Path) -> Path:
-    """``<path-img>/derivatives/labels`` (CONVENTIONS.md section 2)."""
+    """``<path-img>/derivatives/labels`` (docs/conventions.md section 2)."""
     return Path(path_img).absolute() / "derivatives" / "labels"
 
 

@@ -504,7 +504,7 @@ def get_parser() -> argparse.ArgumentParser:
                "--only-labelled --window bone\n"
                "  python -m totalseg_bids.slices --config ct_mr.json --out $nnUNet_raw --layout nnunet2d "
                "-dnum 501 -dname SacrumSlices --window bone --percentile 1 99")
-    p.add_argument("--config", required=True, type=Path, help="data config (CONVENTIONS.md section 4)")
+    p.add_argument("--config", required=True, type=Path, help="data config (docs/conventions.md section 4)")
     p.add_argument("--out", required=True, type=Path, help="output folder (nnunet2d: the nnUNet_raw folder)")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
     p.add_argument("--axis", choices=tuple(AXES), default="axial", help="slice axis in RAS+ world orientation")

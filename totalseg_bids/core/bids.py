@@ -1,6 +1,6 @@
 """BIDS file names and paths: parse, build, and map images <-> derivatives.
 
-Two derivative spellings are supported (CONVENTIONS.md section 2, issue 10):
+Two derivative spellings are supported (docs/conventions.md section 2):
 
 * ``neuropoly`` (default): the full source name, then derivative entities and
   a derivative suffix: ``sub-01_T2w_label-sacrum_seg.nii.gz``.
@@ -387,7 +387,7 @@ def image_for_label(label: str | Path, datatypes: Iterable[str] = ("anat", "ct")
 
 
 def bids_uri(path: str | Path, root: str | Path | None = None) -> str:
-    """``bids::<path relative to the raw dataset>`` (CONVENTIONS.md section 2).
+    """``bids::<path relative to the raw dataset>`` (docs/conventions.md section 2).
 
     >>> bids_uri("/d/sub-01/anat/sub-01_T2w.nii.gz")
     'bids::sub-01/anat/sub-01_T2w.nii.gz'

@@ -3,7 +3,7 @@
 Every derivative folder gets a ``dataset_description.json`` with
 ``GeneratedBy`` (pybids refuses one without it); every derived file gets a
 sidecar with ``SpatialReference``, ``Sources`` and ``GeneratedBy``
-(CONVENTIONS.md section 2).
+(docs/conventions.md section 2).
 """
 
 from __future__ import annotations
