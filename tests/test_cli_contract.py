@@ -4,26 +4,20 @@ importing a stage never imports torch or nnunetv2."""
 from __future__ import annotations
 
 import importlib
-import pkgutil
 import subprocess
 import sys
 
 import pytest
 
-import totalseg_bids
 from conftest import run_module
 
 
 def _stage_modules() -> list[str]:
-    mods = []
-    for info in pkgutil.iter_modules(totalseg_bids.__path__):
-        if info.ispkg or info.name.startswith("_"):
-            continue
-        src = importlib.util.find_spec(f"totalseg_bids.{info.name}").origin
-        with open(src, encoding="utf-8") as fh:
-            text = fh.read()
-        if "def main(" in text and '__name__ == "__main__"' in text:
-            mods.append(info.name)
+    """The stages, as the installed console scripts ``totalseg-bids-<stage>`` name them."""
+    from importlib.metadata import entry_points
+
+    mods = {ep.value.split(":")[0].removeprefix("totalseg_bids.")
+            for ep in entry_points(group="console_scripts") if ep.value.startswith("totalseg_bids.")}
     return sorted(mods)
 
 
@@ -31,7 +25,7 @@ STAGES = _stage_modules()
 
 
 def test_stages_found():
-    assert "phantoms" in STAGES
+    assert {"phantoms", "register", "qc", "bidsify", "predict"} <= set(STAGES)
 
 
 @pytest.mark.parametrize("module", STAGES)
