@@ -89,17 +89,45 @@ def run_tasks(func: Callable[[T], Any], items: Sequence[T], keys: Sequence[str] 
             for i, item in enumerate(progress(items, total=len(items), desc=desc)):
                 results[i] = _call(func, item)
         else:
-            ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                futures = {pool.submit(_call, func, item): i for i, item in enumerate(items)}
-                for fut in progress(as_completed(futures), total=len(futures), desc=desc):
-                    i = futures[fut]
-                    try:
-                        results[i] = fut.result()
-                    except Exception as exc:  # a worker died (killed, out of memory)
-                        results[i] = (False, f"worker process died ({type(exc).__name__})")
+            results = _run_pool(func, items, jobs, desc)
     return [Outcome(keys[i], ok, value if ok else None, None if ok else value)
             for i, (ok, value) in sorted(results.items())]
+
+
+def _pool_round(func, items, todo: list[int], jobs: int, desc) -> tuple[dict, list[int]]:
+    """One pool over ``todo``: results of the items that finished, and the
+    indices whose worker died (their pool is broken, so they ran nowhere)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    results: dict[int, tuple[bool, Any]] = {}
+    died: list[int] = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
+        futures = {pool.submit(_call, func, items[i]): i for i in todo}
+        for fut in progress(as_completed(futures), total=len(futures), desc=desc):
+            i = futures[fut]
+            try:
+                results[i] = fut.result()
+            except BrokenProcessPool:
+                died.append(i)
+            except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
+                results[i] = (False, f"unexpected {type(exc).__name__}: {exc}")
+    return results, sorted(died)
+
+
+def _run_pool(func, items, jobs: int, desc) -> dict[int, tuple[bool, Any]]:
+    """Run in a process pool; a worker that dies (killed, out of memory) breaks
+    the whole pool, so the items it took down run again in a fresh pool, one
+    item per pool, so that only the item that kills its worker again fails."""
+    results, died = _pool_round(func, items, list(range(len(items))), jobs, desc)
+    if died:
+        log.warning("a worker process died; retrying %d unfinished item(s) once", len(died))
+    for i in died:
+        retried, again = _pool_round(func, items, [i], 1, None)
+        results.update(retried)
+        if again:
+            results[i] = (False, "worker process died twice (killed or out of memory)")
+    return results
 
 
 def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]:
@@ -142,7 +170,8 @@ def raise_for_failures(outcomes: Sequence[Outcome], what: str = "items") -> None
     """Raise one BatchError summarising the failed outcomes, if any."""
     failed = [o for o in outcomes if not o.ok]
     if failed:
-        raise BatchError(f"{len(failed)} of {len(outcomes)} {what} failed "
-                         f"({', '.join(o.key for o in failed[:5])}{', ...' if len(failed) > 5 else ''})",
-                         None, "fix the inputs named above and re-run: finished items are skipped",
+        shown = ", ".join(o.key for o in failed[:5]) + (", ..." if len(failed) > 5 else "")
+        raise BatchError(f"{len(outcomes) - len(failed)} of {len(outcomes)} {what} done, "
+                         f"{len(failed)} failed: {shown}", None,
+                         "rerun the same command to retry: finished items are skipped",
                          failures=[(o.key, o.error or "failed") for o in failed])
