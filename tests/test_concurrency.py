@@ -127,3 +127,26 @@ def test_dead_worker_costs_only_its_item(tmp_path):
         message = str(exc)
     assert "5 of 6 items done, 1 failed: die1" in message
     assert "rerun the same command to retry" in message
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_dask_without_workers_fails_after_timeout(monkeypatch, caplog):
+    pytest = __import__("pytest")
+    distributed = pytest.importorskip("dask.distributed")
+    from totalseg_bids.core import parallel
+    from totalseg_bids.core.errors import UsageError
+
+    monkeypatch.setattr(parallel, "DASK_TIMEOUT", 2.0)
+    with distributed.LocalCluster(n_workers=0, processes=False, silence_logs=40,
+                                  dashboard_address=None) as cluster:
+        with pytest.raises(UsageError, match="no Dask worker connected within 2s"):
+            parallel.run_tasks(_square, [1, 2], executor="dask", scheduler=cluster.scheduler_address)
+        cluster.scale(1)
+        caplog.set_level("INFO", logger="totalseg_bids")
+        outcomes = parallel.run_tasks(_square, [1, 2, 3], executor="dask",
+                                      scheduler=cluster.scheduler_address)
+    assert [o.value for o in outcomes] == [1, 4, 9]
+    assert "Dask: 1 worker(s) connected" in caplog.text

@@ -49,6 +49,9 @@ def add_batch_args(parser: argparse.ArgumentParser, jobs: bool = True, dask: boo
                             help="run per-subject tasks locally or on a Dask cluster")
         parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                             help="Dask scheduler address (tcp://host:8786) for --executor dask")
+        parser.add_argument("--dask-timeout", type=float, default=120.0, metavar="SECONDS",
+                            help="how long to wait for Dask workers, at start and when all are lost "
+                                 "(default: 120)")
 
 
 def add_datalad_args(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +128,10 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     # the exact command, for provenance (datalad save messages, sidecars)
     args.command_line = shlex.join([*parser.prog.split(), *(sys.argv[1:] if argv is None else map(str, argv))])
     setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False), main_name=prog)
+    if getattr(args, "dask_timeout", None) is not None:
+        from . import parallel  # parallel imports this module
+
+        parallel.DASK_TIMEOUT = args.dask_timeout
     try:
         code = func(args)
         return int(code or 0)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
@@ -151,19 +152,69 @@ def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]
             raise UsageError(f"cannot reach the Dask scheduler ({exc})", str(scheduler),
                              "check the address and that the scheduler runs") from None
     try:
+        _wait_for_workers(client, scheduler)
         futures = {client.submit(_call, func, item, key=f"totalseg_bids-{keys[i]}-{os.getpid()}-{i}",
                                  pure=False): i for i, item in enumerate(items)}
-        results = {}
-        for fut in progress(dask_completed(list(futures)), total=len(futures), desc=desc):
-            i = futures[fut]
-            try:
-                results[i] = fut.result()
-            except Exception as exc:  # noqa: BLE001
-                results[i] = (False, f"dask task failed ({type(exc).__name__}: {exc})")
-        return results
+        return _collect_dask(client, futures, desc)
     finally:
         if own_client:
             client.close()
+
+
+#: Seconds to wait for Dask workers (``--dask-timeout``), at start and whenever all are lost.
+DASK_TIMEOUT = 120.0
+
+
+def _worker_count(client) -> int:
+    return len(client.scheduler_info().get("workers", {}))
+
+
+def _wait_for_workers(client, scheduler) -> None:
+    """Say how many workers are connected; wait up to DASK_TIMEOUT for the first."""
+    from dask.distributed import TimeoutError as DaskTimeout  # noqa: A001
+
+    if not _worker_count(client):
+        log.info("waiting up to %gs for Dask workers (--dask-timeout)", DASK_TIMEOUT)
+        try:
+            client.wait_for_workers(1, timeout=DASK_TIMEOUT)
+        except (DaskTimeout, TimeoutError, OSError):
+            raise UsageError(f"no Dask worker connected within {DASK_TIMEOUT:g}s", str(scheduler),
+                             "start workers (dask worker ADDRESS) or raise --dask-timeout") from None
+    log.info("Dask: %d worker(s) connected", _worker_count(client))
+
+
+def _collect_dask(client, futures: dict, desc) -> dict[int, tuple[bool, Any]]:
+    """Gather results as they finish; when every worker is gone for longer than
+    DASK_TIMEOUT the unfinished items fail instead of hanging forever."""
+    from dask.distributed import wait
+
+    results: dict[int, tuple[bool, Any]] = {}
+    pending = set(futures)
+    bar = progress(range(len(futures)), total=len(futures), desc=desc)
+    lost_since: float | None = None
+    while pending:
+        try:
+            done, pending = wait(list(pending), timeout=1.0, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = set()
+        for fut in done:
+            try:
+                results[futures[fut]] = fut.result()
+            except Exception as exc:  # noqa: BLE001
+                results[futures[fut]] = (False, f"dask task failed ({type(exc).__name__}: {exc})")
+            bar.update(1)
+        if _worker_count(client):
+            lost_since = None
+        elif lost_since is None:
+            lost_since = time.monotonic()
+            log.warning("all Dask workers lost; waiting up to %gs for one", DASK_TIMEOUT)
+        elif time.monotonic() - lost_since > DASK_TIMEOUT:
+            for fut in pending:
+                results[futures[fut]] = (False, f"no Dask worker for {DASK_TIMEOUT:g}s (all lost)")
+            client.cancel(list(pending))
+            break
+    bar.close()
+    return results
 
 
 def raise_for_failures(outcomes: Sequence[Outcome], what: str = "items") -> None:
