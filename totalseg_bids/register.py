@@ -483,8 +483,9 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
                      "Seed": REGISTRATION_SEED,
                      "TransformFile": None if bids_named else xfm_path.name,
                      "Transform": transform_record(transform),
-                     "TransformDirection": "MRI (fixed) to CT (moving) points, ITK LPS",
-                     "RegistrationSeconds": round(time.perf_counter() - t_reg, 2)})
+                     "TransformDirection": "MRI (fixed) to CT (moving) points, ITK LPS"})
+        # timings go to the log, not the sidecar: two runs must write identical derivatives
+        log.info("%s: registered in %.2fs", mri_path.name, time.perf_counter() - t_reg)
     else:  # sct
         with tempfile.TemporaryDirectory(prefix="totalseg_bids_lbl_") as tmp:
             source = ct_label_path

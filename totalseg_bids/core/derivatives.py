@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -26,7 +27,14 @@ LOCK_NAME = ".totalseg_bids.lock"
 
 
 def now() -> str:
-    """Timestamp in the sidecar format ``YYYY-MM-DD HH:MM:SS``."""
+    """Timestamp in the sidecar format ``YYYY-MM-DD HH:MM:SS``.
+
+    ``SOURCE_DATE_EPOCH`` (seconds, the reproducible-builds convention) fixes
+    it, in UTC, so that two runs of one step write byte-identical sidecars.
+    """
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
 
