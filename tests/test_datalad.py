@@ -393,3 +393,36 @@ def test_documented_run_step_with_sessions_then_rerun_in_place_is_clean(tmp_path
     assert git(ds, "status", "--porcelain") == ""
     assert f"{len(mris)} written, 0 skipped" in proc.stdout + proc.stderr  # really recomputed
     assert "save (notneeded" in proc.stdout
+
+
+CROP_CT = ("--path-img", ".", "--contrasts", "CT", "--roi-dir", "labels", "--roi-label", "sacrum",
+           "--naming", "bids", "-j", "1")
+
+
+def test_crop_takes_the_shared_datalad_options(clone):
+    """crop refuses absent content naming --datalad-get, fetches with
+    TOTALSEG_BIDS_DATALAD_GET=1, saves with --datalad-save, and a resumed run
+    (everything skipped) saves what an earlier run left unsaved and says so."""
+    from conftest import run_module
+
+    env = {**IDENTITY, "TOTALSEG_BIDS_NO_PROGRESS": "1"}
+    proc = run_module("crop", *CROP_CT, env=env, cwd=clone)
+    assert_one_line_error(proc, "annexed file content is not present", "--datalad-get")
+
+    # fetched through the environment variable; outputs left unsaved
+    proc = run_module("crop", *CROP_CT, env={**env, "TOTALSEG_BIDS_DATALAD_GET": "1"}, cwd=clone)
+    assert proc.returncode == 0, proc.stderr
+    assert git(clone, "status", "--porcelain", "--untracked-files=all")
+    before = n_commits(clone)
+    # resumed: every image skipped, yet --datalad-save saves the unsaved outputs in one commit
+    proc = run_module("crop", *CROP_CT, "--datalad-save", env=env, cwd=clone)
+    assert proc.returncode == 0, proc.stderr
+    assert "already done" in proc.stderr and "--datalad-save: saved" in proc.stderr
+    assert n_commits(clone) == before + 1 and git(clone, "status", "--porcelain") == ""
+    saved = git(clone, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert "derivatives/cropped/.bidsignore" in saved
+    assert any(f.endswith("_desc-cropped_CT.nii.gz") for f in saved)
+    # nothing left to save: no commit, and it says so
+    proc = run_module("crop", *CROP_CT, "--datalad-save", env=env, cwd=clone)
+    assert proc.returncode == 0 and "everything is saved already" in proc.stderr, proc.stderr
+    assert n_commits(clone) == before + 1

@@ -17,6 +17,7 @@ import shlex
 import sys
 import traceback
 import warnings
+from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from .. import __version__
@@ -61,6 +62,38 @@ def add_datalad_args(parser: argparse.ArgumentParser) -> None:
                              "(or set TOTALSEG_BIDS_DATALAD_GET=1)")
     parser.add_argument("--datalad-save", action="store_true",
                         help="datalad save the outputs once at the end of the run")
+
+
+def fetch_inputs(args: argparse.Namespace, paths: Iterable[str | Path]) -> list[Path]:
+    """Fetch the annexed ``paths`` with ``--datalad-get`` (or TOTALSEG_BIDS_DATALAD_GET=1),
+    else refuse absent content with one line; the shared step of every stage that reads inputs."""
+    from .datalad import ensure_content, get_requested
+
+    return ensure_content(list(paths), get=get_requested(getattr(args, "datalad_get", False)))
+
+
+def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message: str) -> int:
+    """With ``--datalad-save``: one ``datalad save`` of whatever ``paths`` (files or output
+    folders) hold that is not saved yet, skipped outputs of a resumed run included.
+    Logs and returns how many files were saved."""
+    if not getattr(args, "datalad_save", False):
+        return 0
+    from .datalad import dataset_of, is_datalad_dataset, save_outputs as save, unsaved
+
+    paths = [Path(p) for p in paths if Path(p).exists()]
+    if not paths or not is_datalad_dataset(paths[0]):
+        log.warning("--datalad-save: %s is not inside a datalad dataset; nothing saved",
+                    paths[0] if paths else "no output")
+        return 0
+    ds = dataset_of(paths[0])
+    changed = unsaved(ds, paths)
+    if not changed:
+        log.info("--datalad-save: everything is saved already in %s", ds)
+        return 0
+    save(ds, paths, message)
+    log.info("--datalad-save: saved %d file(s) in %s (%s)", len(changed), ds,
+             ", ".join(str(p) for p in changed[:3]) + (", ..." if len(changed) > 3 else ""))
+    return len(changed)
 
 
 def add_naming_arg(parser: argparse.ArgumentParser) -> None:

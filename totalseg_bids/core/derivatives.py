@@ -85,6 +85,25 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
     return path
 
 
+#: Image suffixes that BIDS has no datatype for yet: listed in a derivative's ``.bidsignore``.
+BIDSIGNORED_SUFFIXES = ("CT",)
+
+
+def ensure_bidsignore(root: str | Path, suffix: str) -> Path:
+    """Add ``*_<suffix>.nii.gz``/``.json`` to ``<root>/.bidsignore`` (once, safe under
+    concurrency), so the validator accepts images of a suffix BIDS does not define (CT).
+    The validator reads it when ``root`` is validated as a dataset of its own."""
+    root = Path(root)
+    path = root / ".bidsignore"
+    wanted = [f"*_{suffix}.nii.gz", f"*_{suffix}.json"]
+    with file_lock(root / LOCK_NAME):
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        missing = [w for w in wanted if w not in lines]
+        if missing:
+            atomic_write_text(path, "\n".join([*lines, *missing]) + "\n")
+    return path
+
+
 def write_sidecar(nifti_path: str | Path, sources: Iterable[str | Path], generated: Iterable[Mapping],
                   spatial_reference: str | Path | None = None, raw_root: str | Path | None = None,
                   **extra: Any) -> Path:
