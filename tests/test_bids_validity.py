@@ -67,6 +67,23 @@ FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
 
 
 @needs_validator
+def test_ct_crop_under_bids_naming_validates(tmp_path):
+    """CT (no BIDS datatype yet) cropped with --naming bids: the derivative's
+    .bidsignore lists it, so the folder validates with 0 errors."""
+    from totalseg_bids.phantoms import generate
+
+    ds = generate(tmp_path / "ds", subjects=1, naming="bids", ct_spacing=2.0)
+    proc = run_module("crop", "--path-img", ds, "--contrasts", "CT", "--roi-dir", "labels",
+                      "--roi-label", "sacrum", "--naming", "bids", "-j", "1")
+    assert proc.returncode == 0, proc.stderr
+    out = ds / "derivatives" / "cropped"
+    assert list(out.rglob("*_desc-cropped_CT.nii.gz"))
+    assert (out / ".bidsignore").read_text().splitlines() == ["*_CT.nii.gz", "*_CT.json"]
+    errors = validate(out)[0]
+    assert errors == [], summary(errors)
+
+
+@needs_validator
 @pytest.mark.slow
 @pytest.mark.parametrize("naming", ["bids", "neuropoly"])
 def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F811
@@ -89,6 +106,8 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
         ("register", ["--path-img", ds, "--label", "sacrum", "--method", "rigid", "-j", "1"]),
         ("crop", ["--path-img", ds, "--contrasts", "T2w", "--roi-dir", "reg-labels", "--roi-label", "sacrum",
                   "--label-dir", "reg-labels", "--factor", "2", "-j", "1"]),
+        ("crop", ["--path-img", ds, "--contrasts", "CT", "--roi-dir", "labels", "--roi-label", "sacrum",
+                  "--label-dir", "labels", "--path-out", ds / "derivatives" / "cropped-ct", "-j", "1"]),
         ("predict", ["--bids-dir", ds, "--contrasts", "T1w", "--model-dir", trained_model.model_dir, "--device", "cpu",
                      "--no-tta", "--label-name", "sacrum", "--derivatives", "predictions", "-j", "1"]),
     ]
@@ -99,10 +118,15 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     raw, deriv = validate(ds)
     assert raw == [], summary(raw)
     expected = {"/derivatives/labels/", "/derivatives/reg-labels/", "/derivatives/cropped/",
+                "/derivatives/cropped-ct/",
                 "/derivatives/predictions/", "/derivatives/ground_truth/"}
     assert expected <= set(deriv)
     if naming == "bids":
         assert all(v == [] for v in deriv.values()), {k: summary(v) for k, v in deriv.items()}
+        # each folder as a dataset of its own too: there the validator reads its .bidsignore (CT)
+        for folder in sorted((ds / "derivatives").iterdir()):
+            alone = validate(folder)[0]
+            assert alone == [], (folder.name, summary(alone))
         # no transform file (BIDS has none); the rigid transform is in the sidecar
         assert not list((ds / "derivatives" / "reg-labels").rglob("*_xfm.txt"))
         side = json.loads(next((ds / "derivatives" / "reg-labels").rglob("*_mask.json")).read_text())
