@@ -138,3 +138,23 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     for name in ("labels", "reg-labels", "cropped", "predictions"):
         files = layout.derivatives[f"derivatives/{name}"].get(extension=".nii.gz")
         assert files, name
+
+
+def test_entity_order_is_the_installed_bids_schema():
+    schema = pytest.importorskip("bidsschematools.schema").load_schema()
+    from totalseg_bids.core.bids import ENTITY_ORDER
+
+    assert ENTITY_ORDER == tuple(schema.objects.entities[e]["name"] for e in schema.rules.entities)
+
+
+def test_schema_entities_and_plus_values_parse():
+    from totalseg_bids.core.bids import BidsName, format_entities
+
+    assert BidsName.parse("sub-1_acq-6p+s2_T2w.nii").get("acq") == "6p+s2"
+    official = "sub-01_space-MNIInfant+1_atlas-Schaefer2018_desc-x_dseg.nii.gz"
+    name = BidsName.parse(official)
+    assert name.filename == official and name.get("atlas") == "Schaefer2018"
+    assert format_entities({"desc": "x", "atlas": "A", "scale": "2", "seg": "s", "sub": "01",
+                            "tpl": "T", "cohort": "1"}) == "sub-01_tpl-T_cohort-1_atlas-A_seg-s_scale-2_desc-x"
+    assert BidsName.parse("sub-01_acq-a+b_T1w.nii.gz").with_entities(atlas="A", ses="2").filename == (
+        "sub-01_ses-2_acq-a+b_atlas-A_T1w.nii.gz")

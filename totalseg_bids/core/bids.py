@@ -24,11 +24,12 @@ from typing import Iterable, Mapping
 
 from .errors import InputError, UsageError
 
-#: BIDS entity order (BIDS schema, raw then derivative entities).
+#: BIDS entity order: ``rules.entities`` of the BIDS schema (bidsschematools), as short
+#: names; tests/test_bids_validity.py checks that it agrees with the installed schema.
 ENTITY_ORDER = (
-    "sub", "ses", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc", "stain",
-    "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi",
-    "space", "split", "recording", "chunk", "seg", "res", "den", "label", "desc",
+    "sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc",
+    "stain", "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi",
+    "space", "split", "recording", "chunk", "atlas", "seg", "scale", "res", "den", "label", "desc",
 )
 #: Entities that only derivatives carry; dropped when mapping a label to its image.
 DERIVATIVE_ENTITIES = ("space", "seg", "res", "den", "label", "desc")
@@ -41,7 +42,7 @@ EXTENSIONS = (".nii.gz", ".nii", ".json", ".tsv", ".bval", ".bvec")
 NAMINGS = ("neuropoly", "bids")
 
 _KEY_RE = re.compile(r"^[a-z]+$")
-_VALUE_RE = re.compile(r"^[A-Za-z0-9]+$")
+_VALUE_RE = re.compile(r"^[A-Za-z0-9+]+$")  # the schema's label format: alphanumeric and "+"
 _SUFFIX_RE = re.compile(r"^[A-Za-z0-9]+$")
 
 
