@@ -81,6 +81,11 @@ def test_ct_crop_under_bids_naming_validates(tmp_path):
     assert (out / ".bidsignore").read_text().splitlines() == ["*_CT.nii.gz", "*_CT.json"]
     errors = validate(out)[0]
     assert errors == [], summary(errors)
+    # sidecar URIs name the raw dataset through DatasetLinks, as BIDS defines bids:<name>:
+    assert json.loads((out / "dataset_description.json").read_text())["DatasetLinks"] == {"raw": "../.."}
+    side = json.loads(next(out.rglob("*_desc-cropped_CT.json")).read_text())
+    assert side["Sources"] and all(u.startswith("bids:raw:") for u in side["Sources"])
+    assert all((out / "../.." / u.removeprefix("bids:raw:")).is_file() for u in side["Sources"])
 
 
 @needs_validator

@@ -40,6 +40,8 @@ DERIVATIVE_SUFFIXES = ("seg", "dseg", "softseg", "probseg", "mask")
 #: Image extensions, longest first.
 EXTENSIONS = (".nii.gz", ".nii", ".json", ".tsv", ".bval", ".bvec")
 NAMINGS = ("neuropoly", "bids")
+#: Name of the raw dataset in a derivative's ``DatasetLinks`` and its BIDS URIs.
+RAW_LINK = "raw"
 
 _KEY_RE = re.compile(r"^[a-z]+$")
 _VALUE_RE = re.compile(r"^[A-Za-z0-9+]+$")  # the schema's label format: alphanumeric and "+"
@@ -388,12 +390,15 @@ def image_for_label(label: str | Path, datatypes: Iterable[str] = ("anat", "ct")
 
 
 def bids_uri(path: str | Path, root: str | Path | None = None) -> str:
-    """``bids::<path relative to the raw dataset>`` (CONVENTIONS.md section 2).
+    """``bids:raw:<path relative to the raw dataset>``.
+
+    ``bids::`` would mean the derivative folder itself; ``raw`` is the name that
+    every derivative's ``DatasetLinks`` gives the raw dataset (docs/conventions.md).
 
     >>> bids_uri("/d/sub-01/anat/sub-01_T2w.nii.gz")
-    'bids::sub-01/anat/sub-01_T2w.nii.gz'
+    'bids:raw:sub-01/anat/sub-01_T2w.nii.gz'
     >>> bids_uri("/d/derivatives/labels/sub-01/anat/x_seg.nii.gz")
-    'bids::derivatives/labels/sub-01/anat/x_seg.nii.gz'
+    'bids:raw:derivatives/labels/sub-01/anat/x_seg.nii.gz'
     """
     path = Path(path)
     root = Path(root) if root is not None else raw_root_of(path)
@@ -404,7 +409,7 @@ def bids_uri(path: str | Path, root: str | Path | None = None) -> str:
             rel = path.relative_to(root)
         except ValueError:
             return str(path)
-    return f"bids::{rel.as_posix()}"
+    return f"bids:{RAW_LINK}:{rel.as_posix()}"
 
 
 def group_key(name: BidsName, keys: Iterable[str] = ("sub", "ses")) -> tuple[str | None, ...]:

@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import __version__
 from .atomic import atomic_write_json, atomic_write_text, file_lock
-from .bids import bids_uri, sidecar_path, split_extension
+from .bids import RAW_LINK, bids_uri, sidecar_path, split_extension
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,9 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
     """Write ``<root>/dataset_description.json`` once (safe under concurrency).
 
     An existing file is kept; if it lacks ``GeneratedBy`` or ``DatasetType``
-    (pybids needs them) those keys are added.
+    (pybids needs them) those keys are added. A folder at ``<raw>/derivatives/<name>``
+    gets ``DatasetLinks: {"raw": "../.."}``, which the ``bids:raw:`` URIs of its
+    sidecars resolve against.
     """
     root = Path(root)
     path = root / "dataset_description.json"
@@ -75,6 +77,8 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
         }
         if description:
             wanted["Description"] = description
+        if root.absolute().parent.name == "derivatives":
+            wanted["DatasetLinks"] = {RAW_LINK: "../.."}
         changed = False
         for key, value in wanted.items():
             if key not in data:
