@@ -67,6 +67,28 @@ FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
 
 
 @needs_validator
+def test_ct_crop_under_bids_naming_validates(tmp_path):
+    """CT (no BIDS datatype yet) cropped with --naming bids: the derivative's
+    .bidsignore lists it, so the folder validates with 0 errors."""
+    from totalseg_bids.phantoms import generate
+
+    ds = generate(tmp_path / "ds", subjects=1, naming="bids", ct_spacing=2.0)
+    proc = run_module("crop", "--path-img", ds, "--contrasts", "CT", "--roi-dir", "labels",
+                      "--roi-label", "sacrum", "--naming", "bids", "-j", "1")
+    assert proc.returncode == 0, proc.stderr
+    out = ds / "derivatives" / "cropped"
+    assert list(out.rglob("*_desc-cropped_CT.nii.gz"))
+    assert (out / ".bidsignore").read_text().splitlines() == ["*_CT.nii.gz", "*_CT.json"]
+    errors = validate(out)[0]
+    assert errors == [], summary(errors)
+    # sidecar URIs name the raw dataset through DatasetLinks, as BIDS defines bids:<name>:
+    assert json.loads((out / "dataset_description.json").read_text())["DatasetLinks"] == {"raw": "../.."}
+    side = json.loads(next(out.rglob("*_desc-cropped_CT.json")).read_text())
+    assert side["Sources"] and all(u.startswith("bids:raw:") for u in side["Sources"])
+    assert all((out / "../.." / u.removeprefix("bids:raw:")).is_file() for u in side["Sources"])
+
+
+@needs_validator
 @pytest.mark.slow
 @pytest.mark.parametrize("naming", ["bids", "neuropoly"])
 def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F811
@@ -89,6 +111,8 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
         ("register", ["--path-img", ds, "--label", "sacrum", "--method", "rigid", "-j", "1"]),
         ("crop", ["--path-img", ds, "--contrasts", "T2w", "--roi-dir", "reg-labels", "--roi-label", "sacrum",
                   "--label-dir", "reg-labels", "--factor", "2", "-j", "1"]),
+        ("crop", ["--path-img", ds, "--contrasts", "CT", "--roi-dir", "labels", "--roi-label", "sacrum",
+                  "--label-dir", "labels", "--path-out", ds / "derivatives" / "cropped-ct", "-j", "1"]),
         ("predict", ["--bids-dir", ds, "--contrasts", "T1w", "--model-dir", trained_model.model_dir, "--device", "cpu",
                      "--no-tta", "--label-name", "sacrum", "--derivatives", "predictions", "-j", "1"]),
     ]
@@ -99,10 +123,19 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     raw, deriv = validate(ds)
     assert raw == [], summary(raw)
     expected = {"/derivatives/labels/", "/derivatives/reg-labels/", "/derivatives/cropped/",
+                "/derivatives/cropped-ct/",
                 "/derivatives/predictions/", "/derivatives/ground_truth/"}
     assert expected <= set(deriv)
     if naming == "bids":
-        assert all(v == [] for v in deriv.values()), {k: summary(v) for k, v in deriv.items()}
+        # validated from the raw root (-r) the validator ignores a derivative's own .bidsignore,
+        # so the CT crops count there only when each folder is validated on its own (below)
+        nested = {k: v for k, v in deriv.items() if k != "/derivatives/cropped-ct/"}
+        assert all(v == [] for v in nested.values()), {k: summary(v) for k, v in deriv.items()}
+        assert {e["code"] for e in deriv["/derivatives/cropped-ct/"]} <= {"NOT_INCLUDED"}
+        # each folder as a dataset of its own: there the validator reads its .bidsignore (CT)
+        for folder in sorted((ds / "derivatives").iterdir()):
+            alone = validate(folder)[0]
+            assert alone == [], (folder.name, summary(alone))
         # no transform file (BIDS has none); the rigid transform is in the sidecar
         assert not list((ds / "derivatives" / "reg-labels").rglob("*_xfm.txt"))
         side = json.loads(next((ds / "derivatives" / "reg-labels").rglob("*_mask.json")).read_text())
@@ -114,3 +147,23 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     for name in ("labels", "reg-labels", "cropped", "predictions"):
         files = layout.derivatives[f"derivatives/{name}"].get(extension=".nii.gz")
         assert files, name
+
+
+def test_entity_order_is_the_installed_bids_schema():
+    schema = pytest.importorskip("bidsschematools.schema").load_schema()
+    from totalseg_bids.core.bids import ENTITY_ORDER
+
+    assert ENTITY_ORDER == tuple(schema.objects.entities[e]["name"] for e in schema.rules.entities)
+
+
+def test_schema_entities_and_plus_values_parse():
+    from totalseg_bids.core.bids import BidsName, format_entities
+
+    assert BidsName.parse("sub-1_acq-6p+s2_T2w.nii").get("acq") == "6p+s2"
+    official = "sub-01_space-MNIInfant+1_atlas-Schaefer2018_desc-x_dseg.nii.gz"
+    name = BidsName.parse(official)
+    assert name.filename == official and name.get("atlas") == "Schaefer2018"
+    assert format_entities({"desc": "x", "atlas": "A", "scale": "2", "seg": "s", "sub": "01",
+                            "tpl": "T", "cohort": "1"}) == "sub-01_tpl-T_cohort-1_atlas-A_seg-s_scale-2_desc-x"
+    assert BidsName.parse("sub-01_acq-a+b_T1w.nii.gz").with_entities(atlas="A", ses="2").filename == (
+        "sub-01_ses-2_acq-a+b_atlas-A_T1w.nii.gz")

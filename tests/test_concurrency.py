@@ -97,3 +97,56 @@ def test_two_init_data_config_same_json(phantom_ds, tmp_path):
     entries = cfg["TRAINING"] + cfg["VALIDATION"] + cfg["TESTING"]
     assert len(entries) == len(set(entries)) == 8
     assert not list(out.parent.glob(".tmp-*"))
+
+
+def _die_on(item: tuple[str, str]) -> str:
+    """Kill the worker for names starting with ``die`` (always) or ``once``
+    (only while its marker file does not exist yet)."""
+    import signal
+
+    name, marker_dir = item
+    marker = Path(marker_dir) / name
+    if name.startswith("die") or (name.startswith("once") and not marker.exists()):
+        marker.touch()
+        os.kill(os.getpid(), signal.SIGKILL)
+    return name
+
+
+def test_dead_worker_costs_only_its_item(tmp_path):
+    from totalseg_bids.core.errors import BatchError
+    from totalseg_bids.core.parallel import raise_for_failures, run_tasks
+
+    names = ["a", "die1", "b", "once1", "c", "d"]
+    outcomes = run_tasks(_die_on, [(n, str(tmp_path)) for n in names], keys=names, jobs=2)
+    assert [o.key for o in outcomes] == names
+    assert {o.key for o in outcomes if not o.ok} == {"die1"}
+    assert [o.value for o in outcomes if o.ok] == ["a", "b", "once1", "c", "d"]
+    try:
+        raise_for_failures(outcomes, "items")
+    except BatchError as exc:
+        message = str(exc)
+    assert "5 of 6 items done, 1 failed: die1" in message
+    assert "rerun the same command to retry" in message
+
+
+def _square(x: int) -> int:
+    return x * x
+
+
+def test_dask_without_workers_fails_after_timeout(monkeypatch, caplog):
+    pytest = __import__("pytest")
+    distributed = pytest.importorskip("dask.distributed")
+    from totalseg_bids.core import parallel
+    from totalseg_bids.core.errors import UsageError
+
+    monkeypatch.setattr(parallel, "DASK_TIMEOUT", 2.0)
+    with distributed.LocalCluster(n_workers=0, processes=False, silence_logs=40,
+                                  dashboard_address=None) as cluster:
+        with pytest.raises(UsageError, match="no Dask worker connected within 2s"):
+            parallel.run_tasks(_square, [1, 2], executor="dask", scheduler=cluster.scheduler_address)
+        cluster.scale(1)
+        caplog.set_level("INFO", logger="totalseg_bids")
+        outcomes = parallel.run_tasks(_square, [1, 2, 3], executor="dask",
+                                      scheduler=cluster.scheduler_address)
+    assert [o.value for o in outcomes] == [1, 4, 9]
+    assert "Dask: 1 worker(s) connected" in caplog.text

@@ -95,8 +95,8 @@ def test_dataset_description_and_sidecar(tmp_path):
     lab = deriv / "sub-01/anat/sub-01_T2w_label-sacrum_seg.nii.gz"
     side = write_sidecar(lab, [img], [{"Name": "x"}], spatial_reference=img)
     data = json.loads(side.read_text())
-    assert data["SpatialReference"] == "bids::sub-01/anat/sub-01_T2w.nii.gz"
-    assert data["Sources"] == ["bids::sub-01/anat/sub-01_T2w.nii.gz"]
+    assert data["SpatialReference"] == "bids:raw:sub-01/anat/sub-01_T2w.nii.gz"
+    assert data["Sources"] == ["bids:raw:sub-01/anat/sub-01_T2w.nii.gz"]
 
 
 # ----------------------------------------------------------------- NIfTI

@@ -352,3 +352,77 @@ def test_register_under_datalad_run_then_rerun_reproduces(clone, monkeypatch):
             [undated(v) for v in d] if isinstance(d, list) else d)
     for rel, before in first_json.items():
         assert undated(json.loads((clone / rel).read_text())) == undated(before), rel
+
+
+def docs_block(marker: str) -> str:
+    """The first ```bash block of docs/scaling.md that contains ``marker``, verbatim."""
+    text = (REPO / "docs" / "scaling.md").read_text(encoding="utf-8")
+    blocks = [b.split("```", 1)[0] for b in text.split("```bash\n")[1:]]
+    return next(b for b in blocks if marker in b)
+
+
+@pytest.mark.slow
+def test_documented_run_step_with_sessions_then_rerun_in_place_is_clean(tmp_path):
+    """The docs/scaling.md example, verbatim, on a dataset with ses-* folders; an in-place
+    ``datalad rerun`` recomputes (the record carries --overwrite) and changes nothing."""
+    from totalseg_bids.phantoms import generate
+
+    ds = tmp_path / "ds"
+    dl.create(path=str(ds), cfg_proc=None, **QUIET)
+    generate(ds, subjects=2, sessions=2, mixed_sessions=True, ct_spacing=2.0, seed=3)
+    dl.save(dataset=str(ds), message="phantom dataset", **QUIET)
+    assert list(ds.glob("sub-*/ses-*/anat/*_T[12]w.nii.gz"))
+    env = dict(os.environ, **IDENTITY, bids=str(ds), SOURCE_DATE_EPOCH="1700000000",
+               PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    script = "set -euo pipefail\n" + docs_block("run_step").replace("-j 4", "-j 1")
+    proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    record = run_record(ds)
+    assert record["cmd"].endswith("--overwrite")
+    out = ds / "derivatives" / "reg-labels"
+    mris = sorted(ds.glob("sub-*/**/anat/*_T[12]w.nii.gz"))
+    labels = sorted(out.rglob("*_seg.nii.gz"))
+    assert len(labels) == len(mris) and any("ses-" in str(p) for p in labels)
+    head = git(ds, "rev-parse", "HEAD")
+
+    proc = subprocess.run(["datalad", "rerun"], cwd=ds, env=env, capture_output=True, text=True,
+                          timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert git(ds, "rev-parse", "HEAD") == head  # deterministic: no change, no commit
+    assert git(ds, "status", "--porcelain") == ""
+    assert f"{len(mris)} written, 0 skipped" in proc.stdout + proc.stderr  # really recomputed
+    assert "save (notneeded" in proc.stdout
+
+
+CROP_CT = ("--path-img", ".", "--contrasts", "CT", "--roi-dir", "labels", "--roi-label", "sacrum",
+           "--naming", "bids", "-j", "1")
+
+
+def test_crop_takes_the_shared_datalad_options(clone):
+    """crop refuses absent content naming --datalad-get, fetches with
+    TOTALSEG_BIDS_DATALAD_GET=1, saves with --datalad-save, and a resumed run
+    (everything skipped) saves what an earlier run left unsaved and says so."""
+    from conftest import run_module
+
+    env = {**IDENTITY, "TOTALSEG_BIDS_NO_PROGRESS": "1"}
+    proc = run_module("crop", *CROP_CT, env=env, cwd=clone)
+    assert_one_line_error(proc, "annexed file content is not present", "--datalad-get")
+
+    # fetched through the environment variable; outputs left unsaved
+    proc = run_module("crop", *CROP_CT, env={**env, "TOTALSEG_BIDS_DATALAD_GET": "1"}, cwd=clone)
+    assert proc.returncode == 0, proc.stderr
+    assert git(clone, "status", "--porcelain", "--untracked-files=all")
+    before = n_commits(clone)
+    # resumed: every image skipped, yet --datalad-save saves the unsaved outputs in one commit
+    proc = run_module("crop", *CROP_CT, "--datalad-save", env=env, cwd=clone)
+    assert proc.returncode == 0, proc.stderr
+    assert "already done" in proc.stderr and "--datalad-save: saved" in proc.stderr
+    assert n_commits(clone) == before + 1 and git(clone, "status", "--porcelain") == ""
+    saved = git(clone, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert "derivatives/cropped/.bidsignore" in saved
+    assert any(f.endswith("_desc-cropped_CT.nii.gz") for f in saved)
+    # nothing left to save: no commit, and it says so
+    proc = run_module("crop", *CROP_CT, "--datalad-save", env=env, cwd=clone)
+    assert proc.returncode == 0 and "everything is saved already" in proc.stderr, proc.stderr
+    assert n_commits(clone) == before + 1

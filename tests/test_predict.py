@@ -106,7 +106,7 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
         dices[image.name] = dice(data, np.asanyarray(nib.load(str(truth)).dataobj))
         side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
         rel = image.relative_to(ds).as_posix()
-        assert side["SpatialReference"] == f"bids::{rel}" and side["Sources"] == [f"bids::{rel}"]
+        assert side["SpatialReference"] == f"bids:raw:{rel}" and side["Sources"] == [f"bids:raw:{rel}"]
         nn, ours = side["GeneratedBy"]
         assert nn["Name"] == "nnUNet" and nn["Dataset"] == trained_model.dataset_folder
         assert nn["Configuration"] == "3d_fullres" and nn["Trainer"] == "nnUNetTrainer_2epochs_10iters"

@@ -29,7 +29,8 @@ def raw_names(draw) -> BidsName:
     if draw(st.booleans()):
         ents.append(("ses", draw(values)))
     keys = draw(st.lists(st.sampled_from(RAW_KEYS), unique=True, max_size=4))
-    ents += [(k, draw(values)) for k in sorted(keys, key=ENTITY_ORDER.index)]
+    ents += [(k, draw(values)) for k in keys]
+    ents.sort(key=lambda kv: ENTITY_ORDER.index(kv[0]))  # tpl- comes between sub- and ses-
     return BidsName(tuple(ents), draw(suffixes), draw(st.sampled_from([".nii.gz", ".nii", ".json"])))
 
 
@@ -95,8 +96,8 @@ def test_repeated_entity_is_rejected(name, data):
 
 @SETTINGS
 @given(raw_names(), st.data())
-def test_non_alphanumeric_value_is_rejected(name, data):
-    bad = data.draw(st.text(ALNUM, max_size=3)) + data.draw(st.sampled_from(list(".-+ é#@!()[]~"))) + \
+def test_value_outside_the_label_format_is_rejected(name, data):
+    bad = data.draw(st.text(ALNUM, max_size=3)) + data.draw(st.sampled_from(list(".- é#@!()[]~"))) + \
         data.draw(st.text(ALNUM, max_size=3))
     i = data.draw(st.integers(0, len(name.entities) - 1))
     ents = list(name.entities)

@@ -107,10 +107,10 @@ def test_header_reproduces_ground_truth_on_every_grid(phantom_ds, cli):
         _assert_on_mri_grid(phantom_ds, out)
         side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
         mri_rel = _mri_of(phantom_ds, out).relative_to(phantom_ds).as_posix()
-        assert side["SpatialReference"] == f"bids::{mri_rel}"
-        assert side["Sources"][0].startswith("bids::derivatives/labels/") and side["Sources"][0].endswith(
+        assert side["SpatialReference"] == f"bids:raw:{mri_rel}"
+        assert side["Sources"][0].startswith("bids:raw:derivatives/labels/") and side["Sources"][0].endswith(
             "_CT_label-sacrum_seg.nii.gz")
-        assert side["Sources"][1].endswith("_CT.nii.gz") and side["Sources"][2] == f"bids::{mri_rel}"
+        assert side["Sources"][1].endswith("_CT.nii.gz") and side["Sources"][2] == f"bids:raw:{mri_rel}"
         gen = side["GeneratedBy"][0]
         assert gen["Name"] == "totalseg_bids.register" and gen["Method"] == "header"
         assert gen["Interpolation"] == "nearest"

@@ -120,7 +120,7 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
             assert dice(data, gt) > 0.95, (name, dice(data, gt))
             side = json.loads((out / rel.parent / name.replace(".nii.gz", ".json")).read_text())
             assert side["SpatialReference"] == "orig"
-            assert side["Sources"] == [f"bids::{rel.as_posix()}"]
+            assert side["Sources"] == [f"bids:raw:{rel.as_posix()}"]
             tool, ours = side["GeneratedBy"]
             assert (tool["Name"], tool["Version"], tool["Task"], tool["Fast"], tool["Device"]) == (
                 "TotalSegmentator", version, "total", True, "cpu")

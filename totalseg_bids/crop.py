@@ -41,7 +41,8 @@ import numpy as np
 
 from .core import cli
 from .core.bids import BidsName, bids_uri, raw_root_of, split_extension, subject_dir
-from .core.derivatives import (ensure_dataset_description, generated_by, output_complete, read_dseg_tsv,
+from .core.derivatives import (BIDSIGNORED_SUFFIXES, ensure_bidsignore, ensure_dataset_description,
+                               generated_by, output_complete, read_dseg_tsv,
                                write_dseg_tsv, write_sidecar)
 from .core.errors import GeometryError, InputError, MissingFileError, UsageError
 from .core.nifti import Grid, Volume, apply_affine, grid_mismatch, load_image, load_label, save_image, save_mask
@@ -436,6 +437,8 @@ def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
         common["Resolution"] = {opts.res: _describe_resolution(opts, out_grid)}
 
     ensure_dataset_description(case.out_root, "cropped", "images and labels cropped to an ROI by totalseg_bids.crop")
+    if opts.naming == "bids" and BidsName.parse(case.image).suffix in BIDSIGNORED_SUFFIXES:
+        ensure_bidsignore(case.out_root, BidsName.parse(case.image).suffix)
     written: list[Path] = []
     for (lab, vol, soft), out_lab in zip(labels, out_labels):
         if soft:
@@ -620,6 +623,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="with --path-img: only labels whose name ends with this, e.g. _label-sacrum_seg")
     cli.add_naming_arg(p)
     cli.add_batch_args(p)
+    cli.add_datalad_args(p)
     return p
 
 
@@ -633,7 +637,10 @@ def _run(args: argparse.Namespace) -> int:
     else:
         cases = cases_from_bids(args.path_img, args.contrasts, args.roi_dir, args.roi_label,
                                 args.label_dir, args.label_suffix, args.path_out)
+    cli.fetch_inputs(args, [p for c in cases for p in (c.image, c.roi, *c.labels) if p is not None])
     results = crop_batch(cases, opts, args.jobs, args.executor, args.scheduler)
+    cli.save_outputs(args, sorted({c.out_root for c in cases if c.out_root is not None}),
+                     f"totalseg_bids.crop: {len(results)} cropped image(s)")
     done = sum(not r.skipped for r in results)
     log.info("cropped %d image(s), %d already done", done, len(results) - done)
     for r in results:

@@ -5,8 +5,9 @@
 #   run_step <dataset> <input>... -- <output>... -- <command>...
 #
 # Example (paths relative to the dataset, so `datalad rerun` works in any clone):
-#   run_step "$bids" 'sub-*/anat/*_T2w.nii.gz' 'derivatives/labels' -- 'derivatives/reg-labels' -- \
+#   run_step "$bids" 'sub-*/**/anat/*_T[12]w.nii.gz' 'derivatives/labels' -- 'derivatives/reg-labels' -- \
 #       python -m totalseg_bids.register --path-img . -j 4
+# (`**` is any depth, so the globs match datasets with and without ses-* folders.)
 #
 # * The command runs in <dataset> (the working directory datalad records), both ways.
 # * Inside a datalad dataset (a folder with .datalad here or above) it becomes
@@ -20,6 +21,10 @@
 #   TOTALSEG_BIDS_RUN_EXPLICIT  1: `datalad run --explicit` (save only the declared outputs,
 #                               allow unrelated unsaved changes)
 #   TOTALSEG_BIDS_DATALAD_RUN   0: never use datalad run, even in a datalad dataset
+#   TOTALSEG_BIDS_RUN_OVERWRITE 0: do not add --overwrite (see below)
+# A totalseg_bids stage that skips complete outputs gets --overwrite under datalad run, so the
+# recorded command recomputes its declared outputs on `datalad rerun` (datalad unlocks them and
+# a stage would otherwise find them complete and skip them).
 # Returns the command's exit status (datalad run's, which fails when the command fails);
 # 2 for a usage error. Meant for scripts running with `set -euo pipefail`.
 
@@ -35,6 +40,21 @@ tsb_datalad_root() {
     [ "$dir" = "/" ] && return 1
     dir="$(dirname "$dir")"
   done
+}
+
+# Whether the command is a totalseg_bids stage that skips complete outputs without --overwrite.
+tsb_needs_overwrite() {
+  local arg stage=0
+  for arg in "$@"; do
+    case "$arg" in
+      --overwrite) return 1 ;;
+      totalseg_bids.register|totalseg_bids.segment_ct|totalseg_bids.crop|totalseg_bids.slices|\
+      totalseg_bids.predict|totalseg_bids.convert_config_to_nnunet) stage=1 ;;
+      totalseg-bids-register|totalseg-bids-segment_ct|totalseg-bids-crop|totalseg-bids-slices|\
+      totalseg-bids-predict|totalseg-bids-convert_config_to_nnunet) stage=1 ;;
+    esac
+  done
+  [ "$stage" = 1 ]
 }
 
 # A short title for the command: the totalseg_bids stage it runs, else its program name.
@@ -86,7 +106,9 @@ run_step() {
     for path in ${outputs[@]+"${outputs[@]}"}; do args+=(--output "$path"); done
     if [ "${TOTALSEG_BIDS_RUN_EXPLICIT:-0}" = "1" ]; then args+=(--explicit); fi
     local message="${TOTALSEG_BIDS_RUN_MESSAGE:-$(tsb_step_title "$@")}"
-    (cd "$ds" && datalad run ${args[@]+"${args[@]}"} -m "$message" -- "$@")
+    local -a cmd=("$@")
+    if [ "${TOTALSEG_BIDS_RUN_OVERWRITE:-1}" != "0" ] && tsb_needs_overwrite "$@"; then cmd+=(--overwrite); fi
+    (cd "$ds" && datalad run ${args[@]+"${args[@]}"} -m "$message" -- "${cmd[@]}")
   else
     (cd "$ds" && "$@")
   fi

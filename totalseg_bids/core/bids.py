@@ -24,11 +24,12 @@ from typing import Iterable, Mapping
 
 from .errors import InputError, UsageError
 
-#: BIDS entity order (BIDS schema, raw then derivative entities).
+#: BIDS entity order: ``rules.entities`` of the BIDS schema (bidsschematools), as short
+#: names; tests/test_bids_validity.py checks that it agrees with the installed schema.
 ENTITY_ORDER = (
-    "sub", "ses", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc", "stain",
-    "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi",
-    "space", "split", "recording", "chunk", "seg", "res", "den", "label", "desc",
+    "sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc",
+    "stain", "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi",
+    "space", "split", "recording", "chunk", "atlas", "seg", "scale", "res", "den", "label", "desc",
 )
 #: Entities that only derivatives carry; dropped when mapping a label to its image.
 DERIVATIVE_ENTITIES = ("space", "seg", "res", "den", "label", "desc")
@@ -39,9 +40,11 @@ DERIVATIVE_SUFFIXES = ("seg", "dseg", "softseg", "probseg", "mask")
 #: Image extensions, longest first.
 EXTENSIONS = (".nii.gz", ".nii", ".json", ".tsv", ".bval", ".bvec")
 NAMINGS = ("neuropoly", "bids")
+#: Name of the raw dataset in a derivative's ``DatasetLinks`` and its BIDS URIs.
+RAW_LINK = "raw"
 
 _KEY_RE = re.compile(r"^[a-z]+$")
-_VALUE_RE = re.compile(r"^[A-Za-z0-9]+$")
+_VALUE_RE = re.compile(r"^[A-Za-z0-9+]+$")  # the schema's label format: alphanumeric and "+"
 _SUFFIX_RE = re.compile(r"^[A-Za-z0-9]+$")
 
 
@@ -387,12 +390,15 @@ def image_for_label(label: str | Path, datatypes: Iterable[str] = ("anat", "ct")
 
 
 def bids_uri(path: str | Path, root: str | Path | None = None) -> str:
-    """``bids::<path relative to the raw dataset>`` (docs/conventions.md section 2).
+    """``bids:raw:<path relative to the raw dataset>``.
+
+    ``bids::`` would mean the derivative folder itself; ``raw`` is the name that
+    every derivative's ``DatasetLinks`` gives the raw dataset (docs/conventions.md).
 
     >>> bids_uri("/d/sub-01/anat/sub-01_T2w.nii.gz")
-    'bids::sub-01/anat/sub-01_T2w.nii.gz'
+    'bids:raw:sub-01/anat/sub-01_T2w.nii.gz'
     >>> bids_uri("/d/derivatives/labels/sub-01/anat/x_seg.nii.gz")
-    'bids::derivatives/labels/sub-01/anat/x_seg.nii.gz'
+    'bids:raw:derivatives/labels/sub-01/anat/x_seg.nii.gz'
     """
     path = Path(path)
     root = Path(root) if root is not None else raw_root_of(path)
@@ -403,7 +409,7 @@ def bids_uri(path: str | Path, root: str | Path | None = None) -> str:
             rel = path.relative_to(root)
         except ValueError:
             return str(path)
-    return f"bids::{rel.as_posix()}"
+    return f"bids:{RAW_LINK}:{rel.as_posix()}"
 
 
 def group_key(name: BidsName, keys: Iterable[str] = ("sub", "ses")) -> tuple[str | None, ...]:

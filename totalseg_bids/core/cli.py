@@ -17,6 +17,7 @@ import shlex
 import sys
 import traceback
 import warnings
+from pathlib import Path
 from typing import Callable, Iterable, Sequence, TypeVar
 
 from .. import __version__
@@ -49,6 +50,9 @@ def add_batch_args(parser: argparse.ArgumentParser, jobs: bool = True, dask: boo
                             help="run per-subject tasks locally or on a Dask cluster")
         parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                             help="Dask scheduler address (tcp://host:8786) for --executor dask")
+        parser.add_argument("--dask-timeout", type=float, default=120.0, metavar="SECONDS",
+                            help="how long to wait for Dask workers, at start and when all are lost "
+                                 "(default: 120)")
 
 
 def add_datalad_args(parser: argparse.ArgumentParser) -> None:
@@ -58,6 +62,38 @@ def add_datalad_args(parser: argparse.ArgumentParser) -> None:
                              "(or set TOTALSEG_BIDS_DATALAD_GET=1)")
     parser.add_argument("--datalad-save", action="store_true",
                         help="datalad save the outputs once at the end of the run")
+
+
+def fetch_inputs(args: argparse.Namespace, paths: Iterable[str | Path]) -> list[Path]:
+    """Fetch the annexed ``paths`` with ``--datalad-get`` (or TOTALSEG_BIDS_DATALAD_GET=1),
+    else refuse absent content with one line; the shared step of every stage that reads inputs."""
+    from .datalad import ensure_content, get_requested
+
+    return ensure_content(list(paths), get=get_requested(getattr(args, "datalad_get", False)))
+
+
+def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message: str) -> int:
+    """With ``--datalad-save``: one ``datalad save`` of whatever ``paths`` (files or output
+    folders) hold that is not saved yet, skipped outputs of a resumed run included.
+    Logs and returns how many files were saved."""
+    if not getattr(args, "datalad_save", False):
+        return 0
+    from .datalad import dataset_of, is_datalad_dataset, save_outputs as save, unsaved
+
+    paths = [Path(p) for p in paths if Path(p).exists()]
+    if not paths or not is_datalad_dataset(paths[0]):
+        log.warning("--datalad-save: %s is not inside a datalad dataset; nothing saved",
+                    paths[0] if paths else "no output")
+        return 0
+    ds = dataset_of(paths[0])
+    changed = unsaved(ds, paths)
+    if not changed:
+        log.info("--datalad-save: everything is saved already in %s", ds)
+        return 0
+    save(ds, paths, message)
+    log.info("--datalad-save: saved %d file(s) in %s (%s)", len(changed), ds,
+             ", ".join(str(p) for p in changed[:3]) + (", ..." if len(changed) > 3 else ""))
+    return len(changed)
 
 
 def add_naming_arg(parser: argparse.ArgumentParser) -> None:
@@ -125,6 +161,10 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     # the exact command, for provenance (datalad save messages, sidecars)
     args.command_line = shlex.join([*parser.prog.split(), *(sys.argv[1:] if argv is None else map(str, argv))])
     setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False), main_name=prog)
+    if getattr(args, "dask_timeout", None) is not None:
+        from . import parallel  # parallel imports this module
+
+        parallel.DASK_TIMEOUT = args.dask_timeout
     try:
         code = func(args)
         return int(code or 0)

@@ -133,6 +133,20 @@ def save_outputs(dataset: str | Path, paths: Sequence[str | Path], message: str)
                                 "check `datalad status` in that dataset") from None
 
 
+def unsaved(dataset: str | Path, paths: Sequence[str | Path]) -> list[Path]:
+    """The files under ``paths`` that ``datalad status`` reports as not saved."""
+    import datalad.api as dl
+
+    try:
+        results = dl.status(path=[str(p) for p in paths], dataset=str(dataset), untracked="all",
+                            result_renderer="disabled", on_failure="ignore", return_type="list")
+    except Exception as exc:  # noqa: BLE001
+        raise ExternalToolError(f"datalad status failed ({str(exc).splitlines()[0]})", dataset,
+                                "check `datalad status` in that dataset") from None
+    return sorted(Path(r["path"]) for r in results
+                  if r.get("state") not in (None, "clean") and r.get("type") != "directory")
+
+
 def git_annex_available() -> bool:
     """True when the ``git-annex`` program runs (datalad needs it)."""
     try:

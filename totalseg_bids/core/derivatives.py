@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+import os
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .. import __version__
 from .atomic import atomic_write_json, atomic_write_text, file_lock
-from .bids import bids_uri, sidecar_path, split_extension
+from .bids import RAW_LINK, bids_uri, sidecar_path, split_extension
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,14 @@ LOCK_NAME = ".totalseg_bids.lock"
 
 
 def now() -> str:
-    """Timestamp in the sidecar format ``YYYY-MM-DD HH:MM:SS``."""
+    """Timestamp in the sidecar format ``YYYY-MM-DD HH:MM:SS``.
+
+    ``SOURCE_DATE_EPOCH`` (seconds, the reproducible-builds convention) fixes
+    it, in UTC, so that two runs of one step write byte-identical sidecars.
+    """
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if epoch.isdigit():
+        return datetime.fromtimestamp(int(epoch), tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S")
     return datetime.now().strftime("%Y-%m-%d %H:%M:%S")
 
 
@@ -48,7 +56,9 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
     """Write ``<root>/dataset_description.json`` once (safe under concurrency).
 
     An existing file is kept; if it lacks ``GeneratedBy`` or ``DatasetType``
-    (pybids needs them) those keys are added.
+    (pybids needs them) those keys are added. A folder at ``<raw>/derivatives/<name>``
+    gets ``DatasetLinks: {"raw": "../.."}``, which the ``bids:raw:`` URIs of its
+    sidecars resolve against.
     """
     root = Path(root)
     path = root / "dataset_description.json"
@@ -67,6 +77,8 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
         }
         if description:
             wanted["Description"] = description
+        if root.absolute().parent.name == "derivatives":
+            wanted["DatasetLinks"] = {RAW_LINK: "../.."}
         changed = False
         for key, value in wanted.items():
             if key not in data:
@@ -74,6 +86,25 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
                 changed = True
         if changed:
             atomic_write_json(path, data)
+    return path
+
+
+#: Image suffixes that BIDS has no datatype for yet: listed in a derivative's ``.bidsignore``.
+BIDSIGNORED_SUFFIXES = ("CT",)
+
+
+def ensure_bidsignore(root: str | Path, suffix: str) -> Path:
+    """Add ``*_<suffix>.nii.gz``/``.json`` to ``<root>/.bidsignore`` (once, safe under
+    concurrency), so the validator accepts images of a suffix BIDS does not define (CT).
+    The validator reads it when ``root`` is validated as a dataset of its own."""
+    root = Path(root)
+    path = root / ".bidsignore"
+    wanted = [f"*_{suffix}.nii.gz", f"*_{suffix}.json"]
+    with file_lock(root / LOCK_NAME):
+        lines = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+        missing = [w for w in wanted if w not in lines]
+        if missing:
+            atomic_write_text(path, "\n".join([*lines, *missing]) + "\n")
     return path
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
@@ -89,17 +90,45 @@ def run_tasks(func: Callable[[T], Any], items: Sequence[T], keys: Sequence[str] 
             for i, item in enumerate(progress(items, total=len(items), desc=desc)):
                 results[i] = _call(func, item)
         else:
-            ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
-            with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-                futures = {pool.submit(_call, func, item): i for i, item in enumerate(items)}
-                for fut in progress(as_completed(futures), total=len(futures), desc=desc):
-                    i = futures[fut]
-                    try:
-                        results[i] = fut.result()
-                    except Exception as exc:  # a worker died (killed, out of memory)
-                        results[i] = (False, f"worker process died ({type(exc).__name__})")
+            results = _run_pool(func, items, jobs, desc)
     return [Outcome(keys[i], ok, value if ok else None, None if ok else value)
             for i, (ok, value) in sorted(results.items())]
+
+
+def _pool_round(func, items, todo: list[int], jobs: int, desc) -> tuple[dict, list[int]]:
+    """One pool over ``todo``: results of the items that finished, and the
+    indices whose worker died (their pool is broken, so they ran nowhere)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    ctx = multiprocessing.get_context("fork" if os.name == "posix" else "spawn")
+    results: dict[int, tuple[bool, Any]] = {}
+    died: list[int] = []
+    with ProcessPoolExecutor(max_workers=min(jobs, len(todo)), mp_context=ctx) as pool:
+        futures = {pool.submit(_call, func, items[i]): i for i in todo}
+        for fut in progress(as_completed(futures), total=len(futures), desc=desc):
+            i = futures[fut]
+            try:
+                results[i] = fut.result()
+            except BrokenProcessPool:
+                died.append(i)
+            except Exception as exc:  # noqa: BLE001 - e.g. an unpicklable result
+                results[i] = (False, f"unexpected {type(exc).__name__}: {exc}")
+    return results, sorted(died)
+
+
+def _run_pool(func, items, jobs: int, desc) -> dict[int, tuple[bool, Any]]:
+    """Run in a process pool; a worker that dies (killed, out of memory) breaks
+    the whole pool, so the items it took down run again in a fresh pool, one
+    item per pool, so that only the item that kills its worker again fails."""
+    results, died = _pool_round(func, items, list(range(len(items))), jobs, desc)
+    if died:
+        log.warning("a worker process died; retrying %d unfinished item(s) once", len(died))
+    for i in died:
+        retried, again = _pool_round(func, items, [i], 1, None)
+        results.update(retried)
+        if again:
+            results[i] = (False, "worker process died twice (killed or out of memory)")
+    return results
 
 
 def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]:
@@ -123,26 +152,77 @@ def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]
             raise UsageError(f"cannot reach the Dask scheduler ({exc})", str(scheduler),
                              "check the address and that the scheduler runs") from None
     try:
+        _wait_for_workers(client, scheduler)
         futures = {client.submit(_call, func, item, key=f"totalseg_bids-{keys[i]}-{os.getpid()}-{i}",
                                  pure=False): i for i, item in enumerate(items)}
-        results = {}
-        for fut in progress(dask_completed(list(futures)), total=len(futures), desc=desc):
-            i = futures[fut]
-            try:
-                results[i] = fut.result()
-            except Exception as exc:  # noqa: BLE001
-                results[i] = (False, f"dask task failed ({type(exc).__name__}: {exc})")
-        return results
+        return _collect_dask(client, futures, desc)
     finally:
         if own_client:
             client.close()
+
+
+#: Seconds to wait for Dask workers (``--dask-timeout``), at start and whenever all are lost.
+DASK_TIMEOUT = 120.0
+
+
+def _worker_count(client) -> int:
+    return len(client.scheduler_info().get("workers", {}))
+
+
+def _wait_for_workers(client, scheduler) -> None:
+    """Say how many workers are connected; wait up to DASK_TIMEOUT for the first."""
+    from dask.distributed import TimeoutError as DaskTimeout  # noqa: A001
+
+    if not _worker_count(client):
+        log.info("waiting up to %gs for Dask workers (--dask-timeout)", DASK_TIMEOUT)
+        try:
+            client.wait_for_workers(1, timeout=DASK_TIMEOUT)
+        except (DaskTimeout, TimeoutError, OSError):
+            raise UsageError(f"no Dask worker connected within {DASK_TIMEOUT:g}s", str(scheduler),
+                             "start workers (dask worker ADDRESS) or raise --dask-timeout") from None
+    log.info("Dask: %d worker(s) connected", _worker_count(client))
+
+
+def _collect_dask(client, futures: dict, desc) -> dict[int, tuple[bool, Any]]:
+    """Gather results as they finish; when every worker is gone for longer than
+    DASK_TIMEOUT the unfinished items fail instead of hanging forever."""
+    from dask.distributed import wait
+
+    results: dict[int, tuple[bool, Any]] = {}
+    pending = set(futures)
+    bar = progress(range(len(futures)), total=len(futures), desc=desc)
+    lost_since: float | None = None
+    while pending:
+        try:
+            done, pending = wait(list(pending), timeout=1.0, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            done = set()
+        for fut in done:
+            try:
+                results[futures[fut]] = fut.result()
+            except Exception as exc:  # noqa: BLE001
+                results[futures[fut]] = (False, f"dask task failed ({type(exc).__name__}: {exc})")
+            bar.update(1)
+        if _worker_count(client):
+            lost_since = None
+        elif lost_since is None:
+            lost_since = time.monotonic()
+            log.warning("all Dask workers lost; waiting up to %gs for one", DASK_TIMEOUT)
+        elif time.monotonic() - lost_since > DASK_TIMEOUT:
+            for fut in pending:
+                results[futures[fut]] = (False, f"no Dask worker for {DASK_TIMEOUT:g}s (all lost)")
+            client.cancel(list(pending))
+            break
+    bar.close()
+    return results
 
 
 def raise_for_failures(outcomes: Sequence[Outcome], what: str = "items") -> None:
     """Raise one BatchError summarising the failed outcomes, if any."""
     failed = [o for o in outcomes if not o.ok]
     if failed:
-        raise BatchError(f"{len(failed)} of {len(outcomes)} {what} failed "
-                         f"({', '.join(o.key for o in failed[:5])}{', ...' if len(failed) > 5 else ''})",
-                         None, "fix the inputs named above and re-run: finished items are skipped",
+        shown = ", ".join(o.key for o in failed[:5]) + (", ..." if len(failed) > 5 else "")
+        raise BatchError(f"{len(outcomes) - len(failed)} of {len(outcomes)} {what} done, "
+                         f"{len(failed)} failed: {shown}", None,
+                         "rerun the same command to retry: finished items are skipped",
                          failures=[(o.key, o.error or "failed") for o in failed])

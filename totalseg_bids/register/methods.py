@@ -77,7 +77,9 @@ def _register(method: str, label_path: Path, ct_image: Path | None, label: Volum
                           header_shift_mm=shift if opts.init != "header" else 0.0)
     if not np.any(out):
         flags["LabelLeftFieldOfView"] = True
-    tool.update({"RegistrationSeconds": round(time.perf_counter() - t0, 2), "Quality": quality})
+    tool["Quality"] = quality
+    # timings go to the log, not the sidecar: two runs must write identical derivatives
+    log.info("%s: registered in %.2fs", mri_path.name, time.perf_counter() - t0)
     if flags:
         flags["RegistrationSuspicious"] = True
         out, transform = _on_failure(opts, flags, mri_path, data, label, mri_grid, interp, values, out, transform)
