@@ -41,7 +41,8 @@ setup(
         "pillow>=9.0",
     ],
     extras_require=extras,
-    entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main"]},
+    entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main",
+                                    "totalseg-bids-provenance=totalseg_bids.provenance:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Medical Science Apps.",
