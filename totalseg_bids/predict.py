@@ -455,6 +455,8 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
             datalad_get: bool = False, datalad_save: bool = False,
             save_message: str | None = None) -> PredictSummary:
     """Predict every input with one model load; see the module docstring."""
+    from .core.provenance import refuse_manual_overwrite
+
     t0 = time.perf_counter()
     if batch_size < 1:
         raise UsageError("--batch-size must be >= 1", None, "e.g. --batch-size 8")
@@ -483,6 +485,11 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
             continue
         if output_complete(out) and not overwrite:
             skipped.append(out)
+            continue
+        try:  # a hand-corrected label survives --overwrite
+            refuse_manual_overwrite(out, overwrite)
+        except TotalsegBidsError as exc:
+            failures.append((str(out), str(exc)))
             continue
         items.append(Item(tuple(images), out, raw, droot))
     outs = [i.output for i in items]
