@@ -417,8 +417,29 @@ def test_report_in_headless_chromium(qc_ds, tmp_path):
         time.sleep(0.2)
         exported = json.loads((downloads / "qc_marks.json").read_text())
         assert [m["mark"] for m in exported["marks"]][:3] == ["pass", "fail", "artifact"]
+        _check_marks_decide_training(downloads / "qc_marks.tsv", [Path(r[header.index("label")]) for r in body])
+        # a rerun re-adds an unchanged entry: its mark stays; a changed label loses it
+        entries = _page_data(qcd / "index.html")["entries"]
+        first = next(e for e in entries if e["label"] == body[0][header.index("label")])
+        qc.add_entry(qcd, first["image"], first["label"])
+        browser.open((qcd / "index.html").as_uri())
+        assert browser.js("document.getElementById('marked-count').textContent") == "3"
     finally:
         browser.close()
+
+
+def _check_marks_decide_training(tsv: Path, labels: list[Path]) -> None:
+    """The exported marks drop failed/artifact labels; a label changed after review is not trusted."""
+    from totalseg_bids.qc.marks import filter_labels, read_marks
+
+    marks = read_marks(tsv)
+    kept, dropped = filter_labels(labels, marks, exclude=("fail", "artifact"))
+    assert kept == [labels[0]] + labels[3:] and [why for _, why in dropped] == ["marked fail", "marked artifact"]
+    kept, dropped = filter_labels(labels, marks, require_pass=True)
+    assert kept == [labels[0]] and len(dropped) == len(labels) - 1
+    marks[str(labels[0].absolute())]["checksum"] = "sha256:" + "0" * 64  # as if reviewed before a rewrite
+    kept, dropped = filter_labels(labels, marks, require_pass=True)
+    assert not kept and dropped[0] == (labels[0], "reviewed an older version")
 
 
 def test_missing_label_with_any_name_is_reported_missing(tmp_path, capsys):
