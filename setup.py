@@ -42,7 +42,8 @@ setup(
     ],
     extras_require=extras,
     entry_points={"console_scripts": ["totalseg-bids-phantoms=totalseg_bids.phantoms:main",
-                                    "totalseg-bids-provenance=totalseg_bids.provenance:main"]},
+                                    "totalseg-bids-provenance=totalseg_bids.provenance:main",
+                                    "totalseg-bids-model=totalseg_bids.model:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",
         "Topic :: Scientific/Engineering :: Medical Science Apps.",
