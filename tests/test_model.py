@@ -72,8 +72,8 @@ def _predict(cli, env, ds, cfg, deriv, *model_args):
 def test_export_install_predict(trained_model, tmp_path, cli):  # noqa: F811
     tm = trained_model
     zip_path = tmp_path / "sacrum_model.zip"
-    proc = cli(MODULE, "export", "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0", "-tr", tm.model_dir.name.split("__")[0],
-               "-o", zip_path, env=tm.env, timeout=600)
+    proc = cli(MODULE, "export", "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0",
+               "-tr", tm.model_dir.name.split("__")[0], "-o", zip_path, env=tm.env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == str(zip_path)
     prefix = f"{tm.dataset_folder}/{tm.model_dir.name}"
@@ -119,7 +119,8 @@ def test_export_install_predict(trained_model, tmp_path, cli):  # noqa: F811
     r = nib.load(str(ref))
     for out, name in ((by_name, "sacrum"), (by_zip, "sacrum_model.zip")):
         img = nib.load(str(out))
-        assert np.array_equal(np.asanyarray(img.dataobj), np.asanyarray(r.dataobj)) and np.array_equal(img.affine, r.affine)
+        assert np.array_equal(np.asanyarray(img.dataobj), np.asanyarray(r.dataobj))
+        assert np.array_equal(img.affine, r.affine)
         side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
         assert side["GeneratedBy"][0]["Model"] == {"Name": name, "SHA256": sha}
     assert np.asanyarray(r.dataobj).any()

@@ -603,7 +603,8 @@ def get_parser() -> argparse.ArgumentParser:
     m.add_argument("--model-dir", type=Path, help="nnU-Net model folder <trainer>__<plans>__<configuration>")
     m.add_argument("-d", "--dataset", help="dataset id or name in $nnUNet_results (with -c, -tr, -p)")
     m.add_argument("--model", metavar="NAME", help="a model installed with python -m totalseg_bids.model install")
-    m.add_argument("--model-zip", type=Path, metavar="FILE", help="a zip written by python -m totalseg_bids.model export")
+    m.add_argument("--model-zip", type=Path, metavar="FILE",
+                   help="a zip written by python -m totalseg_bids.model export")
     p.add_argument("-c", "--configuration", default="3d_fullres")
     p.add_argument("-tr", "--trainer", default="nnUNetTrainer")
     p.add_argument("-p", "--plans", default="nnUNetPlans")
