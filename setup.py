@@ -25,8 +25,8 @@ extras = {
              "psutil>=5"],
 }
 #: every stage module gets a console script ``totalseg-bids-<stage>`` (underscores as dashes)
-STAGES = ["bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "predict", "qc",
-          "crop", "slices", "augment", "export", "stats", "phantoms", "demo"]
+STAGES = ["bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "predict",
+          "crop", "slices", "augment", "export", "stats", "qc", "model", "provenance", "phantoms", "demo"]
 
 extras["all"] = sorted({req for name, reqs in extras.items() if name != "test" for req in reqs})
 

@@ -375,7 +375,7 @@ CATALOGUE = [
     *[("slices", None, k) for k in ("othersubject", "duplicate", "twosplits")],
     *[("stats", "label", k) for k in ("missing", "truncated", "notnifti", "4d", "float")],
     ("stats", None, "duplicate"),
-    *[("qc", "label", k) for k in ("missing", "truncated", "notnifti", "4d", "float")],
+    *[("qc", "label", k) for k in ("missing", "truncated", "notnifti", "4d", "float", "values")],
     ("qc", "image", "truncated"),
     ("qc", None, "othersubject"),
 ]
@@ -443,6 +443,27 @@ def test_bad_input(stage, target, kind, small_template, tmp_path):
             load_fully(p)
     # inputs unchanged
     assert tree_state(s.inputs, exclude=[s.out]) == before_inputs
+
+
+@pytest.mark.parametrize("kind,words", [("missing", "missing"), ("values", "0 and 1"), ("values02", "0 and 1")])
+def test_qc_says_what_is_wrong(kind, words, small_template, tmp_path):
+    """QC names the problem: a missing label is missing, a _seg holding {0, 2} breaks the 0/1 rule."""
+    ds = tmp_path / "ds"
+    shutil.copytree(small_template, ds, symlinks=True)
+    s = setup_qc(ds, tmp_path)
+    label = s.targets["label"]
+    if kind == "values02":
+        img = nib.load(str(label))
+        save_like(label, (np.asanyarray(img.dataobj) > 0).astype(np.uint8) * 2, template=img)
+    else:
+        corrupt(label, kind, ds)
+    proc = run_main("qc", s.argv)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    lines = error_lines(proc)
+    assert len(lines) == 1 and label.name in lines[0] and words in lines[0], lines
+    assert "not a BIDS file name" not in lines[0], lines
+    rec = json.loads((s.out / "entries" / f"{label.name[:-7]}.json").read_text(encoding="utf-8"))
+    assert rec["status"] == "error" and any(words in f["message"] for f in rec["flags"]), rec["flags"]
 
 
 def check_good(s: Setup, proc) -> None:

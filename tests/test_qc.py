@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from totalseg_bids import qc
+from totalseg_bids.qc.evaluate import _orientation as orientation
 from totalseg_bids.core.nifti import apply_affine, load_image, load_label, save_mask
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -61,7 +62,7 @@ def test_orientation_and_position_in_mosaics(qc_ds, sub, stem, codes):
     """Superior up, anterior left (sagittal); radiological axial; the drawn sacrum maps
     back to its ground-truth world position; whatever the storage order."""
     image, label = load_image(_img(qc_ds, sub, stem)), load_label(_gt(qc_ds, sub, stem))
-    assert qc._orientation(image.affine) == codes
+    assert orientation(image.affine) == codes
     views = qc.render_views(image, label)
     sag, ax = views.sagittal, views.axial
     mid = len(sag.boxes) // 2
@@ -416,5 +417,45 @@ def test_report_in_headless_chromium(qc_ds, tmp_path):
         time.sleep(0.2)
         exported = json.loads((downloads / "qc_marks.json").read_text())
         assert [m["mark"] for m in exported["marks"]][:3] == ["pass", "fail", "artifact"]
+        _check_marks_decide_training(downloads / "qc_marks.tsv", [Path(r[header.index("label")]) for r in body])
+        # a rerun re-adds an unchanged entry: its mark stays; a changed label loses it
+        entries = _page_data(qcd / "index.html")["entries"]
+        first = next(e for e in entries if e["label"] == body[0][header.index("label")])
+        qc.add_entry(qcd, first["image"], first["label"])
+        browser.open((qcd / "index.html").as_uri())
+        assert browser.js("document.getElementById('marked-count').textContent") == "3"
     finally:
         browser.close()
+
+
+def _check_marks_decide_training(tsv: Path, labels: list[Path]) -> None:
+    """The exported marks drop failed/artifact labels; a label changed after review is not trusted."""
+    from totalseg_bids.qc.marks import filter_labels, read_marks
+
+    marks = read_marks(tsv)
+    kept, dropped = filter_labels(labels, marks, exclude=("fail", "artifact"))
+    assert kept == [labels[0]] + labels[3:] and [why for _, why in dropped] == ["marked fail", "marked artifact"]
+    kept, dropped = filter_labels(labels, marks, require_pass=True)
+    assert kept == [labels[0]] and len(dropped) == len(labels) - 1
+    marks[str(labels[0].absolute())]["checksum"] = "sha256:" + "0" * 64  # as if reviewed before a rewrite
+    kept, dropped = filter_labels(labels, marks, require_pass=True)
+    assert not kept and dropped[0] == (labels[0], "reviewed an older version")
+
+
+def test_missing_label_with_any_name_is_reported_missing(tmp_path, capsys):
+    """A label that does not exist is 'missing', not a naming problem, whatever its name."""
+    code = qc.main(["--labels", str(tmp_path / "x.nii.gz"), "--qc", str(tmp_path / "qc")])
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if ": error: " in line]
+    assert code == 1 and len(lines) == 1 and "label file is missing" in lines[0], err
+    assert "BIDS" not in err, err
+
+
+def test_add_entry_hook_never_raises(qc_ds, tmp_path):
+    """The hook other stages call logs and returns None when the report cannot be written."""
+    blocker = tmp_path / "qc"
+    blocker.write_text("a file where the QC folder should be")
+    img = _img(qc_ds, "sub-01", "acq-sag_T2w")
+    assert qc.add_entry(blocker, img, _gt(qc_ds, "sub-01", "acq-sag_T2w", "sacrum_seg")) is None
+    with pytest.raises(Exception):
+        qc.write_entry(blocker, img, _gt(qc_ds, "sub-01", "acq-sag_T2w", "sacrum_seg"))

@@ -620,6 +620,11 @@ def get_parser() -> argparse.ArgumentParser:
                         "error (default when given) or warn")
     p.add_argument("--datasets-path", type=Path, metavar="DIR",
                    help="DATASETS_PATH to write (default: the common parent folder of the datasets)")
+    p.add_argument("--qc-marks", type=Path, metavar="MARKS.tsv",
+                   help="marks exported from the QC report: drop the labels marked --exclude")
+    p.add_argument("--exclude", default="fail", metavar="MARKS",
+                   help="comma-separated marks to drop with --qc-marks (default fail; e.g. fail,artifact)")
+    p.add_argument("--require-pass", action="store_true", help="with --qc-marks keep only labels marked pass")
     p.add_argument("--datalad-get", action="store_true",
                    help="fetch annexed files without content instead of failing (or TOTALSEG_BIDS_DATALAD_GET=1)")
     return p
@@ -644,6 +649,12 @@ def _run(args: argparse.Namespace) -> int:
         output = args.output
         paths = query_bids(args.bids_dir, args.type, args.label_dir, args.label_suffix, args.contrasts)
         source = args.bids_dir[0]
+    if args.qc_marks is not None:
+        from .qc.marks import filter_labels, read_marks
+
+        paths, dropped = filter_labels(paths, read_marks(args.qc_marks), args.exclude.split(","), args.require_pass)
+        for lab, why in dropped:
+            log.warning("dropped %s (%s)", lab, why)
     cfg = build_config(paths, type=args.type, split_validation=args.split_validation, split_test=args.split_test,
                        seed=args.seed, split_by=args.split_by, stratify=args.stratify,
                        check_geometry=args.check_geometry or False, datasets_path=args.datasets_path,

@@ -198,6 +198,7 @@ class Model:
     checkpoint: str
     labels: dict[str, int]
     channels: dict[str, str]
+    identity: dict[str, str] = field(default_factory=dict)  # installed name and zip checksum, when known
 
     @property
     def classes(self) -> dict[int, str]:
@@ -455,6 +456,8 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
             datalad_get: bool = False, datalad_save: bool = False,
             save_message: str | None = None) -> PredictSummary:
     """Predict every input with one model load; see the module docstring."""
+    from .core.provenance import refuse_manual_overwrite
+
     t0 = time.perf_counter()
     if batch_size < 1:
         raise UsageError("--batch-size must be >= 1", None, "e.g. --batch-size 8")
@@ -484,6 +487,11 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
         if output_complete(out) and not overwrite:
             skipped.append(out)
             continue
+        try:  # a hand-corrected label survives --overwrite
+            refuse_manual_overwrite(out, overwrite)
+        except TotalsegBidsError as exc:
+            failures.append((str(out), str(exc)))
+            continue
         items.append(Item(tuple(images), out, raw, droot))
     outs = [i.output for i in items]
     if len(set(outs)) != len(outs):
@@ -499,7 +507,7 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
         summary.model_seconds = time.perf_counter() - tm
         nn_meta = {"Dataset": model.dataset, "Configuration": model.configuration, "Trainer": model.trainer,
                    "Plans": model.plans, "Folds": list(model.folds), "Checkpoint": model.checkpoint,
-                   "Device": engine.device, "TTA": bool(tta)}
+                   "Device": engine.device, "TTA": bool(tta), "Model": model.identity or None}
         post = {"per-label": "largest connected component per label (26-connectivity, cc3d)",
                 "union": "largest connected component of the union of labels (26-connectivity, cc3d)",
                 "off": "none"}[keep]
@@ -594,6 +602,9 @@ def get_parser() -> argparse.ArgumentParser:
     m = p.add_mutually_exclusive_group(required=True)
     m.add_argument("--model-dir", type=Path, help="nnU-Net model folder <trainer>__<plans>__<configuration>")
     m.add_argument("-d", "--dataset", help="dataset id or name in $nnUNet_results (with -c, -tr, -p)")
+    m.add_argument("--model", metavar="NAME", help="a model installed with python -m totalseg_bids.model install")
+    m.add_argument("--model-zip", type=Path, metavar="FILE",
+                   help="a zip written by python -m totalseg_bids.model export")
     p.add_argument("-c", "--configuration", default="3d_fullres")
     p.add_argument("-tr", "--trainer", default="nnUNetTrainer")
     p.add_argument("-p", "--plans", default="nnUNetPlans")
@@ -621,8 +632,20 @@ def get_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     if args.bids_dir is not None and not args.contrasts:
         raise UsageError("--bids-dir needs --contrasts", None, "e.g. --contrasts T1w T2w")
+    with tempfile.TemporaryDirectory(prefix="totalseg_bids-model-") as unpacked:
+        identity = {}
+        if args.model or args.model_zip:
+            from .model import installed_model, unpack_zip
+
+            args.model_dir, identity = (installed_model(args.model, args.configuration) if args.model
+                                        else unpack_zip(args.model_zip, unpacked, args.configuration))
+        return _predict_cli(args, identity)
+
+
+def _predict_cli(args: argparse.Namespace, identity: dict) -> int:
     model = resolve_model(args.model_dir, args.dataset, args.configuration, args.trainer, args.plans,
                           args.folds, args.checkpoint)
+    model.identity = identity
     inputs = collect_inputs(args.config, args.split, args.bids_dir, args.contrasts, args.datasets_path)
     res = predict(inputs, model, args.label_name, args.derivatives, args.naming, args.keep_largest, args.device,
                   args.tta, args.overwrite, args.num_parts, args.part_id, args.batch_size, args.jobs, args.qc,

@@ -490,6 +490,9 @@ def segment_ct(job: CtJob) -> dict:
     if not job.overwrite and outputs_complete(job):
         log.info("%s: outputs complete, skipped", job.ct)
         return {"ct": str(job.ct), "status": "skipped", "outputs": [str(p) for p in outputs]}
+    from .core.provenance import refuse_manual_overwrite
+    for out in outputs:  # a hand-corrected label survives --overwrite
+        refuse_manual_overwrite(out, job.overwrite)
     ct_grid, ct_affine = check_ct(job.ct, job.model_mm)
     masks = (read_existing(job, ct_grid) if job.from_existing is not None
              else run_totalsegmentator(job, ct_grid))

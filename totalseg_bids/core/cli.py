@@ -42,6 +42,9 @@ def build_parser(module: str, description: str, epilog: str | None = None) -> ar
 def add_batch_args(parser: argparse.ArgumentParser, jobs: bool = True, dask: bool = True) -> None:
     """``--overwrite``, ``-j/--jobs``, ``--executor``/``--scheduler``."""
     parser.add_argument("--overwrite", action="store_true", help="redo outputs that already exist")
+    parser.add_argument("--overwrite-manual", dest="overwrite", action="store_const", const="manual",
+                        help="like --overwrite, and also replace labels whose sidecar says they were corrected "
+                             "by hand (GeneratedBy Manual)")
     if jobs:
         parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                             help="parallel workers (default: number of CPU cores)")

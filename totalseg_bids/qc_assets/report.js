@@ -14,7 +14,8 @@
   var STORE = "totalseg_bids.qc.marks:" + data.report_id;
   var MARKS = data.marks || ["pass", "fail", "artifact"];
   var KEY_MARKS = { p: "pass", f: "fail", a: "artifact" };
-  var TSV_COLUMNS = ["id", "subject", "session", "stage", "status", "mark", "marked_at", "flags", "image", "label"];
+  var TSV_COLUMNS = ["id", "subject", "session", "stage", "status", "mark", "marked_at", "flags", "image", "label",
+    "checksum"];
 
   var state = { index: 0, overlay: true, filter: "all", marks: loadMarks() };
   var rows = Array.prototype.slice.call(document.querySelectorAll("#entry-list tr.entry-row"));
@@ -44,7 +45,10 @@
 
   function markOf(entry) {
     var m = state.marks[entry.id];
-    return m && MARKS.indexOf(m.mark) >= 0 ? m : null;
+    if (!m || MARKS.indexOf(m.mark) < 0) return null;
+    /* a mark belongs to the version of the label that was reviewed: a changed file is unmarked again */
+    if (m.checksum && entry.checksum && m.checksum !== entry.checksum) return null;
+    return m;
   }
 
   function visible(i) {
@@ -199,7 +203,7 @@
   function setMark(mark) {
     var e = entries[state.index];
     if (!e) return;
-    if (mark) state.marks[e.id] = { mark: mark, time: new Date().toISOString() };
+    if (mark) state.marks[e.id] = { mark: mark, time: new Date().toISOString(), checksum: e.checksum || null };
     else delete state.marks[e.id];
     saveMarks();
     refreshMarks();
@@ -213,7 +217,7 @@
         id: e.id, subject: e.subject, session: e.session, stage: e.stage, status: e.status,
         mark: m ? m.mark : "", marked_at: m ? m.time : "",
         flags: (e.flags || []).map(function (f) { return f.code; }).join(","),
-        image: e.image, label: e.label
+        image: e.image, label: e.label, checksum: m ? (m.checksum || e.checksum || "") : (e.checksum || "")
       };
     });
   }
@@ -269,7 +273,7 @@
       try {
         var parsed = JSON.parse(reader.result);
         (parsed.marks || []).forEach(function (r) {
-          if (r.id && MARKS.indexOf(r.mark) >= 0) state.marks[r.id] = { mark: r.mark, time: r.marked_at || new Date().toISOString() };
+          if (r.id && MARKS.indexOf(r.mark) >= 0) state.marks[r.id] = { mark: r.mark, time: r.marked_at || new Date().toISOString(), checksum: r.checksum || null };
         });
         saveMarks();
         refreshMarks();

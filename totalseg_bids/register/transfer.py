@@ -12,6 +12,7 @@ import numpy as np
 
 from .. import __version__
 from ..core.bids import BidsName, dataset_root_of, raw_root_of, split_extension
+from ..core.provenance import refuse_manual_overwrite
 from ..core.derivatives import (
     ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar,
 )
@@ -111,6 +112,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
         return TransferResult(str(out_path), "skipped", used_method, str(mri_path), str(ct_label_path),
                               str(xfm_path) if xfm_path.exists() else None)
     _check_same_subject(ct_label_path, mri_path, own_label)
+    refuse_manual_overwrite(out_path, overwrite)  # a hand-corrected label survives --overwrite
 
     mri_grid = load_grid(mri_path)  # header/sct need the MRI's grid only, not its voxels
     if kind == "dseg":
