@@ -144,9 +144,11 @@ def build_card(model_dir: Path, folds: Sequence[str], raw_dataset: Path | None) 
         "ValidationDice": {f"fold_{f}": _dice(model_dir / f"fold_{f}") for f in folds}, "Exported": now()}
     mapping = raw_dataset / "case_mapping.json" if raw_dataset else None
     if mapping is not None and mapping.is_file():
-        cases = json.loads(mapping.read_text(encoding="utf-8")).get("cases", [])
-        images = [i for c in cases for i in c.get("images", [])]
-        card["SourceDatasets"] = sorted({Path(i).parts[0] for i in images if Path(i).parts})
+        data = json.loads(mapping.read_text(encoding="utf-8"))
+        cases, base = data.get("cases", []), Path(data.get("DATASETS_PATH") or "/")
+        images = [Path(i) for c in cases for i in c.get("images", [])]
+        card["SourceDatasets"] = sorted({(i.relative_to(base) if i.is_relative_to(base) else i).parts[0]
+                                         for i in images if i.parts})
         card["Split"] = {s: sorted(c["case_id"] for c in cases if c.get("split") == s)
                          for s in sorted({c.get("split") for c in cases if c.get("split")})}
     return card
