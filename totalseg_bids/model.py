@@ -170,10 +170,10 @@ def export(dataset: str, configuration: str, output: str | Path, folds: Sequence
     raw_dataset = Path(raw) / ds_name if raw and (Path(raw) / ds_name).is_dir() else None
     card = build_card(model.folder, model.folds, raw_dataset)
     output = Path(output)
-    from nnunetv2.model_sharing.model_export import export_pretrained_model
-
     with atomic_path(output) as tmp:
         with _nnunet_paths(root, raw, os.environ.get("nnUNet_preprocessed")):
+            from nnunetv2.model_sharing.model_export import export_pretrained_model
+
             try:
                 export_pretrained_model(ds_name, str(tmp), configurations=(configuration,), trainer=trainer,
                                         plans_identifier=plans, folds=tuple(int(f) if f != "all" else f
@@ -249,8 +249,6 @@ def install(zip_path: str | Path, name: str | None = None, results: str | Path |
     root = models_root(results)
     root.mkdir(parents=True, exist_ok=True)
     digest = sha256(zip_path)
-    from nnunetv2.model_sharing.model_import import install_model_from_zip_file
-
     with file_lock(root / f".{REGISTRY}.lock"):
         reg = _registry(root)
         old = reg.get(name)
@@ -259,6 +257,8 @@ def install(zip_path: str | Path, name: str | None = None, results: str | Path |
                               "choose another --name")
         _refuse_different(zip_path, root, folders)
         with _nnunet_paths(root):
+            from nnunetv2.model_sharing.model_import import install_model_from_zip_file
+
             install_model_from_zip_file(str(zip_path))
         entry = {"name": name, "folders": list(folders), "sha256": digest, "zip": zip_path.name, "installed": now()}
         reg[name] = entry
@@ -300,9 +300,9 @@ def unpack_zip(zip_path: str | Path, into: str | Path, configuration: str | None
     """nnU-Net's install of a zip into a scratch folder, for ``predict --model-zip``."""
     zip_path = Path(zip_path)
     folders, _cards = _open_export(zip_path)
-    from nnunetv2.model_sharing.model_import import install_model_from_zip_file
-
     with _nnunet_paths(Path(into)):
+        from nnunetv2.model_sharing.model_import import install_model_from_zip_file
+
         install_model_from_zip_file(str(zip_path))
     return _pick(Path(into), folders, configuration, zip_path), {"Name": zip_path.name, "SHA256": sha256(zip_path)}
 
