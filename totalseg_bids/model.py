@@ -144,9 +144,11 @@ def build_card(model_dir: Path, folds: Sequence[str], raw_dataset: Path | None) 
         "ValidationDice": {f"fold_{f}": _dice(model_dir / f"fold_{f}") for f in folds}, "Exported": now()}
     mapping = raw_dataset / "case_mapping.json" if raw_dataset else None
     if mapping is not None and mapping.is_file():
-        cases = json.loads(mapping.read_text(encoding="utf-8")).get("cases", [])
-        images = [i for c in cases for i in c.get("images", [])]
-        card["SourceDatasets"] = sorted({Path(i).parts[0] for i in images if Path(i).parts})
+        data = json.loads(mapping.read_text(encoding="utf-8"))
+        cases, base = data.get("cases", []), Path(data.get("DATASETS_PATH") or "/")
+        images = [Path(i) for c in cases for i in c.get("images", [])]
+        card["SourceDatasets"] = sorted({(i.relative_to(base) if i.is_relative_to(base) else i).parts[0]
+                                         for i in images if i.parts})
         card["Split"] = {s: sorted(c["case_id"] for c in cases if c.get("split") == s)
                          for s in sorted({c.get("split") for c in cases if c.get("split")})}
     return card
@@ -168,10 +170,10 @@ def export(dataset: str, configuration: str, output: str | Path, folds: Sequence
     raw_dataset = Path(raw) / ds_name if raw and (Path(raw) / ds_name).is_dir() else None
     card = build_card(model.folder, model.folds, raw_dataset)
     output = Path(output)
-    from nnunetv2.model_sharing.model_export import export_pretrained_model
-
     with atomic_path(output) as tmp:
         with _nnunet_paths(root, raw, os.environ.get("nnUNet_preprocessed")):
+            from nnunetv2.model_sharing.model_export import export_pretrained_model
+
             try:
                 export_pretrained_model(ds_name, str(tmp), configurations=(configuration,), trainer=trainer,
                                         plans_identifier=plans, folds=tuple(int(f) if f != "all" else f
@@ -247,8 +249,6 @@ def install(zip_path: str | Path, name: str | None = None, results: str | Path |
     root = models_root(results)
     root.mkdir(parents=True, exist_ok=True)
     digest = sha256(zip_path)
-    from nnunetv2.model_sharing.model_import import install_model_from_zip_file
-
     with file_lock(root / f".{REGISTRY}.lock"):
         reg = _registry(root)
         old = reg.get(name)
@@ -257,6 +257,8 @@ def install(zip_path: str | Path, name: str | None = None, results: str | Path |
                               "choose another --name")
         _refuse_different(zip_path, root, folders)
         with _nnunet_paths(root):
+            from nnunetv2.model_sharing.model_import import install_model_from_zip_file
+
             install_model_from_zip_file(str(zip_path))
         entry = {"name": name, "folders": list(folders), "sha256": digest, "zip": zip_path.name, "installed": now()}
         reg[name] = entry
@@ -298,9 +300,9 @@ def unpack_zip(zip_path: str | Path, into: str | Path, configuration: str | None
     """nnU-Net's install of a zip into a scratch folder, for ``predict --model-zip``."""
     zip_path = Path(zip_path)
     folders, _cards = _open_export(zip_path)
-    from nnunetv2.model_sharing.model_import import install_model_from_zip_file
-
     with _nnunet_paths(Path(into)):
+        from nnunetv2.model_sharing.model_import import install_model_from_zip_file
+
         install_model_from_zip_file(str(zip_path))
     return _pick(Path(into), folders, configuration, zip_path), {"Name": zip_path.name, "SHA256": sha256(zip_path)}
 
