@@ -127,9 +127,18 @@ def test_relative_paths_comments_duplicates(phantom_ds, tmp_path, monkeypatch, c
     monkeypatch.chdir(tmp_path)
     proc = run_main(capsys, "--txt", txt, "--type", "LABEL")
     assert proc.returncode == 0, proc.stderr
-    assert "duplicate" in proc.stderr and "listed twice" in proc.stderr
+    # one identical line and one other spelling of a listed file: both counted
+    assert "2 duplicate line(s) dropped" in proc.stderr, proc.stderr
     cfg = json.loads((tmp_path / "lists" / "train.json").read_text())  # legacy default output
     assert sorted(str(tmp_path / e) for s in SPLITS for e in cfg[s]) == labels
+
+
+def test_duplicate_count_is_every_dropped_line(phantom_ds, tmp_path, capsys):
+    labels = seg_list(phantom_ds.parent)
+    txt = write_txt(tmp_path / "train.txt", labels + [labels[0]] * 3)
+    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "-o", tmp_path / "c.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 duplicate line(s) dropped" in proc.stderr, proc.stderr
 
 
 # ---------------------------------------------------------------- BIDS queries

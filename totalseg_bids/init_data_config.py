@@ -315,8 +315,6 @@ def read_path_list(txt: str | Path, cwd: str | Path | None = None,
         raise InputError("not a text file (binary content)", txt,
                          "give a UTF-8 text file with one path per line") from None
     lines, dups = parse_path_lines(text)
-    if dups:
-        log.warning("%s: %d duplicate line(s) dropped (e.g. %s)", txt, len(dups), dups[0])
     if not lines:
         raise InputError("lists no paths", txt, "put one label or image path per line")
     bases = [_absolute(cwd or os.getcwd()), _absolute(txt).parent]
@@ -327,8 +325,10 @@ def read_path_list(txt: str | Path, cwd: str | Path | None = None,
     for line in lines:
         path = _resolve_listed(line, bases)
         if path in out:
-            log.warning("%s: %s listed twice under different spellings; kept once", txt, path)
+            dups.append(line)
         out[path] = None
+    if dups:
+        log.warning("%s: %d duplicate line(s) dropped (e.g. %s)", txt, len(dups), dups[0])
     return list(out)
 
 
@@ -436,6 +436,8 @@ def _check_files(items: list[_Item], problems: list[tuple[Path, str]], total: in
         elif item.path.is_dir():
             problems.append((item.path, "is a folder"))
             continue
+        elif not _readable_nifti(item.path, problems):
+            continue
         if type == "LABEL":
             try:
                 item.image = image_for_label(item.path)
@@ -444,6 +446,8 @@ def _check_files(items: list[_Item], problems: list[tuple[Path, str]], total: in
                 continue
             if is_annex_pointer(item.image):
                 annexed.append(item.image)
+            elif item.image.exists():
+                _readable_nifti(item.image, problems)
     annexed = list(dict.fromkeys(annexed))
     if annexed and get_requested(datalad_get) and not problems:
         ensure_content(annexed, get=True)
@@ -460,6 +464,19 @@ def _check_files(items: list[_Item], problems: list[tuple[Path, str]], total: in
                      "or pass --datalad-get")
     raise InputError(_listing(everything, total, "listed files unusable"), source or everything[0][0],
                      "; ".join(fixes))
+
+
+def _readable_nifti(path: Path, problems: list[tuple[Path, str]]) -> bool:
+    """Whether ``path`` has a readable 3D NIfTI header (cheap: no voxel data is
+    read), so a text file or a sidecar named like a label never lands in a config."""
+    from .core.nifti import load_grid
+
+    try:
+        load_grid(path)
+    except InputError as exc:
+        problems.append((path, exc.problem))
+        return False
+    return True
 
 
 def _datasets_base(items: Sequence[_Item], datasets_path: str | Path | None, source: Path | None) -> Path:
