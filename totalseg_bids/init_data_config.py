@@ -479,6 +479,53 @@ def _readable_nifti(path: Path, problems: list[tuple[Path, str]]) -> bool:
     return True
 
 
+def _label_folder(path: Path, root: Path) -> str:
+    """The derivatives folder holding a label (``labels``, ``reg-labels``, ...).
+
+    >>> _label_folder(Path("/d/ds/derivatives/labels/sub-01/anat/x.nii.gz"), Path("/d/ds"))
+    'labels'
+    """
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return ""
+    return parts[1] if len(parts) > 2 and parts[0] == "derivatives" else ""
+
+
+def choose_labels(items: list[_Item], label_dir: str | None = None, label: str | None = None,
+                  allow_several: bool = False, source: Path | None = None) -> list[_Item]:
+    """One label per image: keep those under ``derivatives/<label_dir>`` and
+    with ``label-<label>``; several left for one image are an error (a
+    structure, a prediction or a second derivative folder would silently become
+    extra training cases) unless ``allow_several``."""
+    kept = [i for i in items if (label_dir is None or _label_folder(i.path, i.root) == label_dir)
+            and (label is None or i.name.get("label") == label)]
+    if not kept:
+        what = " and ".join(x for x in (f"--label-dir {label_dir}" if label_dir else "",
+                                         f"--label {label}" if label else "") if x)
+        folders = sorted({_label_folder(i.path, i.root) for i in items} - {""})
+        names = sorted({str(i.name.get("label")) for i in items if i.name.get("label")})
+        raise InputError(f"no listed label matches {what}", source or items[0].path,
+                         f"label folders listed: {', '.join(folders) or 'none'}; "
+                         f"label names: {', '.join(names) or 'none'}")
+    by_image: dict[Path, list[_Item]] = defaultdict(list)
+    for i in kept:
+        by_image[i.image or i.path].append(i)
+    several = {img: group for img, group in by_image.items() if len(group) > 1}
+    if several and not allow_several:
+        img, group = next(iter(several.items()))
+        more = f" (+{len(several) - 1} more image(s))" if len(several) > 1 else ""
+        files = ", ".join(os.path.relpath(g.path, g.root) for g in group)
+        raise InputError(f"{len(group)} labels for {group[0].root.name}/{img.name}: {files}{more}",
+                         source or group[0].path,
+                         "choose one with --label-dir NAME or --label NAME, or pass --allow-several-labels "
+                         "to keep each as its own case")
+    for img, group in several.items():
+        log.warning("%s/%s: %d labels kept as separate cases (--allow-several-labels)",
+                    group[0].root.name, img.name, len(group))
+    return kept
+
+
 def _datasets_base(items: Sequence[_Item], datasets_path: str | Path | None, source: Path | None) -> Path:
     """DATASETS_PATH: ``datasets_path`` if given (every file must be under it),
     else the common parent of the raw datasets."""
@@ -527,13 +574,17 @@ def check_pairs(pairs: Sequence[tuple[Path, Path | None]]) -> list[tuple[Path, s
 def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", split_validation: float = 0.1,
                  split_test: float = 0.1, seed: int = 42, split_by: str = "subject", stratify: str | None = None,
                  check_geometry: bool | str = False, datasets_path: str | Path | None = None,
-                 datalad_get: bool = False, source: str | Path | None = None) -> dict[str, Any]:
+                 datalad_get: bool = False, source: str | Path | None = None, label_dir: str | None = None,
+                 label: str | None = None, allow_several_labels: bool = False) -> dict[str, Any]:
     """The data config for these labels (``type='LABEL'``) or images, as the JSON's dict.
 
     Every check runs before anything is returned so a caller never writes a
     partial config. ``check_geometry`` is False, True/``'error'`` (raise
     GeometryError) or ``'warn'`` (log). ``source`` is the file named in
     error messages (the path list); relative paths are taken from the current folder.
+    ``label_dir``/``label`` keep only the labels of that derivatives folder /
+    ``label-`` name; several labels left for one image are refused unless
+    ``allow_several_labels`` (see :func:`choose_labels`).
     """
     ratios = validate_ratios(split_validation, split_test)
     type = str(type).upper()
@@ -553,6 +604,10 @@ def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", sp
 
     items, problems = _parse_items(paths, type, src)
     _check_files(items, problems, len(paths), type, src, datalad_get)
+    if type == "LABEL":
+        items = choose_labels(items, label_dir, label, allow_several_labels, src)
+    elif label_dir or label:
+        raise UsageError("--label-dir and --label select labels", None, "use them with --type LABEL")
     base = _datasets_base(items, datasets_path, src)
 
     if mode:
@@ -617,7 +672,11 @@ def get_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--txt", type=Path, help="text file listing one label (or image) path per line")
     src.add_argument("--bids-dir", nargs="+", type=Path, metavar="DIR", help="BIDS dataset folder(s) to query")
-    p.add_argument("--label-dir", metavar="NAME", help="derivatives folder holding the labels (with --bids-dir)")
+    p.add_argument("--label-dir", metavar="NAME",
+                   help="derivatives folder holding the labels (with --txt: keep only the listed labels there)")
+    p.add_argument("--label", metavar="NAME", help="keep only labels named label-NAME (e.g. sacrum)")
+    p.add_argument("--allow-several-labels", action="store_true",
+                   help="keep several labels of one image as separate cases (default: an error naming them)")
     p.add_argument("--label-suffix", metavar="SUFFIX",
                    help="end of the label file names, e.g. _label-sacrum_seg or _label-sacrum_mask")
     p.add_argument("--contrasts", nargs="+", metavar="SUFFIX",
@@ -645,7 +704,7 @@ def get_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     validate_ratios(args.split_validation, args.split_test)  # usage errors before touching files
     if args.txt is not None:
-        for flag in ("label_dir", "label_suffix", "contrasts"):
+        for flag in ("label_suffix", "contrasts"):
             if getattr(args, flag):
                 raise UsageError(f"--{flag.replace('_', '-')} only applies to --bids-dir", None,
                                  "list exactly the files you want in the --txt file")
@@ -664,7 +723,8 @@ def _run(args: argparse.Namespace) -> int:
     cfg = build_config(paths, type=args.type, split_validation=args.split_validation, split_test=args.split_test,
                        seed=args.seed, split_by=args.split_by, stratify=args.stratify,
                        check_geometry=args.check_geometry or False, datasets_path=args.datasets_path,
-                       datalad_get=args.datalad_get, source=source)
+                       datalad_get=args.datalad_get, source=source, label_dir=args.label_dir,
+                       label=args.label, allow_several_labels=args.allow_several_labels)
     write_config(cfg, output)
     counts = cfg["COUNTS"]
     log.info("%s: %s", output, ", ".join(f"{s} {counts[s]['files']} files / {counts[s]['subjects']} subjects"
