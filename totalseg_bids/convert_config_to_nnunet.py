@@ -1,4 +1,4 @@
-"""Convert a data config into an nnU-Net v2 raw dataset (CONVENTIONS.md section 5).
+"""Convert a data config into an nnU-Net v2 raw dataset (docs/conventions.md section 5).
 
 ``python -m totalseg_bids.convert_config_to_nnunet --config train_sacrum.json
 --path-out "$nnUNet_raw" -dnum 300`` writes ``Dataset300_SacrumDataset/`` with
@@ -22,6 +22,10 @@ Why it is built this way:
   split, source image(s) and label, so results map back to BIDS.
 * The dataset is built in a hidden temporary folder beside the target and
   renamed into place at the end: a failure leaves no partial dataset.
+* ``conversion_request.json`` records the cases, options and input sizes and
+  times: rerunning the same command is a no-op ("up to date"); a changed
+  config, option or input file is refused naming the difference, and
+  ``--overwrite`` converts again.
 * nnunetv2 is imported only where needed (``dataset.json`` writer, ``--verify``
   in a subprocess), after the ``nnUNet_*`` variables are set.
 """
@@ -156,7 +160,7 @@ def unique_ids(ids: Sequence[str]) -> list[str]:
 
 
 def is_ct_suffix(suffix: str | None) -> bool:
-    """Whether an image suffix means CT (CONVENTIONS.md section 1).
+    """Whether an image suffix means CT (docs/conventions.md section 1).
 
     >>> is_ct_suffix("CT"), is_ct_suffix("T2w")
     (True, False)
@@ -785,7 +789,7 @@ def get_parser() -> argparse.ArgumentParser:
         epilog="example: python -m totalseg_bids.convert_config_to_nnunet --config train_sacrum.json "
                "--path-out \"$nnUNet_raw\" -dnum 300 --verify\n"
                "then: bash scripts/train_nnunet.sh 300 3d_fullres 0")
-    p.add_argument("--config", required=True, type=Path, help="data config JSON (CONVENTIONS.md section 4)")
+    p.add_argument("--config", required=True, type=Path, help="data config JSON (docs/conventions.md section 4)")
     p.add_argument("--path-out", type=Path, default=None, help="nnU-Net raw folder (default: $nnUNet_raw)")
     p.add_argument("-dnum", "--dataset-number", type=int, required=True, help="nnU-Net dataset id (1-999)")
     p.add_argument("-dname", "--dataset-name", default=DEFAULT_NAME, help=f"dataset name (default {DEFAULT_NAME})")

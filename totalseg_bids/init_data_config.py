@@ -1,4 +1,4 @@
-"""Write a train/validation/test data config (CONVENTIONS.md section 4) from label or image lists.
+"""Write a train/validation/test data config (docs/conventions.md section 4) from label or image lists.
 
 Replaces totalspineseg's ``init_data_config.py`` and keeps its command line and
 JSON working (``--txt train_sacrum.txt --type LABEL --split-validation 0.1
@@ -32,6 +32,12 @@ Decisions (also in ``--help``):
   per dataset, ``random.Random("<seed>:<dataset>")``), so adding a dataset
   does not reshuffle the others. Overall counts are then the per-dataset sums.
 * ``--bids-dir`` has no list file to put the JSON beside: ``-o`` is required.
+* One label per image: several labels of one image (two structures, two
+  derivative folders, a prediction beside a transferred label) are refused,
+  naming the image and its labels; ``--label-dir NAME`` and ``--label NAME``
+  keep one, ``--allow-several-labels`` keeps each as its own case.
+* Every listed file must have a readable NIfTI header (a sidecar or a text
+  file named ``_seg.nii.gz`` is refused).
 * ``--check-geometry`` (= ``error``) refuses labels off their image's grid,
   non-binary ``_seg``/``_mask`` labels and empty labels (exit 1, no JSON);
   ``--check-geometry warn`` logs them and writes the config anyway.

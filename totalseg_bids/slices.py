@@ -38,7 +38,12 @@ Slice names keep the BIDS entities and the slice index
 back to its volume(s), split, axis and index (in the reoriented volume, plus
 the source voxel axis and index). Splits come from the config (TRAINING ->
 train, VALIDATION -> val, TESTING -> test); a subject listed in two splits is
-refused, so slices of one subject never cross splits.
+refused, so slices of one subject never cross splits. When image names clash
+across datasets (two datasets with a ``sub-03``), every slice name starts with
+its dataset (``ds1_sub-03_T1w_axial-012``), as convert_config_to_nnunet's
+case ids do. ``slices_request.json`` records what an export was made from: the
+same command again is a no-op; a changed request is refused naming the
+difference (``--overwrite`` exports again).
 """
 
 from __future__ import annotations
@@ -525,7 +530,7 @@ def get_parser() -> argparse.ArgumentParser:
                "--only-labelled --window bone\n"
                "  python -m totalseg_bids.slices --config ct_mr.json --out $nnUNet_raw --layout nnunet2d "
                "-dnum 501 -dname SacrumSlices --window bone --percentile 1 99")
-    p.add_argument("--config", required=True, type=Path, help="data config (CONVENTIONS.md section 4)")
+    p.add_argument("--config", required=True, type=Path, help="data config (docs/conventions.md section 4)")
     p.add_argument("--out", required=True, type=Path, help="output folder (nnunet2d: the nnUNet_raw folder)")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
     p.add_argument("--axis", choices=tuple(AXES), default="axial", help="slice axis in RAS+ world orientation")

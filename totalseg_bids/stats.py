@@ -235,7 +235,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser("stats", __doc__.splitlines()[0],
                          epilog="example: python -m totalseg_bids.stats --config train.json -o stats.tsv "
                                 "--json stats.json")
-    p.add_argument("--config", required=True, type=Path, help="data config (CONVENTIONS.md section 4)")
+    p.add_argument("--config", required=True, type=Path, help="data config (docs/conventions.md section 4)")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
     p.add_argument("--labels-tsv", type=Path, default=None, help="index/name table (a _dseg.tsv) for class names")
     p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.tsv", help="write the TSV here")

@@ -1,4 +1,4 @@
-"""Reading train/validation/test data configs (CONVENTIONS.md section 4).
+"""Reading train/validation/test data configs (docs/conventions.md section 4).
 
 The format is the one totalspineseg / disc-labeling-hourglass users already
 have: ``TYPE``, ``CONTRASTS``, ``DATASETS_PATH`` and ``TRAINING`` /
@@ -181,7 +181,7 @@ def load_config(path: str | Path, datasets_path: str | Path | None = None) -> Da
     except json.JSONDecodeError as exc:
         raise InputError(f"not valid JSON (line {exc.lineno}: {exc.msg})", path, "fix the JSON syntax") from None
     if not isinstance(data, dict):
-        raise InputError("config must be a JSON object", path, "see CONVENTIONS.md section 4")
+        raise InputError("config must be a JSON object", path, "see docs/conventions.md section 4")
     ctype = str(data.get("TYPE", "")).upper()
     if ctype not in TYPES:
         raise InputError(f"TYPE must be LABEL or IMAGE, got {data.get('TYPE')!r}", path,
