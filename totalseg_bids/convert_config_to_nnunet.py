@@ -630,7 +630,7 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
         raise UsageError("no output folder: --path-out is not given and nnUNet_raw is not set", None,
                          "pass --path-out DIR or export nnUNet_raw=DIR")
     path_out = Path(path_out).expanduser().absolute()
-    cfg = load_config(config, datasets_path)
+    cfg = load_config(config, datasets_path, require=("TRAINING",))
     cases = cfg.cases()
     if not cases:
         raise InputError("the config lists no cases", cfg.path, "add TRAINING/VALIDATION/TESTING entries")

@@ -392,7 +392,7 @@ def config_cases(config: Path, datasets_path: str | None) -> list[SliceCase]:
     """Cases of a config; refuses duplicates, mismatched pairs and subjects in two splits."""
     from .core.config import check_cases, load_config
 
-    cfg_cases = load_config(config, datasets_path).cases()
+    cfg_cases = load_config(config, datasets_path, require=("TRAINING",)).cases()
     check_cases(cfg_cases, config, strict_splits=True)  # duplicates, image/label of other subjects, subjects in two splits
     cases = [SliceCase(c.split, tuple(c.images), c.label, f"{raw_root_of(c.images[0]).name}/sub-{c.subject}")
              for c in cfg_cases]

@@ -208,7 +208,7 @@ def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Pat
         from .core.errors import MissingFileError
 
         raise MissingFileError("labels table not found", labels_tsv, "give a TSV with columns index, name")
-    cfg = load_config(config, datasets_path)
+    cfg = load_config(config, datasets_path, require=("TRAINING",))
     cases = cfg.cases()
     if not cases:
         raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")

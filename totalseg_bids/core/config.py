@@ -169,8 +169,12 @@ def _check(path: Path) -> None:
         raise MissingFileError("file not found", path, "check the path")
 
 
-def load_config(path: str | Path, datasets_path: str | Path | None = None) -> DataConfig:
-    """Read a config JSON; ``datasets_path`` (or the environment) overrides ``DATASETS_PATH``."""
+def load_config(path: str | Path, datasets_path: str | Path | None = None,
+                require: Sequence[str] = ()) -> DataConfig:
+    """Read a config JSON; ``datasets_path`` (or the environment) overrides ``DATASETS_PATH``.
+
+    ``require`` lists the split keys the caller cannot do without (a training
+    set builder needs ``TRAINING``; a QC of test predictions does not)."""
     path = Path(path)
     if not path.exists():
         raise MissingFileError("config file not found", path, "check the path")
@@ -190,9 +194,10 @@ def load_config(path: str | Path, datasets_path: str | Path | None = None) -> Da
     base = override or data.get("DATASETS_PATH")
     if not base:
         base = path.parent  # relative entries then resolve next to the config
-    if "TRAINING" not in data:
-        raise InputError("config has no TRAINING list", path,
-                         "add \"TRAINING\": [...] (python -m totalseg_bids.init_data_config writes one)")
+    missing = [k for k in require if k not in data]
+    if missing:
+        raise InputError(f"config has no {' or '.join(missing)} list", path,
+                         f"add \"{missing[0]}\": [...] (python -m totalseg_bids.init_data_config writes one)")
     splits = {}
     for key in SPLITS:
         value = data.get(key, [])
