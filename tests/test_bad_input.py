@@ -144,6 +144,8 @@ def corrupt(path: Path, kind: str, ds: Path) -> None:
             nz = np.argwhere(data > 0)
             data[tuple(nz[: max(1, len(nz) // 3)].T)] = 7
             save_like(path, data, template=img)
+        elif kind == "values02":  # a binary _seg whose foreground is 2, not 1
+            save_like(path, (data > 0).astype(np.uint8) * 2, template=img)
         elif kind == "offgrid":  # the same file 5 m away: no overlap with anything
             aff = img.affine.copy()
             aff[:3, 3] += 5000.0
@@ -340,6 +342,26 @@ def special(stage: str, kind: str, s: Setup, ds: Path, tmp: Path) -> str:
         cfg["TESTING"].append(cfg["TRAINING"].pop(0))
         s.targets["config"].write_text(json.dumps(cfg, indent=2))
         return f"sub-{BAD_SUB}"
+    if kind == "notraining":  # a config without its TRAINING list
+        cfg = _cfg_entries(s, ds)
+        del cfg["TRAINING"]
+        s.targets["config"].write_text(json.dumps(cfg, indent=2))
+        return (s.targets["config"].name, "TRAINING")
+    if kind == "outdir":  # -o names an existing folder
+        out = Path(s.argv[s.argv.index("-o") + 1])
+        out.mkdir(parents=True)
+        return (out.name, "folder")
+    if kind == "sidecar":  # the label's JSON sidecar listed as a label
+        sidecar = gt_label(ds, BAD_SUB).with_name(gt_label(ds, BAD_SUB).name.replace(".nii.gz", ".json"))
+        if not sidecar.exists():
+            sidecar.write_text('{"Description": "sidecar"}\n')
+        listing = s.targets["list"]
+        listing.write_text(listing.read_text() + f"{sidecar}\n")
+        return sidecar.name
+    if kind == "textlabel":  # a text file named _seg.nii.gz, without --check-geometry
+        s.argv.remove("--check-geometry")
+        corrupt(s.targets["label"], "notgzip", ds)
+        return s.targets["label"].name
     if kind == "idcollision":
         other = s.out / "Dataset007_SomeoneElses"
         other.mkdir(parents=True)
@@ -363,18 +385,21 @@ CATALOGUE = [
     *[("init_data_config", "label", k) for k in ("missing", "empty", "truncated", "notnifti", "4d", "float",
                                                  "values", "offgrid", "annex")],
     *[("init_data_config", "image", k) for k in ("missing", "annex")],  # reads image headers only
+    *[("init_data_config", None, k) for k in ("sidecar", "textlabel", "outdir")],
     *[("convert_config_to_nnunet", "label", k) for k in ("missing", "empty", "truncated", "notgzip", "notnifti",
                                                          "4d", "float", "values", "offgrid", "annex")],
     *[("convert_config_to_nnunet", "image", k) for k in ("missing", "truncated", "notnifti", "4d", "nan",
                                                          "annex")],
-    *[("convert_config_to_nnunet", None, k) for k in ("othersubject", "duplicate", "twosplits", "idcollision")],
+    *[("convert_config_to_nnunet", None, k) for k in ("othersubject", "duplicate", "twosplits", "idcollision",
+                                                      "notraining")],
     *[("crop", "image", k) for k in ("empty", "truncated", "notnifti", "4d", "nan", "annex")],
     *[("crop", "roi", k) for k in ("truncated", "float", "4d", "offgrid")],
     *[("slices", "image", k) for k in ("missing", "truncated", "4d", "nan")],
     *[("slices", "label", k) for k in ("truncated", "float", "values", "offgrid")],
-    *[("slices", None, k) for k in ("othersubject", "duplicate", "twosplits")],
-    *[("stats", "label", k) for k in ("missing", "truncated", "notnifti", "4d", "float")],
-    ("stats", None, "duplicate"),
+    *[("slices", None, k) for k in ("othersubject", "duplicate", "twosplits", "notraining")],
+    *[("stats", "label", k) for k in ("missing", "truncated", "notnifti", "4d", "float", "values02")],
+    ("stats", "image", "nan"),
+    *[("stats", None, k) for k in ("duplicate", "notraining", "outdir")],
     *[("qc", "label", k) for k in ("missing", "truncated", "notnifti", "4d", "float", "values")],
     ("qc", "image", "truncated"),
     ("qc", None, "othersubject"),
@@ -415,7 +440,8 @@ def test_bad_input(stage, target, kind, small_template, tmp_path):
     assert len(lines) == 1, proc.stderr
     line = lines[0]
     assert line.startswith(f"totalseg_bids.{stage}: error: "), line
-    assert needle in line, (needle, line)
+    for text in (needle if isinstance(needle, tuple) else (needle,)):
+        assert text in line, (text, line)
     assert "; " in line, f"no fix after the problem: {line}"
     assert "internal error" not in line, line
     # no partial output

@@ -230,8 +230,19 @@ def test_id_collision_and_existing_folder(split_config, tmp_path, cli):
     proc = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "-j", "1")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == str(out / "Dataset302_SacrumDataset")
-    again = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302")
-    assert_one_line_error(again, "already exists", "--overwrite")
+    before = {p: p.lstat().st_mtime_ns for p in (out / "Dataset302_SacrumDataset").rglob("*")}
+    again = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "-v")
+    assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
+    assert again.stdout.strip() == str(out / "Dataset302_SacrumDataset")
+    assert {p: p.lstat().st_mtime_ns for p in (out / "Dataset302_SacrumDataset").rglob("*")} == before
+    changed = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "--link", "copy")
+    assert_one_line_error(changed, "Dataset302_SacrumDataset", "option link symlink -> copy", "--overwrite")
+    cfg = json.loads(split_config.read_text())
+    cfg["TRAINING"] = cfg["TRAINING"][1:]
+    fewer = split_config.with_name("fewer.json")
+    fewer.write_text(json.dumps(cfg))
+    shrunk = cli(MODULE, "--config", fewer, "--path-out", out, "-dnum", "302")
+    assert_one_line_error(shrunk, "TRAINING 1 case(s) removed", "--overwrite")
     redo = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "--overwrite", "-j", "1")
     assert redo.returncode == 0, redo.stderr
     assert sorted(leftovers(out)) == ["Dataset300_Other", "Dataset302_SacrumDataset"]

@@ -26,6 +26,8 @@ from totalseg_bids.core.errors import InputError
 from totalseg_bids.core.nifti import save_mask
 
 GT = Path("derivatives") / "ground_truth"
+#: The phantoms' ground truth has two structures per image (sacrum, L5): the legacy list keeps both.
+SEVERAL = "--allow-several-labels"
 
 
 # ---------------------------------------------------------------- helpers
@@ -77,7 +79,7 @@ def test_legacy_command_line(phantom_ds, cli):
     labels = seg_list(parent)
     assert len(labels) == 16  # 4 subject-sessions x (T1w, T2w) x (sacrum, L5)
     write_txt(parent / "train_sacrum.txt", labels)
-    proc = cli("init_data_config", "--txt", "train_sacrum.txt", "--type", "LABEL",
+    proc = cli("init_data_config", "--txt", "train_sacrum.txt", "--type", "LABEL", SEVERAL,
                "--split-validation", "0.1", "--split-test", "0.1", cwd=parent)
     assert proc.returncode == 0, proc.stderr
     out = parent / "train_sacrum.json"
@@ -104,7 +106,7 @@ def test_legacy_command_line(phantom_ds, cli):
 def test_ratios_split_subjects_and_sessions_together(phantom_ds, tmp_path, capsys):
     txt = write_txt(tmp_path / "l.txt", seg_list(phantom_ds.parent))
     out = tmp_path / "o.json"
-    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "--split-validation", "0.34",
+    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "--split-validation", "0.34",
                     "--split-test", "0.33", "-o", out, "--seed", "3")
     assert proc.returncode == 0, proc.stderr
     cfg = json.loads(out.read_text())
@@ -112,7 +114,7 @@ def test_ratios_split_subjects_and_sessions_together(phantom_ds, tmp_path, capsy
     assert_no_leak(cfg)  # sub-02's two sessions stay together
     assert cfg["SPLIT_RATIOS"] == {"TRAINING": 0.33, "VALIDATION": 0.34, "TESTING": 0.33}
     by_file = tmp_path / "f.json"
-    assert run_main(capsys, "--txt", txt, "--type", "LABEL", "--split-validation", "0.2", "--split-test", "0.1",
+    assert run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "--split-validation", "0.2", "--split-test", "0.1",
                     "--split-by", "file", "-o", by_file).returncode == 0
     counts = [len(v) for k, v in json.loads(by_file.read_text()).items() if k in SPLITS]
     assert counts == [11, 3, 2]  # 16 files: exact 11.2 / 3.2 / 1.6
@@ -125,11 +127,48 @@ def test_relative_paths_comments_duplicates(phantom_ds, tmp_path, monkeypatch, c
     txt = write_txt(tmp_path / "lists" / "train.txt",
                     ["# sacrum training list", ""] + rel_to_txt + ["", rel_to_txt[0], labels[1]] + rel_to_cwd)
     monkeypatch.chdir(tmp_path)
-    proc = run_main(capsys, "--txt", txt, "--type", "LABEL")
+    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL)
     assert proc.returncode == 0, proc.stderr
-    assert "duplicate" in proc.stderr and "listed twice" in proc.stderr
+    # one identical line and one other spelling of a listed file: both counted
+    assert "2 duplicate line(s) dropped" in proc.stderr, proc.stderr
     cfg = json.loads((tmp_path / "lists" / "train.json").read_text())  # legacy default output
     assert sorted(str(tmp_path / e) for s in SPLITS for e in cfg[s]) == labels
+
+
+def test_duplicate_count_is_every_dropped_line(phantom_ds, tmp_path, capsys):
+    labels = seg_list(phantom_ds.parent)
+    txt = write_txt(tmp_path / "train.txt", labels + [labels[0]] * 3)
+    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "-o", tmp_path / "c.json")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 duplicate line(s) dropped" in proc.stderr, proc.stderr
+
+
+def test_several_labels_for_one_image_are_refused_naming_them(phantom_ds, tmp_path, capsys):
+    other = phantom_ds.parent / "other"
+    shutil.copytree(phantom_ds, other, symlinks=True)
+    pred = other / "derivatives" / "labels" / "sub-03" / "anat" / "sub-03_T1w_label-sacrum_seg.nii.gz"
+    pred.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(other / GT / "sub-03/anat/sub-03_T1w_label-sacrum_seg.nii.gz", pred)
+    sacrum = sorted(str(p) for p in phantom_ds.parent.rglob("*label-sacrum_seg.nii.gz") if "CT" not in p.name)
+    txt = write_txt(tmp_path / "t.txt", sacrum)
+    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "-o", tmp_path / "c.json")
+    assert_one_line_error(proc, "2 labels for other/sub-03_T1w.nii.gz", "derivatives/labels/sub-03",
+                          "derivatives/ground_truth/sub-03", "--label-dir", "--label", "--allow-several-labels")
+    assert not (tmp_path / "c.json").exists()
+    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "--label-dir", "ground_truth", "-o", tmp_path / "c.json")
+    assert proc.returncode == 0, proc.stderr
+    cfg = json.loads((tmp_path / "c.json").read_text())
+    entries = [e for s in SPLITS for e in cfg[s]]
+    assert len(entries) == 16 and all("/derivatives/ground_truth/" in e for e in entries)
+    both = write_txt(tmp_path / "b.txt", seg_list(phantom_ds))
+    proc = run_main(capsys, "--txt", both, "--type", "LABEL", "-o", tmp_path / "d.json")
+    assert_one_line_error(proc, "2 labels for ds/", "label-vertebraeL5", "label-sacrum")
+    proc = run_main(capsys, "--txt", both, "--type", "LABEL", "--label", "sacrum", "-o", tmp_path / "d.json")
+    assert proc.returncode == 0, proc.stderr
+    entries = [e for s in SPLITS for e in json.loads((tmp_path / "d.json").read_text())[s]]
+    assert len(entries) == 8 and all("label-sacrum" in e for e in entries)
+    proc = run_main(capsys, "--txt", both, "--type", "LABEL", "--label", "nosuch", "-o", tmp_path / "e.json")
+    assert_one_line_error(proc, "--label nosuch", "sacrum, vertebraeL5")
 
 
 # ---------------------------------------------------------------- BIDS queries
@@ -138,7 +177,7 @@ def test_bids_dir_two_datasets_stratified(phantom_ds, tmp_path, capsys):
     shutil.copytree(phantom_ds, other, symlinks=True)
     out = tmp_path / "q.json"
     proc = run_main(capsys, "--bids-dir", phantom_ds, other, "--label-dir", "ground_truth",
-                    "--label-suffix", "label-sacrum_seg", "--contrasts", "T2w", "--type", "LABEL",
+                    "--label-suffix", "label-sacrum_seg", "--contrasts", "T2w", "--type", "LABEL", SEVERAL,
                     "--stratify", "dataset", "--split-validation", "0.34", "--split-test", "0.33", "-o", out)
     assert proc.returncode == 0, proc.stderr
     cfg = json.loads(out.read_text())
@@ -158,7 +197,7 @@ def test_bids_dir_bids_naming(phantom_ds, tmp_path, capsys):
         shutil.copy(src, dst)
     out = tmp_path / "b.json"
     proc = run_main(capsys, "--bids-dir", phantom_ds, "--label-dir", "bidslabels", "--label-suffix",
-                    "_label-sacrum_mask", "--type", "LABEL", "-o", out, "--check-geometry")
+                    "_label-sacrum_mask", "--type", "LABEL", SEVERAL, "-o", out, "--check-geometry")
     assert proc.returncode == 0, proc.stderr
     cases = load_config(out).cases()
     assert len(cases) == 4
@@ -178,7 +217,7 @@ def test_bids_dir_images(phantom_ds, tmp_path, capsys):
 
 def test_bids_dir_needs_output(phantom_ds, capsys):
     proc = run_main(capsys, "--bids-dir", phantom_ds, "--label-dir", "ground_truth",
-                    "--label-suffix", "_label-sacrum_seg", "--type", "LABEL")
+                    "--label-suffix", "_label-sacrum_seg", "--type", "LABEL", SEVERAL)
     assert_one_line_error(proc, "-o", code=2)
 
 
@@ -227,7 +266,7 @@ def _bad_case(kind: str, ds: Path, tmp: Path) -> tuple[list[str], list[str], tup
 def test_bad_input_one_line_no_json(kind, phantom_ds, tmp_path, capsys):
     lines, extra, needles, code = _bad_case(kind, phantom_ds, tmp_path)
     txt = write_txt(tmp_path / "train.txt", lines)
-    args = ["--txt", txt, *extra] + ([] if "--type" in extra else ["--type", "LABEL"])
+    args = ["--txt", txt, *extra] + ([] if "--type" in extra else ["--type", "LABEL", SEVERAL])
     proc = run_main(capsys, *args)
     assert_one_line_error(proc, *needles, code=code)
     assert not (tmp_path / "train.json").exists()
@@ -240,7 +279,7 @@ def test_unreadable_txt(kind, tmp_path, cli):
         txt.mkdir()
     elif kind == "binary":
         txt.write_bytes(b"\x1f\x8b\x08\x00\x00\x00\x00\x00\xff\xfe")
-    proc = cli("init_data_config", "--txt", txt, "--type", "LABEL")
+    proc = cli("init_data_config", "--txt", txt, "--type", "LABEL", SEVERAL)
     needle = {"folder": "is a folder", "binary": "not a text file", "missing": "path list not found"}[kind]
     assert_one_line_error(proc, str(txt), needle)
     assert not (tmp_path / "train.json").exists()
@@ -261,7 +300,7 @@ def test_datalad_get_fetches_instead_of_failing(phantom_ds, tmp_path, monkeypatc
         return list(paths)
 
     monkeypatch.setattr(idc, "ensure_content", fake_get)
-    cfg = idc.build_config(seg_list(phantom_ds.parent), datalad_get=True)
+    cfg = idc.build_config(seg_list(phantom_ds.parent), datalad_get=True, allow_several_labels=True)
     assert fetched == [label] and sum(len(cfg[s]) for s in SPLITS) == 16
 
 
@@ -279,10 +318,10 @@ def test_check_geometry(phantom_ds, tmp_path, capsys):
     data, aff = load_mask(empty)
     save_mask(np.zeros_like(data), aff, empty)
     txt = write_txt(tmp_path / "g.txt", seg_list(phantom_ds.parent))
-    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "--check-geometry")
+    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "--check-geometry")
     assert_one_line_error(proc, "3 of 16", "origin differs", "not binary", "empty label", "--check-geometry warn")
     assert not (tmp_path / "g.json").exists()
-    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "--check-geometry", "warn")
+    proc = run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "--check-geometry", "warn")
     assert proc.returncode == 0 and proc.stderr.count("not binary") == 1
     assert (tmp_path / "g.json").exists()
 
@@ -312,12 +351,12 @@ def test_reads_legacy_config_with_datasets_path_override(phantom_ds, tmp_path, m
 def test_datasets_path_option(phantom_ds, tmp_path, capsys):
     labels = seg_list(phantom_ds.parent)
     out = tmp_path / "d.json"
-    assert run_main(capsys, "--txt", write_txt(tmp_path / "d.txt", labels), "--type", "LABEL",
+    assert run_main(capsys, "--txt", write_txt(tmp_path / "d.txt", labels), "--type", "LABEL", SEVERAL,
                     "--datasets-path", phantom_ds, "-o", out).returncode == 0
     cfg = json.loads(out.read_text())
     assert cfg["DATASETS_PATH"] == str(phantom_ds) and cfg["TRAINING"][0].startswith("derivatives/ground_truth/")
     assert len(load_config(out).cases()) == 16
-    proc = run_main(capsys, "--txt", tmp_path / "d.txt", "--type", "LABEL", "--datasets-path", tmp_path / "x",
+    proc = run_main(capsys, "--txt", tmp_path / "d.txt", "--type", "LABEL", SEVERAL, "--datasets-path", tmp_path / "x",
                     "-o", tmp_path / "e.json")
     assert_one_line_error(proc, "outside")
     assert not (tmp_path / "e.json").exists()
@@ -326,9 +365,9 @@ def test_datasets_path_option(phantom_ds, tmp_path, capsys):
 def test_api_matches_cli_and_round_trips(phantom_ds, tmp_path, capsys):
     labels = seg_list(phantom_ds.parent)
     out = tmp_path / "c.json"
-    assert run_main(capsys, "--txt", write_txt(tmp_path / "c.txt", labels), "--type", "LABEL",
+    assert run_main(capsys, "--txt", write_txt(tmp_path / "c.txt", labels), "--type", "LABEL", SEVERAL,
                     "--seed", "7", "-o", out).returncode == 0
-    cfg = idc.build_config([Path(p) for p in reversed(labels)], type="LABEL", seed=7)
+    cfg = idc.build_config([Path(p) for p in reversed(labels)], type="LABEL", seed=7, allow_several_labels=True)
     written = json.loads(out.read_text())
     for d in (cfg, written):
         d["GeneratedBy"].pop("Date")

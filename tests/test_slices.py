@@ -102,3 +102,40 @@ def test_missing_input_is_one_line_error(tmp_path, cli):
     missing = tmp_path / "nope.json"
     proc = cli("slices", "--config", missing, "--out", tmp_path / "out")
     assert_one_line_error(proc, str(missing))
+
+
+def _t2(subject: str, ds: str = "ds") -> str:
+    return f"{ds}/derivatives/ground_truth/{subject}/anat/{subject}_acq-sag_T2w_label-phantom_dseg.nii.gz"
+
+
+def test_rerun_is_a_noop_and_a_changed_request_is_named(phantom_ds, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[_t2("sub-01")], TESTING=[_t2("sub-03")])
+    out = tmp_path / "out"
+    argv = ["--config", str(cfg), "--out", str(out), "--only-labelled", "--empty-fraction", "0", "-j", "1"]
+    assert slices.main(argv) == 0
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    capsys.readouterr()
+    assert slices.main([*argv, "-v"]) == 0
+    assert "up to date" in capsys.readouterr().err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
+    assert slices.main([*argv, "--axis", "sagittal"]) == 1
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ": error: " in ln]
+    assert len(errors) == 1 and "option axis axial -> sagittal" in errors[0] and "--overwrite" in errors[0], errors
+    assert slices.main([*argv, "--axis", "sagittal", "--overwrite"]) == 0
+    rows = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))
+    assert rows and all("_sagittal-" in r["file"] for r in rows)
+    assert all(Path(out / r["file"]).exists() for r in rows)
+
+
+def test_clashing_subjects_of_two_datasets_get_the_dataset_in_the_slice_name(phantom_ds, tmp_path):
+    import shutil
+
+    shutil.copytree(phantom_ds, phantom_ds.parent / "other", symlinks=True)
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[_t2("sub-01"), _t2("sub-03", "other")],
+                       TESTING=[_t2("sub-03")])
+    out = tmp_path / "out"
+    assert slices.main(["--config", str(cfg), "--out", str(out), "--only-labelled", "--empty-fraction", "0",
+                        "-q", "-j", "1"]) == 0
+    rows = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))
+    names = {Path(r["file"]).name.split("_axial-")[0] for r in rows}
+    assert names == {"ds_sub-01_acq-sag_T2w", "other_sub-03_acq-sag_T2w", "ds_sub-03_acq-sag_T2w"}, names

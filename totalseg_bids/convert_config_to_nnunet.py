@@ -22,6 +22,10 @@ Why it is built this way:
   split, source image(s) and label, so results map back to BIDS.
 * The dataset is built in a hidden temporary folder beside the target and
   renamed into place at the end: a failure leaves no partial dataset.
+* ``conversion_request.json`` records the cases, options and input sizes and
+  times: rerunning the same command is a no-op ("up to date"); a changed
+  config, option or input file is refused naming the difference, and
+  ``--overwrite`` converts again.
 * nnunetv2 is imported only where needed (``dataset.json`` writer, ``--verify``
   in a subprocess), after the ``nnUNet_*`` variables are set.
 """
@@ -53,7 +57,7 @@ from . import __version__
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
 from .core.bids import BidsName, raw_root_of
-from .core.config import Case, load_config, check_cases
+from .core.config import Case, check_cases, load_config, read_request, request_difference, request_record
 from .core.datalad import ensure_content, get_requested
 from .core.errors import (
     ExternalToolError,
@@ -93,6 +97,8 @@ DEFAULT_NAME = "SacrumDataset"
 MAPPING_TSV = "case_mapping.tsv"
 MAPPING_JSON = "case_mapping.json"
 SPLITS_FILE = "splits_final.json"
+#: What the dataset folder was converted from (cases, options, input sizes/times): a rerun compares it.
+REQUEST_FILE = "conversion_request.json"
 NNUNET_ENV = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
 
 _TOKEN_RE = re.compile(r"[^A-Za-z0-9-]+")
@@ -624,7 +630,7 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
         raise UsageError("no output folder: --path-out is not given and nnUNet_raw is not set", None,
                          "pass --path-out DIR or export nnUNet_raw=DIR")
     path_out = Path(path_out).expanduser().absolute()
-    cfg = load_config(config, datasets_path)
+    cfg = load_config(config, datasets_path, require=("TRAINING",))
     cases = cfg.cases()
     if not cases:
         raise InputError("the config lists no cases", cfg.path, "add TRAINING/VALIDATION/TESTING entries")
@@ -666,9 +672,14 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
         raise OutputError(f"dataset id {number:03d} already belongs to {conflicts[0].name}", conflicts[0],
                           "choose another -dnum (or remove that dataset)")
     final = path_out / folder_name
-    if (final.exists() or final.is_symlink()) and not overwrite:
-        raise OutputError("dataset folder already exists", final, "pass --overwrite to replace it")
     check_cases(cases, cfg.path)
+    request = request_record(cases, {"name": name, "labels": label_map, "remap": remap or {},
+                                     "channels": channel_names, "reader": reader, "link": link,
+                                     "form_tolerance": form_tolerance})
+    if (final.exists() or final.is_symlink()) and not overwrite:
+        done = _up_to_date(final, request, cfg.path)
+        if done is not None:
+            return done
     ids = unique_ids([case_id(name, raw_root_of(c.image).name if _in_bids(c.image) else c.image.parent.name,
                               c.name) for c in cases])
 
@@ -709,6 +720,7 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
         if not splits[0]["val"]:
             log.warning("the config has no VALIDATION case: nnU-Net fold 0 will have an empty validation set")
         atomic_write_json(work / SPLITS_FILE, splits)
+        atomic_write_json(work / REQUEST_FILE, request)
         if verify:
             verify_with_nnunet(work, jobs or 1)
         if final.exists() or final.is_symlink():
@@ -730,6 +742,33 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
                                               for a in r.actions))
     return ConversionResult(final, num_training, len(records) - num_training, corrected,
                             time.perf_counter() - t0, written, records)
+
+
+def _up_to_date(final: Path, request: dict, config: Path | None) -> ConversionResult | None:
+    """The existing conversion when ``request`` made it and every file is there;
+    otherwise an OutputError naming what differs (``--overwrite`` replaces it)."""
+    old = read_request(final / REQUEST_FILE)
+    if old is None:
+        raise OutputError("dataset folder already exists (not made by this module, or by an older version)",
+                          final, "pass --overwrite to replace it")
+    diff = request_difference(old, request)
+    if diff:
+        raise OutputError(f"dataset folder was converted from another request ({diff})", final,
+                          f"pass --overwrite to convert {config or 'the config'} again, or choose another -dnum")
+    try:
+        cases = read_mapping(final)
+    except InputError:
+        cases = None
+    missing = None if cases is None else [p for c in cases for p in (*c["nnunet_images"], c["nnunet_label"])
+                                          if p and not (final / p).exists()]
+    if cases is None or missing:
+        raise OutputError(f"dataset folder is incomplete ({missing[0] if missing else MAPPING_JSON} missing)",
+                          final, "pass --overwrite to convert it again")
+    log.info("%s is up to date with %s; nothing to do", final, config or "the config")
+    records = [CaseRecord(c["case_id"], c["split"], c["images"], c["label"], c["nnunet_images"],
+                          c["nnunet_label"], c.get("actions", [])) for c in cases]
+    ntr = sum(r.split != "TESTING" for r in records)
+    return ConversionResult(final, ntr, len(records) - ntr, 0, 0.0, [final / SPLITS_FILE], records)
 
 
 def _default_dir_mode() -> int:

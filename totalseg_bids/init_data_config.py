@@ -32,6 +32,12 @@ Decisions (also in ``--help``):
   per dataset, ``random.Random("<seed>:<dataset>")``), so adding a dataset
   does not reshuffle the others. Overall counts are then the per-dataset sums.
 * ``--bids-dir`` has no list file to put the JSON beside: ``-o`` is required.
+* One label per image: several labels of one image (two structures, two
+  derivative folders, a prediction beside a transferred label) are refused,
+  naming the image and its labels; ``--label-dir NAME`` and ``--label NAME``
+  keep one, ``--allow-several-labels`` keeps each as its own case.
+* Every listed file must have a readable NIfTI header (a sidecar or a text
+  file named ``_seg.nii.gz`` is refused).
 * ``--check-geometry`` (= ``error``) refuses labels off their image's grid,
   non-binary ``_seg``/``_mask`` labels and empty labels (exit 1, no JSON);
   ``--check-geometry warn`` logs them and writes the config anyway.
@@ -315,8 +321,6 @@ def read_path_list(txt: str | Path, cwd: str | Path | None = None,
         raise InputError("not a text file (binary content)", txt,
                          "give a UTF-8 text file with one path per line") from None
     lines, dups = parse_path_lines(text)
-    if dups:
-        log.warning("%s: %d duplicate line(s) dropped (e.g. %s)", txt, len(dups), dups[0])
     if not lines:
         raise InputError("lists no paths", txt, "put one label or image path per line")
     bases = [_absolute(cwd or os.getcwd()), _absolute(txt).parent]
@@ -327,8 +331,10 @@ def read_path_list(txt: str | Path, cwd: str | Path | None = None,
     for line in lines:
         path = _resolve_listed(line, bases)
         if path in out:
-            log.warning("%s: %s listed twice under different spellings; kept once", txt, path)
+            dups.append(line)
         out[path] = None
+    if dups:
+        log.warning("%s: %d duplicate line(s) dropped (e.g. %s)", txt, len(dups), dups[0])
     return list(out)
 
 
@@ -436,6 +442,8 @@ def _check_files(items: list[_Item], problems: list[tuple[Path, str]], total: in
         elif item.path.is_dir():
             problems.append((item.path, "is a folder"))
             continue
+        elif not _readable_nifti(item.path, problems):
+            continue
         if type == "LABEL":
             try:
                 item.image = image_for_label(item.path)
@@ -444,6 +452,8 @@ def _check_files(items: list[_Item], problems: list[tuple[Path, str]], total: in
                 continue
             if is_annex_pointer(item.image):
                 annexed.append(item.image)
+            elif item.image.exists():
+                _readable_nifti(item.image, problems)
     annexed = list(dict.fromkeys(annexed))
     if annexed and get_requested(datalad_get) and not problems:
         ensure_content(annexed, get=True)
@@ -460,6 +470,66 @@ def _check_files(items: list[_Item], problems: list[tuple[Path, str]], total: in
                      "or pass --datalad-get")
     raise InputError(_listing(everything, total, "listed files unusable"), source or everything[0][0],
                      "; ".join(fixes))
+
+
+def _readable_nifti(path: Path, problems: list[tuple[Path, str]]) -> bool:
+    """Whether ``path`` has a readable 3D NIfTI header (cheap: no voxel data is
+    read), so a text file or a sidecar named like a label never lands in a config."""
+    from .core.nifti import load_grid
+
+    try:
+        load_grid(path)
+    except InputError as exc:
+        problems.append((path, exc.problem))
+        return False
+    return True
+
+
+def _label_folder(path: Path, root: Path) -> str:
+    """The derivatives folder holding a label (``labels``, ``reg-labels``, ...).
+
+    >>> _label_folder(Path("/d/ds/derivatives/labels/sub-01/anat/x.nii.gz"), Path("/d/ds"))
+    'labels'
+    """
+    try:
+        parts = path.relative_to(root).parts
+    except ValueError:
+        return ""
+    return parts[1] if len(parts) > 2 and parts[0] == "derivatives" else ""
+
+
+def choose_labels(items: list[_Item], label_dir: str | None = None, label: str | None = None,
+                  allow_several: bool = False, source: Path | None = None) -> list[_Item]:
+    """One label per image: keep those under ``derivatives/<label_dir>`` and
+    with ``label-<label>``; several left for one image are an error (a
+    structure, a prediction or a second derivative folder would silently become
+    extra training cases) unless ``allow_several``."""
+    kept = [i for i in items if (label_dir is None or _label_folder(i.path, i.root) == label_dir)
+            and (label is None or i.name.get("label") == label)]
+    if not kept:
+        what = " and ".join(x for x in (f"--label-dir {label_dir}" if label_dir else "",
+                                         f"--label {label}" if label else "") if x)
+        folders = sorted({_label_folder(i.path, i.root) for i in items} - {""})
+        names = sorted({str(i.name.get("label")) for i in items if i.name.get("label")})
+        raise InputError(f"no listed label matches {what}", source or items[0].path,
+                         f"label folders listed: {', '.join(folders) or 'none'}; "
+                         f"label names: {', '.join(names) or 'none'}")
+    by_image: dict[Path, list[_Item]] = defaultdict(list)
+    for i in kept:
+        by_image[i.image or i.path].append(i)
+    several = {img: group for img, group in by_image.items() if len(group) > 1}
+    if several and not allow_several:
+        img, group = next(iter(several.items()))
+        more = f" (+{len(several) - 1} more image(s))" if len(several) > 1 else ""
+        files = ", ".join(os.path.relpath(g.path, g.root) for g in group)
+        raise InputError(f"{len(group)} labels for {group[0].root.name}/{img.name}: {files}{more}",
+                         source or group[0].path,
+                         "choose one with --label-dir NAME or --label NAME, or pass --allow-several-labels "
+                         "to keep each as its own case")
+    for img, group in several.items():
+        log.warning("%s/%s: %d labels kept as separate cases (--allow-several-labels)",
+                    group[0].root.name, img.name, len(group))
+    return kept
 
 
 def _datasets_base(items: Sequence[_Item], datasets_path: str | Path | None, source: Path | None) -> Path:
@@ -510,13 +580,17 @@ def check_pairs(pairs: Sequence[tuple[Path, Path | None]]) -> list[tuple[Path, s
 def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", split_validation: float = 0.1,
                  split_test: float = 0.1, seed: int = 42, split_by: str = "subject", stratify: str | None = None,
                  check_geometry: bool | str = False, datasets_path: str | Path | None = None,
-                 datalad_get: bool = False, source: str | Path | None = None) -> dict[str, Any]:
+                 datalad_get: bool = False, source: str | Path | None = None, label_dir: str | None = None,
+                 label: str | None = None, allow_several_labels: bool = False) -> dict[str, Any]:
     """The data config for these labels (``type='LABEL'``) or images, as the JSON's dict.
 
     Every check runs before anything is returned so a caller never writes a
     partial config. ``check_geometry`` is False, True/``'error'`` (raise
     GeometryError) or ``'warn'`` (log). ``source`` is the file named in
     error messages (the path list); relative paths are taken from the current folder.
+    ``label_dir``/``label`` keep only the labels of that derivatives folder /
+    ``label-`` name; several labels left for one image are refused unless
+    ``allow_several_labels`` (see :func:`choose_labels`).
     """
     ratios = validate_ratios(split_validation, split_test)
     type = str(type).upper()
@@ -536,6 +610,10 @@ def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", sp
 
     items, problems = _parse_items(paths, type, src)
     _check_files(items, problems, len(paths), type, src, datalad_get)
+    if type == "LABEL":
+        items = choose_labels(items, label_dir, label, allow_several_labels, src)
+    elif label_dir or label:
+        raise UsageError("--label-dir and --label select labels", None, "use them with --type LABEL")
     base = _datasets_base(items, datasets_path, src)
 
     if mode:
@@ -600,7 +678,11 @@ def get_parser() -> argparse.ArgumentParser:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--txt", type=Path, help="text file listing one label (or image) path per line")
     src.add_argument("--bids-dir", nargs="+", type=Path, metavar="DIR", help="BIDS dataset folder(s) to query")
-    p.add_argument("--label-dir", metavar="NAME", help="derivatives folder holding the labels (with --bids-dir)")
+    p.add_argument("--label-dir", metavar="NAME",
+                   help="derivatives folder holding the labels (with --txt: keep only the listed labels there)")
+    p.add_argument("--label", metavar="NAME", help="keep only labels named label-NAME (e.g. sacrum)")
+    p.add_argument("--allow-several-labels", action="store_true",
+                   help="keep several labels of one image as separate cases (default: an error naming them)")
     p.add_argument("--label-suffix", metavar="SUFFIX",
                    help="end of the label file names, e.g. _label-sacrum_seg or _label-sacrum_mask")
     p.add_argument("--contrasts", nargs="+", metavar="SUFFIX",
@@ -633,7 +715,7 @@ def get_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     validate_ratios(args.split_validation, args.split_test)  # usage errors before touching files
     if args.txt is not None:
-        for flag in ("label_dir", "label_suffix", "contrasts"):
+        for flag in ("label_suffix", "contrasts"):
             if getattr(args, flag):
                 raise UsageError(f"--{flag.replace('_', '-')} only applies to --bids-dir", None,
                                  "list exactly the files you want in the --txt file")
@@ -658,7 +740,8 @@ def _run(args: argparse.Namespace) -> int:
     cfg = build_config(paths, type=args.type, split_validation=args.split_validation, split_test=args.split_test,
                        seed=args.seed, split_by=args.split_by, stratify=args.stratify,
                        check_geometry=args.check_geometry or False, datasets_path=args.datasets_path,
-                       datalad_get=args.datalad_get, source=source)
+                       datalad_get=args.datalad_get, source=source, label_dir=args.label_dir,
+                       label=args.label, allow_several_labels=args.allow_several_labels)
     write_config(cfg, output)
     counts = cfg["COUNTS"]
     log.info("%s: %s", output, ", ".join(f"{s} {counts[s]['files']} files / {counts[s]['subjects']} subjects"

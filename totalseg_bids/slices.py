@@ -38,7 +38,12 @@ Slice names keep the BIDS entities and the slice index
 back to its volume(s), split, axis and index (in the reoriented volume, plus
 the source voxel axis and index). Splits come from the config (TRAINING ->
 train, VALIDATION -> val, TESTING -> test); a subject listed in two splits is
-refused, so slices of one subject never cross splits.
+refused, so slices of one subject never cross splits. When image names clash
+across datasets (two datasets with a ``sub-03``), every slice name starts with
+its dataset (``ds1_sub-03_T1w_axial-012``), as convert_config_to_nnunet's
+case ids do. ``slices_request.json`` records what an export was made from: the
+same command again is a no-op; a changed request is refused naming the
+difference (``--overwrite`` exports again).
 """
 
 from __future__ import annotations
@@ -47,7 +52,9 @@ import argparse
 import csv
 import io
 import logging
+import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -57,6 +64,7 @@ import numpy as np
 from .core import cli
 from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
 from .core.bids import BidsName, raw_root_of, split_extension
+from .core.config import Case, read_request, request_difference, request_record
 from .core.errors import GeometryError, InputError, OutputError, UsageError
 from .core.nifti import grid_mismatch, load_image, load_label, present_values
 
@@ -68,6 +76,8 @@ SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
 FORMATS = ("png", "tif", "npy")
 LAYOUTS = ("mmseg", "nnunet2d")
 MANIFEST = "slices.tsv"
+#: What the export was made from (cases, options, input sizes/times): a rerun compares it.
+REQUEST_FILE = "slices_request.json"
 MANIFEST_COLUMNS = ("file", "mask", "split", "subject", "images", "label", "axis", "index",
                     "source_axis", "source_index", "has_label")
 
@@ -251,10 +261,12 @@ class SliceCase:
     images: tuple[Path, ...]
     label: Path | None
     subject: str
+    dataset: str = ""  # set only when image names clash across datasets: it then leads the slice names
 
     @property
     def key(self) -> str:
-        return split_extension(self.images[0].name)[0]
+        stem = split_extension(self.images[0].name)[0]
+        return f"{self.dataset}_{stem}" if self.dataset else stem
 
 
 def load_case(case: SliceCase) -> tuple[list[np.ndarray], np.ndarray | None, np.ndarray, tuple[int, ...]]:
@@ -318,7 +330,7 @@ def export_case(case: SliceCase, opts: SliceOptions) -> list[dict]:
         else:
             pics = [p.astype(np.float32) for p in pics]
         mask = lut[plane(label, axis, idx)] if label is not None else None
-        stem = slice_stem(case.images[0], opts.axis, idx, width)
+        stem = slice_stem(Path(case.key), opts.axis, idx, width)
         files: list[Path] = []
         mask_path: Path | None = None
         if opts.layout == "nnunet2d":
@@ -380,12 +392,16 @@ def config_cases(config: Path, datasets_path: str | None) -> list[SliceCase]:
     """Cases of a config; refuses duplicates, mismatched pairs and subjects in two splits."""
     from .core.config import check_cases, load_config
 
-    cfg_cases = load_config(config, datasets_path).cases()
+    cfg_cases = load_config(config, datasets_path, require=("TRAINING",)).cases()
     check_cases(cfg_cases, config, strict_splits=True)  # duplicates, image/label of other subjects, subjects in two splits
     cases = [SliceCase(c.split, tuple(c.images), c.label, f"{raw_root_of(c.images[0]).name}/sub-{c.subject}")
              for c in cfg_cases]
     if not cases:
         raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")
+    stems = Counter(c.key for c in cases)
+    if any(n > 1 for n in stems.values()):  # as convert_config_to_nnunet's case ids: the dataset leads
+        for c in cases:
+            c.dataset = re.sub(r"[^A-Za-z0-9-]+", "-", raw_root_of(c.images[0]).name).strip("-") or "x"
     return cases
 
 
@@ -435,8 +451,17 @@ def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names:
                          "give one name per IMAGE channel")
     base = opts.dataset_dir if opts.layout == "nnunet2d" else opts.out
     manifest = base / MANIFEST
+    request = request_record([Case(c.split, c.images, c.label) for c in cases], {
+        "channels": list(channel_names or []), "labels_tsv": str(labels_tsv or ""),
+        **{k: v for k, v in vars(opts).items() if k != "mapping"}})
     if manifest.exists() and not overwrite:
-        raise OutputError("an export already exists here", manifest, "pass --overwrite or choose another --out")
+        old = read_request(base / REQUEST_FILE)
+        diff = "made by an older version" if old is None else request_difference(old, request)
+        if diff is None:
+            log.info("%s is up to date with the config; nothing to do", manifest)
+            return manifest
+        raise OutputError(f"an export from another request is here ({diff})", manifest,
+                          "pass --overwrite to export again, or choose another --out")
     stems = {}
     for c in cases:
         if c.key in stems:
@@ -491,7 +516,8 @@ def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names:
         for d in ("imagesTr", "labelsTr", "imagesTs"):
             (base / d).mkdir(parents=True, exist_ok=True)
     lines = ["\t".join(MANIFEST_COLUMNS)] + ["\t".join(str(r[c]) for c in MANIFEST_COLUMNS) for r in rows]
-    atomic_write_text(manifest, "\n".join(lines) + "\n")
+    atomic_write_json(base / REQUEST_FILE, request)
+    atomic_write_text(manifest, "\n".join(lines) + "\n")  # last: its presence means the export is whole
     return manifest
 
 

@@ -30,6 +30,8 @@ from .core.errors import InputError
 
 log = logging.getLogger(__name__)
 
+#: Label suffixes whose values must be 0/1 (a {0, 2} ``_seg`` is a mislabelled mask, not "class2").
+BINARY_SUFFIXES = ("seg", "mask")
 SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
 TSV_COLUMNS = ("dataset", "split", "cases", "subjects", "labelled_cases", "class_index", "class_name",
                "voxel_percent", "images_with_class", "volume_ml_mean", "volume_ml_min", "volume_ml_max",
@@ -159,13 +161,15 @@ def markdown(stats: dict) -> str:
 # ================================================================ per case
 def case_stats(item: tuple[str, str, str, Path, Path | None]) -> CaseStats:
     """Read one case: the image grid from its header, the label's class counts."""
-    from .core.nifti import grid_mismatch, load_grid, load_label, voxel_volume_ml
+    from .core.nifti import grid_mismatch, load_grid, load_image, load_label, voxel_volume_ml
 
     dataset, split, subject, image, label = item
     grid = load_grid(image)
+    load_image(image)  # NaN/inf intensities would end up in a training set unnoticed
     counts = None
     if label is not None:
-        lab = load_label(label)
+        name = BidsName.try_parse(label.name)
+        lab = load_label(label, binary=name is not None and name.deriv_suffix in BINARY_SUFFIXES)
         why = grid_mismatch(lab.grid, grid)
         if why:
             log.warning("%s: label not on its image's grid (%s); class statistics use the label grid",
@@ -204,7 +208,7 @@ def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Pat
         from .core.errors import MissingFileError
 
         raise MissingFileError("labels table not found", labels_tsv, "give a TSV with columns index, name")
-    cfg = load_config(config, datasets_path)
+    cfg = load_config(config, datasets_path, require=("TRAINING",))
     cases = cfg.cases()
     if not cases:
         raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")

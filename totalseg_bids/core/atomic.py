@@ -53,6 +53,9 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     temporary file is removed and ``final`` is left untouched.
     """
     final = Path(final)
+    if final.is_dir():
+        raise OutputError("is a folder, expected a file name", final,
+                          f"give a file path, e.g. {final / ('output' + _split_ext(final.name)[1])}")
     make_parent(final)
     stem, ext = _split_ext(final.name)
     try:

@@ -169,8 +169,12 @@ def _check(path: Path) -> None:
         raise MissingFileError("file not found", path, "check the path")
 
 
-def load_config(path: str | Path, datasets_path: str | Path | None = None) -> DataConfig:
-    """Read a config JSON; ``datasets_path`` (or the environment) overrides ``DATASETS_PATH``."""
+def load_config(path: str | Path, datasets_path: str | Path | None = None,
+                require: Sequence[str] = ()) -> DataConfig:
+    """Read a config JSON; ``datasets_path`` (or the environment) overrides ``DATASETS_PATH``.
+
+    ``require`` lists the split keys the caller cannot do without (a training
+    set builder needs ``TRAINING``; a QC of test predictions does not)."""
     path = Path(path)
     if not path.exists():
         raise MissingFileError("config file not found", path, "check the path")
@@ -190,6 +194,10 @@ def load_config(path: str | Path, datasets_path: str | Path | None = None) -> Da
     base = override or data.get("DATASETS_PATH")
     if not base:
         base = path.parent  # relative entries then resolve next to the config
+    missing = [k for k in require if k not in data]
+    if missing:
+        raise InputError(f"config has no {' or '.join(missing)} list", path,
+                         f"add \"{missing[0]}\": [...] (python -m totalseg_bids.init_data_config writes one)")
     splits = {}
     for key in SPLITS:
         value = data.get(key, [])
@@ -248,3 +256,72 @@ def check_cases(cases: Sequence[Case], config: str | Path | None = None, strict_
             raise InputError(f"{problem} (leakage)", config, "keep each subject in one split "
                              "(python -m totalseg_bids.init_data_config splits by subject by default)")
         log.warning("%s: %s; validation figures will be optimistic", config or "config", problem)
+
+
+# ---------------------------------------------------------------- rerun requests
+def request_record(cases: Sequence[Case], options: dict[str, Any]) -> dict[str, Any]:
+    """What an output was made from: the cases per split, the options and each
+    input file's size and modification time. A rerun with an equal record has
+    nothing to do; a different one is named by :func:`request_difference`."""
+    files: dict[str, list[int]] = {}
+    split_cases: dict[str, list[list[str]]] = {s: [] for s in SPLITS}
+    for c in cases:
+        paths = [str(p) for p in (*c.images, *([c.label] if c.label else []))]
+        split_cases[c.split].append(paths)
+        for p in paths:
+            try:
+                st = os.stat(p)
+                files[p] = [st.st_size, st.st_mtime_ns]
+            except OSError:
+                files[p] = [-1, -1]
+    return {"cases": split_cases, "options": {k: _plain(v) for k, v in sorted(options.items())}, "inputs": files}
+
+
+def _plain(value: Any) -> Any:
+    """JSON-comparable form of an option value (paths as strings, tuples as lists)."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, os.PathLike):
+        return str(value)
+    return value
+
+
+def request_difference(old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """How ``new`` differs from ``old`` in a few words, or None when equal.
+
+    >>> a = {"cases": {"TRAINING": [["x"]]}, "options": {"link": "symlink"}, "inputs": {"x": [1, 2]}}
+    >>> request_difference(a, a) is None
+    True
+    >>> b = {"cases": {"TRAINING": [["x"], ["y"]]}, "options": {"link": "copy"}, "inputs": {"x": [1, 3]}}
+    >>> request_difference(a, b)
+    'option link symlink -> copy; TRAINING 1 case(s) added (e.g. y); 1 input file(s) changed (e.g. x)'
+    """
+    parts = []
+    o_opt, n_opt = old.get("options", {}), new.get("options", {})
+    for k in sorted(set(o_opt) | set(n_opt)):
+        if o_opt.get(k) != n_opt.get(k):
+            parts.append(f"option {k} {o_opt.get(k)} -> {n_opt.get(k)}")
+    for split in SPLITS:
+        o = {tuple(c) for c in old.get("cases", {}).get(split, [])}
+        n = {tuple(c) for c in new.get("cases", {}).get(split, [])}
+        if n - o:
+            parts.append(f"{split} {len(n - o)} case(s) added (e.g. {Path(sorted(n - o)[0][-1]).name})")
+        if o - n:
+            parts.append(f"{split} {len(o - n)} case(s) removed (e.g. {Path(sorted(o - n)[0][-1]).name})")
+    o_in, n_in = old.get("inputs", {}), new.get("inputs", {})
+    changed = sorted(p for p in n_in if p in o_in and o_in[p] != n_in[p])
+    if changed:
+        parts.append(f"{len(changed)} input file(s) changed (e.g. {Path(changed[0]).name})")
+    return "; ".join(parts) or None
+
+
+def read_request(path: str | Path) -> dict[str, Any] | None:
+    """A stored request record, or None when absent or unreadable (then the
+    output's origin is unknown and only --overwrite replaces it)."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
