@@ -634,7 +634,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser(
         "predict", __doc__.splitlines()[0],
         epilog="examples:\n"
-               "  python -m totalseg_bids.predict --config resources/configs/test_sacrum.json "
+               "  python -m totalseg_bids.predict --config test_sacrum "
                "--datasets-path /data -d 300 -c 3d_fullres\n"
                "  python -m totalseg_bids.predict --bids-dir /data/ds --contrasts T1w T2w --model-dir "
                "$nnUNet_results/Dataset300_SacrumDataset/nnUNetTrainer__nnUNetPlans__3d_fullres --num-parts 4 --part-id 0")
