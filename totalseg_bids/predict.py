@@ -649,7 +649,8 @@ def get_parser() -> argparse.ArgumentParser:
     m.add_argument("--model-dir", type=Path, help="nnU-Net model folder <trainer>__<plans>__<configuration>")
     m.add_argument("-d", "--dataset", help="dataset id or name in $nnUNet_results (with -c, -tr, -p)")
     p.add_argument("-c", "--configuration", default="3d_fullres")
-    p.add_argument("-tr", "--trainer", default="nnUNetTrainer")
+    p.add_argument("-tr", "--trainer", default=os.environ.get("TOTALSEG_BIDS_NNUNET_TRAINER") or "nnUNetTrainer",
+                   help="trainer of the model (default $TOTALSEG_BIDS_NNUNET_TRAINER, else nnUNetTrainer)")
     p.add_argument("-p", "--plans", default="nnUNetPlans")
     p.add_argument("-f", "--folds", nargs="+", default=["0"], help="folds to ensemble (default 0)")
     p.add_argument("--checkpoint", default="checkpoint_final.pth")
