@@ -26,7 +26,7 @@ extras = {
 }
 #: every stage module gets a console script ``totalseg-bids-<stage>`` (underscores as dashes)
 STAGES = ["bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "predict",
-          "crop", "slices", "augment", "export", "stats", "qc", "model", "provenance", "phantoms", "demo"]
+          "crop", "slices", "augment", "export", "stats", "qc", "model", "provenance", "train_nnunet", "phantoms", "demo"]
 
 extras["all"] = sorted({req for name, reqs in extras.items() if name != "test" for req in reqs})
 
@@ -40,7 +40,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["totalseg_bids", "totalseg_bids.*"]),
-    package_data={"totalseg_bids": ["qc_assets/*", "resources/*"]},
+    package_data={"totalseg_bids": ["qc_assets/*", "resources/configs/*.json"]},
     install_requires=[
         "numpy>=1.23",
         "scipy>=1.9",

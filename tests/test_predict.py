@@ -169,3 +169,67 @@ def test_predict_model_errors(trained_model, tmp_path, cli):  # noqa: F811
     assert_one_line_error(proc, "checkpoint not found")
     # derivatives/labels holds the phantom's CT labels; no MRI prediction may appear there
     assert not [p for p in (ds / "derivatives" / "labels").rglob("*.nii.gz") if "_CT_" not in p.name]
+
+
+# ----------------------------------------------- checks before the model loads
+def _unloadable_model(tmp_path: Path) -> Path:
+    """A model folder that passes the file checks but whose checkpoint cannot be
+    loaded: a run that reaches the model load fails with "cannot load the model"."""
+    folder = tmp_path / "results" / "Dataset300_X" / "nnUNetTrainer__nnUNetPlans__3d_fullres"
+    (folder / "fold_0").mkdir(parents=True)
+    (folder / "fold_0" / "checkpoint_final.pth").write_bytes(b"not a checkpoint")
+    (folder / "dataset.json").write_text(json.dumps({"labels": {"background": 0, "sacrum": 1},
+                                                     "channel_names": {"0": "MRI"}, "file_ending": ".nii.gz"}))
+    (folder / "plans.json").write_text(json.dumps({"dataset_name": "Dataset300_X"}))
+    return folder
+
+
+def _tiny_bids(tmp_path: Path, data: np.ndarray) -> Path:
+    ds = tmp_path / "ds"
+    (ds / "sub-01" / "anat").mkdir(parents=True)
+    (ds / "dataset_description.json").write_text(json.dumps({"Name": "t", "BIDSVersion": "1.9.0"}))
+    img = nib.Nifti1Image(data, np.eye(4))
+    img.set_qform(np.eye(4), 1)
+    img.set_sform(np.eye(4), 1)
+    nib.save(img, str(ds / "sub-01" / "anat" / "sub-01_T1w.nii.gz"))
+    return ds
+
+
+@pytest.mark.parametrize("bad", ["nan", "4d", "truncated"])
+def test_bad_image_found_before_model_load(tmp_path, cli, bad):
+    data = np.zeros((8, 8, 8), np.float32)
+    if bad == "nan":
+        data[1, 1, 1] = np.nan
+    elif bad == "4d":
+        data = np.zeros((8, 8, 8, 2), np.float32)
+    ds = _tiny_bids(tmp_path, data)
+    image = ds / "sub-01" / "anat" / "sub-01_T1w.nii.gz"
+    if bad == "truncated":
+        image.write_bytes(image.read_bytes()[:60])
+    proc = cli(MODULE, "--bids-dir", ds, "--contrasts", "T1w", "--model-dir", _unloadable_model(tmp_path),
+               "--device", "cpu")
+    assert_one_line_error(proc, image.name)
+    assert "cannot load the model" not in proc.stderr and "model loaded" not in proc.stderr
+    assert not (ds / "derivatives" / "labels" / "sub-01").exists()
+
+
+def test_unwritable_output_found_before_model_load(tmp_path, cli):
+    ds = _tiny_bids(tmp_path, np.zeros((8, 8, 8), np.float32))
+    (ds / "derivatives").mkdir()
+    (ds / "derivatives" / "labels").write_text("a file where the output folder should be")
+    proc = cli(MODULE, "--bids-dir", ds, "--contrasts", "T1w", "--model-dir", _unloadable_model(tmp_path),
+               "--device", "cpu")
+    assert_one_line_error(proc, "derivatives/labels", "not writable")
+    assert "cannot load the model" not in proc.stderr
+
+
+def test_good_image_reaches_model_load_with_mirroring_notice(tmp_path, cli):
+    """The same setup with a good image does reach the model (so the checks above
+    really stop before it), after one notice about CPU mirroring."""
+    ds = _tiny_bids(tmp_path, np.zeros((8, 8, 8), np.float32))
+    args = ["--bids-dir", ds, "--contrasts", "T1w", "--model-dir", _unloadable_model(tmp_path), "--device", "cpu"]
+    proc = cli(MODULE, *args)
+    assert_one_line_error(proc, "cannot load the model")
+    assert proc.stderr.count("test-time mirroring is on") == 1 and "--no-tta" in proc.stderr
+    quiet = cli(MODULE, *args, "--no-tta")
+    assert "test-time mirroring" not in quiet.stderr

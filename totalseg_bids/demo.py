@@ -13,7 +13,7 @@ phantom BIDS dataset (CT + T1w/T2w, half of the subjects misaligned by 4 mm /
 2. ``register --method rigid`` (CT labels onto every MRI);
 3. ``init_data_config`` (subject-level train/validation/test split);
 4. ``convert_config_to_nnunet`` (nnU-Net v2 raw dataset + splits);
-5. nnU-Net plan/preprocess and a short training (``scripts/train_nnunet.sh``);
+5. nnU-Net plan/preprocess and a short training (``totalseg_bids.train_nnunet``);
 6. ``predict`` on the test split, largest component kept;
 7. ``qc`` report.
 
@@ -244,7 +244,7 @@ def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | Non
     demo.run("convert_config_to_nnunet", demo.module("convert_config_to_nnunet", "--config", config,
                                                       "--path-out", out / "nnUNet_raw", "-dnum", DATASET_ID,
                                                       "-dname", DATASET_NAME, "--labels", "sacrum"))
-    demo.run("nnunet_train", ["bash", REPO / "scripts" / "train_nnunet.sh", DATASET_ID, "3d_fullres", "0", TRAINER],
+    demo.run("nnunet_train", demo.module("train_nnunet", DATASET_ID, "3d_fullres", "0", TRAINER),
              detail=TRAINER, env={"DEVICE": device} if device != "auto" else None)
     # mirroring test-time augmentation costs 8 forward passes per window: worth it on a GPU, not on 2 CPU cores
     tta = "--tta" if _has_gpu(device) else "--no-tta"

@@ -332,11 +332,56 @@ def validate_images(images: Sequence[Path]) -> None:
     for path in images:
         img = load_nifti(path)
         data = read_data(img, path)
+        if data.ndim != 3:
+            raise InputError(f"image is {data.ndim}D, the model needs 3D", path, "give one 3D volume per channel")
         if np.issubdtype(data.dtype, np.floating) and not np.isfinite(data).all():
             raise InputError("image contains NaN or infinite values", path, "replace them before predicting")
         shapes.append(tuple(data.shape))
     if len(set(shapes)) > 1:
         raise InputError(f"channels have different shapes {shapes}", images[0], "resample the channels onto one grid")
+
+
+def check_writable(folder: Path) -> None:
+    """Create ``folder`` and a probe file in it: an output folder that cannot take
+    files fails before the model is loaded, not after inference."""
+    probe = None
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".totalseg_bids-probe-", dir=folder)
+        os.close(fd)
+    except OSError as exc:
+        raise InputError(f"output folder is not writable ({exc.strerror or exc})", folder,
+                         "fix its permissions, free space or choose another --derivatives") from None
+    finally:
+        if probe is not None:
+            Path(probe).unlink(missing_ok=True)
+
+
+def preflight(items: Sequence[Item], failures: list[tuple[str, str]]) -> list[Item]:
+    """Check every image (readable, 3D, finite, channels on one grid) and every
+    output folder before the model loads, so a bad input costs ~0 s.
+
+    Bad images are recorded in ``failures`` and dropped; an unwritable output
+    folder stops the run (every image of that dataset would fail the same way).
+    """
+    for root in sorted({it.derivatives_root for it in items}):
+        check_writable(root)
+    good = []
+    for item in cli.progress(items, desc="check images"):
+        try:
+            validate_images(item.images)
+            good.append(item)
+        except TotalsegBidsError as exc:
+            failures.append((item.key, str(exc)))
+    return good
+
+
+def announce_mirroring(device: str, tta: bool, n_images: int) -> None:
+    """Say once, before predicting, what test-time mirroring costs on the CPU
+    (nnU-Net's default, kept: it is cheap on a GPU) and how to turn it off."""
+    if tta and device == "cpu":
+        log.warning("test-time mirroring is on (nnU-Net's default): on the CPU it makes each of the %d image(s) "
+                    "up to ~8x slower in 3D; --no-tta turns it off", n_images)
 
 
 def to_image_grid(pred_path: Path, image_path: Path) -> tuple[np.ndarray, np.ndarray, str | None]:
@@ -502,6 +547,10 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
         log.info("%d output(s) already done, skipped (--overwrite redoes them)", len(skipped))
     if items:
         ensure_content([p for it in items for p in it.images], get=get_requested(datalad_get))
+        items = preflight(items, failures)
+    if items:
+        device = choose_device(device)
+        announce_mirroring(device, tta, len(items))
         tm = time.perf_counter()
         engine = Engine(model, device=device, tta=tta, jobs=jobs)
         summary.model_seconds = time.perf_counter() - tm
@@ -518,11 +567,12 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
         log.info("model loaded in %.1f s on %s; predicting %d image(s)", summary.model_seconds, engine.device,
                  len(items))
         scratch = Path(tempfile.mkdtemp(prefix="totalseg_bids-predict-"))
+        bar = cli.progress(None, total=len(items), desc="predict")
         try:
-            for start in cli.progress(range(0, len(items), batch_size), desc="predict",
-                                      total=(len(items) + batch_size - 1) // batch_size):
-                _run_chunk(engine, items[start:start + batch_size], scratch, start, opts, summary)
+            for start in range(0, len(items), batch_size):
+                _run_chunk(engine, items[start:start + batch_size], scratch, start, opts, summary, bar)
         finally:
+            bar.close()
             shutil.rmtree(scratch, ignore_errors=True)
         if datalad_save and summary.predicted:
             by_root: dict[Path, list[Path]] = {}
@@ -536,15 +586,9 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
 
 
 def _run_chunk(engine: Engine, chunk: Sequence[Item], scratch: Path, offset: int, opts: Options,
-               summary: PredictSummary) -> None:
-    """Validate, predict and finalise one chunk; failures are recorded, not raised."""
-    ready: list[tuple[Item, Path]] = []
-    for n, item in enumerate(chunk):
-        try:
-            validate_images(item.images)
-            ready.append((item, scratch / f"case{offset + n:06d}"))
-        except TotalsegBidsError as exc:
-            summary.failures.append((item.key, str(exc)))
+               summary: PredictSummary, bar: Any = None) -> None:
+    """Predict and finalise one chunk (validated by :func:`preflight`); failures are recorded, not raised."""
+    ready = [(item, scratch / f"case{offset + n:06d}") for n, item in enumerate(chunk)]
     if not ready:
         return
     done: dict[int, Path] = {}
@@ -555,6 +599,7 @@ def _run_chunk(engine: Engine, chunk: Sequence[Item], scratch: Path, offset: int
         except Exception as exc:  # noqa: BLE001 - fall back to one by one to find the culprit
             log.warning("batch prediction failed (%s); predicting this chunk image by image", type(exc).__name__)
     for n, (item, trunc) in enumerate(ready):
+        t_image = time.perf_counter()
         try:
             pred = done.get(n) or engine.predict_one(item.images, trunc)
             if not pred.is_file():
@@ -572,6 +617,15 @@ def _run_chunk(engine: Engine, chunk: Sequence[Item], scratch: Path, offset: int
             msg = " ".join(str(exc).split())[:200]
             summary.failures.append((item.key, f"{item.key}: nnU-Net failed ({type(exc).__name__}: {msg}); "
                                                "check the image (rerun with -vv for nnU-Net's output)"))
+        finally:
+            _image_done(item, time.perf_counter() - t_image, bar)
+
+
+def _image_done(item: Item, seconds: float, bar: Any) -> None:
+    """Advance the per-image bar and log the image's elapsed time (shared by every path)."""
+    log.info("%s: %.1f s", item.images[0].name, seconds)
+    if bar is not None:
+        bar.update(1)
 
 
 def _nnunet_version() -> str | None:
@@ -588,7 +642,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser(
         "predict", __doc__.splitlines()[0],
         epilog="examples:\n"
-               "  python -m totalseg_bids.predict --config resources/configs/test_sacrum.json "
+               "  python -m totalseg_bids.predict --config test_sacrum "
                "--datasets-path /data -d 300 -c 3d_fullres\n"
                "  python -m totalseg_bids.predict --bids-dir /data/ds --contrasts T1w T2w --model-dir "
                "$nnUNet_results/Dataset300_SacrumDataset/nnUNetTrainer__nnUNetPlans__3d_fullres --num-parts 4 --part-id 0")
@@ -606,13 +660,15 @@ def get_parser() -> argparse.ArgumentParser:
     m.add_argument("--model-zip", type=Path, metavar="FILE",
                    help="a zip written by python -m totalseg_bids.model export")
     p.add_argument("-c", "--configuration", default="3d_fullres")
-    p.add_argument("-tr", "--trainer", default="nnUNetTrainer")
+    p.add_argument("-tr", "--trainer", default=os.environ.get("TOTALSEG_BIDS_NNUNET_TRAINER") or "nnUNetTrainer",
+                   help="trainer of the model (default $TOTALSEG_BIDS_NNUNET_TRAINER, else nnUNetTrainer)")
     p.add_argument("-p", "--plans", default="nnUNetPlans")
     p.add_argument("-f", "--folds", nargs="+", default=["0"], help="folds to ensemble (default 0)")
     p.add_argument("--checkpoint", default="checkpoint_final.pth")
     p.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda, else mps, else cpu")
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
-                   help="mirroring test-time augmentation (nnU-Net's default; --no-tta is ~8x faster in 3D)")
+                   help="mirroring test-time augmentation, on by default on every device (nnU-Net's default); "
+                        "on the CPU it costs up to ~8x in 3D and a warning says so: --no-tta turns it off")
     p.add_argument("--label-name", default=None,
                    help="label- entity of the outputs (default: the model's label name)")
     p.add_argument("--keep-largest", choices=KEEP_LARGEST, default="per-label",

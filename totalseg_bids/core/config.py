@@ -177,7 +177,12 @@ def load_config(path: str | Path, datasets_path: str | Path | None = None,
     set builder needs ``TRAINING``; a QC of test predictions does not)."""
     path = Path(path)
     if not path.exists():
-        raise MissingFileError("config file not found", path, "check the path")
+        from ..resources import shipped_config, shipped_config_names
+
+        path = shipped_config(path) or path
+    if not path.exists():
+        raise MissingFileError("config file not found", path,
+                               f"check the path (shipped configs by name: {', '.join(shipped_config_names())})")
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
