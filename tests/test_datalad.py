@@ -326,7 +326,7 @@ def test_register_under_datalad_run_then_rerun_reproduces(clone, monkeypatch):
     assert proc.returncode == 0, proc.stderr
     assert git(clone, "log", "-1", "--format=%s") == "[DATALAD RUNCMD] totalseg_bids: register step"
     record = run_record(clone)
-    assert record["cmd"].endswith("-m totalseg_bids.register --path-img . -j 1") and record["exit"] == 0
+    assert record["cmd"].endswith("-m totalseg_bids.register --path-img . -j 1 --overwrite") and record["exit"] == 0
     assert record["inputs"] == inputs and record["outputs"] == ["derivatives/reg-labels"]
     assert record["pwd"] == "."
     assert git(clone, "status", "--porcelain") == ""

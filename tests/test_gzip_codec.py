@@ -97,3 +97,14 @@ def test_truncated_and_corrupt_streams_are_one_line_errors(tmp_path, codec):
     short = np.empty(arr.size + 10, np.uint8)
     with pytest.raises(EOFError):
         gzip_codec.read_into(good, short, skip=352)
+
+
+def test_same_image_same_bytes(tmp_path, codec):
+    """The gzip header holds no file name or time stamp: a rewrite is byte-identical."""
+    first, second = tmp_path / "a" / "m.nii.gz", tmp_path / "b" / "m.nii.gz"
+    for path in (first, second):
+        path.parent.mkdir()
+        nifti.save_mask(_label(), AFFINE, path)
+    data = first.read_bytes()
+    assert data == second.read_bytes()
+    assert data[4:8] == b"\0\0\0\0" and not data[3] & 0x08  # MTIME 0, no FNAME flag

@@ -16,9 +16,11 @@ zlib fallback (used to compare the two).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zlib
 from pathlib import Path
+from typing import BinaryIO, Iterator
 
 import numpy as np
 
@@ -57,15 +59,20 @@ def codec_errors() -> tuple[type[BaseException], ...]:
     return errs
 
 
-def open_write(path: str | Path):
-    """A binary gzip file object for writing at :data:`LEVEL`."""
+@contextlib.contextmanager
+def open_write(path: str | Path) -> Iterator[BinaryIO]:
+    """A binary gzip file object for writing at :data:`LEVEL`.
+
+    The gzip header carries no file name and a zero time stamp, so the same image
+    always gives the same bytes (reruns and ``datalad rerun`` see no change).
+    """
     if backend() == "isal":
-        from isal import igzip
-
-        return igzip.open(str(path), "wb", compresslevel=LEVEL)
-    import gzip
-
-    return gzip.open(str(path), "wb", compresslevel=LEVEL)
+        from isal.igzip import IGzipFile as GzipFile
+    else:
+        from gzip import GzipFile
+    with open(path, "wb") as raw, GzipFile(filename="", mode="wb", compresslevel=LEVEL, fileobj=raw,
+                                           mtime=0) as fh:
+        yield fh
 
 
 def read_into(path: str | Path, out: np.ndarray, skip: int = 0) -> None:
