@@ -145,13 +145,25 @@ def build_card(model_dir: Path, folds: Sequence[str], raw_dataset: Path | None) 
     mapping = raw_dataset / "case_mapping.json" if raw_dataset else None
     if mapping is not None and mapping.is_file():
         data = json.loads(mapping.read_text(encoding="utf-8"))
-        cases, base = data.get("cases", []), Path(data.get("DATASETS_PATH") or "/")
+        cases = data.get("cases", [])
         images = [Path(i) for c in cases for i in c.get("images", [])]
-        card["SourceDatasets"] = sorted({(i.relative_to(base) if i.is_relative_to(base) else i).parts[0]
-                                         for i in images if i.parts})
+        card["SourceDatasets"] = sorted({name for name in map(_dataset_name, images) if name})
         card["Split"] = {s: sorted(c["case_id"] for c in cases if c.get("split") == s)
                          for s in sorted({c.get("split") for c in cases if c.get("split")})}
     return card
+
+
+def _dataset_name(image: Path) -> str | None:
+    """The BIDS dataset folder of an image: the folder that holds its ``sub-`` folder.
+
+    >>> _dataset_name(Path("/data/spider/sub-01/anat/sub-01_T2w.nii.gz"))
+    'spider'
+    """
+    parts = image.parts
+    for i, part in enumerate(parts[1:], start=1):
+        if part.startswith("sub-"):
+            return parts[i - 1]
+    return None
 
 
 def export(dataset: str, configuration: str, output: str | Path, folds: Sequence[str] = ("0",),
