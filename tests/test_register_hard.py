@@ -85,7 +85,9 @@ def test_ants_backends_same_outputs(far_ds, tmp_path):
         out = tmp_path / method
         results = reg.register_dataset(far_ds, path_out=out, method=method, jobs=1, contrasts=["T2w"],
                                        reg_options=RegOptions(init="geometry"))
-        assert np.mean(_dices(far_ds, out, results)) >= 0.9
+        # every pair is either aligned or flagged: an ANTs failure is never silent
+        for r, d in zip(results, _dices(far_ds, out, results)):
+            assert d >= 0.9 or r.get("flags", {}).get("RegistrationSuspicious"), (method, d, r)
         data = np.asarray(nib.load(results[0]["output"]).dataobj)
         assert set(np.unique(data)) <= {0, 1}
         side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text())
