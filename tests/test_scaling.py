@@ -23,7 +23,9 @@ from totalseg_bids import register as reg
 
 distributed = pytest.importorskip("dask.distributed", reason="the dask extra is part of the test install")
 
-VOLATILE = {"Date", "RegistrationSeconds"}
+#: run-dependent sidecar fields; DatasetLinks depends only on where the output folder sits (inside the raw
+#: dataset's derivatives/ or elsewhere)
+VOLATILE = {"Date", "DatasetLinks"}
 
 
 def _strip(value):
