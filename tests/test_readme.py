@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from totalseg_fixtures import CACHE_ENV, totalseg_env
+from totalseg_fixtures import CACHE_ENV, tiny_totalseg_home, totalseg_env  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
 SECTION = "## The same steps on a real dataset"

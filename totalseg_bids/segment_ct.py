@@ -429,7 +429,7 @@ def run_totalsegmentator(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
         cmd = totalseg_command(exe, job.ct, out_dir, job.task, job.classes, job.device, job.fast)
         log.info("%s", " ".join(cmd))
         try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace")
+            proc = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace")
         except OSError as exc:
             raise ExternalToolError(f"cannot start {EXECUTABLE} ({exc.strerror})", exe,
                                     "reinstall TotalSegmentator (pip install TotalSegmentator)") from None

@@ -150,7 +150,7 @@ def _env(base: Path) -> dict:
 
 
 def _run(cmd: list[str], env: dict) -> None:
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    proc = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", errors="replace")
     if proc.returncode != 0:
         tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
         raise ExternalToolError(f"{cmd[0]} failed (exit {proc.returncode}: {tail[0][:200]})", None,
