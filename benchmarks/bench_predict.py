@@ -37,7 +37,7 @@ def _env(base: Path) -> dict:
 
 
 def _run(cmd: list[str], env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=timeout)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:3])} failed ({proc.returncode}): "
                            f"{(proc.stderr.strip().splitlines() or ['?'])[-1][:200]}")
@@ -117,7 +117,7 @@ def run(ctx: Context) -> None:
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "totalseg_bids.predict", "--bids-dir", str(ds), "--contrasts",
                            "T1w", "T2w", "--model-dir", str(model_dir), "--device", "cpu", "--overwrite", "--no-tta"],
-                          env=env, capture_output=True, text=True, timeout=1800)
+                          env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=1800)
     ours_s = time.perf_counter() - t
     written = len([p for p in (ds / "derivatives" / "labels").rglob("*_label-sacrum_seg.nii.gz") if "_CT_" not in p.name])
     if proc.returncode != 0:

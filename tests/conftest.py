@@ -57,7 +57,7 @@ def run_module(module: str, *args: str, env: dict | None = None, cwd: str | Path
     if env:
         full_env.update(env)
     return subprocess.run([sys.executable, "-m", f"totalseg_bids.{module}", *map(str, args)],
-                          capture_output=True, text=True, env=full_env, cwd=cwd, timeout=timeout)
+                          capture_output=True, encoding="utf-8", errors="replace", env=full_env, cwd=cwd, timeout=timeout)
 
 
 @pytest.fixture

@@ -27,7 +27,7 @@ def test_label_transfer_methods_agree(tmp_path):
     out = tmp_path / "results.md"
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "transfer", "lcc",
                            "--out", str(out), "--tmp", str(tmp_path / "data")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+                          cwd=REPO, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert out.read_text().startswith("# totalseg_bids benchmarks")
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| Label transfer")]
@@ -40,6 +40,6 @@ def test_label_transfer_methods_agree(tmp_path):
 
 def test_benchmarks_list():
     proc = subprocess.run([sys.executable, str(REPO / "benchmarks" / "run.py"), "--list"],
-                          cwd=REPO, capture_output=True, text=True, timeout=120)
+                          cwd=REPO, capture_output=True, encoding="utf-8", errors="replace", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "index" in proc.stdout and "predict" in proc.stdout

@@ -22,7 +22,7 @@ needs_validator = pytest.mark.skipif(VALIDATOR is None, reason="bids-validator-d
 
 def validate(root: Path) -> tuple[list[dict], dict[str, list[dict]]]:
     """Run the validator recursively; return (raw errors, {derivative: errors})."""
-    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, text=True,
+    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, encoding="utf-8", errors="replace",
                           timeout=600)
     report = json.loads(proc.stdout)
     raw = [i for i in report["issues"]["issues"] if i["severity"] == "error"]

@@ -32,7 +32,7 @@ def tree_digest(root: Path) -> str:
 
 
 def validator_errors(root: Path) -> tuple[list, dict]:
-    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, text=True,
+    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, encoding="utf-8", errors="replace",
                           timeout=600)
     report = json.loads(proc.stdout)
     raw = [i["code"] for i in report["issues"]["issues"] if i["severity"] == "error"]
@@ -165,7 +165,7 @@ def test_phantoms_layout_cli_and_light_import(tmp_path):
     assert_one_line_error(run_module("phantoms", "--layout", "nosuch", "--out", tmp_path / "x"), "--layout", code=2)
     code = ("import sys, totalseg_bids.bidsify.__main__; "
             "print([m for m in ('torch', 'nnunetv2', 'SimpleITK', 'openpyxl') if m in sys.modules])")
-    out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, text=True,
+    out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, encoding="utf-8", errors="replace",
                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
     assert out.stdout.strip() == "[]", out.stderr
 
@@ -270,7 +270,7 @@ def test_datalad_save_commits_the_conversion(layouts, tmp_path):
     proc = run_module("bidsify", "--source", "mrspineseg", "--in", layouts["mrspineseg"],
                       "--out", tmp_path / "ds" / "bids", "--datalad-save", "-q")
     assert proc.returncode == 0, proc.stderr
-    log = subprocess.run(["git", "-C", str(tmp_path / "ds"), "log", "--format=%s", "-1"], capture_output=True, text=True)
+    log = subprocess.run(["git", "-C", str(tmp_path / "ds"), "log", "--format=%s", "-1"], capture_output=True, encoding="utf-8", errors="replace")
     assert log.stdout.strip() == "bidsify --source mrspineseg"
-    status = subprocess.run(["git", "-C", str(tmp_path / "ds"), "status", "--porcelain"], capture_output=True, text=True)
+    status = subprocess.run(["git", "-C", str(tmp_path / "ds"), "status", "--porcelain"], capture_output=True, encoding="utf-8", errors="replace")
     assert status.stdout.strip() == ""

@@ -53,11 +53,11 @@ def test_import_is_light(module):
     code = (f"import sys, totalseg_bids.{module}; "
             "heavy = [m for m in ('torch', 'nnunetv2', 'totalsegmentator', 'datalad', 'dask') if m in sys.modules]; "
             "print(heavy); sys.exit(1 if heavy else 0)")
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, encoding="utf-8", errors="replace")
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_package_import_is_light():
     proc = subprocess.run([sys.executable, "-c", "import sys, totalseg_bids; print(sorted(m for m in sys.modules "
-                           "if m.startswith('totalseg_bids')))"], capture_output=True, text=True)
+                           "if m.startswith('totalseg_bids')))"], capture_output=True, encoding="utf-8", errors="replace")
     assert proc.stdout.strip() == "['totalseg_bids']"

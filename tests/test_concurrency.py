@@ -25,7 +25,7 @@ def start(module: str, *args) -> subprocess.Popen:
     env = dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                TOTALSEG_BIDS_NO_PROGRESS="1")
     return subprocess.Popen([sys.executable, "-m", f"totalseg_bids.{module}", *map(str, args)], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8", errors="replace")
 
 
 def run_twice_at_once(module: str, *args, timeout: float = 300) -> list[tuple[int, str]]:

@@ -48,7 +48,7 @@ def git_identity():
 
 
 def git(ds: Path, *args: str) -> str:
-    return subprocess.run(["git", "-C", str(ds), *args], capture_output=True, text=True,
+    return subprocess.run(["git", "-C", str(ds), *args], capture_output=True, encoding="utf-8", errors="replace",
                           check=True).stdout.strip()
 
 
@@ -218,7 +218,7 @@ def run_step(*args: str, cwd: Path, env: dict | None = None) -> subprocess.Compl
     full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
     full_env.update(env or {})
     return subprocess.run(["bash", "-c", script, "run_step", *map(str, args)], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=300, check=False)
+                          capture_output=True, encoding="utf-8", errors="replace", timeout=300, check=False)
 
 
 def run_record(ds: Path, rev: str = "HEAD") -> dict:
@@ -375,7 +375,7 @@ def test_documented_run_step_with_sessions_then_rerun_in_place_is_clean(tmp_path
     env = dict(os.environ, **IDENTITY, bids=str(ds), SOURCE_DATE_EPOCH="1700000000",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     script = "set -euo pipefail\n" + docs_block("run_step").replace("-j 4", "-j 1")
-    proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, text=True,
+    proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, encoding="utf-8", errors="replace",
                           timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     record = run_record(ds)
@@ -386,7 +386,7 @@ def test_documented_run_step_with_sessions_then_rerun_in_place_is_clean(tmp_path
     assert len(labels) == len(mris) and any("ses-" in str(p) for p in labels)
     head = git(ds, "rev-parse", "HEAD")
 
-    proc = subprocess.run(["datalad", "rerun"], cwd=ds, env=env, capture_output=True, text=True,
+    proc = subprocess.run(["datalad", "rerun"], cwd=ds, env=env, capture_output=True, encoding="utf-8", errors="replace",
                           timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     assert git(ds, "rev-parse", "HEAD") == head  # deterministic: no change, no commit

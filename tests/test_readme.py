@@ -38,7 +38,7 @@ def readme_blocks(section: str = SECTION) -> list[str]:
 
 def _phantoms(out: Path, *extra: str) -> None:
     subprocess.run([sys.executable, "-m", "totalseg_bids.phantoms", "--out", str(out), *extra], check=True,
-                   capture_output=True, text=True)
+                   capture_output=True, encoding="utf-8", errors="replace")
 
 
 def _shipped_targets(data: Path, source: Path) -> list[Path]:
@@ -81,7 +81,7 @@ def test_readme_workflow_runs_verbatim(tmp_path, request):
     elsewhere = tmp_path / "elsewhere"  # not the repository: nothing may rely on the checkout's folders
     elsewhere.mkdir()
     proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=elsewhere, env=env,
-                          capture_output=True, text=True, timeout=1800)
+                          capture_output=True, encoding="utf-8", errors="replace", timeout=1800)
     assert proc.returncode == 0, proc.stderr[-4000:]
     assert (data / "train_sacrum.json").is_file() and (data / "nnUNet" / "raw").is_dir()
     model = data / "nnUNet" / "results" / "Dataset300_Sacrum" / "nnUNetTrainer_2epochs_10iters__nnUNetPlans__3d_fullres"

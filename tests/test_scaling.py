@@ -130,7 +130,7 @@ def test_register_array_script_covers_every_mri_once(phantom_ds, dask_env, tmp_p
     counts = []
     for task in (4, 5, 6):
         proc = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": str(task)},
-                              capture_output=True, text=True, timeout=300, check=False)
+                              capture_output=True, encoding="utf-8", errors="replace", timeout=300, check=False)
         assert proc.returncode == 0, proc.stderr
         counts.append(len(proc.stdout.splitlines()))
     assert counts == [3, 3, 2]  # 8 MRIs, every 3rd one per task

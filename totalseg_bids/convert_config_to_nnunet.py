@@ -57,6 +57,8 @@ from . import __version__
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
 from .core.bids import BidsName, raw_root_of
+from .core.nnunet import (SPLITS_FILE, dataset_folder_name, find_id_conflicts, splits_record,
+                          write_dataset_json)
 from .core.config import Case, check_cases, load_config, read_request, request_difference, request_record
 from .core.datalad import ensure_content, get_requested
 from .core.errors import (
@@ -96,7 +98,6 @@ CT_SUFFIXES = ("CT", "ct")
 DEFAULT_NAME = "SacrumDataset"
 MAPPING_TSV = "case_mapping.tsv"
 MAPPING_JSON = "case_mapping.json"
-SPLITS_FILE = "splits_final.json"
 #: What the dataset folder was converted from (cases, options, input sizes/times): a rerun compares it.
 REQUEST_FILE = "conversion_request.json"
 NNUNET_ENV = ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results")
@@ -106,20 +107,6 @@ _CHANNEL_TAIL_RE = re.compile(r"_\d{4}$")
 
 
 # ------------------------------------------------------------ pure helpers
-def dataset_folder_name(number: int, name: str) -> str:
-    """nnU-Net's folder name for a dataset id and name.
-
-    >>> dataset_folder_name(7, "SacrumDataset")
-    'Dataset007_SacrumDataset'
-    """
-    if not 1 <= int(number) <= 999:
-        raise UsageError(f"dataset number {number} out of range", None, "use -dnum between 1 and 999")
-    if not name or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-        raise UsageError(f"dataset name {name!r} must be letters, digits, '-' or '_'", None,
-                         "e.g. -dname SacrumDataset")
-    return f"Dataset{int(number):03d}_{name}"
-
-
 def safe_token(text: str) -> str:
     """A case-id fragment: runs of characters other than letters, digits and '-'
     become one '-' (nnU-Net splits case ids from channel indices at '_').
@@ -295,24 +282,6 @@ def apply_remap(data: np.ndarray, remap: Mapping[int, int]) -> np.ndarray:
     for src, dst in remap.items():
         lut[src] = dst
     return lut[data.astype(np.int64)]
-
-
-def find_id_conflicts(number: int, name: str, roots: Iterable[str | Path]) -> list[Path]:
-    """Folders ``Dataset<NNN>_<other name>`` in ``roots``: the id belongs to another dataset.
-
-    >>> find_id_conflicts(300, "X", ["/nonexistent"])
-    []
-    """
-    prefix = f"Dataset{int(number):03d}_"
-    own = f"{prefix}{name}"
-    out = []
-    for root in dict.fromkeys(Path(r) for r in roots if r):
-        try:
-            entries = sorted(os.listdir(root))
-        except OSError:
-            continue
-        out += [Path(root) / e for e in entries if e.startswith(prefix) and e != own and (Path(root) / e).is_dir()]
-    return out
 
 
 # ------------------------------------------------------------ per-case step
@@ -542,26 +511,6 @@ def _channel_names(cases: Sequence[Case], channels: Sequence[str] | None) -> dic
     return {str(i): default_channel_name(s for s in suffixes[i] if s) for i in range(n)}
 
 
-def _write_dataset_json(folder: Path, channel_names: dict, labels: dict, num_training: int, reader: str,
-                        name: str, extra: dict) -> None:
-    """``dataset.json`` through nnU-Net's own writer when importable (no nnU-Net paths needed)."""
-    try:
-        from nnunetv2.dataset_conversion.generate_dataset_json import generate_dataset_json
-    except ImportError:
-        generate_dataset_json = None
-    if generate_dataset_json is not None:
-        with contextlib.redirect_stdout(io.StringIO()):
-            generate_dataset_json(str(folder), dict(channel_names), dict(labels), num_training, FILE_ENDING,
-                                  dataset_name=name, overwrite_image_reader_writer=reader,
-                                  license="see the source BIDS datasets",
-                                  converted_by=f"totalseg_bids {__version__}", **extra)
-        return
-    data = {"channel_names": channel_names, "labels": labels, "numTraining": num_training,
-            "file_ending": FILE_ENDING, "name": name, "overwrite_image_reader_writer": reader,
-            "licence": "see the source BIDS datasets", "converted_by": f"totalseg_bids {__version__}", **extra}
-    atomic_write_json(folder / "dataset.json", data)
-
-
 def _write_mapping(folder: Path, records: Sequence[CaseRecord], datasets_path: Path, nchan: int) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
@@ -601,7 +550,7 @@ def verify_with_nnunet(folder: Path, processes: int = 1) -> None:
     code = ("import sys\nfrom nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity\n"
             "verify_dataset_integrity(sys.argv[1], int(sys.argv[2]))\n")
     proc = subprocess.run([sys.executable, "-c", code, str(folder), str(max(1, processes))],
-                          capture_output=True, text=True, env=env)
+                          capture_output=True, encoding="utf-8", errors="replace", env=env)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]
         errors = [ln for ln in lines if "error" in ln.lower()] or lines
@@ -711,12 +660,12 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
             raise InputError(crashed[0].error or "case failed", crashed[0].key, "rerun with -v for details")
         records = [o.value for o in outcomes]
         num_training = sum(r.split != "TESTING" for r in records)
-        _write_dataset_json(work, channel_names, label_map, num_training, reader, name,
-                            {"totalseg_bids": {"config": str(cfg.path), "contrasts": cfg.contrasts,
-                                               "link": link, "mapping": MAPPING_TSV}})
+        write_dataset_json(work, channel_names, label_map, num_training, FILE_ENDING, reader, name,
+                           totalseg_bids={"config": str(cfg.path), "contrasts": cfg.contrasts,
+                                          "link": link, "mapping": MAPPING_TSV})
         _write_mapping(work, records, cfg.datasets_path, len(channel_names))
-        splits = [{"train": [r.case_id for r in records if r.split == "TRAINING"],
-                   "val": [r.case_id for r in records if r.split == "VALIDATION"]}]
+        splits = splits_record([r.case_id for r in records if r.split == "TRAINING"],
+                               [r.case_id for r in records if r.split == "VALIDATION"])
         if not splits[0]["val"]:
             log.warning("the config has no VALIDATION case: nnU-Net fold 0 will have an empty validation set")
         atomic_write_json(work / SPLITS_FILE, splits)

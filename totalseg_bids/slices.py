@@ -66,6 +66,7 @@ from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensu
 from .core.bids import BidsName, raw_root_of, split_extension
 from .core.config import Case, read_request, request_difference, request_record
 from .core.errors import GeometryError, InputError, OutputError, UsageError
+from .core.nnunet import dataset_dir, write_dataset_json, write_splits
 from .core.nifti import grid_mismatch, load_image, load_label, present_values
 
 log = logging.getLogger(__name__)
@@ -407,14 +408,7 @@ def config_cases(config: Path, datasets_path: str | None) -> list[SliceCase]:
 
 def nnunet_dataset_dir(out: Path, dataset_id: int, name: str) -> Path:
     """``<out>/Dataset<NNN>_<Name>``; refuses an id already used by another name."""
-    if not 1 <= dataset_id <= 999:
-        raise UsageError(f"dataset id {dataset_id} out of range", None, "use 1..999, e.g. -dnum 501")
-    prefix = f"Dataset{dataset_id:03d}_"
-    for other in sorted(out.glob(prefix + "*")) if out.is_dir() else []:
-        if other.name != prefix + name:
-            raise OutputError(f"dataset id {dataset_id:03d} already belongs to {other.name}", other,
-                              "choose another -dnum or the same -dname")
-    return out / f"{prefix}{name}"
+    return dataset_dir(out, dataset_id, name)
 
 
 def _task(item: tuple[SliceCase, SliceOptions]) -> list[dict]:
@@ -501,18 +495,10 @@ def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names:
         train_cases = sorted({r["file"].split(";")[0].split("/")[-1][:-9]: r["split"] for r in rows
                               if r["split"] != "test"}.items())
         labels = {"background": 0} | {names[src]: dst for src, dst in mapping.items()}
-        atomic_write_json(base / "dataset.json", {
-            "channel_names": {str(i): n for i, n in enumerate(chan)},
-            "labels": labels,
-            "numTraining": len(train_cases),
-            "file_ending": ".png",
-            "overwrite_image_reader_writer": "NaturalImage2DIO",
-            "name": base.name,
-            "description": f"{opts.axis} slices exported by totalseg_bids.slices",
-        })
-        atomic_write_json(base / "splits_final.json", [{
-            "train": [k for k, s in train_cases if s == "train"],
-            "val": [k for k, s in train_cases if s == "val"]}])
+        write_dataset_json(base, {str(i): n for i, n in enumerate(chan)}, labels, len(train_cases), ".png",
+                           "NaturalImage2DIO", base.name,
+                           description=f"{opts.axis} slices exported by totalseg_bids.slices")
+        write_splits(base, [k for k, s in train_cases if s == "train"], [k for k, s in train_cases if s == "val"])
         for d in ("imagesTr", "labelsTr", "imagesTs"):
             (base / d).mkdir(parents=True, exist_ok=True)
     lines = ["\t".join(MANIFEST_COLUMNS)] + ["\t".join(str(r[c]) for c in MANIFEST_COLUMNS) for r in rows]

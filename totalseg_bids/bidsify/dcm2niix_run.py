@@ -33,7 +33,7 @@ def convert_series(item: Item, target: Path) -> None:
         dst.mkdir()
         for i, f in enumerate(item.extra_sources):
             os.symlink(Path(f).resolve(), src / f"{i:05d}.dcm")
-        proc = subprocess.run([dcm2niix_binary(), *ARGS, "-o", str(dst), str(src)], capture_output=True, text=True)
+        proc = subprocess.run([dcm2niix_binary(), *ARGS, "-o", str(dst), str(src)], capture_output=True, encoding="utf-8", errors="replace")
         outputs = sorted(dst.glob("*.nii.gz"))
         if proc.returncode != 0 or len(outputs) != 1:
             last = (proc.stdout.strip().splitlines() or ["no output"])[-1]

@@ -121,6 +121,13 @@ class _StderrHandler(logging.StreamHandler):
     def stream(self, _value) -> None:
         pass
 
+    def format(self, record: logging.LogRecord) -> str:
+        """Escape what the terminal's encoding cannot show (a tool's UTF-8 output under an
+        ASCII locale) instead of losing the whole line to a UnicodeEncodeError."""
+        text = super().format(record)
+        encoding = getattr(sys.stderr, "encoding", None) or "utf-8"
+        return text.encode(encoding, "backslashreplace").decode(encoding)
+
 
 class _ModuleNameFormatter(logging.Formatter):
     """Shows ``totalseg_bids.<stage>`` for records of a module run as ``__main__``."""
