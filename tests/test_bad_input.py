@@ -132,10 +132,11 @@ def corrupt(path: Path, kind: str, ds: Path) -> None:
         data = np.asanyarray(img.dataobj)
         if kind == "4d":
             save_like(path, np.stack([data, data], axis=-1), template=img)
-        elif kind == "nan":
+        elif kind in ("nan", "inf"):
             data = data.astype(np.float32)
-            data[tuple(s // 2 for s in data.shape)] = np.nan
-            data[0, 0, 0] = np.nan
+            bad = np.nan if kind == "nan" else np.inf
+            data[tuple(s // 2 for s in data.shape)] = bad
+            data[0, 0, 0] = -bad
             save_like(path, data, template=img)
         elif kind == "float":  # a soft / linearly interpolated mask
             save_like(path, data.astype(np.float32) * 0.6, template=img)
@@ -362,6 +363,29 @@ def special(stage: str, kind: str, s: Setup, ds: Path, tmp: Path) -> str:
         s.argv.remove("--check-geometry")
         corrupt(s.targets["label"], "notgzip", ds)
         return s.targets["label"].name
+    if kind == "escape":  # a relative entry climbing out of DATASETS_PATH
+        cfg = _cfg_entries(s, ds)
+        outside = tmp / "outside" / "ds"
+        shutil.copytree(ds, outside, symlinks=True, ignore=shutil.ignore_patterns("derivatives"))
+        shutil.copytree(ds / "derivatives", outside / "derivatives", symlinks=True)
+        cfg["TRAINING"][0] = "../outside/ds/" + str(cfg["TRAINING"][0]).split("/", 1)[1]
+        s.targets["config"].write_text(json.dumps(cfg, indent=2))
+        return (s.targets["config"].name, "outside DATASETS_PATH")
+    if kind == "notype":  # a config without TYPE
+        cfg = _cfg_entries(s, ds)
+        del cfg["TYPE"]
+        s.targets["config"].write_text(json.dumps(cfg, indent=2))
+        return (s.targets["config"].name, "TYPE")
+    if kind == "outfile":  # the output folder option names an existing file
+        flag = next(f for f in ("--path-out", "--out", "--qc", "-o") if f in s.argv)
+        out = Path(s.argv[s.argv.index(flag) + 1])
+        target = out if flag != "-o" else out.parent
+        if target.is_dir():
+            shutil.rmtree(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("a file where the output folder goes\n")
+        s.out, s.good, s.atomic = tmp / "unused-out", [], True
+        return target.name
     if kind == "idcollision":
         other = s.out / "Dataset007_SomeoneElses"
         other.mkdir(parents=True)
@@ -404,6 +428,19 @@ CATALOGUE = [
     ("qc", "image", "truncated"),
     ("qc", None, "othersubject"),
 ]
+
+#: The same classes of bad input swept over every stage that can meet them: +/-Inf intensities,
+#: config entries escaping DATASETS_PATH, a config missing a required key, an output folder
+#: option naming an existing file.
+SWEEP = [
+    *[(stage, "image", "inf") for stage in ("convert_config_to_nnunet", "crop", "slices", "stats")],
+    ("register", "ct_label", "inf"),  # the MRI's voxels matter to intensity methods only ("segment_ct", "ct", "nan"),
+    ("segment_ct", "ct", "inf"), ("qc", "image", "nan"),
+    *[(stage, None, k) for stage in ("convert_config_to_nnunet", "slices", "stats") for k in ("escape", "notype")],
+    *[(stage, None, "outfile") for stage in ("segment_ct", "register", "convert_config_to_nnunet", "crop", "slices",
+                                             "stats", "qc")],
+]
+CATALOGUE += SWEEP
 
 #: Known contract violations, one per case, kept visible until the stage is fixed.
 XFAIL: dict[tuple, str] = {}
@@ -448,7 +485,7 @@ def test_bad_input(stage, target, kind, small_template, tmp_path):
     leftovers = [p for p in tmp_path.rglob(".tmp-*")]
     assert not leftovers, leftovers
     new = files_below(s.out) - before_out
-    if stage == "qc" and kind != "othersubject":
+    if stage == "qc" and kind not in ("othersubject", "outfile"):
         # QC's output is the report of bad inputs: the bad file is an entry
         # flagged "error", never an "ok" one; the command still exits 1 (above)
         records = [json.loads(p.read_text(encoding="utf-8")) for p in new if p.suffix == ".json"]
