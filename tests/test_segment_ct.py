@@ -88,7 +88,7 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
     shutil.copytree(five_template, ds)
     log = tmp_path / "calls.jsonl"
     env = {"PATH": fake_path(), "FAKE_TOTALSEG_LOG": str(log)}
-    args = ["--path-img", ds, "--classes", "sacrum", "vertebrae_L5", "--fast", "-d", "cpu", "-j", "2"]
+    args = ["--path-img", ds, "--classes", "sacrum", "vertebrae_L5", "--fast", "--device", "cpu", "-j", "2"]
     proc = cli("segment_ct", *args, env=env)
     assert proc.returncode == 0, proc.stderr
     out = ds / "derivatives" / "labels"
@@ -167,7 +167,7 @@ def test_unknown_class_lists_close_names(small_ds, cli):
 def test_missing_weights_is_one_line_error(small_ds, cli):
     """Stand-in: a program on PATH that is not this environment's TotalSegmentator dies
     downloading its weights; segment_ct recognises its output (the real one is checked up front)."""
-    proc = cli("segment_ct", "--path-img", small_ds, "--fast", "-d", "cpu",
+    proc = cli("segment_ct", "--path-img", small_ds, "--fast", "--device", "cpu",
                env={"PATH": fake_path(), "FAKE_TOTALSEG_NO_WEIGHTS": "1"})
     ct = ct_files(small_ds)[0]
     assert_one_line_error(proc, str(ct), "TOTALSEG_HOME_DIR", "totalseg_download_weights")

@@ -98,7 +98,7 @@ def test_total_roi_subset_ras_lps_oblique(ct_ds, tiny_totalseg_home, cli, record
     """Default ``total`` (1.5 mm multi-part models after the 6 mm crop model) on RAS, LPS and oblique CTs."""
     classes = ["sacrum", "vertebrae_L5", "hip_left"]
     t = time.perf_counter()
-    proc = cli("segment_ct", "--path-img", ct_ds, "--classes", *classes, "-d", "cpu", timeout=1800,
+    proc = cli("segment_ct", "--path-img", ct_ds, "--classes", *classes, "--device", "cpu", timeout=1800,
                env=totalseg_env(tiny_totalseg_home))
     seconds = time.perf_counter() - t
     assert proc.returncode == 0, proc.stderr
@@ -122,7 +122,7 @@ def test_fast_combine(ct_ds, tiny_totalseg_home, cli):
     for ct in sorted(ct_ds.glob("sub-0[2-9]/anat/*_CT.nii.gz")):
         shutil.rmtree(ct.parents[1])  # one CT is enough here
     proc = cli("segment_ct", "--path-img", ct_ds, "--classes", "sacrum", "hip_left", "hip_right", "--fast",
-               "--combine", "pelvis", "-d", "cpu", timeout=900, env=totalseg_env(tiny_totalseg_home))
+               "--combine", "pelvis", "--device", "cpu", timeout=900, env=totalseg_env(tiny_totalseg_home))
     assert proc.returncode == 0, proc.stderr
     ct = ct_ds / "sub-01" / "anat" / "sub-01_CT.nii.gz"
     out = ct_ds / "derivatives" / "labels" / "sub-01" / "anat" / "sub-01_CT_label-pelvis_dseg.nii.gz"
@@ -143,7 +143,7 @@ def test_total_mr_on_mri(tmp_path, tiny_totalseg_home, cli):
     for other in [*ds.glob("sub-*/anat/*_CT.*"), *ds.glob("sub-*/anat/*_T2w.*")]:
         other.unlink()  # the oblique T1w only: each MRI costs minutes on 2 cores
     proc = cli("segment_ct", "--path-img", ds, "--task", "total_mr", "--classes", "sacrum", "hip_left",
-               "-d", "cpu", timeout=900, env=totalseg_env(tiny_totalseg_home))
+               "--device", "cpu", timeout=900, env=totalseg_env(tiny_totalseg_home))
     assert proc.returncode == 0, proc.stderr
     mris = sorted(ds.glob("sub-*/anat/*_T1w.nii.gz"))
     assert len(mris) == 1
@@ -159,7 +159,7 @@ def test_missing_weights_detected_once_before_any_ct(ct_ds, tmp_path, cli):
     home = tmp_path / "empty_home"
     home.mkdir()
     t = time.perf_counter()
-    proc = cli("segment_ct", "--path-img", ct_ds, "--fast", "-d", "cpu", env={"TOTALSEG_HOME_DIR": str(home)})
+    proc = cli("segment_ct", "--path-img", ct_ds, "--fast", "--device", "cpu", env={"TOTALSEG_HOME_DIR": str(home)})
     assert time.perf_counter() - t < 20
     assert_one_line_error(proc, "TOTALSEG_HOME_DIR", "totalseg_download_weights", "297")
     assert not (ct_ds / "derivatives" / "labels").exists()

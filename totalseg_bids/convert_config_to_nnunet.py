@@ -54,6 +54,7 @@ from typing import Any
 import numpy as np
 
 from . import __version__
+from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
 from .core.bids import BidsName, raw_root_of
@@ -739,8 +740,8 @@ def get_parser() -> argparse.ArgumentParser:
                "--path-out \"$nnUNet_raw\" -dnum 300 --verify\n"
                "then: bash scripts/train_nnunet.sh 300 3d_fullres 0")
     p.add_argument("--config", required=True, type=Path, help="data config JSON (docs/conventions.md section 4)")
-    p.add_argument("--path-out", type=Path, default=None, help="nnU-Net raw folder (default: $nnUNet_raw)")
-    p.add_argument("-dnum", "--dataset-number", type=int, required=True, help="nnU-Net dataset id (1-999)")
+    flags.add_out(p, dest="path_out", default=None, help="nnU-Net raw folder (default: $nnUNet_raw)")
+    flags.add_dataset_id(p, dest="dataset_number", required=True)
     p.add_argument("-dname", "--dataset-name", default=DEFAULT_NAME, help=f"dataset name (default {DEFAULT_NAME})")
     g = p.add_mutually_exclusive_group()
     g.add_argument("--labels", nargs="+", metavar="NAME",

@@ -39,6 +39,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .core import flags
 from .core import cli
 from .core.bids import BidsName, bids_uri, raw_root_of, split_extension, subject_dir
 from .core.derivatives import (BIDSIGNORED_SUFFIXES, ensure_bidsignore, ensure_dataset_description,
@@ -597,7 +598,7 @@ def get_parser() -> argparse.ArgumentParser:
                "  python -m totalseg_bids.crop --config train.json --roi-dir labels --roi-label skull "
                "--spacing 1 1 1 --image-interp bspline --label-interp label")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--path-img", type=Path, metavar="BIDS", help="raw BIDS dataset")
+    flags.add_bids_dir(src, dest="path_img", help="raw BIDS dataset")
     src.add_argument("--config", type=Path, metavar="CONFIG.json", help="data config (docs/conventions.md section 4)")
     p.add_argument("--contrasts", nargs="+", default=list(DEFAULT_CONTRASTS), metavar="SUFFIX",
                    help="image suffixes with --path-img (default: CT T1w T2w)")
@@ -613,10 +614,8 @@ def get_parser() -> argparse.ArgumentParser:
     target.add_argument("--shape", type=int, nargs=3, metavar=("X", "Y", "Z"),
                         help="fixed voxel shape centred on the ROI (pad/cut, no resampling)")
     p.add_argument("--image-interp", choices=tuple(IMAGE_ORDERS), default="linear")
-    p.add_argument("--label-interp", choices=LABEL_MODES, default="nearest",
-                   help="nearest, or label: per-label linear then argmax")
-    p.add_argument("--path-out", type=Path, default=None,
-                   help="output derivative dataset (default <bids>/derivatives/cropped)")
+    flags.add_label_interp(p, dest="label_interp")
+    flags.add_out(p, dest="path_out", default=None, help="output derivative dataset (default <bids>/derivatives/cropped)")
     p.add_argument("--label-dir", default="labels",
                    help="with --path-img: derivative folder whose labels are cropped along (default labels)")
     p.add_argument("--label-suffix", default=None,

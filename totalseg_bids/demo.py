@@ -38,6 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .core import flags
 from .core import cli
 from .core.bids import BidsName, subject_dir
 from .core.errors import ExternalToolError, UsageError
@@ -161,7 +162,7 @@ def stand_in_totalsegmentator_output(dataset: Path, dest: Path) -> Path:
 def _has_gpu(device: str) -> bool:
     """Whether nnU-Net will run on a GPU for ``--device`` (auto asks torch)."""
     if device != "auto":
-        return device == "cuda"
+        return device.startswith("cuda")
     try:
         import torch
 
@@ -187,7 +188,7 @@ def _segment_ct_step(demo: Demo, device: str) -> None:
     """Stage 1 with the real TotalSegmentator: published weights when installed,
     else the tiny local model (built on first use, said in the output)."""
     ds = demo.dataset
-    ts_device = "gpu" if device == "cuda" else ("cpu" if device == "cpu" else "auto")
+    ts_device = flags.parse_device(device, spelling="totalsegmentator")
     args = ["--path-img", ds, "--classes", "sacrum", "--fast", "--device", ts_device, "-j", 1]
     ready, why = totalsegmentator_ready()
     if shutil.which("TotalSegmentator") is None:
@@ -311,10 +312,9 @@ def format_summary(s: dict) -> str:
 def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser("demo", __doc__.splitlines()[0],
                          epilog="example: python -m totalseg_bids.demo --out demo_output --subjects 8")
-    p.add_argument("--out", type=Path, required=True, help="folder for everything the demo writes (replaced)")
+    flags.add_out(p, dest="out", required=True, help="folder for everything the demo writes (replaced)")
     p.add_argument("--subjects", type=int, default=8, help="phantom subjects (default 8)")
-    p.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
-                   help="nnU-Net device (auto: the GPU when there is one)")
+    flags.add_device(p, help="nnU-Net and TotalSegmentator device: auto (the GPU when there is one), cpu, cuda[:N]")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel workers for per-subject stages")
     p.add_argument("--keep", action="store_true", help="reuse --out instead of starting afresh")
     return p

@@ -13,6 +13,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from .core import flags
 from .core import cli
 from .core.bids import split_extension
 from .core.errors import UsageError
@@ -64,7 +65,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="import_dir", type=Path, default=None,
                    help="instead: turn the .npy volumes of this folder back into NIfTI under --out")
     p.add_argument("--format", dest="fmt", choices=("npy",), default="npy")
-    p.add_argument("--out", required=True, type=Path, help="output folder")
+    flags.add_out(p, dest="out", required=True, help="output folder")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
     cli.add_batch_args(p, dask=False)
     return p

@@ -58,6 +58,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from . import __version__
+from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json
 from .core.bids import BidsName, image_for_label, raw_root_of, split_extension
@@ -677,7 +678,7 @@ def get_parser() -> argparse.ArgumentParser:
         + doc[1].split("Decisions (also in ``--help``):\n\n", 1)[-1].replace("``", "'")))
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--txt", type=Path, help="text file listing one label (or image) path per line")
-    src.add_argument("--bids-dir", nargs="+", type=Path, metavar="DIR", help="BIDS dataset folder(s) to query")
+    flags.add_bids_dir(src, dest="bids_dir", nargs="+", help="BIDS dataset folder(s) to query")
     p.add_argument("--label-dir", metavar="NAME",
                    help="derivatives folder holding the labels (with --txt: keep only the listed labels there)")
     p.add_argument("--label", metavar="NAME", help="keep only labels named label-NAME (e.g. sacrum)")
@@ -695,7 +696,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="keep each subject's files together (default) or split files one by one")
     p.add_argument("--stratify", choices=STRATIFY, default=None,
                    help="split each dataset in the ratios on its own")
-    p.add_argument("-o", "--output", type=Path, metavar="OUT.json",
+    flags.add_out(p, dest="output", metavar="OUT.json",
                    help="config to write (default with --txt: the list path with .json)")
     p.add_argument("--check-geometry", nargs="?", const="error", choices=GEOMETRY_MODES, default=None,
                    help="check each label is on its image's grid, binary (_seg/_mask) and not empty; "

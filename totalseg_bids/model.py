@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from . import __version__
+from .core import flags
 from .core import cli
 from .core.atomic import atomic_path, atomic_write_json, file_lock
 from .core.derivatives import now
@@ -329,12 +330,12 @@ def get_parser() -> argparse.ArgumentParser:
                "  python -m totalseg_bids.model list")
     sub = p.add_subparsers(dest="action", required=True)
     ex = sub.add_parser("export", help="write a trained model (nnU-Net's zip format) with its model card")
-    ex.add_argument("-d", "--dataset", required=True, help="dataset id or name in $nnUNet_results")
+    flags.add_dataset_id(ex, dest="dataset", type=str, required=True, help="dataset id or name in $nnUNet_results")
     ex.add_argument("-c", "--configuration", default="3d_fullres")
     ex.add_argument("-f", "--folds", nargs="+", default=["0"], help="folds to export (default 0)")
     ex.add_argument("-tr", "--trainer", default="nnUNetTrainer")
     ex.add_argument("-p", "--plans", default="nnUNetPlans")
-    ex.add_argument("-o", "--output", type=Path, required=True, help="zip file to write")
+    flags.add_out(ex, dest="output", required=True, help="zip file to write")
     ins = sub.add_parser("install", help="install an exported zip into $TOTALSEG_BIDS_MODELS or $nnUNet_results")
     ins.add_argument("zip", type=Path)
     ins.add_argument("--name", default=None, help="name for predict --model (default: the dataset name)")

@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
 from .core.bids import BidsName, subject_dir
@@ -399,7 +400,7 @@ def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser("phantoms", __doc__.splitlines()[0],
                          epilog="example: python -m totalseg_bids.phantoms --out /tmp/phantom --subjects 5 "
                                 "--misalign-mm 4 --misalign-deg 3")
-    p.add_argument("--out", type=Path, help="BIDS dataset folder to write")
+    flags.add_out(p, dest="out", help="BIDS dataset folder to write")
     p.add_argument("--totalseg-weights", type=Path, metavar="DIR", default=None,
                    help="instead: train tiny TotalSegmentator weights on phantoms into DIR (use as TOTALSEG_HOME_DIR)")
     p.add_argument("--tasks", nargs="+", default=["total"], metavar="TASK",

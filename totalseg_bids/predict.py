@@ -54,6 +54,7 @@ from typing import Any
 
 import numpy as np
 
+from .core import flags
 from .core import cli
 from .core.bids import derivative_path, label_value, raw_root_of
 from .core.config import SPLITS, load_config
@@ -67,7 +68,6 @@ from .core.parallel import default_jobs, shard
 log = logging.getLogger("totalseg_bids.predict")  # not __name__: "__main__" under python -m
 
 KEEP_LARGEST = ("per-label", "union", "off")
-DEVICES = ("auto", "cuda", "cpu", "mps")
 _FOLDER_RE = re.compile(r"^(?P<trainer>[^_].*?)__(?P<plans>.+?)__(?P<configuration>[^_].*)$")
 
 
@@ -170,7 +170,7 @@ def choose_device(name: str = "auto") -> str:
     mps = bool(getattr(torch.backends, "mps", None) and torch.backends.mps.is_available())
     if name == "auto":
         return "cuda" if cuda else ("mps" if mps else "cpu")
-    if (name == "cuda" and not cuda) or (name == "mps" and not mps):
+    if (name.startswith("cuda") and not cuda) or (name == "mps" and not mps):
         raise UsageError(f"--device {name} requested but not available", None, "use --device auto or cpu")
     return name
 
@@ -274,7 +274,7 @@ class Engine:
 
         with _nnunet_output():
             self.predictor = nnUNetPredictor(tile_step_size=0.5, use_gaussian=True, use_mirroring=tta,
-                                             perform_everything_on_device=self.device == "cuda",
+                                             perform_everything_on_device=self.device.startswith("cuda"),
                                              device=torch.device(self.device), verbose=False,
                                              verbose_preprocessing=False, allow_tqdm=False)
             try:
@@ -648,14 +648,14 @@ def get_parser() -> argparse.ArgumentParser:
                "$nnUNet_results/Dataset300_SacrumDataset/nnUNetTrainer__nnUNetPlans__3d_fullres --num-parts 4 --part-id 0")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", type=Path, help="data config (IMAGE or LABEL); predicts one --split")
-    src.add_argument("--bids-dir", type=Path, help="BIDS dataset; predicts every image of --contrasts")
+    flags.add_bids_dir(src, dest="bids_dir", help="BIDS dataset; predicts every image of --contrasts")
     p.add_argument("--split", default="TESTING", choices=(*SPLITS, "ALL"), help="config split (default TESTING)")
     p.add_argument("--contrasts", nargs="+", metavar="SUFFIX", help="image suffixes for --bids-dir (e.g. T1w T2w)")
     p.add_argument("--datasets-path", type=Path, default=None,
                    help="override the config's DATASETS_PATH (or set TOTALSEG_BIDS_DATASETS_PATH)")
     m = p.add_mutually_exclusive_group(required=True)
     m.add_argument("--model-dir", type=Path, help="nnU-Net model folder <trainer>__<plans>__<configuration>")
-    m.add_argument("-d", "--dataset", help="dataset id or name in $nnUNet_results (with -c, -tr, -p)")
+    flags.add_dataset_id(m, dest="dataset", type=str, help="dataset id or name in $nnUNet_results (with -c, -tr, -p)")
     m.add_argument("--model", metavar="NAME", help="a model installed with python -m totalseg_bids.model install")
     m.add_argument("--model-zip", type=Path, metavar="FILE",
                    help="a zip written by python -m totalseg_bids.model export")
@@ -665,7 +665,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-p", "--plans", default="nnUNetPlans")
     p.add_argument("-f", "--folds", nargs="+", default=["0"], help="folds to ensemble (default 0)")
     p.add_argument("--checkpoint", default="checkpoint_final.pth")
-    p.add_argument("--device", choices=DEVICES, default="auto", help="auto: cuda, else mps, else cpu")
+    flags.add_device(p)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
                    help="mirroring test-time augmentation, on by default on every device (nnU-Net's default); "
                         "on the CPU it costs up to ~8x in 3D and a warning says so: --no-tta turns it off")

@@ -27,6 +27,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .core import flags
 from .core import cli
 from .core.bids import derivative_path, label_value, sidecar_path, split_extension
 from .core.datalad import dataset_of, ensure_content, get_requested, save_outputs
@@ -356,8 +357,8 @@ def check_ct(path: Path, model_mm: float | None = None) -> tuple[Grid, np.ndarra
     if size < expected:
         raise InputError(f"truncated image data ({size} of {expected} bytes)", path,
                          "re-copy the file or `datalad get` it again")
-    if np.issubdtype(img.get_data_dtype(), np.floating) and np.isnan(np.asanyarray(img.dataobj)).any():
-        raise InputError("image has NaN voxels", path, "replace them (e.g. by -1024 HU for air) first")
+    if np.issubdtype(img.get_data_dtype(), np.floating) and not np.isfinite(np.asanyarray(img.dataobj)).all():
+        raise InputError("image has NaN or infinite voxels", path, "replace them (e.g. by -1024 HU for air) first")
     return Grid.of(img), np.asarray(img.affine, float)
 
 
@@ -657,26 +658,18 @@ or TOTALSEG_WEIGHTS_PATH; fetch them once with `totalseg_download_weights -t tot
 """
 
 
-def _device_arg(value: str) -> str:
-    if not DEVICE_RE.match(value):
-        raise argparse.ArgumentTypeError(f"invalid device {value!r} (gpu, gpu:N, cpu, mps or auto)")
-    return value
-
-
 def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser("segment_ct", __doc__.splitlines()[0], epilog=EPILOG)
-    p.add_argument("--path-img", required=True, type=Path, help="raw BIDS dataset with the CT images")
+    flags.add_bids_dir(p, dest="path_img", required=True, help="raw BIDS dataset with the CT images")
     p.add_argument("--classes", nargs="+", default=list(DEFAULT_CLASSES), metavar="CLASS",
                    help="TotalSegmentator class names to keep (default: sacrum)")
     p.add_argument("--task", default="total",
                    help="TotalSegmentator task (default: total; total_mr labels MRI directly)")
     p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model (--fast)")
-    p.add_argument("-d", "--device", type=_device_arg, default="auto",
-                   help="gpu, gpu:N, cpu, mps, or auto (gpu when CUDA is available); default auto")
+    flags.add_device(p, spelling="totalsegmentator", help="auto (GPU when CUDA is available), cpu, mps, cuda or cuda:N")
     p.add_argument("--ct-suffix", nargs="+", default=None, metavar="SUFFIX",
                    help="file suffixes of the images to label (default: CT ct; T1w T2w for *_mr tasks)")
-    p.add_argument("--path-out", type=Path, default=None,
-                   help="derivative folder (default: <path-img>/derivatives/labels)")
+    flags.add_out(p, dest="path_out", default=None, help="derivative folder (default: <bids-dir>/derivatives/labels)")
     p.add_argument("--combine", metavar="NAME", default=None,
                    help="write one <CT>_label-NAME_dseg.nii.gz (+ .tsv, TotalSegmentator ids) "
                         "instead of one _seg per class")

@@ -61,6 +61,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .core import flags
 from .core import cli
 from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
 from .core.bids import BidsName, raw_root_of, split_extension
@@ -517,7 +518,7 @@ def get_parser() -> argparse.ArgumentParser:
                "  python -m totalseg_bids.slices --config ct_mr.json --out $nnUNet_raw --layout nnunet2d "
                "-dnum 501 -dname SacrumSlices --window bone --percentile 1 99")
     p.add_argument("--config", required=True, type=Path, help="data config (docs/conventions.md section 4)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (nnunet2d: the nnUNet_raw folder)")
+    flags.add_out(p, dest="out", required=True, help="output folder (nnunet2d: the nnUNet_raw folder)")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
     p.add_argument("--axis", choices=tuple(AXES), default="axial", help="slice axis in RAS+ world orientation")
     p.add_argument("--only-labelled", action="store_true", help="only slices with label, plus --empty-fraction")
@@ -532,7 +533,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", dest="fmt", choices=FORMATS, default="png",
                    help="png/tif: uint8 (windowed); npy: raw float32")
     p.add_argument("--layout", choices=LAYOUTS, default="mmseg")
-    p.add_argument("-dnum", "--dataset-id", type=int, default=501, help="nnunet2d dataset id (default 501)")
+    flags.add_dataset_id(p, dest="dataset_id", default=501, help="nnunet2d dataset id (default 501)")
     p.add_argument("-dname", "--dataset-name", default="Slices", help="nnunet2d dataset name (default Slices)")
     p.add_argument("--channels", nargs="+", default=None, metavar="NAME",
                    help="channel names for dataset.json (default: the image suffixes)")

@@ -23,6 +23,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
 from .core.bids import BidsName, raw_root_of, split_extension
@@ -238,7 +239,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", required=True, type=Path, help="data config (docs/conventions.md section 4)")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
     p.add_argument("--labels-tsv", type=Path, default=None, help="index/name table (a _dseg.tsv) for class names")
-    p.add_argument("-o", "--output", type=Path, default=None, metavar="OUT.tsv", help="write the TSV here")
+    flags.add_out(p, dest="output", default=None, metavar="OUT.tsv", help="write the TSV here")
     p.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the JSON here")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="parallel workers")
     return p

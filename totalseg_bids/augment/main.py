@@ -8,6 +8,7 @@ import io
 from pathlib import Path
 from typing import Sequence
 
+from ..core import flags
 from ..core import cli
 from ..core.atomic import atomic_write_text, ensure_writable_dir
 from ..core.errors import InputError, UsageError
@@ -107,7 +108,7 @@ def get_parser() -> argparse.ArgumentParser:
         epilog="example:\n  python -m totalseg_bids.augment --slices slices --out aug "
                "--target-train 2000 --target-val 400 --seed 1 -j 2")
     p.add_argument("--slices", required=True, type=Path, help="output folder of totalseg_bids.slices (mmseg)")
-    p.add_argument("--out", required=True, type=Path, help="output folder (mmseg layout + augment.tsv)")
+    flags.add_out(p, dest="out", required=True, help="output folder (mmseg layout + augment.tsv)")
     p.add_argument("--target-train", type=int, default=None, metavar="N", help="training samples to write")
     p.add_argument("--target-val", type=int, default=None, metavar="M", help="validation samples to write")
     p.add_argument("--recipe", type=Path, default=None,

@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Sequence
 
+from ..core import flags
 from ..core import cli
 from ..core.atomic import ensure_writable_dir
 from ..core.errors import MissingFileError, UsageError
@@ -65,7 +66,7 @@ def get_parser() -> argparse.ArgumentParser:
                                 "--in MRSpineSeg/train --out mrspineseg_bids")
     p.add_argument("--source", required=True, help=f"dataset layout: {', '.join(SOURCES)}")
     p.add_argument("--in", dest="inp", required=True, type=Path, help="the dataset as downloaded")
-    p.add_argument("--out", required=True, type=Path, help="BIDS dataset folder to write")
+    flags.add_out(p, dest="out", required=True, help="BIDS dataset folder to write")
     p.add_argument("--dry-run", action="store_true", help="print the source -> target table, write nothing")
     p.add_argument("--mr-suffix", choices=("T1w", "T2w"), default=None,
                    help="synthrad2023: MR contrast where the overview does not say")

@@ -9,6 +9,7 @@ import argparse
 from pathlib import Path
 from typing import Sequence
 
+from ..core import flags
 from ..core import cli
 from ..core.errors import UsageError
 from .batch import _add_entries, _pairs_from_labels, check_pairs, raise_for_unreadable
@@ -30,9 +31,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--config", type=Path, help="data config JSON (docs/conventions.md section 4)")
     p.add_argument("--datasets-path", type=Path, help="override the config's DATASETS_PATH")
     p.add_argument("--splits", nargs="+", metavar="SPLIT", help="config splits to show (default all)")
-    p.add_argument("--qc", required=True, type=Path, metavar="DIR", help="QC report folder (created)")
+    flags.add_out(p, dest="qc", aliases=("--qc",), required=True, metavar="DIR", help="QC report folder (created)")
     p.add_argument("--stage", default="label", help="stage name shown in the report (default: label)")
-    p.add_argument("-j", "--jobs", type=int, default=1, metavar="N", help="parallel workers (default 1)")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="parallel workers (default: number of CPU cores)")
     return p
 
 

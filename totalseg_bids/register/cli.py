@@ -7,13 +7,14 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
+from ..core import flags
 from ..core import cli
 from ..core.bids import label_value
 from ..core.errors import UsageError
 from .batch import register_dataset
 from .options import INITS, ON_FAILURE, RegOptions
 from .origin import ANY_ORIGIN, ORIGINS
-from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS
+from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, METHODS
 from .pairing import LabelSpec
 
 log = logging.getLogger("totalseg_bids.register")
@@ -25,11 +26,11 @@ def get_parser() -> argparse.ArgumentParser:
         "  python -m totalseg_bids.register --path-img ds --label sacrum\n"
         "  python -m totalseg_bids.register --path-img ds --labels-dseg total --label sacrum --method rigid -j 2\n"
         "  python -m totalseg_bids.register --path-img ds --label-value 25 --label-name sacrum --interp label"))
-    p.add_argument("--path-img", required=True, type=Path, help="raw BIDS dataset (MRI and CT images)")
+    flags.add_bids_dir(p, dest="path_img", required=True, help="raw BIDS dataset (MRI and CT images)")
     p.add_argument("--path-label", type=Path, default=None,
                    help="CT labels (default <path-img>/derivatives/labels)")
-    p.add_argument("--path-out", type=Path, default=None,
-                   help="output derivative folder (default <path-img>/derivatives/reg-labels)")
+    flags.add_out(p, dest="path_out", default=None,
+                  help="output derivative folder (default <bids-dir>/derivatives/reg-labels)")
     p.add_argument("--label", default=None,
                    help=f"structure to transfer (default {DEFAULT_LABEL}): its binary CT label, "
                         "else the class of that name in a _dseg map")
@@ -54,8 +55,7 @@ def get_parser() -> argparse.ArgumentParser:
     g.add_argument("--on-failure", choices=ON_FAILURE, default="keep",
                    help="a flagged pair: keep (write it, flagged; default), header (write the header transfer, "
                         "flagged) or error (write nothing, fail the pair)")
-    p.add_argument("--interp", choices=INTERPOLATIONS, default="nearest",
-                   help="nearest (default) or label: per-label linear then argmax/threshold 0.5")
+    flags.add_label_interp(p, dest="interp", help="nearest, or label: per-label linear then argmax/threshold 0.5")
     p.add_argument("--contrasts", nargs="+", default=list(DEFAULT_CONTRASTS), metavar="SUFFIX",
                    help="MRI suffixes to process (default T1w T2w)")
     p.add_argument("--ct-suffix", nargs="+", default=list(DEFAULT_CT_SUFFIXES), metavar="SUFFIX",
