@@ -26,6 +26,8 @@ from .errors import InputError, MissingFileError, UsageError
 log = logging.getLogger(__name__)
 
 SPLITS = ("TRAINING", "VALIDATION", "TESTING")
+#: Folder names of the splits in exported training sets (MMSegmentation's train/val/test).
+SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
 TYPES = ("LABEL", "IMAGE")
 DATASETS_PATH_ENV = "TOTALSEG_BIDS_DATASETS_PATH"
 
