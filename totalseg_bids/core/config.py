@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .bids import BidsName, image_for_label, raw_root_of
+from .bids import BidsName, dataset_path, image_for_label, raw_root_of
 from .datalad import is_annex_pointer
 from .errors import AnnexContentMissingError, InputError, MissingFileError, UsageError
 
@@ -252,8 +252,9 @@ def check_cases(cases: Sequence[Case], config: str | Path | None = None, strict_
         for other in (*c.images[1:], *([c.label] if c.label else [])):
             name = BidsName.try_parse(other)
             if name is not None and (name.subject, name.session) != (first.subject, first.session):
-                raise InputError(f"{other.name} (sub-{name.subject}{'_ses-' + name.session if name.session else ''})"
-                                 f" is paired with {c.image.name}", config or other,
+                ses = f"_ses-{name.session}" if name.session else ""
+                raise InputError(f"{dataset_path(other)} (sub-{name.subject}{ses}) is paired with "
+                                 f"{dataset_path(c.image)}", config or other,
                                  "pair every image with a label of the same subject and session")
         unit = (_dataset_name(c.image), first.subject)
         splits_of.setdefault(unit, set()).add(c.split)
