@@ -292,10 +292,6 @@ class CropCase:
     raw_root: Path | None = None
     roi_searched: str = ""
 
-    @property
-    def key(self) -> str:
-        return split_extension(self.image.name)[0]
-
 
 def _describe_resolution(opts, grid) -> str:
     """Human-readable meaning of the ``res-`` label (the ``Resolution`` sidecar key)."""
@@ -616,7 +612,7 @@ def crop_batch(cases: Sequence[CropCase], opts: CropOptions, jobs: int | None = 
             raise UsageError(f"two inputs map to the same output {out}", c.image,
                              "give each dataset its own --path-out")
         seen[out] = c.image
-    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=[c.key for c in cases], jobs=jobs,
+    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=[dataset_path(c.image) for c in cases], jobs=jobs,
                          executor=executor, scheduler=scheduler, desc="crop")
     raise_for_failures(outcomes, "images")
     return [o.value for o in outcomes]

@@ -25,7 +25,7 @@ import numpy as np
 
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
-from .core.bids import is_binary_label, raw_root_of
+from .core.bids import dataset_path, is_binary_label, raw_root_of
 from .core.config import SPLIT_NAMES
 from .core.derivatives import label_class_names
 from .core.errors import InputError
@@ -196,7 +196,7 @@ def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Pat
         raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")
     check_cases(cases, config)  # a duplicate would be counted twice
     items = [(raw_root_of(c.image).name, SPLIT_NAMES[c.split], c.subject, c.image, c.label) for c in cases]
-    outcomes = run_tasks(case_stats, items, keys=[c.image.name for c in cases], jobs=jobs, executor=executor,
+    outcomes = run_tasks(case_stats, items, keys=[dataset_path(c.image) for c in cases], jobs=jobs, executor=executor,
                          scheduler=scheduler, desc="stats")
     raise_for_failures(outcomes, "cases")
     per_case: list[CaseStats] = [o.value for o in outcomes]
