@@ -162,8 +162,8 @@ def test_two_datasets_with_a_sub_03_are_kept_apart_and_a_failure_names_its_datas
 
     other = phantom_ds.parent / "other"
     shutil.copytree(phantom_ds, other, symlinks=True)
-    lab = lambda ds: f"{ds}/derivatives/ground_truth/sub-03/anat/sub-03_acq-sag_T2w_label-sacrum_seg.nii.gz"  # noqa: E731
-    cfg = config(tmp_path, phantom_ds, TRAINING=[lab("ds"), lab("other")])
+    lab = "derivatives/ground_truth/sub-03/anat/sub-03_acq-sag_T2w_label-sacrum_seg.nii.gz"
+    cfg = config(tmp_path, phantom_ds, TRAINING=[f"ds/{lab}", f"other/{lab}"])
     js = tmp_path / "s.json"
     assert run_main(capsys, "--config", cfg, "--json", js, "-j", "1")[0] == 0
     result = json.loads(js.read_text())
