@@ -63,7 +63,7 @@ import numpy as np
 
 from .core import cli
 from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
-from .core.bids import BidsName, is_binary_label, raw_root_of, split_extension
+from .core.bids import BidsName, dataset_path, is_binary_label, raw_root_of, split_extension
 from .core.config import SPLIT_NAMES, Case, read_request, request_difference, request_record
 from .core.display import intensity_range, parse_window, to_uint8
 from .core.errors import GeometryError, InputError, OutputError, UsageError
@@ -231,7 +231,7 @@ def load_case(case: SliceCase) -> tuple[list[np.ndarray], np.ndarray | None, np.
     for v in vols[1:]:
         why = grid_mismatch(v.grid, ref)
         if why:
-            raise GeometryError(f"channel not on the grid of {case.images[0].name} ({why})", v.path,
+            raise GeometryError(f"channel not on the grid of {dataset_path(case.images[0])} ({why})", v.path,
                                 "resample the channels onto one grid first")
     label = None
     if case.label is not None:
