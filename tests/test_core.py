@@ -225,3 +225,52 @@ def test_phantom_left_is_left():
 
     labels = Anatomy().labels(np.array([[-58.0, -18.0, 2.0], [58.0, -18.0, 2.0], [0.0, -30.0, -10.0]]))
     assert [STRUCTURES[v - 1] for v in labels] == ["hip_left", "hip_right", "sacrum"]
+
+
+def test_display_windowing_ignores_nan_and_maps_it_to_black_in_both_views():
+    from totalseg_bids.core.display import intensity_range, percentile_range, to_uint8
+    from totalseg_bids.qc.display import window_bounds
+
+    rng = np.random.default_rng(0)
+    finite = rng.normal(100.0, 20.0, (20, 20, 10)).astype(np.float32)
+    with_nan = finite.copy()
+    with_nan[:5] = np.nan  # outside the field of view
+    lo, hi = percentile_range(with_nan, (1, 99))
+    assert (lo, hi) == pytest.approx(tuple(np.percentile(finite[5:], (1, 99))), rel=1e-6)
+    assert window_bounds(with_nan, ct=False) == pytest.approx((lo, hi), rel=1e-6)
+    assert intensity_range(with_nan, None, (1, 99)) == (lo, hi)
+    pic = to_uint8(with_nan, lo, hi)
+    assert pic.dtype == np.uint8 and not pic[:5].any()
+    assert np.array_equal(pic[5:], to_uint8(finite[5:], lo, hi))
+    assert to_uint8(np.array([np.inf, -np.inf]), 0.0, 1.0).tolist() == [255, 0]
+
+
+def test_check_3d_shape_and_dataset_path():
+    from totalseg_bids.core.bids import dataset_path, is_ct_name
+    from totalseg_bids.core.nifti import check_3d_shape
+
+    assert check_3d_shape((3, 4, 5, 1, 1)) == (3, 4, 5)
+    for shape in ((3, 4), (3, 4, 5, 2)):
+        with pytest.raises(errors.InputError, match="expected a 3D image"):
+            check_3d_shape(shape, "x.nii.gz")
+    assert dataset_path("/a/ds3/derivatives/crop/sub-03/anat/sub-03_T1w.nii.gz") == \
+        "ds3/derivatives/crop/sub-03/anat/sub-03_T1w.nii.gz"
+    assert is_ct_name("/a/ds3/sub-03/ct/sub-03_ct.nii.gz") and not is_ct_name("sub-03_CTA.nii.gz")
+
+
+def test_config_with_only_absent_annexed_content_raises_annex_error(tmp_path):
+    from totalseg_bids.core.config import load_config
+
+    anat = tmp_path / "ds" / "sub-01" / "anat"
+    anat.mkdir(parents=True)
+    (anat / "sub-01_T1w.nii.gz").symlink_to("../../.git/annex/objects/XX/YY/SHA256E-s1--a/SHA256E-s1--a")
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"TYPE": "IMAGE", "DATASETS_PATH": str(tmp_path),
+                               "TRAINING": ["ds/sub-01/anat/sub-01_T1w.nii.gz"]}))
+    with pytest.raises(errors.AnnexContentMissingError, match="datalad get"):
+        load_config(cfg).cases()
+    cfg.write_text(json.dumps({"TYPE": "IMAGE", "DATASETS_PATH": str(tmp_path),
+                               "TRAINING": ["ds/sub-01/anat/sub-01_T1w.nii.gz", "ds/sub-02/anat/x_T1w.nii.gz"]}))
+    with pytest.raises(errors.InputError, match="2 config entries") as info:
+        load_config(cfg).cases()
+    assert not isinstance(info.value, errors.AnnexContentMissingError)

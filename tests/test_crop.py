@@ -115,3 +115,96 @@ def test_missing_input_is_one_line_error(tmp_path, cli):
     missing = tmp_path / "nope"
     proc = cli("crop", "--path-img", missing, "--roi-dir", "labels", "--roi-label", "sacrum")
     assert_one_line_error(proc, str(missing))
+
+
+CT1 = "ds/sub-01/anat/sub-01_CT.nii.gz"
+CT1_LABEL = "ds/derivatives/ground_truth/sub-01/anat/sub-01_CT_label-sacrum_seg.nii.gz"
+
+
+def one_case_config(tmp_path: Path, ds: Path, image: str = CT1, label: str = CT1_LABEL) -> Path:
+    cfg = tmp_path / "one.json"
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "DATASETS_PATH": str(ds.parent),
+                               "TRAINING": [{"IMAGE": image, "LABEL": label}]}))
+    return cfg
+
+
+def crop_main(capsys, cfg: Path, out: Path, *extra: str) -> tuple[int, str]:
+    code = crop.main(["--config", str(cfg), "--roi-dir", "labels", "--roi-label", "sacrum",
+                      "--path-out", str(out), "-j", "1", *extra])
+    return code, capsys.readouterr().err
+
+
+def one_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ": error: " in ln]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_damaged_output_is_redone_and_finished_ones_skipped(phantom_ds, tmp_path, capsys):
+    cfg, out = one_case_config(tmp_path, phantom_ds), tmp_path / "cropped"
+    assert crop_main(capsys, cfg, out)[0] == 0
+    img = out / "sub-01" / "anat" / "sub-01_desc-cropped_CT.nii.gz"
+    lab = img.with_name("sub-01_desc-cropped_CT_label-sacrum_seg.nii.gz")
+    first = np.asarray(nib.load(str(img)).dataobj).copy()
+    mtimes = {p: p.stat().st_mtime_ns for p in (img, lab)}
+    assert crop_main(capsys, cfg, out)[0] == 0
+    assert {p: p.stat().st_mtime_ns for p in (img, lab)} == mtimes  # complete: skipped
+    img.write_bytes(img.read_bytes()[: img.stat().st_size // 2])  # a killed copy
+    code, err = crop_main(capsys, cfg, out, "-v")
+    assert code == 0 and any("sub-01_desc-cropped_CT.nii.gz" in ln and "redoing it" in ln for ln in err.splitlines())
+    assert np.array_equal(np.asarray(nib.load(str(img)).dataobj), first)
+
+
+def test_spacing_resamples_on_a_common_grid_and_records_it(phantom_ds, tmp_path, capsys):
+    cfg, out = one_case_config(tmp_path, phantom_ds), tmp_path / "cropped"
+    assert crop_main(capsys, cfg, out, "--spacing", "2", "2", "2", "--image-interp", "bspline",
+                     "--label-interp", "label", "--margin-mm", "6")[0] == 0
+    img = out / "sub-01" / "anat" / "sub-01_res-2mm_desc-cropped_CT.nii.gz"
+    lab = img.with_name("sub-01_res-2mm_desc-cropped_CT_label-sacrum_seg.nii.gz")
+    side = json.loads(img.with_name("sub-01_res-2mm_desc-cropped_CT.json").read_text())
+    assert np.allclose(nib.affines.voxel_sizes(nib.load(str(img)).affine), 2.0)
+    assert nib.load(str(img)).shape == nib.load(str(lab)).shape == tuple(side["Resampling"]["Shape"])
+    assert side["Resampling"]["Mode"] == "spacing" and side["Resampling"]["ImageInterpolation"] == "bspline"
+    assert "2mm" in side["Resolution"] and side["MarginMm"] == 6.0
+    assert nib.load(str(img)).get_data_dtype() == np.float32  # a B-spline leaves the integer range
+    gt = phantom_ds.parent / CT1_LABEL
+    assert volume_ml(lab) == pytest.approx(volume_ml(gt), rel=0.03)
+    assert np.linalg.norm(centroid_mm(lab) - centroid_mm(gt)) < 1.0
+
+
+def test_roi_outside_the_image_and_label_off_grid_are_refused_before_writing(phantom_ds, tmp_path, capsys):
+    cfg, out = one_case_config(tmp_path, phantom_ds), tmp_path / "cropped"
+    label = phantom_ds.parent / CT1_LABEL
+    src = nib.load(str(label))
+    shifted = src.affine.copy()
+    shifted[:3, 3] += 0.5
+    nib.save(nib.Nifti1Image(np.asarray(src.dataobj), shifted), str(label))
+    code, err = crop_main(capsys, cfg, out)
+    assert code == 1 and "not on its image's grid" in one_error(err) and "sub-01_CT_label-sacrum" in err
+    assert not list(out.rglob("*.nii.gz"))
+    roi = phantom_ds / "derivatives" / "labels" / "sub-01" / "anat" / "sub-01_CT_label-sacrum_seg.nii.gz"
+    r = nib.load(str(roi))
+    far = r.affine.copy()
+    far[:3, 3] += 5000.0
+    nib.save(nib.Nifti1Image(np.asarray(r.dataobj), far), str(roi))
+    nib.save(src, str(label))
+    code, err = crop_main(capsys, cfg, out)
+    assert code == 1 and "outside the image's field of view" in one_error(err) and str(roi) in err
+    assert not list(out.rglob("*.nii.gz"))
+
+
+def test_contradicting_or_out_of_range_options_exit_2(phantom_ds, tmp_path, capsys):
+    cfg, out = one_case_config(tmp_path, phantom_ds), tmp_path / "cropped"
+    for extra in (["--spacing", "2", "2", "2", "--factor", "3"], ["--margin-mm", "-1"], ["--factor", "0"],
+                  ["--shape", "0", "10", "10"]):
+        code, err = crop_main(capsys, cfg, out, *extra)
+        assert code == 2 and one_error(err), extra
+    assert not out.exists()
+
+
+def test_shape_smaller_than_roi_plus_margin_warns_naming_the_dataset(phantom_ds, tmp_path, capsys):
+    cfg, out = one_case_config(tmp_path, phantom_ds), tmp_path / "cropped"
+    code, err = crop_main(capsys, cfg, out, "--shape", "8", "8", "8")
+    assert code == 0 and "ds/sub-01/anat/sub-01_CT.nii.gz: ROI plus margin" in err, err
+    img = out / "sub-01" / "anat" / "sub-01_desc-cropped_CT.nii.gz"
+    assert nib.load(str(img)).shape == (8, 8, 8)

@@ -152,7 +152,7 @@ def test_several_labels_for_one_image_are_refused_naming_them(phantom_ds, tmp_pa
     sacrum = sorted(str(p) for p in phantom_ds.parent.rglob("*label-sacrum_seg.nii.gz") if "CT" not in p.name)
     txt = write_txt(tmp_path / "t.txt", sacrum)
     proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "-o", tmp_path / "c.json")
-    assert_one_line_error(proc, "2 labels for other/sub-03_T1w.nii.gz", "derivatives/labels/sub-03",
+    assert_one_line_error(proc, "2 labels for other/sub-03/anat/sub-03_T1w.nii.gz", "derivatives/labels/sub-03",
                           "derivatives/ground_truth/sub-03", "--label-dir", "--label", "--allow-several-labels")
     assert not (tmp_path / "c.json").exists()
     proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "--label-dir", "ground_truth", "-o", tmp_path / "c.json")

@@ -139,3 +139,100 @@ def test_clashing_subjects_of_two_datasets_get_the_dataset_in_the_slice_name(pha
     rows = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))
     names = {Path(r["file"]).name.split("_axial-")[0] for r in rows}
     assert names == {"ds_sub-01_acq-sag_T2w", "other_sub-03_acq-sag_T2w", "ds_sub-03_acq-sag_T2w"}, names
+
+
+def run_main(capsys, *args) -> tuple[int, str]:
+    code = slices.main([str(a) for a in args])
+    return code, capsys.readouterr().err
+
+
+def one_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ": error: " in ln]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+CT1_DSEG = f"{GT}/sub-01/anat/sub-01_CT_label-phantom_dseg.nii.gz"
+
+
+def test_window_and_raw_float_pixels_match_numpy(phantom_ds, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[CT1_DSEG])
+    ct = canonical(phantom_ds / "sub-01" / "anat" / "sub-01_CT.nii.gz")
+    png, npy = tmp_path / "png", tmp_path / "npy"
+    common = ["--config", cfg, "--only-labelled", "--empty-fraction", "0", "-j", "1"]
+    assert run_main(capsys, *common, "--out", png, "--window", "300,100")[0] == 0
+    assert run_main(capsys, *common, "--out", npy, "--format", "npy")[0] == 0
+    rows = list(csv.DictReader(open(png / "slices.tsv"), delimiter="\t"))
+    assert rows == [r | {"file": r["file"].replace(".npy", ".png"), "mask": r["mask"].replace(".npy", ".png")}
+                    for r in csv.DictReader(open(npy / "slices.tsv"), delimiter="\t")]
+    for row in rows[::7]:
+        k = int(row["index"])
+        plane = np.flipud(ct[:, :, k].T).astype(np.float32)
+        expected = np.clip(np.rint((plane + np.float32(50)) / np.float32(300) * np.float32(255)), 0, 255)  # [-50, 250]
+        assert np.array_equal(np.asarray(Image.open(png / row["file"])), expected.astype(np.uint8))
+        raw = np.load(npy / row["file"].replace(".png", ".npy"))
+        assert raw.dtype == np.float32 and np.array_equal(raw, plane)
+
+
+def test_percentile_scaling_uses_the_volume_percentiles(phantom_ds, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[_t2("sub-01")])
+    out = tmp_path / "out"
+    assert run_main(capsys, "--config", cfg, "--out", out, "--percentile", "5", "95", "-j", "1")[0] == 0
+    t2 = canonical(phantom_ds / "sub-01" / "anat" / "sub-01_acq-sag_T2w.nii.gz").astype(np.float32)
+    lo, hi = np.percentile(t2, (5, 95))
+    row = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))[t2.shape[2] // 2]
+    plane = np.flipud(t2[:, :, int(row["index"])].T)
+    expected = np.clip(np.rint((plane - lo) / (hi - lo) * 255), 0, 255)
+    got = np.asarray(Image.open(out / row["file"])).astype(int)
+    assert np.abs(got - expected).max() <= 1 and got.min() == 0 and got.max() == 255
+
+
+def test_non_consecutive_values_are_renumbered_and_named(phantom_ds, tmp_path, capsys):
+    path = phantom_ds.parent / CT1_DSEG
+    img = nib.load(str(path))
+    src = np.asarray(img.dataobj)
+    lut = np.array([0, 25, 27, 77, 78], np.uint8)
+    nib.save(nib.Nifti1Image(lut[src], img.affine), str(path))
+    path.with_name(path.name.replace(".nii.gz", ".tsv")).unlink()
+    names = tmp_path / "names.tsv"
+    names.write_text("index\tname\n25\tsacrum\n27\tL5\n77\thip_left\n")
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[CT1_DSEG])
+    out = tmp_path / "out"
+    assert run_main(capsys, "--config", cfg, "--out", out, "--labels-tsv", names, "--only-labelled",
+                    "--empty-fraction", "0", "--window", "bone", "-j", "1")[0] == 0
+    classes = list(csv.DictReader(open(out / "classes.tsv"), delimiter="\t"))
+    assert [(c["index"], c["name"], c["source_value"]) for c in classes] == [
+        ("0", "background", "0"), ("1", "sacrum", "25"), ("2", "L5", "27"), ("3", "hip_left", "77"),
+        ("4", "class78", "78")]
+    renumbered = canonical(path).copy()
+    for new, old in enumerate(lut[1:], start=1):
+        renumbered[renumbered == old] = new
+    for row in list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))[::9]:
+        expected = np.flipud(renumbered[:, :, int(row["index"])].T)
+        assert np.array_equal(np.asarray(Image.open(out / row["mask"])), expected)
+
+
+def test_bad_options_exit_2_and_bad_inputs_exit_1_without_output(phantom_ds, tmp_path, capsys):
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[_t2("sub-01")])
+    out = tmp_path / "out"
+    for extra, needle in ((["--window", "wide"], "bad window"), (["--window", "0,40"], "width must be > 0"),
+                          (["--empty-fraction", "2"], "--empty-fraction"),
+                          (["--layout", "nnunet2d", "--format", "tif"], "PNG"),
+                          (["--window", "bone", "soft"], "2 windows for 1 channels")):
+        code, err = run_main(capsys, "--config", cfg, "--out", out, *extra)
+        assert code == 2 and needle in one_error(err), (extra, err)
+    label = phantom_ds.parent / _t2("sub-01")
+    img = nib.load(str(label))
+    moved = img.affine.copy()
+    moved[:3, 3] += 1.0
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj), moved), str(label))
+    code, err = run_main(capsys, "--config", cfg, "--out", out)
+    assert code == 1 and "not on its image's grid" in one_error(err) and "sub-01_acq-sag_T2w_label-phantom" in err
+    no_training = write_config(tmp_path / "t.json", phantom_ds, TESTING=[_t2("sub-03")])
+    code, err = run_main(capsys, "--config", no_training, "--out", out)
+    assert code == 1 and "TRAINING" in one_error(err)
+    two_channels = write_config(tmp_path / "c.json", phantom_ds, TRAINING=[
+        _t2("sub-03"), {"IMAGE": ["ds/sub-01/anat/sub-01_CT.nii.gz"] * 2, "LABEL": CT1_DSEG}])
+    code, err = run_main(capsys, "--config", two_channels, "--out", out)
+    assert code == 1 and "different channel counts" in one_error(err)
+    assert not list(out.rglob("*.png"))

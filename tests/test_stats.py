@@ -59,3 +59,118 @@ def test_missing_input_is_one_line_error(tmp_path, cli):
     missing = tmp_path / "nope.json"
     proc = cli("stats", "--config", missing)
     assert_one_line_error(proc, str(missing))
+
+
+def run_main(capsys, *args) -> tuple[int, str, str]:
+    code = stats.main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def one_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ": error: " in ln]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def config(tmp_path, ds, **splits) -> str:
+    path = tmp_path / "cfg.json"
+    path.write_text(json.dumps({"TYPE": "LABEL", "DATASETS_PATH": str(ds.parent), **splits}))
+    return str(path)
+
+
+SACRUM_T2 = f"{GT}/sub-01/anat/sub-01_acq-sag_T2w_label-sacrum_seg.nii.gz"
+
+
+def test_image_config_counts_cases_without_classes_and_rerun_gives_the_same_tables(phantom_ds, tmp_path, capsys):
+    cfg = tmp_path / "img.json"
+    cfg.write_text(json.dumps({"TYPE": "IMAGE", "DATASETS_PATH": str(phantom_ds.parent),
+                               "TRAINING": ["ds/sub-01/anat/sub-01_CT.nii.gz", "ds/sub-03/anat/sub-03_CT.nii.gz"]}))
+    tsv, js = tmp_path / "s.tsv", tmp_path / "s.json"
+    assert run_main(capsys, "--config", cfg, "-o", tsv, "--json", js, "-j", "1")[0] == 0
+    first = (tsv.read_text(), js.read_text())
+    g = json.loads(first[1])["ds"]["train"]
+    assert (g["cases"], g["subjects"], g["labelled_cases"], g["classes"]) == (2, 2, 0, {})
+    assert g["shape"]["min"] == [180.0, 140.0, 150.0] and g["spacing_mm"]["median"] == [1.0, 1.0, 1.0]
+    assert run_main(capsys, "--config", cfg, "-o", tsv, "--json", js, "-j", "1")[0] == 0
+    assert (tsv.read_text(), js.read_text()) == first
+
+
+def test_class_names_from_labels_tsv_first_then_dseg_tables(phantom_ds, tmp_path, capsys):
+    names = tmp_path / "names.tsv"
+    names.write_text("index\tname\n2\tL5\n")
+    cfg = config(tmp_path, phantom_ds, TRAINING=[f"{GT}/sub-01/anat/sub-01_CT_label-phantom_dseg.nii.gz"])
+    js = tmp_path / "s.json"
+    assert run_main(capsys, "--config", cfg, "--labels-tsv", names, "--json", js, "-j", "1")[0] == 0
+    classes = json.loads(js.read_text())["ds"]["train"]["classes"]
+    assert classes["2"]["name"] == "L5" and classes["1"]["name"] == "sacrum" and classes["0"]["name"] == "background"
+    code, _, err = run_main(capsys, "--config", cfg, "--labels-tsv", tmp_path / "none.tsv", "-j", "1")
+    assert code == 1 and "none.tsv" in one_error(err)
+
+
+def _rewrite(path, fn, dtype=None) -> None:
+    img = nib.load(str(path))
+    data = fn(np.asarray(img.dataobj).astype(dtype or img.get_data_dtype()))
+    nib.save(nib.Nifti1Image(data, img.affine), str(path))
+
+
+def test_a_seg_with_values_0_2_is_refused_not_counted_as_class2(phantom_ds, tmp_path, capsys):
+    lab = phantom_ds.parent / SACRUM_T2
+    _rewrite(lab, lambda a: (a * 2).astype(np.uint8))
+    code, out, err = run_main(capsys, "--config", config(tmp_path, phantom_ds, TRAINING=[SACRUM_T2]), "-j", "1")
+    line = one_error(err)
+    assert code == 1 and "ds/derivatives/ground_truth/sub-01/anat/sub-01_acq-sag_T2w_label-sacrum_seg" in line
+    assert "class2" not in out
+
+
+def test_nan_image_is_refused_naming_dataset_and_file(phantom_ds, tmp_path, capsys):
+    img = phantom_ds / "sub-01" / "anat" / "sub-01_acq-sag_T2w.nii.gz"
+
+    def with_nan(a):
+        a[0, 0, 0] = np.nan
+        return a
+
+    _rewrite(img, with_nan, np.float32)
+    code, _, err = run_main(capsys, "--config", config(tmp_path, phantom_ds, TRAINING=[SACRUM_T2]), "-j", "1")
+    line = one_error(err)
+    assert code == 1 and "ds/sub-01/anat/sub-01_acq-sag_T2w.nii.gz" in line and "NaN" in line
+
+
+def test_output_path_that_is_a_folder_is_one_line_error(phantom_ds, tmp_path, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    code, _, err = run_main(capsys, "--config", config(tmp_path, phantom_ds, TRAINING=[SACRUM_T2]),
+                            "-o", folder, "-j", "1")
+    line = one_error(err)
+    assert code == 1 and str(folder) in line and ".tmp-" not in line
+    assert list(folder.iterdir()) == []
+
+
+def test_config_without_training_and_entries_outside_datasets_path_are_refused(phantom_ds, tmp_path, capsys):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "DATASETS_PATH": str(phantom_ds.parent), "TESTING": [SACRUM_T2]}))
+    code, _, err = run_main(capsys, "--config", cfg)
+    assert code == 1 and "TRAINING" in one_error(err)
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "DATASETS_PATH": str(phantom_ds / "sub-01"),
+                               "TRAINING": [f"../../{SACRUM_T2}"]}))  # a real file, outside sub-01/
+    code, _, err = run_main(capsys, "--config", cfg)
+    assert code == 1 and "outside DATASETS_PATH" in one_error(err)
+
+
+def test_two_datasets_with_a_sub_03_are_kept_apart_and_a_failure_names_its_dataset(phantom_ds, tmp_path, capsys):
+    import shutil
+
+    other = phantom_ds.parent / "other"
+    shutil.copytree(phantom_ds, other, symlinks=True)
+    lab = "derivatives/ground_truth/sub-03/anat/sub-03_acq-sag_T2w_label-sacrum_seg.nii.gz"
+    cfg = config(tmp_path, phantom_ds, TRAINING=[f"ds/{lab}", f"other/{lab}"])
+    js = tmp_path / "s.json"
+    assert run_main(capsys, "--config", cfg, "--json", js, "-j", "1")[0] == 0
+    result = json.loads(js.read_text())
+    assert set(result) == {"ds", "other"} and result["ds"]["train"] == result["other"]["train"]
+    img = other / "sub-03" / "anat" / "sub-03_acq-sag_T2w.nii.gz"
+    img.write_bytes(img.read_bytes()[:200])
+    code, _, err = run_main(capsys, "--config", cfg, "-j", "1")
+    line = one_error(err)
+    assert code == 1 and "other/sub-03/anat/sub-03_acq-sag_T2w.nii.gz" in line, line
+    assert "ds/sub-03/anat" not in line

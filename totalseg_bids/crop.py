@@ -41,7 +41,8 @@ import numpy as np
 
 from .core import flags
 from .core import cli
-from .core.bids import BidsName, bids_uri, raw_root_of, split_extension, subject_dir
+from .core.bids import (BINARY_LABEL_SUFFIXES, IMAGE_DATATYPES, NAMINGS, BidsName, bids_uri, dataset_path,
+                        dseg_tsv_path, is_ct_suffix, raw_root_of, split_extension, subject_dir)
 from .core.derivatives import (BIDSIGNORED_SUFFIXES, ensure_bidsignore, ensure_dataset_description,
                                generated_by, output_complete, read_dseg_tsv,
                                write_dseg_tsv, write_sidecar)
@@ -292,10 +293,6 @@ class CropCase:
     raw_root: Path | None = None
     roi_searched: str = ""
 
-    @property
-    def key(self) -> str:
-        return split_extension(self.image.name)[0]
-
 
 def _describe_resolution(opts, grid) -> str:
     """Human-readable meaning of the ``res-`` label (the ``Resolution`` sidecar key)."""
@@ -320,7 +317,7 @@ def output_image_path(case: CropCase, opts: CropOptions) -> Path:
         raise InputError("expected an image, got a label file name", case.image,
                          "list images (or labels in a LABEL config), not labels as images")
     new = name.with_entities(desc="cropped", res=opts.res)
-    datatype = case.image.parent.name if case.image.parent.name in ("anat", "ct") else "anat"
+    datatype = case.image.parent.name if case.image.parent.name in IMAGE_DATATYPES else "anat"
     return Path(case.out_root) / subject_dir(new, datatype) / new.filename
 
 
@@ -355,17 +352,9 @@ def _box_record(grid: Grid, start: np.ndarray, stop: np.ndarray, out_grid: Grid)
     }
 
 
-def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
-    """Crop (and resample) one image and its labels; skip when already done.
-
-    Everything is read and checked before the first write, so bad input leaves
-    no output. Labels are written first and the image's sidecar last: the
-    image's sidecar marks the case complete.
-    """
-    out_img = output_image_path(case, opts)
-    out_labels = [output_label_path(lab, out_img, opts.naming) for lab in case.labels]
-    if not opts.overwrite and output_complete(out_img) and all(output_complete(p) for p in out_labels):
-        return CropResult(out_img, out_labels, skipped=True)
+def _read_inputs(case: CropCase, opts: CropOptions
+                 ) -> tuple[Volume, np.ndarray, np.ndarray, list[tuple[Path, Volume, bool]]]:
+    """The image, the ROI's index bounds on its grid and the labels, all checked."""
     if case.roi is None:
         raise MissingFileError(f"no ROI mask label-{opts.roi_label} found for this image "
                                f"(looked in {case.roi_searched})", case.image,
@@ -389,15 +378,26 @@ def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
             raise GeometryError(f"label is not on its image's grid ({why})", lab,
                                 "bring it onto the image grid first (e.g. with the registration stage)")
         labels.append((lab, vol, soft))
+    return image, lo, hi, labels
 
-    if opts.shape is not None:
-        start, stop = centred_box(lo, hi, opts.shape)
-        margin_start, margin_stop = crop_box(lo, hi, grid.spacing, opts.margin_mm, grid.shape)
-        if np.any(margin_start < np.maximum(start, 0)) or np.any(margin_stop > np.minimum(stop, grid.shape)):
-            log.warning("%s: ROI plus margin (%s voxels) is larger than --shape %s; it is cut",
-                        case.image.name, (margin_stop - margin_start).tolist(), list(opts.shape))
-    else:
-        start, stop = crop_box(lo, hi, grid.spacing, opts.margin_mm, grid.shape)
+
+def _crop_bounds(case: CropCase, opts: CropOptions, grid: Grid, lo: np.ndarray, hi: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """``[start, stop)`` voxel box: ROI plus margin, or ``--shape`` around the ROI centre."""
+    if opts.shape is None:
+        return crop_box(lo, hi, grid.spacing, opts.margin_mm, grid.shape)
+    start, stop = centred_box(lo, hi, opts.shape)
+    margin_start, margin_stop = crop_box(lo, hi, grid.spacing, opts.margin_mm, grid.shape)
+    if np.any(margin_start < np.maximum(start, 0)) or np.any(margin_stop > np.minimum(stop, grid.shape)):
+        log.warning("%s: ROI plus margin (%s voxels) is larger than --shape %s; it is cut",
+                    dataset_path(case.image), (margin_stop - margin_start).tolist(), list(opts.shape))
+    return start, stop
+
+
+def _crop_image(image: Volume, start: np.ndarray, stop: np.ndarray, opts: CropOptions
+                ) -> tuple[np.ndarray, Grid, Grid, float]:
+    """The cropped (and resampled) image in its output type, the crop grid, the output grid
+    (the same object when not resampled) and the padding value."""
     cropped_affine = shifted_affine(image.affine, start)
     pad_value = float(image.data.min())
     img_data = cut(image.data, start, stop, cval=pad_value)
@@ -408,15 +408,20 @@ def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
                    else crop_grid.spacing * float(opts.factor))
         out_grid = target_grid(crop_grid, spacing)
         img_data = resample_image_edge(img_data, cropped_affine, out_grid, IMAGE_ORDERS[opts.image_interp])
-    if np.issubdtype(image.header.get_data_dtype(), np.integer) and out_grid is crop_grid:
-        img_out = img_data.astype(image.header.get_data_dtype())
-    elif np.issubdtype(image.header.get_data_dtype(), np.integer) and opts.image_interp == "linear":
+    dtype = image.header.get_data_dtype()
+    if np.issubdtype(dtype, np.integer) and out_grid is crop_grid:
+        img_out = img_data.astype(dtype)
+    elif np.issubdtype(dtype, np.integer) and opts.image_interp == "linear":
         # linear interpolation stays within the input range: rounding to the input type is safe
-        img_out = np.rint(img_data).astype(image.header.get_data_dtype())
+        img_out = np.rint(img_data).astype(dtype)
     else:
         img_out = img_data.astype(np.float32)
+    return img_out, crop_grid, out_grid, pad_value
 
-    box = _box_record(grid, start, stop, out_grid)
+
+def _sidecar_fields(case: CropCase, opts: CropOptions, box: dict, out_grid: Grid, resampled: bool,
+                    pad_value: float) -> dict:
+    """What every output's sidecar records: the box, margin, resampling and ROI."""
     resampling = {
         "Mode": "spacing" if opts.spacing is not None else "factor" if opts.factor is not None
         else "shape" if opts.shape is not None else None,
@@ -425,42 +430,68 @@ def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
         "Factor": opts.factor,
         "RequestedSpacing": list(opts.spacing) if opts.spacing is not None else None,
         "RequestedShape": list(opts.shape) if opts.shape is not None else None,
-        "ImageInterpolation": opts.image_interp if out_grid is not crop_grid else None,
-        "LabelInterpolation": opts.label_interp if out_grid is not crop_grid else None,
+        "ImageInterpolation": opts.image_interp if resampled else None,
+        "LabelInterpolation": opts.label_interp if resampled else None,
         "PadValue": pad_value if opts.shape is not None else None,
     }
-    resampling = {k: v for k, v in resampling.items() if v is not None}
-    tool = generated_by("totalseg_bids", Stage="crop")
-    raw_root = case.raw_root
-    common = {"CropBox": box, "MarginMm": opts.margin_mm, "Resampling": resampling,
-              "ROI": {"Label": opts.roi_label, "Mask": bids_uri(case.roi, raw_root)}}
+    common = {"CropBox": box, "MarginMm": opts.margin_mm,
+              "Resampling": {k: v for k, v in resampling.items() if v is not None},
+              "ROI": {"Label": opts.roi_label, "Mask": bids_uri(case.roi, case.raw_root)}}
     if opts.res:  # BIDS requires the meaning of a res- label in the sidecar
         common["Resolution"] = {opts.res: _describe_resolution(opts, out_grid)}
+    return common
+
+
+def _write_label(lab: Path, vol: Volume, soft: bool, out_lab: Path, start: np.ndarray, stop: np.ndarray,
+                 crop_grid: Grid, out_grid: Grid, opts: CropOptions) -> None:
+    """One label cut like its image; soft labels interpolated linearly and kept in [0, 1]."""
+    resampled = out_grid is not crop_grid
+    if soft:
+        data = cut(vol.data, start, stop, 0.0)
+        if resampled:
+            data = np.clip(resample_image_edge(data, crop_grid.affine, out_grid, 1), 0.0, 1.0)
+        save_image(data.astype(np.float32), out_grid.affine, out_lab)
+        return
+    data = cut(vol.data, start, stop, 0)
+    if resampled:
+        data = resample_label_edge(data, crop_grid.affine, out_grid, opts.label_interp)
+    save_mask(data, out_grid.affine, out_lab)
+    tsv = dseg_tsv_path(lab)
+    if tsv.is_file():
+        write_dseg_tsv(out_lab, read_dseg_tsv(tsv))
+
+
+def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
+    """Crop (and resample) one image and its labels; skip when already done.
+
+    Everything is read and checked before the first write, so bad input leaves
+    no output. Labels are written first and the image's sidecar last: the
+    image's sidecar marks the case complete.
+    """
+    out_img = output_image_path(case, opts)
+    out_labels = [output_label_path(lab, out_img, opts.naming) for lab in case.labels]
+    if not opts.overwrite and output_complete(out_img) and all(output_complete(p) for p in out_labels):
+        return CropResult(out_img, out_labels, skipped=True)
+    image, lo, hi, labels = _read_inputs(case, opts)
+    start, stop = _crop_bounds(case, opts, image.grid, lo, hi)
+    img_out, crop_grid, out_grid, pad_value = _crop_image(image, start, stop, opts)
+    box = _box_record(image.grid, start, stop, out_grid)
+    common = _sidecar_fields(case, opts, box, out_grid, out_grid is not crop_grid, pad_value)
+    tool = generated_by("totalseg_bids", Stage="crop")
 
     ensure_dataset_description(case.out_root, "cropped", "images and labels cropped to an ROI by totalseg_bids.crop")
-    if opts.naming == "bids" and BidsName.parse(case.image).suffix in BIDSIGNORED_SUFFIXES:
-        ensure_bidsignore(case.out_root, BidsName.parse(case.image).suffix)
+    suffix = BidsName.parse(case.image).suffix
+    if opts.naming == "bids" and suffix in BIDSIGNORED_SUFFIXES:
+        ensure_bidsignore(case.out_root, suffix)
     written: list[Path] = []
     for (lab, vol, soft), out_lab in zip(labels, out_labels):
-        if soft:
-            data = cut(vol.data, start, stop, 0.0)
-            if out_grid is not crop_grid:
-                data = np.clip(resample_image_edge(data, cropped_affine, out_grid, 1), 0.0, 1.0)
-            save_image(data.astype(np.float32), out_grid.affine, out_lab)
-        else:
-            data = cut(vol.data, start, stop, 0)
-            if out_grid is not crop_grid:
-                data = resample_label_edge(data, cropped_affine, out_grid, opts.label_interp)
-            save_mask(data, out_grid.affine, out_lab)
-            tsv = lab.with_name(split_extension(lab.name)[0] + ".tsv")
-            if tsv.is_file():
-                write_dseg_tsv(out_lab, read_dseg_tsv(tsv))
+        _write_label(lab, vol, soft, out_lab, start, stop, crop_grid, out_grid, opts)
         write_sidecar(out_lab, [lab, case.image, case.roi], [tool], spatial_reference=out_img,
-                      raw_root=raw_root, **common)
+                      raw_root=case.raw_root, **common)
         written.append(out_lab)
     save_image(img_out, out_grid.affine, out_img, like=image.header)
     # SkullStripped is REQUIRED for preprocessed anatomical images in BIDS derivatives
-    write_sidecar(out_img, [case.image, case.roi], [tool], raw_root=raw_root, SkullStripped=False, **common)
+    write_sidecar(out_img, [case.image, case.roi], [tool], raw_root=case.raw_root, SkullStripped=False, **common)
     return CropResult(out_img, written, skipped=False, box=box)
 
 
@@ -491,7 +522,7 @@ def find_roi(image: Path, roi_dir: Path, roi_label: str) -> tuple[Path | None, s
     value = label_value(roi_label)
     folder = roi_dir / subject_dir(name, "x").parent
     own = [folder / dt / name.derivative(roi_label, naming=n).filename
-           for dt in dict.fromkeys([image.parent.name, "anat", "ct"]) for n in ("neuropoly", "bids")]
+           for dt in dict.fromkeys([image.parent.name, *IMAGE_DATATYPES]) for n in NAMINGS]
     for cand in own:
         if cand.exists() or cand.is_symlink():
             return cand, str(folder)
@@ -500,11 +531,11 @@ def find_roi(image: Path, roi_dir: Path, roi_label: str) -> tuple[Path | None, s
         for f in sorted(dt_dir.glob("*.nii*")):
             n = BidsName.try_parse(f.name)
             if (n is None or not n.is_derivative or n.get("label") != value
-                    or n.deriv_suffix not in ("seg", "mask")
+                    or n.deriv_suffix not in BINARY_LABEL_SUFFIXES
                     or n.subject != name.subject or n.session != name.session):
                 continue
             others.append(f)
-    others.sort(key=lambda f: (BidsName.parse(f.name).suffix not in ("CT", "ct"), f.name))
+    others.sort(key=lambda f: (not is_ct_suffix(BidsName.parse(f.name).suffix), f.name))
     return (others[0] if others else None), str(folder)
 
 
@@ -582,7 +613,7 @@ def crop_batch(cases: Sequence[CropCase], opts: CropOptions, jobs: int | None = 
             raise UsageError(f"two inputs map to the same output {out}", c.image,
                              "give each dataset its own --path-out")
         seen[out] = c.image
-    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=[c.key for c in cases], jobs=jobs,
+    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=[dataset_path(c.image) for c in cases], jobs=jobs,
                          executor=executor, scheduler=scheduler, desc="crop")
     raise_for_failures(outcomes, "images")
     return [o.value for o in outcomes]

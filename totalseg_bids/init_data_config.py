@@ -61,7 +61,7 @@ from . import __version__
 from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json
-from .core.bids import BidsName, image_for_label, raw_root_of, split_extension
+from .core.bids import BidsName, dataset_path, image_for_label, is_binary_label, raw_root_of, split_extension
 from .core.config import SPLITS, TYPES, contrasts_code
 from .core.datalad import ensure_content, get_command, get_requested, is_annex_pointer
 from .core.errors import GeometryError, InputError, MissingFileError, UsageError
@@ -73,8 +73,6 @@ TOOL_NAME = "totalseg_bids.init_data_config"
 SPLIT_BY = ("subject", "file")
 STRATIFY = ("dataset",)
 GEOMETRY_MODES = ("error", "warn")
-#: Label suffixes whose values must be 0/1.
-BINARY_SUFFIXES = ("seg", "mask")
 #: How many offending files an error line names before "(+N more)".
 SHOWN = 3
 
@@ -523,13 +521,12 @@ def choose_labels(items: list[_Item], label_dir: str | None = None, label: str |
         img, group = next(iter(several.items()))
         more = f" (+{len(several) - 1} more image(s))" if len(several) > 1 else ""
         files = ", ".join(os.path.relpath(g.path, g.root) for g in group)
-        raise InputError(f"{len(group)} labels for {group[0].root.name}/{img.name}: {files}{more}",
+        raise InputError(f"{len(group)} labels for {dataset_path(img)}: {files}{more}",
                          source or group[0].path,
                          "choose one with --label-dir NAME or --label NAME, or pass --allow-several-labels "
                          "to keep each as its own case")
     for img, group in several.items():
-        log.warning("%s/%s: %d labels kept as separate cases (--allow-several-labels)",
-                    group[0].root.name, img.name, len(group))
+        log.warning("%s: %d labels kept as separate cases (--allow-several-labels)", dataset_path(img), len(group))
     return kept
 
 
@@ -569,7 +566,7 @@ def check_pairs(pairs: Sequence[tuple[Path, Path | None]]) -> list[tuple[Path, s
                 problems.append((label, f"not on its image's grid: {why}"))
             if not np.any(data):
                 problems.append((label, "empty label (all zero)"))
-            elif BidsName.parse(label).deriv_suffix in BINARY_SUFFIXES and np.any((data != 0) & (data != 1)):
+            elif is_binary_label(label) and np.any((data != 0) & (data != 1)):
                 values = np.unique(data)
                 problems.append((label, f"not binary (values {values[:6].tolist()}"
                                         f"{'...' if values.size > 6 else ''})"))
@@ -594,16 +591,7 @@ def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", sp
     ``allow_several_labels`` (see :func:`choose_labels`).
     """
     ratios = validate_ratios(split_validation, split_test)
-    type = str(type).upper()
-    if type not in TYPES:
-        raise UsageError(f"unknown type {type!r}", None, "use LABEL or IMAGE")
-    if split_by not in SPLIT_BY:
-        raise UsageError(f"unknown --split-by {split_by!r}", None, f"use one of {', '.join(SPLIT_BY)}")
-    if stratify not in (None, *STRATIFY):
-        raise UsageError(f"unknown --stratify {stratify!r}", None, f"use one of {', '.join(STRATIFY)}")
-    mode = {False: None, None: None, True: "error"}.get(check_geometry, check_geometry)  # type: ignore[arg-type]
-    if mode not in (None, *GEOMETRY_MODES):
-        raise UsageError(f"unknown --check-geometry {check_geometry!r}", None, "use error or warn")
+    type, mode = _check_options(type, split_by, stratify, check_geometry)
     src = _absolute(source) if source is not None else None
     paths = list(dict.fromkeys(_absolute(p) for p in labels_or_images))
     if not paths:
@@ -616,22 +604,53 @@ def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", sp
     elif label_dir or label:
         raise UsageError("--label-dir and --label select labels", None, "use them with --type LABEL")
     base = _datasets_base(items, datasets_path, src)
-
     if mode:
-        bad = check_pairs([(i.path, i.image) for i in items])
-        if bad and mode == "error":
-            raise GeometryError(_listing(bad, len(items), "files fail --check-geometry"), src or bad[0][0],
-                                "resample the labels onto their images (nearest neighbour) or fix them, "
-                                "or pass --check-geometry warn")
-        for path, why in bad:
-            log.warning("%s: %s", path, why)
+        _check_geometry(items, mode, src)
 
     entries = [Entry(i.path.relative_to(base).as_posix(), i.root.relative_to(base).as_posix() or ".",
                      i.name.subject) for i in items]
-    subject_of = {e.path: (e.dataset, e.subject) for e in entries}
     splits = assign_splits(entries, ratios, seed=seed, split_by=split_by, stratify=stratify)
     images = [i.image if i.image is not None else i.path for i in items]
-    cfg: dict[str, Any] = {
+    for s, r in zip(SPLITS, ratios):
+        if r > 0 and not splits[s]:
+            log.warning("%s is empty: %d %s(s) are too few for a ratio of %g", s,
+                        len({split_unit(e, split_by) for e in entries}), split_by, float(r))
+    return _config_dict(type, images, base, splits, entries, ratios, seed, split_by, stratify)
+
+
+def _check_options(type: str, split_by: str, stratify: str | None, check_geometry: bool | str
+                   ) -> tuple[str, str | None]:
+    """The upper-cased type and the geometry mode (None, ``error``, ``warn``); UsageError otherwise."""
+    type = str(type).upper()
+    if type not in TYPES:
+        raise UsageError(f"unknown type {type!r}", None, "use LABEL or IMAGE")
+    if split_by not in SPLIT_BY:
+        raise UsageError(f"unknown --split-by {split_by!r}", None, f"use one of {', '.join(SPLIT_BY)}")
+    if stratify not in (None, *STRATIFY):
+        raise UsageError(f"unknown --stratify {stratify!r}", None, f"use one of {', '.join(STRATIFY)}")
+    mode = {False: None, None: None, True: "error"}.get(check_geometry, check_geometry)  # type: ignore[arg-type]
+    if mode not in (None, *GEOMETRY_MODES):
+        raise UsageError(f"unknown --check-geometry {check_geometry!r}", None, "use error or warn")
+    return type, mode
+
+
+def _check_geometry(items: Sequence[_Item], mode: str, src: Path | None) -> None:
+    """Labels off their image's grid: one GeometryError (``error``) or a warning each (``warn``)."""
+    bad = check_pairs([(i.path, i.image) for i in items])
+    if bad and mode == "error":
+        raise GeometryError(_listing(bad, len(items), "files fail --check-geometry"), src or bad[0][0],
+                            "resample the labels onto their images (nearest neighbour) or fix them, "
+                            "or pass --check-geometry warn")
+    for path, why in bad:
+        log.warning("%s: %s", path, why)
+
+
+def _config_dict(type: str, images: Sequence[Path], base: Path, splits: Mapping[str, list[str]],
+                 entries: Sequence[Entry], ratios: Sequence[Fraction], seed: int, split_by: str,
+                 stratify: str | None) -> dict[str, Any]:
+    """The config JSON's content, with what made the split (seed, ratios, counts, tool)."""
+    subject_of = {e.path: (e.dataset, e.subject) for e in entries}
+    return {
         "TYPE": type,
         "CONTRASTS": contrasts_code(BidsName.parse(p).suffix or "" for p in images),
         "DATASETS_PATH": str(base),
@@ -645,11 +664,6 @@ def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", sp
         "GeneratedBy": {"Name": TOOL_NAME, "Version": __version__,
                         "Date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")},
     }
-    for s, r in zip(SPLITS, ratios):
-        if r > 0 and not splits[s]:
-            log.warning("%s is empty: %d %s(s) are too few for a ratio of %g", s,
-                        len({split_unit(e, split_by) for e in entries}), split_by, float(r))
-    return cfg
 
 
 def write_config(cfg: Mapping[str, Any], path: str | Path) -> Path:

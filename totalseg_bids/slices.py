@@ -64,8 +64,9 @@ import numpy as np
 from .core import flags
 from .core import cli
 from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
-from .core.bids import BidsName, raw_root_of, split_extension
-from .core.config import Case, read_request, request_difference, request_record
+from .core.bids import BidsName, dataset_path, is_binary_label, raw_root_of, split_extension
+from .core.config import SPLIT_NAMES, Case, read_request, request_difference, request_record
+from .core.display import intensity_range, parse_window, to_uint8
 from .core.errors import GeometryError, InputError, OutputError, UsageError
 from .core.nnunet import dataset_dir, write_dataset_json, write_splits
 from .core.nifti import grid_mismatch, load_image, load_label, present_values
@@ -73,8 +74,6 @@ from .core.nifti import grid_mismatch, load_image, load_label, present_values
 log = logging.getLogger(__name__)
 
 AXES = {"sagittal": 0, "coronal": 1, "axial": 2}
-WINDOWS = {"brain": (80.0, 40.0), "bone": (2000.0, 500.0), "soft": (400.0, 40.0)}
-SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
 FORMATS = ("png", "tif", "npy")
 LAYOUTS = ("mmseg", "nnunet2d")
 MANIFEST = "slices.tsv"
@@ -129,51 +128,6 @@ def plane(volume: np.ndarray, axis: int, index: int) -> np.ndarray:
     """
     sl = volume[(slice(None),) * axis + (index,)]  # a view: np.take would copy the volume
     return np.ascontiguousarray(np.flipud(sl.T))
-
-
-def parse_window(text: str) -> tuple[float, float]:
-    """``brain``/``bone``/``soft`` or ``W,L`` -> (width, level).
-
-    >>> parse_window("bone"), parse_window("1500,300")
-    ((2000.0, 500.0), (1500.0, 300.0))
-    """
-    if text in WINDOWS:
-        return WINDOWS[text]
-    try:
-        w, lvl = (float(x) for x in text.split(","))
-    except ValueError:
-        raise UsageError(f"bad window {text!r}", None, f"use {', '.join(WINDOWS)} or W,L e.g. 1500,300") from None
-    if w <= 0:
-        raise UsageError(f"window width must be > 0 in {text!r}", None, "e.g. 400,40")
-    return w, lvl
-
-
-def to_uint8(data: np.ndarray, low: float, high: float) -> np.ndarray:
-    """Linear map of [low, high] to 0..255, clipped.
-
-    >>> to_uint8(np.array([-1000., 40., 80., 3000.]), 0., 80.).tolist()
-    [0, 128, 255, 255]
-    """
-    if high <= low:
-        return np.zeros(np.shape(data), np.uint8)
-    scaled = (np.asarray(data, np.float32) - low) / (high - low) * 255.0
-    return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-def intensity_range(volume: np.ndarray, window: tuple[float, float] | None,
-                    percentile: tuple[float, float]) -> tuple[float, float]:
-    """(low, high) of a window (W, L), else per-volume percentiles.
-
-    >>> intensity_range(np.arange(101.), None, (1, 99))
-    (1.0, 99.0)
-    >>> intensity_range(np.zeros(3), (80.0, 40.0), (1, 99))
-    (0.0, 80.0)
-    """
-    if window is not None:
-        w, lvl = window
-        return lvl - w / 2.0, lvl + w / 2.0
-    lo, hi = np.percentile(volume, percentile)
-    return float(lo), float(hi)
 
 
 def select_slices(has_label: np.ndarray, only_labelled: bool, empty_fraction: float,
@@ -278,7 +232,7 @@ def load_case(case: SliceCase) -> tuple[list[np.ndarray], np.ndarray | None, np.
     for v in vols[1:]:
         why = grid_mismatch(v.grid, ref)
         if why:
-            raise GeometryError(f"channel not on the grid of {case.images[0].name} ({why})", v.path,
+            raise GeometryError(f"channel not on the grid of {dataset_path(case.images[0])} ({why})", v.path,
                                 "resample the channels onto one grid first")
     label = None
     if case.label is not None:
@@ -299,9 +253,7 @@ def label_values(case: SliceCase) -> list[int]:
     """Non-zero values of a case's label (first pass, to build the class mapping)."""
     if case.label is None:
         return []
-    name = BidsName.try_parse(case.label.name)
-    binary = name is not None and name.deriv_suffix in ("seg", "mask")  # a _seg/_mask must be 0/1
-    return sorted(present_values(load_label(case.label, binary=binary).data) - {0})
+    return sorted(present_values(load_label(case.label, binary=is_binary_label(case.label)).data) - {0})
 
 
 def _write(path: Path, payload: bytes) -> None:
@@ -370,23 +322,11 @@ def export_case(case: SliceCase, opts: SliceOptions) -> list[dict]:
 
 # ================================================================== batch
 def class_names(cases: Sequence[SliceCase], values: Sequence[int], labels_tsv: Path | None = None) -> dict[int, str]:
-    """Names of the label values: ``--labels-tsv``, a ``_dseg.tsv`` beside a label,
-    the ``label-`` entity of binary masks, else ``class<value>``."""
-    from .core.derivatives import read_dseg_tsv
+    """Names of the label values (:func:`~totalseg_bids.core.derivatives.label_class_names`),
+    else ``class<value>``."""
+    from .core.derivatives import label_class_names
 
-    names: dict[int, str] = {}
-    if labels_tsv is not None:
-        names.update(read_dseg_tsv(labels_tsv))
-    for c in cases:
-        if c.label is None:
-            continue
-        tsv = c.label.with_name(split_extension(c.label.name)[0] + ".tsv")
-        if tsv.is_file():
-            for k, v in read_dseg_tsv(tsv).items():
-                names.setdefault(k, v)
-        n = BidsName.try_parse(c.label.name)
-        if n is not None and n.deriv_suffix in ("seg", "mask") and n.get("label"):
-            names.setdefault(1, n.get("label"))
+    names = label_class_names([c.label for c in cases if c.label is not None], labels_tsv)
     return {v: names.get(v, f"class{v}") for v in values}
 
 

@@ -26,14 +26,13 @@ import numpy as np
 from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
-from .core.bids import BidsName, raw_root_of, split_extension
+from .core.bids import dataset_path, is_binary_label, raw_root_of
+from .core.config import SPLIT_NAMES
+from .core.derivatives import label_class_names
 from .core.errors import InputError
 
 log = logging.getLogger(__name__)
 
-#: Label suffixes whose values must be 0/1 (a {0, 2} ``_seg`` is a mislabelled mask, not "class2").
-BINARY_SUFFIXES = ("seg", "mask")
-SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
 TSV_COLUMNS = ("dataset", "split", "cases", "subjects", "labelled_cases", "class_index", "class_name",
                "voxel_percent", "images_with_class", "volume_ml_mean", "volume_ml_min", "volume_ml_max",
                "spacing_min", "spacing_median", "spacing_max", "shape_min", "shape_median", "shape_max")
@@ -169,8 +168,7 @@ def case_stats(item: tuple[str, str, str, Path, Path | None]) -> CaseStats:
     load_image(image)  # NaN/inf intensities would end up in a training set unnoticed
     counts = None
     if label is not None:
-        name = BidsName.try_parse(label.name)
-        lab = load_label(label, binary=name is not None and name.deriv_suffix in BINARY_SUFFIXES)
+        lab = load_label(label, binary=is_binary_label(label))  # a {0, 2} _seg is a mislabelled mask
         why = grid_mismatch(lab.grid, grid)
         if why:
             log.warning("%s: label not on its image's grid (%s); class statistics use the label grid",
@@ -181,22 +179,6 @@ def case_stats(item: tuple[str, str, str, Path, Path | None]) -> CaseStats:
         voxel_ml = voxel_volume_ml(grid.affine)
     return CaseStats(dataset, split, subject, tuple(float(s) for s in grid.spacing),
                      tuple(int(s) for s in grid.shape), voxel_ml, counts)
-
-
-def class_names(labels: Sequence[Path], labels_tsv: Path | None) -> dict[int, str]:
-    """Names from ``--labels-tsv``, then ``_dseg.tsv`` files, then binary ``label-`` entities."""
-    from .core.derivatives import read_dseg_tsv
-
-    names: dict[int, str] = dict(read_dseg_tsv(labels_tsv)) if labels_tsv else {}
-    for lab in labels:
-        tsv = lab.with_name(split_extension(lab.name)[0] + ".tsv")
-        if tsv.is_file():
-            for k, v in read_dseg_tsv(tsv).items():
-                names.setdefault(k, v)
-        n = BidsName.try_parse(lab.name)
-        if n is not None and n.deriv_suffix in ("seg", "mask") and n.get("label"):
-            names.setdefault(1, n.get("label"))
-    return names
 
 
 def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Path | None = None,
@@ -215,11 +197,11 @@ def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Pat
         raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")
     check_cases(cases, config)  # a duplicate would be counted twice
     items = [(raw_root_of(c.image).name, SPLIT_NAMES[c.split], c.subject, c.image, c.label) for c in cases]
-    outcomes = run_tasks(case_stats, items, keys=[c.image.name for c in cases], jobs=jobs, executor=executor,
+    outcomes = run_tasks(case_stats, items, keys=[dataset_path(c.image) for c in cases], jobs=jobs, executor=executor,
                          scheduler=scheduler, desc="stats")
     raise_for_failures(outcomes, "cases")
     per_case: list[CaseStats] = [o.value for o in outcomes]
-    names = class_names([c.label for c in cases if c.label is not None], labels_tsv)
+    names = label_class_names([c.label for c in cases if c.label is not None], labels_tsv)
     stats: dict = {}
     for dataset in sorted({c.dataset for c in per_case}):
         stats[dataset] = {}

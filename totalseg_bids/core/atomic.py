@@ -136,18 +136,6 @@ def file_lock(path: str | Path) -> Iterator[None]:
         os.close(fd)
 
 
-def remove_stale_temporaries(folder: str | Path) -> int:
-    """Delete ``.tmp-*`` leftovers of killed runs below ``folder``; return the count."""
-    count = 0
-    for root, _dirs, files in os.walk(folder):
-        for name in files:
-            if name.startswith(TMP_PREFIX):
-                with contextlib.suppress(OSError):
-                    os.unlink(os.path.join(root, name))
-                    count += 1
-    return count
-
-
 def ensure_writable_dir(folder: str | Path) -> Path:
     """Create ``folder`` and prove it is writable, once, before a batch starts:
     one clear error instead of the same failure for every subject."""

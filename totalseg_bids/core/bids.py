@@ -40,6 +40,12 @@ DERIVATIVE_SUFFIXES = ("seg", "dseg", "softseg", "probseg", "mask")
 #: Image extensions, longest first.
 EXTENSIONS = (".nii.gz", ".nii", ".json", ".tsv", ".bval", ".bvec")
 NAMINGS = ("neuropoly", "bids")
+#: Suffixes that mark a CT image (docs/conventions.md section 1).
+CT_SUFFIXES = ("CT", "ct")
+#: Datatype folders that hold the images labels are made on.
+IMAGE_DATATYPES = ("anat", "ct")
+#: Label suffixes whose values must be 0/1: a {0, 2} ``_seg`` is a mislabelled mask, not a class 2.
+BINARY_LABEL_SUFFIXES = ("seg", "mask")
 #: Name of the raw dataset in a derivative's ``DatasetLinks`` and its BIDS URIs.
 RAW_LINK = "raw"
 
@@ -205,9 +211,7 @@ class BidsName:
             der = list(self.deriv_entities)
             if self.suffix:
                 der = [("space", self.suffix)] + [(k, v) for k, v in der if k != "space"]
-            all_pairs = list(self.entities) + der
-            all_pairs.sort(key=lambda kv: ENTITY_ORDER.index(kv[0]) if kv[0] in ENTITY_ORDER else 99)
-            parts = ents(all_pairs) + [self.deriv_suffix]
+            parts = [format_entities(list(self.entities) + der), self.deriv_suffix]
         return "_".join(parts) + self.extension
 
     def source(self) -> "BidsName":
@@ -288,6 +292,42 @@ class BidsName:
         return replace(self, extension=".json")
 
 
+# ------------------------------------------------------------------ what a name says
+def is_ct_suffix(suffix: str | None) -> bool:
+    """True for the CT suffixes of :data:`CT_SUFFIXES`.
+
+    >>> is_ct_suffix("CT"), is_ct_suffix("ct"), is_ct_suffix("T2w"), is_ct_suffix(None)
+    (True, True, False, False)
+    """
+    return suffix in CT_SUFFIXES
+
+
+def is_ct_name(path: str | Path | None) -> bool:
+    """True when a file name ends in a CT suffix (``_CT`` / ``_ct``), whatever else it is.
+
+    >>> is_ct_name("sub-01_ses-1_CT.nii.gz"), is_ct_name("sub-01_ct.nii")
+    (True, True)
+    >>> is_ct_name("sub-01_T2w.nii.gz"), is_ct_name("sub-01_acq-ct_T1w.nii.gz"), is_ct_name(None)
+    (False, False, False)
+    """
+    if path is None:
+        return False
+    stem = re.sub(r"\.nii(\.gz)?$", "", Path(path).name)
+    return re.search(r"(^|_)(" + "|".join(CT_SUFFIXES) + r")$", stem) is not None
+
+
+def is_binary_label(path: str | Path) -> bool:
+    """True for a ``_seg`` / ``_mask`` file name, whose values must be 0/1.
+
+    >>> is_binary_label("sub-01_T2w_label-sacrum_seg.nii.gz"), is_binary_label("sub-01_T2w_dseg.nii.gz")
+    (True, False)
+    >>> is_binary_label("notes.txt")
+    False
+    """
+    name = BidsName.try_parse(Path(path).name)
+    return name is not None and name.deriv_suffix in BINARY_LABEL_SUFFIXES
+
+
 # ------------------------------------------------------------------------ paths
 def subject_dir(name: BidsName, datatype: str = "anat") -> Path:
     """``sub-XX[/ses-YY]/<datatype>`` for a name.
@@ -352,7 +392,39 @@ def sidecar_path(path: str | Path) -> Path:
     return path.with_name(split_extension(path.name)[0] + ".json")
 
 
-def image_candidates(label: str | Path, datatypes: Iterable[str] = ("anat", "ct")) -> list[Path]:
+def dseg_tsv_path(path: str | Path) -> Path:
+    """The ``.tsv`` lookup table (index, name) beside a label map.
+
+    >>> str(dseg_tsv_path("/d/sub-01_T2w_dseg.nii.gz"))
+    '/d/sub-01_T2w_dseg.tsv'
+    """
+    path = Path(path)
+    return path.with_name(split_extension(path.name)[0] + ".tsv")
+
+
+def dataset_path(path: str | Path) -> str:
+    """``<dataset>/<path inside it>`` for messages: several datasets have a ``sub-03``,
+    so a bare file name does not say which file is meant.
+
+    The dataset is the raw BIDS folder (a derivative keeps its
+    ``derivatives/<name>`` part); a path outside any BIDS dataset is shown whole.
+
+    >>> dataset_path("/data/ds1/sub-03/anat/sub-03_T1w.nii.gz")
+    'ds1/sub-03/anat/sub-03_T1w.nii.gz'
+    >>> dataset_path("/data/ds2/derivatives/labels/sub-03/anat/sub-03_T1w_label-sacrum_seg.nii.gz")
+    'ds2/derivatives/labels/sub-03/anat/sub-03_T1w_label-sacrum_seg.nii.gz'
+    >>> dataset_path("/tmp/image.nii.gz")
+    '/tmp/image.nii.gz'
+    """
+    path = Path(path)
+    try:
+        root = raw_root_of(path)
+    except InputError:
+        return str(path)
+    return (Path(root.name) / path.relative_to(root)).as_posix()
+
+
+def image_candidates(label: str | Path, datatypes: Iterable[str] = IMAGE_DATATYPES) -> list[Path]:
     """Paths where the image of a label may be, most likely first.
 
     Order: beside the label in its own dataset (derived images such as crops),
@@ -379,7 +451,7 @@ def image_candidates(label: str | Path, datatypes: Iterable[str] = ("anat", "ct"
     return list(dict.fromkeys(out))
 
 
-def image_for_label(label: str | Path, datatypes: Iterable[str] = ("anat", "ct")) -> Path:
+def image_for_label(label: str | Path, datatypes: Iterable[str] = IMAGE_DATATYPES) -> Path:
     """The existing image of a label; InputError naming where it was looked for."""
     candidates = image_candidates(label, datatypes)
     for cand in candidates:
@@ -412,17 +484,13 @@ def bids_uri(path: str | Path, root: str | Path | None = None) -> str:
     return f"bids:{RAW_LINK}:{rel.as_posix()}"
 
 
-def group_key(name: BidsName, keys: Iterable[str] = ("sub", "ses")) -> tuple[str | None, ...]:
-    """Values of ``keys`` (subject, session, ...) used to pair files."""
-    ents = dict(name.entities)
-    return tuple(ents.get(k) for k in keys)
-
-
-def format_entities(entities: Mapping[str, str]) -> str:
-    """``sub-01_ses-2`` from a mapping, in BIDS order.
+def format_entities(entities: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:
+    """``sub-01_ses-2`` from a mapping or ``(key, value)`` pairs, in BIDS entity order
+    (unknown keys last, in their given order).
 
     >>> format_entities({"ses": "2", "sub": "01"})
     'sub-01_ses-2'
     """
-    items = sorted(entities.items(), key=lambda kv: ENTITY_ORDER.index(kv[0]) if kv[0] in ENTITY_ORDER else 99)
-    return "_".join(f"{k}-{v}" for k, v in items)
+    items = entities.items() if isinstance(entities, Mapping) else entities
+    ordered = sorted(items, key=lambda kv: ENTITY_ORDER.index(kv[0]) if kv[0] in ENTITY_ORDER else 99)
+    return "_".join(f"{k}-{v}" for k, v in ordered)

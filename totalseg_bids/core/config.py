@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .bids import BidsName, image_for_label, raw_root_of
+from .bids import BidsName, dataset_path, image_for_label, raw_root_of
 from .datalad import is_annex_pointer
-from .errors import InputError, MissingFileError, UsageError
+from .errors import AnnexContentMissingError, InputError, MissingFileError, UsageError
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("TRAINING", "VALIDATION", "TESTING")
+#: Folder names of the splits in exported training sets (MMSegmentation's train/val/test).
+SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
 TYPES = ("LABEL", "IMAGE")
 DATASETS_PATH_ENV = "TOTALSEG_BIDS_DATASETS_PATH"
 
@@ -112,28 +114,30 @@ class DataConfig:
         """Resolve entries to :class:`Case` objects, pairing labels with images.
 
         Every problem (missing label, missing image, annexed content absent)
-        is gathered and reported in one InputError.
+        is gathered and reported in one InputError (an AnnexContentMissingError
+        when every problem is absent annexed content).
         """
         wanted = [s.upper() for s in (splits or SPLITS)]
         for s in wanted:
             if s not in SPLITS:
                 raise UsageError(f"unknown split {s!r}", self.path, f"use one of {', '.join(SPLITS)}")
         cases: list[Case] = []
-        problems: list[tuple[Path, str]] = []
+        problems: list[InputError] = []
         for split in wanted:
             for entry in self.splits.get(split, []) or []:
                 try:
                     cases.append(self._case(split, entry, check_exists))
                 except InputError as exc:
-                    problems.append((Path(exc.path or ""), exc.problem))
+                    problems.append(exc)
         if problems:
-            annexed = [p for p, why in problems if "annex" in why]
+            annexed = [exc.path for exc in problems if isinstance(exc, AnnexContentMissingError)]
             fix = (f"run `datalad get` on the listed files (e.g. datalad get {annexed[0]})" if annexed
                    else "fix the paths in the config or pass --datasets-path")
-            shown = "; ".join(f"{p}: {why}" for p, why in problems[:3])
+            shown = "; ".join(f"{Path(exc.path or '')}: {exc.problem}" for exc in problems[:3])
             more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
-            raise InputError(f"{len(problems)} config entr{'y' if len(problems) == 1 else 'ies'} "
-                             f"unusable: {shown}{more}", self.path, fix)
+            error = AnnexContentMissingError if len(annexed) == len(problems) else InputError
+            raise error(f"{len(problems)} config entr{'y' if len(problems) == 1 else 'ies'} "
+                        f"unusable: {shown}{more}", self.path, fix)
         return cases
 
     def _case(self, split: str, entry: Any, check_exists: bool) -> Case:
@@ -164,7 +168,7 @@ class DataConfig:
 
 def _check(path: Path) -> None:
     if is_annex_pointer(path):
-        raise InputError("annexed file content is not present", path, f"run `datalad get {path}`")
+        raise AnnexContentMissingError("annexed file content is not present", path, f"run `datalad get {path}`")
     if not path.exists():
         raise MissingFileError("file not found", path, "check the path")
 
@@ -248,8 +252,9 @@ def check_cases(cases: Sequence[Case], config: str | Path | None = None, strict_
         for other in (*c.images[1:], *([c.label] if c.label else [])):
             name = BidsName.try_parse(other)
             if name is not None and (name.subject, name.session) != (first.subject, first.session):
-                raise InputError(f"{other.name} (sub-{name.subject}{'_ses-' + name.session if name.session else ''})"
-                                 f" is paired with {c.image.name}", config or other,
+                ses = f"_ses-{name.session}" if name.session else ""
+                raise InputError(f"{dataset_path(other)} (sub-{name.subject}{ses}) is paired with "
+                                 f"{dataset_path(c.image)}", config or other,
                                  "pair every image with a label of the same subject and session")
         unit = (_dataset_name(c.image), first.subject)
         splits_of.setdefault(unit, set()).add(c.split)

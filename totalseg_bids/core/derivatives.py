@@ -17,7 +17,7 @@ from typing import Any, Iterable, Mapping
 
 from .. import __version__
 from .atomic import atomic_write_json, atomic_write_text, file_lock
-from .bids import RAW_LINK, bids_uri, sidecar_path, split_extension
+from .bids import RAW_LINK, BidsName, bids_uri, dseg_tsv_path, is_binary_label, sidecar_path
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +130,7 @@ def write_sidecar(nifti_path: str | Path, sources: Iterable[str | Path], generat
 
 def write_dseg_tsv(nifti_path: str | Path, classes: Mapping[int, str]) -> Path:
     """The ``_dseg.tsv`` lookup table (columns ``index``, ``name``) beside a dseg."""
-    nifti_path = Path(nifti_path)
-    tsv = nifti_path.with_name(split_extension(nifti_path.name)[0] + ".tsv")
+    tsv = dseg_tsv_path(nifti_path)
     lines = ["index\tname"] + [f"{int(i)}\t{n}" for i, n in sorted(classes.items())]
     atomic_write_text(tsv, "\n".join(lines) + "\n")
     return tsv
@@ -148,6 +147,26 @@ def read_dseg_tsv(path: str | Path) -> dict[int, str]:
             cols = line.split("\t")
             out[int(cols[i_idx])] = cols[i_name]
     return out
+
+
+def label_class_names(labels: Iterable[str | Path], labels_tsv: str | Path | None = None) -> dict[int, str]:
+    """Class names of label values, first source wins: ``labels_tsv``, then the
+    ``_dseg.tsv`` beside each label, then the ``label-`` entity of a binary
+    ``_seg``/``_mask`` (its value 1). Values found nowhere are absent.
+
+    >>> label_class_names(["/nowhere/sub-01_T2w_label-sacrum_seg.nii.gz", "/nowhere/sub-01_T2w_dseg.nii.gz"])
+    {1: 'sacrum'}
+    """
+    names: dict[int, str] = dict(read_dseg_tsv(labels_tsv)) if labels_tsv is not None else {}
+    for lab in labels:
+        tsv = dseg_tsv_path(lab)
+        if tsv.is_file():
+            for k, v in read_dseg_tsv(tsv).items():
+                names.setdefault(k, v)
+        name = BidsName.try_parse(Path(lab).name)
+        if is_binary_label(lab) and name.get("label"):
+            names.setdefault(1, name.get("label"))
+    return names
 
 
 def read_sidecar(nifti_path: str | Path) -> dict:

@@ -230,6 +230,25 @@ def check_qform_sform(img, path: str | Path, tolerance: float = QFORM_SFORM_TOLE
     return gap
 
 
+def check_3d_shape(shape: Sequence[int], path: str | Path | None = None) -> tuple[int, int, int]:
+    """The 3D shape of an image; trailing dimensions of size 1 are dropped, anything
+    else (2D, a time series) is an InputError.
+
+    >>> check_3d_shape((4, 5, 6, 1))
+    (4, 5, 6)
+    >>> check_3d_shape((4, 5, 6, 2), "x.nii.gz")
+    Traceback (most recent call last):
+    ...
+    totalseg_bids.core.errors.InputError: x.nii.gz: expected a 3D image, got shape (4, 5, 6, 2); \
+extract one 3D volume (e.g. with fslroi or nibabel)
+    """
+    shape = tuple(int(s) for s in shape)
+    if len(shape) < 3 or any(s != 1 for s in shape[3:]):
+        raise InputError(f"expected a 3D image, got shape {shape}", path,
+                         "extract one 3D volume (e.g. with fslroi or nibabel)")
+    return shape[:3]
+
+
 def read_data(img, path: str | Path, dtype=None) -> np.ndarray:
     """The image's array (scaled), 3D, with corrupt-data errors made readable.
 
@@ -244,11 +263,9 @@ def read_data(img, path: str | Path, dtype=None) -> np.ndarray:
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) + codec_errors() as exc:
         raise InputError(f"truncated or corrupt image data ({type(exc).__name__})", path,
                          "re-copy the file or `datalad get` it again") from None
-    if data.ndim > 3 and all(s == 1 for s in data.shape[3:]):
-        data = data.reshape(data.shape[:3])
-    if data.ndim != 3:
-        raise InputError(f"expected a 3D image, got shape {tuple(data.shape)}", path,
-                         "extract one 3D volume (e.g. with fslroi or nibabel)")
+    shape = check_3d_shape(data.shape, path)
+    if data.ndim > 3:
+        data = data.reshape(shape)
     if dtype is not None:
         data = data.astype(dtype, copy=False)
     return data
@@ -403,7 +420,7 @@ def save_image(data: np.ndarray, affine: np.ndarray, path: str | Path, like=None
 
 
 # --------------------------------------------------------------- resampling
-def _target_block(src_shape: Sequence[int], lo: np.ndarray, hi: np.ndarray, src_affine: np.ndarray,
+def _target_block(lo: np.ndarray, hi: np.ndarray, src_affine: np.ndarray,
                   grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
     """Index box of ``grid`` whose voxels can map into source box [lo, hi]."""
     corners = np.array([[x, y, z] for x in (lo[0] - 1, hi[0] + 1)
@@ -487,7 +504,7 @@ def resample_label(label: np.ndarray, label_affine: np.ndarray, grid: Grid, mode
     # the edge voxel (scipy treats such points as outside and would drop it)
     crop = np.pad(label[lo[0]:hi[0] + 1, lo[1]:hi[1] + 1, lo[2]:hi[2] + 1], 1)
     lo_p, hi_p = lo - 1, hi + 1
-    block = _target_block(label.shape, lo_p, hi_p, label_affine, grid)
+    block = _target_block(lo_p, hi_p, label_affine, grid)
     if block is None:
         return out
     start, stop = block

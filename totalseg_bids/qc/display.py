@@ -9,11 +9,12 @@ a percentile window of the shown voxels.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+
+from ..core.bids import is_ct_name  # noqa: F401 (the views' CT test, with looks_like_ct)
+from ..core.display import percentile_range, to_uint8, window_range  # noqa: F401 (the views' mapping)
 
 #: CT display window (width, level) in HU: a bone window, since the labels are bones.
 CT_WINDOW = (1500.0, 300.0)
@@ -25,21 +26,6 @@ PALETTE = ((255, 64, 48), (48, 200, 80), (40, 120, 255), (255, 200, 0), (190, 80
            (255, 140, 0), (80, 210, 250), (255, 60, 140))
 #: Contour colour of the comparison (CT) label on registered MRI entries.
 COMPARE_RGB = (0, 255, 255)
-
-
-def is_ct_name(path: str | Path | None) -> bool:
-    """True when a file name carries the CT suffix (``_CT`` / ``_ct``, docs/conventions.md section 1).
-
-    >>> is_ct_name("sub-01_ses-1_CT.nii.gz"), is_ct_name("sub-01_ct.nii")
-    (True, True)
-    >>> is_ct_name("sub-01_T2w.nii.gz"), is_ct_name("sub-01_acq-ct_T1w.nii.gz"), is_ct_name(None)
-    (False, False, False)
-    """
-    if path is None:
-        return False
-    name = Path(path).name
-    stem = re.sub(r"\.nii(\.gz)?$", "", name)
-    return re.search(r"(^|_)(CT|ct)$", stem) is not None
 
 
 def looks_like_ct(values: np.ndarray) -> bool:
@@ -60,10 +46,8 @@ def looks_like_ct(values: np.ndarray) -> bool:
 
 def window_bounds(values: np.ndarray, ct: bool, ct_window: tuple[float, float] = CT_WINDOW,
                   percentiles: tuple[float, float] = MRI_PERCENTILES) -> tuple[float, float]:
-    """Display range: the CT window (width, level) or MRI percentiles of ``values``.
-
-    NaN (outside the field of view) is ignored; a flat image gets a unit range
-    so it shows as uniform grey rather than dividing by zero.
+    """Display range: the CT window (width, level) or MRI percentiles of ``values``
+    (:mod:`totalseg_bids.core.display`: NaN ignored, a flat image gets a unit range).
 
     >>> window_bounds(np.zeros(3), ct=True)
     (-450.0, 1050.0)
@@ -73,27 +57,8 @@ def window_bounds(values: np.ndarray, ct: bool, ct_window: tuple[float, float] =
     (7.0, 8.0)
     """
     if ct:
-        width, level = ct_window
-        return float(level - width / 2), float(level + width / 2)
-    v = np.asarray(values, dtype=float).ravel()
-    v = v[np.isfinite(v)]
-    if not v.size:
-        return 0.0, 1.0
-    lo, hi = (float(x) for x in np.percentile(v, percentiles))
-    if hi <= lo:
-        hi = lo + 1.0
-    return lo, hi
-
-
-def to_uint8(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
-    """Map ``[lo, hi]`` to 0..255 (clipped); NaN (outside the image) becomes black.
-
-    >>> to_uint8(np.array([-1.0, 0.0, 0.5, 1.0, 2.0, np.nan]), 0.0, 1.0).tolist()
-    [0, 0, 128, 255, 255, 0]
-    """
-    v = (np.asarray(values, dtype=np.float32) - lo) / max(hi - lo, 1e-12)
-    v = np.nan_to_num(v, nan=0.0)
-    return np.clip(np.rint(v * 255.0), 0, 255).astype(np.uint8)
+        return window_range(ct_window)
+    return percentile_range(np.asarray(values, dtype=float), percentiles)
 
 
 def slice_positions(lo: float, hi: float, n: int, inset: float = 0.15) -> list[float]:

@@ -12,9 +12,11 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from ..core.bids import is_ct_name
+from ..core.display import to_uint8
 from ..core.nifti import Grid
-from .display import (CT_WINDOW, MRI_PERCENTILES, is_ct_name, looks_like_ct, mosaic, orient_tile, overlay_rgb,
-                      slice_positions, to_uint8, window_bounds)
+from .display import (CT_WINDOW, MRI_PERCENTILES, looks_like_ct, mosaic, orient_tile, overlay_rgb, slice_positions,
+                      window_bounds)
 from .geometry import crop_bounds, foreground_world_bounds
 
 N_SAGITTAL = 5
