@@ -36,27 +36,41 @@ def match_rule(tags: dict, rules: list[dict]) -> dict | None:
     return None
 
 
-def find_series(root: Path) -> dict[str, list[Path]]:
-    """``{SeriesInstanceUID: files}`` of every readable DICOM image below ``root``."""
+#: header fields read from every file to split series (the pixels are never read)
+SPLIT_TAGS = ("SeriesInstanceUID", "Modality", "SeriesDescription")
+
+
+def scan_series(files, modalities=("CT", "MR")) -> dict[str, dict]:
+    """``{SeriesInstanceUID: {"files": [...], **tags of the first file}}`` of the
+    readable DICOM files among ``files`` whose Modality is in ``modalities``."""
     import pydicom
 
-    series: dict[str, list[Path]] = {}
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+    series: dict[str, dict] = {}
+    for path in files:
         try:
-            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["SeriesInstanceUID", "Modality"])
+            ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=list(SPLIT_TAGS))
         except Exception:  # noqa: BLE001 - not a DICOM file: skipped
             continue
-        if "SeriesInstanceUID" in ds and ds.get("Modality") in ("CT", "MR"):
-            series.setdefault(str(ds.SeriesInstanceUID), []).append(path)
+        uid, modality = ds.get("SeriesInstanceUID"), ds.get("Modality")
+        if uid and modality in modalities:
+            entry = series.setdefault(str(uid), {**{k: str(ds.get(k, "")) for k in SPLIT_TAGS}, "files": []})
+            entry["files"].append(path)
     return series
 
 
-def _rules(opts) -> list[dict]:
+def find_series(root: Path) -> dict[str, list[Path]]:
+    """``{SeriesInstanceUID: files}`` of every readable CT/MR DICOM image below ``root``."""
+    found = scan_series(sorted(p for p in root.rglob("*") if p.is_file()))
+    return {uid: entry["files"] for uid, entry in found.items()}
+
+
+def rules_from(opts, defaults: list[dict]) -> list[dict]:
+    """The ``--config`` rules (dcm2bids ``descriptions``) first, then ``defaults``."""
     if not getattr(opts, "config", None):
-        return DEFAULT_RULES
+        return defaults
     try:
-        return json.loads(Path(opts.config).read_text(encoding="utf-8"))["descriptions"] + DEFAULT_RULES
-    except (OSError, ValueError, KeyError) as exc:
+        return json.loads(Path(opts.config).read_text(encoding="utf-8"))["descriptions"] + defaults
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise UsageError(f"cannot read the rules ({exc})", opts.config,
                          'give {"descriptions": [{"suffix": ..., "criteria": {...}}]}') from None
 
@@ -65,7 +79,7 @@ def plan(root: Path, opts) -> Plan:
     """One item per series; subject from PatientID (or ``--subject-regex`` on the path)."""
     import pydicom
 
-    rules, items, people = _rules(opts), [], {}
+    rules, items, people = rules_from(opts, DEFAULT_RULES), [], {}
     series = find_series(root)
     if not series:
         raise InputError("no CT or MR DICOM series", root, "pass the folder holding the DICOM files")
