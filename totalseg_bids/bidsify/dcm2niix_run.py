@@ -36,12 +36,25 @@ def convert_series(item: Item, target: Path) -> None:
         proc = subprocess.run([dcm2niix_binary(), *ARGS, "-o", str(dst), str(src)], capture_output=True, encoding="utf-8", errors="replace")
         outputs = sorted(dst.glob("*.nii.gz"))
         if proc.returncode != 0 or len(outputs) != 1:
-            last = (proc.stdout.strip().splitlines() or ["no output"])[-1]
-            raise InputError(f"dcm2niix made {len(outputs)} volumes from the series ({last[:120]})", item.source,
-                             "check that the series is complete and readable")
+            raise InputError(f"dcm2niix made {len(outputs)} volumes from the series ({_reason(proc.stdout, src, item)})",
+                             item.source, "re-copy the series' files from the original or remove the series")
         side = json.loads(outputs[0].with_name(outputs[0].name[:-7] + ".json").read_text(encoding="utf-8"))
         with atomic_path(target) as t:
             shutil.copyfile(outputs[0], t)
     side.update(item.sidecar)
     side["Sources"] = [Path(item.source).resolve().as_uri()]
     atomic_write_json(sidecar_path(target), side)
+
+
+def _reason(stdout: str, links: Path, item: Item) -> str:
+    """dcm2niix's complaint about a file (else its first error), naming the source file instead of its scratch link.
+
+    >>> _reason("Warning: File not large enough: /t/in/00001.dcm", Path("/t/in"), Item("s", "t", extra_sources=("a", "b")))
+    'Warning: File not large enough: b'
+    """
+    lines = stdout.strip().splitlines()
+    text = next((ln for ln in lines if str(links) in ln), None) or next(
+        (ln for ln in lines if ln.startswith("Error")), lines[-1] if lines else "no output")
+    for i, f in sorted(enumerate(item.extra_sources), reverse=True):
+        text = text.replace(str(links / f"{i:05d}.dcm"), f)
+    return text[:200]

@@ -29,7 +29,7 @@ def label_name(roi: str) -> str:
     """A BIDS ``label-`` value from an ROI name.
 
     >>> label_name("Sacrum"), label_name("Femoral Head_L")
-    ('sacrum', 'femoralheadL')
+    ('sacrum', 'femoralHeadL')
     """
     words = [w for w in re.split(r"[^A-Za-z0-9]+", roi) if w]
     return "".join([words[0].lower(), *words[1:]]) if words else ""
