@@ -26,6 +26,7 @@ class Item:
     reference_source: str | None = None
     select: int | None = None  # keep only this label value (binary mask)
     extra_sources: tuple[str, ...] = ()
+    folder_is_series: bool = False  # dicom: ``source`` holds this series' files and no other file
 
 
 @dataclass
