@@ -101,7 +101,10 @@ def write_rtstruct(path: Path, labels: np.ndarray, affine: np.ndarray, ct_tags: 
         obs = Dataset()
         obs.ObservationNumber, obs.ReferencedROINumber, obs.RTROIInterpretedType = number, number, "ORGAN"
         ds.RTROIObservationsSequence.append(obs)
-    pydicom.dcmwrite(path, ds, enforce_file_format=True)
+    try:
+        pydicom.dcmwrite(path, ds, enforce_file_format=True)  # pydicom >= 3
+    except TypeError:
+        pydicom.dcmwrite(path, ds, write_like_original=False)
     return path
 
 
