@@ -125,7 +125,14 @@ def test_goldatlas_series_split_and_rtstruct_filled_on_the_ct(layouts, tmp_path)
     from totalseg_bids.phantom_layouts.common import subject
     from totalseg_bids.phantoms import phantom_grids
 
+    import pydicom
+
     src = layouts["goldatlas"]
+    rs = pydicom.dcmread(src / "1_01_P" / "RS.consensus.dcm")
+    referenced = {img.ReferencedSOPInstanceUID for roi in rs.ROIContourSequence for c in roi.ContourSequence
+                  for img in c.ContourImageSequence}
+    ct_uids = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in (src / "1_01_P").glob("CT.*")}
+    assert referenced and referenced <= ct_uids  # each contour names the CT slice it was drawn on
     out = bidsify("goldatlas", src, tmp_path / "b")
     for i, sub in enumerate(("101", "102")):
         anat, grids = out / f"sub-{sub}/anat", phantom_grids(i, 2.0)

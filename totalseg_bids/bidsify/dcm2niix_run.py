@@ -53,8 +53,9 @@ def convert_series(item: Item, target: Path) -> None:
                               encoding="utf-8", errors="replace")
         outputs = sorted(dst.glob("*.nii.gz"))
         if proc.returncode != 0 or len(outputs) != 1:
-            raise InputError(f"dcm2niix made {len(outputs)} volumes from the series ({_reason(proc.stdout, src, item)})",
-                             item.source, "re-copy the series' files from the original or remove the series")
+            why = _reason(proc.stdout, src, item)
+            raise InputError(f"dcm2niix made {len(outputs)} volumes from the series ({why})", item.source,
+                             "re-copy the series' files from the original or remove the series")
         side = json.loads(outputs[0].with_name(outputs[0].name[:-7] + ".json").read_text(encoding="utf-8"))
         os.chmod(outputs[0], 0o644)
         os.replace(outputs[0], target)  # same file system: an atomic rename, no copy
@@ -66,7 +67,8 @@ def convert_series(item: Item, target: Path) -> None:
 def _reason(stdout: str, links: Path, item: Item) -> str:
     """dcm2niix's complaint about a file (else its first error), naming the source file instead of its scratch link.
 
-    >>> _reason("Warning: File not large enough: /t/in/00001.dcm", Path("/t/in"), Item("s", "t", extra_sources=("a", "b")))
+    >>> item = Item("s", "t", extra_sources=("a", "b"))
+    >>> _reason("Warning: File not large enough: /t/in/00001.dcm", Path("/t/in"), item)
     'Warning: File not large enough: b'
     """
     lines = stdout.strip().splitlines()

@@ -17,8 +17,8 @@ from .plan import Item, Plan, image_target, label_target
 
 FOLDER_RE = re.compile(r"^(\d+)_(\d+)_P$")
 RULES = [
-    {"suffix": "CT", "custom_entities": "acq-deformed", "criteria": {"Modality": "CT", "SeriesDescription": "*[Tt]o[Mm][Rr]*"}},
-    {"suffix": "CT", "custom_entities": "acq-deformed", "criteria": {"Modality": "CT", "SeriesDescription": "*[Dd]eform*"}},
+    *[{"suffix": "CT", "custom_entities": "acq-deformed", "criteria": {"Modality": "CT", "SeriesDescription": d}}
+      for d in ("*[Tt]o[Mm][Rr]*", "*[Dd]eform*")],
     {"suffix": "CT", "criteria": {"Modality": "CT"}},
     {"suffix": "T1w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]1*"}},
     {"suffix": "T2w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]2*"}},
@@ -47,13 +47,11 @@ def referenced_series(ds) -> str | None:
     return None
 
 
-def _structure_items(folder: Path, images: dict[str, Item], opts) -> list[Item]:
-    """One mask item per ROI of every RTSTRUCT in ``folder``."""
+def _structure_items(sets: list[dict], images: dict[str, Item], opts) -> list[Item]:
+    """One mask item per ROI of every RTSTRUCT (``sets``: scanned RTSTRUCT series)."""
     from .rtstruct import label_name, read_structure_set
 
-    sets = sorted(scan_series(sorted(p for p in folder.iterdir() if p.is_file()), ("RTSTRUCT",)).values(),
-                  key=lambda e: str(e["files"][0]))
-    files = [f for entry in sets for f in entry["files"]]
+    files = sorted(f for entry in sets for f in entry["files"])
     items = []
     for path in files:
         ds = read_structure_set(path)
@@ -61,9 +59,14 @@ def _structure_items(folder: Path, images: dict[str, Item], opts) -> list[Item]:
         if ref is None:
             raise InputError("mask on no image: the RTSTRUCT references a series that is not in its folder", path,
                              "put the RTSTRUCT beside the DICOM series its contours were drawn on")
-        for roi in ds.get("StructureSetROISequence", []):
-            name = str(roi.ROIName)
-            label = label_name(name if len(files) == 1 else f"{name} {ds.get('StructureSetLabel', path.stem)}")
+        # several structure sets (observers, consensus): the set's label tells their masks apart
+        suffix = "" if len(files) == 1 else f" {ds.get('StructureSetLabel', path.stem)}"
+        rois = {label_name(f"{r.ROIName}{suffix}"): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
+        missing = sorted(set(opts.classes or ()) - set(rois))
+        if missing:
+            raise InputError(f"no ROI {', '.join(missing)} in the structure set", path,
+                             f"choose --classes among {', '.join(sorted(rois))}")
+        for label, name in rois.items():
             if opts.classes and label not in opts.classes:
                 continue
             items.append(Item(str(path), label_target(ref.target, label, "seg", opts.naming), kind="rtstruct",
@@ -81,7 +84,8 @@ def plan(root: Path, opts) -> Plan:
     items, people = [], []
     for folder in folders:
         sub = subject_id(folder.name)
-        series = scan_series(sorted(p for p in folder.iterdir() if p.is_file()))
+        found = scan_series(sorted(p for p in folder.iterdir() if p.is_file()), ("CT", "MR", "RTSTRUCT"))
+        series = {uid: e for uid, e in found.items() if e["Modality"] != "RTSTRUCT"}
         if not series:
             raise InputError("no CT or MR DICOM series", folder, "pass the atlas' patient folders as downloaded")
         images = {}
@@ -94,7 +98,8 @@ def plan(root: Path, opts) -> Plan:
             images[uid] = Item(str(folder), image_target(sub, rule["suffix"], ents), kind="dicom",
                                extra_sources=tuple(map(str, entry["files"])),
                                sidecar={"SeriesInstanceUID": uid})
-        items += [*images.values(), *_structure_items(folder, images, opts)]
+        items += [*images.values(), *_structure_items([e for e in found.values() if e["Modality"] == "RTSTRUCT"],
+                                                      images, opts)]
         people.append({"participant_id": f"sub-{sub}", "source_id": folder.name, "site": sub[0]})
     return Plan(items, people, "Gold Atlas male pelvis (BIDS)",
                 "Gold Atlas male pelvis CT/MR with RTSTRUCT contours converted to BIDS.",

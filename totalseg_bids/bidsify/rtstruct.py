@@ -10,15 +10,12 @@ slice (an inner contour is a hole).
 
 from __future__ import annotations
 
-import logging
 import re
 from pathlib import Path
 
 import numpy as np
 
 from ..core.errors import GeometryError, InputError
-
-log = logging.getLogger(__name__)
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: a contour point may lie this far (in voxels) off its slice plane

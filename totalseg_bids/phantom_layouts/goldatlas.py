@@ -135,7 +135,7 @@ def write(out, subjects: int = 2, seed: int = 0) -> Path:
             _series(mr, grids[key].affine, folder, f"MR{n}", {**base, "0008|0060": "MR", "0008|103e": desc,
                                                                 "0020|000e": f"{study}.{n}", "0020|0011": str(n)})
         deformed, _, _ = subject(i, seed, "CT", grids["T2w"])
-        _series(deformed, grids["T2w"].affine, folder, "CT4", {**base, "0008|0060": "CT", "0008|103e": "CTtoMR deformed",
-                                                               "0020|000e": f"{study}.4", "0020|0011": "4"})
+        _series(deformed, grids["T2w"].affine, folder, "CT4", {
+            **base, "0008|0060": "CT", "0008|103e": "CTtoMR deformed", "0020|000e": f"{study}.4", "0020|0011": "4"})
         write_rtstruct(folder / "RS.consensus.dcm", labels, grid.affine, ct_tags, f"{study}.5")
     return root
