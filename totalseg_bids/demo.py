@@ -250,6 +250,9 @@ def _ct_labels_step(demo: Demo, device: str) -> None:
     if demo.source in SHIPPED_CT_LABELS:
         log.info("segment_ct: the %s download ships CT sacrum contours; TotalSegmentator is not needed",
                  demo.source)
+        demo.logs.mkdir(parents=True, exist_ok=True)
+        (demo.logs / f"{len(demo.steps) + 1:02d}_segment_ct.log").write_text(
+            f"not run: {SHIPPED_CT_LABELS[demo.source]} in {demo.dataset / 'derivatives' / 'labels'}\n")
         demo.steps.append(StepResult("segment_ct", 0.0, SHIPPED_CT_LABELS[demo.source]))
         return
     _segment_ct_step(demo, device)
