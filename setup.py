@@ -17,7 +17,8 @@ extras = {
     "bids": ["pybids>=0.16"],
     # ISA-L DEFLATE for .nii.gz (core.gzip_codec); zlib is the fallback
     "fast": ["isal>=1.6"],
-    "bidsify": ["openpyxl>=3.0", "pydicom>=2.3", "dcm2niix>=1.0.20220720"],
+    # scikit-image: contours of the RTSTRUCT that phantoms --layout goldatlas writes
+    "bidsify": ["openpyxl>=3.0", "pydicom>=2.3", "dcm2niix>=1.0.20220720", "scikit-image>=0.19"],
     # --method ants-rigid|ants-affine|ants-syn of register (antspyx pins scipy<1.16)
     "ants": ["antspyx>=0.5"],
     "augment": ["albumentations>=2.0"],

@@ -2,6 +2,7 @@
 # The whole pipeline on bundled phantom data: installs what is missing, then runs
 # python -m totalseg_bids.demo and prints the summary table.
 #   bash scripts/demo.sh [--out DIR] [--subjects N] [--device auto|cuda|cpu]
+#                        [--source phantoms|synthrad2023|dicom|goldatlas] [--stop-after STAGE]
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 py="${PYTHON:-python3}"

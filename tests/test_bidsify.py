@@ -45,7 +45,7 @@ def validator_errors(root: Path) -> tuple[list, dict]:
 def layouts(tmp_path_factory):
     root = tmp_path_factory.mktemp("layouts")
     return {name: write_layout(name, root / name, subjects=2)
-            for name in ("synthrad2023", "synthrad2025", "mrspineseg", "spider", "totalsegmentator")}
+            for name in ("synthrad2023", "synthrad2025", "mrspineseg", "spider", "totalsegmentator", "goldatlas")}
 
 
 def bidsify(source: str, src: Path, out: Path, *extra: str) -> Path:
@@ -64,7 +64,7 @@ def assert_same_world(source: Path, output: Path) -> None:
 @pytest.mark.parametrize("source,layout,extra", [
     ("synthrad2023", "synthrad2023", ()), ("synthrad2023", "synthrad2025", ("--mr-suffix", "T1w")),
     ("mrspineseg", "mrspineseg", ("--classes", "sacrum")), ("spider", "spider", ()),
-    ("totalsegmentator", "totalsegmentator", ())])
+    ("totalsegmentator", "totalsegmentator", ()), ("goldatlas", "goldatlas", ("--classes", "sacrum"))])
 def test_layout_converts_valid_and_resumes(layouts, tmp_path, source, layout, extra):
     src = layouts[layout]
     before = tree_digest(src)
@@ -115,6 +115,55 @@ def test_mrspineseg_masks_snapped_to_image_grid_and_sacrum_by_name(layouts, tmp_
     assert sacrum.sum() > 100
     side = json.loads((anat / "sub-001_T2w_label-spine_dseg.json").read_text())
     assert "0.300 mm" in side["GeometryCorrection"]
+
+
+@pytest.mark.skipif(shutil.which("dcm2niix") is None, reason="dcm2niix not installed")
+def test_goldatlas_series_split_and_rtstruct_filled_on_the_ct(layouts, tmp_path):
+    """Mixed DICOM files split into CT, T1w, T2w and the deformed CT; each RTSTRUCT
+    ROI filled onto the CT it references, in patient coordinates."""
+    from totalseg_bids.core.nifti import Grid, dice
+    from totalseg_bids.phantom_layouts.common import subject
+    from totalseg_bids.phantoms import phantom_grids
+
+    import pydicom
+
+    src = layouts["goldatlas"]
+    rs = pydicom.dcmread(src / "1_01_P" / "RS.consensus.dcm")
+    referenced = {img.ReferencedSOPInstanceUID for roi in rs.ROIContourSequence for c in roi.ContourSequence
+                  for img in c.ContourImageSequence}
+    ct_uids = {pydicom.dcmread(f, stop_before_pixels=True).SOPInstanceUID for f in (src / "1_01_P").glob("CT.*")}
+    assert referenced and referenced <= ct_uids  # each contour names the CT slice it was drawn on
+    out = bidsify("goldatlas", src, tmp_path / "b")
+    for i, sub in enumerate(("101", "102")):
+        anat, grids = out / f"sub-{sub}/anat", phantom_grids(i, 2.0)
+        for name, key in (("CT", "CT"), ("T1w", "T1w"), ("T2w", "T2w"), ("acq-deformed_CT", "T2w")):
+            img = nib.load(str(anat / f"sub-{sub}_{name}.nii.gz"))
+            # the same voxel centres in world space as the phantom's grid, whatever voxel order dcm2niix chose
+            np.testing.assert_allclose(np.sort(corner_world(img.shape, img.affine), axis=0),
+                                       np.sort(corner_world(grids[key].shape, grids[key].affine), axis=0), atol=0.01)
+        ct = nib.load(str(anat / f"sub-{sub}_CT.nii.gz"))
+        _, truth, _ = subject(i, 0, "CT", Grid(ct.shape, ct.affine))  # phantom anatomy on the output grid
+        labels = out / f"derivatives/labels/sub-{sub}/anat"
+        for roi, value in (("sacrum", 1), ("l5", 2)):
+            seg = nib.load(str(labels / f"sub-{sub}_CT_label-{roi}_seg.nii.gz"))
+            np.testing.assert_array_equal(seg.affine, ct.affine)
+            assert dice(np.asanyarray(seg.dataobj) > 0, truth == value) > 0.98
+        side = json.loads((labels / f"sub-{sub}_CT_label-sacrum_seg.json").read_text())
+        assert side["ROIName"] == "Sacrum" and side["Sources"] == [f"bids:raw:sub-{sub}/anat/sub-{sub}_CT.nii.gz"]
+    rows = (out / "participants.tsv").read_text().splitlines()
+    assert rows[1].split("\t")[:2] == ["sub-101", "1_01_P"]
+
+
+def test_rtstruct_contours_fill_voxel_centres_with_holes():
+    """Even-odd filling: an inner contour on the same slice is a hole, on any slice axis."""
+    from totalseg_bids.bidsify.rtstruct import rasterise
+
+    affine = np.diag([-2.0, -2.0, 3.0, 1.0])  # LPS voxel axes: world LPS = (2i, 2j, 3k)
+    square = lambda lo, hi, k: np.array([[lo, lo, k], [hi, lo, k], [hi, hi, k], [lo, hi, k]], float) * [2, 2, 3]
+    mask = rasterise([square(0.5, 6.5, 2), square(2.5, 4.5, 2)], (8, 8, 4), affine, "x")
+    assert mask[:, :, 2].sum() == 36 - 4 and not mask[3, 3, 2] and mask[1, 1, 2] and mask.sum() == 32
+    with pytest.raises(ValueError, match="does not lie on a slice"):
+        rasterise([square(0.5, 6.5, 2.5)], (8, 8, 4), affine, "x")
 
 
 def test_totalsegmentator_dseg_classes_and_meta(layouts, tmp_path):

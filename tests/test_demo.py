@@ -29,3 +29,29 @@ def test_demo_end_to_end(tmp_path):
     assert summary["prediction_dice_mean"] > 0.4, summary  # trained on the tiny model's labels; chance ~0.05
     assert (out / "qc" / "index.html").is_file()
     assert len(list((out / "qc" / "entries").glob("*.json"))) == 8 + summary["predictions"]
+
+
+@pytest.mark.slow
+def test_demo_from_a_gold_atlas_download_up_to_the_nnunet_dataset(tmp_path):
+    """``--source goldatlas``: DICOM + RTSTRUCT as published -> bidsify -> register -> nnU-Net raw
+    dataset; the shipped CT contours stand for TotalSegmentator (about 45 s on 2 cores)."""
+    import nibabel as nib
+    import numpy as np
+
+    out = tmp_path / "demo"
+    proc = run_module("demo", "--out", out, "--subjects", "4", "--device", "cpu", "--source", "goldatlas",
+                      "--stop-after", "convert_config_to_nnunet", timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads((out / "summary.json").read_text())
+    assert [s["name"] for s in summary["steps"]] == ["phantoms", "bidsify", "segment_ct", "register",
+                                                     "init_data_config", "convert_config_to_nnunet"]
+    assert summary["source"] == "goldatlas" and "RTSTRUCT" in summary["ct_labels_from"]
+    assert summary["transferred_labels"] == 8  # 4 subjects x (T1w, T2w)
+    assert summary["transfer_dice_min"] > 0.85, summary  # rigid transfer of exact contours; chance ~0.05
+    ds = out / "data" / "phantom"
+    contour = ds / "derivatives/labels/sub-101/anat/sub-101_CT_label-sacrum_seg.nii.gz"
+    truth = ds / "derivatives/ground_truth/sub-101/anat/sub-101_CT_label-sacrum_seg.nii.gz"
+    a, b = (np.asanyarray(nib.load(str(p)).dataobj) > 0 for p in (contour, truth))
+    assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.98  # the RTSTRUCT is the phantom's sacrum
+    meta = json.loads(next((out / "nnUNet_raw").glob("Dataset501_*/dataset.json")).read_text())
+    assert meta["numTraining"] == summary["split_counts"]["TRAINING"] + summary["split_counts"]["VALIDATION"]

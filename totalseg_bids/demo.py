@@ -3,7 +3,11 @@
 ``python -m totalseg_bids.demo [--out DIR] [--subjects N]`` generates a
 phantom BIDS dataset (CT + T1w/T2w, half of the subjects misaligned by 4 mm /
 3 degrees), then runs every stage exactly as a user would, each as its own
-``python -m totalseg_bids.<stage>`` process:
+``python -m totalseg_bids.<stage>`` process. With ``--source synthrad2023|dicom|goldatlas``
+it starts instead from the phantoms written as that public dataset ships them
+(``phantoms --layout``) and converts them with ``bidsify``; a Gold Atlas
+download carries RTSTRUCT sacrum contours, which then stand for stage 1.
+``--stop-after STAGE`` ends the run early (e.g. once the nnU-Net dataset exists):
 
 1. ``segment_ct``: the real TotalSegmentator program (``--fast``). With its
    published weights installed it uses them; otherwise it uses a tiny local
@@ -67,6 +71,7 @@ class Demo:
     subjects: int
     device: str
     jobs: int
+    source: str = "phantoms"
     steps: list[StepResult] = field(default_factory=list)
 
     @property
@@ -211,76 +216,148 @@ def _segment_ct_step(demo: Demo, device: str) -> None:
              detail="real TotalSegmentator --fast, tiny local model")
 
 
-def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | None = None,
-             keep: bool = False) -> dict:
-    """Run the whole pipeline into ``out``; return the summary dict."""
-    if subjects < 4:
-        raise UsageError("the demo needs at least 4 subjects (train, validation and test splits)", None,
-                         "use --subjects 4 or more")
-    out = out.absolute()
-    if out.exists() and not keep:
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
-    demo = Demo(out, subjects, device, jobs or min(2, os.cpu_count() or 1))
-    ds = demo.dataset
-    total_start = time.perf_counter()
+#: phantom layouts the demo can start from (they hold a CT and an MRI per subject)
+SOURCES = ("phantoms", "synthrad2023", "dicom", "goldatlas")
+#: sources whose download already carries a sacrum contour on the CT
+SHIPPED_CT_LABELS = {"goldatlas": "Gold Atlas RTSTRUCT sacrum contours (bidsify)"}
+#: the demo's stages, in order; --stop-after ends the run after one of them
+STAGES = ("bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "nnunet_train",
+          "predict", "qc")
 
-    demo.run("phantoms", demo.module("phantoms", "--out", ds, "--subjects", subjects, "--seed", 0,
-                                      "--misalign-mm", 4, "--misalign-deg", 3, "--misalign-fraction", 0.5,
-                                      "--no-ct-labels", "-q"))
+
+def _data_step(demo: Demo) -> None:
+    """The phantom dataset: written as BIDS, or as a publisher ships it and
+    converted by ``bidsify`` (its ground truth then rendered on each grid)."""
+    ds = demo.dataset
+    if demo.source == "phantoms":
+        demo.run("phantoms", demo.module("phantoms", "--out", ds, "--subjects", demo.subjects, "--seed", 0,
+                                          "--misalign-mm", 4, "--misalign-deg", 3, "--misalign-fraction", 0.5,
+                                          "--no-ct-labels", "-q"))
+        return
+    download = demo.data / f"{demo.source}_download"
+    demo.run("phantoms", demo.module("phantoms", "--layout", demo.source, "--out", download,
+                                      "--subjects", demo.subjects, "--seed", 0, "-q"),
+             detail=f"{demo.source} layout as published")
+    extra = ["--classes", "sacrum"] if demo.source == "goldatlas" else []
+    demo.run("bidsify", demo.module("bidsify", "--source", demo.source, "--in", download, "--out", ds,
+                                     "-j", demo.jobs, "-q", *extra), detail=f"--source {demo.source}")
+    from .phantom_layouts.truth import write_ground_truth
+
+    write_ground_truth(ds, seed=0)
+
+
+def _ct_labels_step(demo: Demo, device: str) -> None:
+    """Stage 1: the CT sacrum, from the download itself when it ships one."""
+    if demo.source in SHIPPED_CT_LABELS:
+        log.info("segment_ct: the %s download ships CT sacrum contours; TotalSegmentator is not needed",
+                 demo.source)
+        demo.logs.mkdir(parents=True, exist_ok=True)
+        (demo.logs / f"{len(demo.steps) + 1:02d}_segment_ct.log").write_text(
+            f"not run: {SHIPPED_CT_LABELS[demo.source]} in {demo.dataset / 'derivatives' / 'labels'}\n")
+        demo.steps.append(StepResult("segment_ct", 0.0, SHIPPED_CT_LABELS[demo.source]))
+        return
     _segment_ct_step(demo, device)
-    qc_dir = out / "qc"
+
+
+def _transfer_step(demo: Demo, qc_dir: Path) -> tuple[list[Path], list[float]]:
+    """Stage 2: CT labels onto every MRI; their Dice against the ground truth."""
+    ds = demo.dataset
     demo.run("register", demo.module("register", "--path-img", ds, "--method", "rigid", "--label", "sacrum",
                                       "-j", demo.jobs, "--qc", qc_dir), detail="rigid")
     reg_labels = sorted((ds / "derivatives" / "reg-labels").rglob("*_label-sacrum_seg.nii.gz"))
-    reg_dice = dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in reg_labels])
-    misaligned = {r["subject"] for r in json.loads(
-        (ds / "derivatives/ground_truth/code/misalignment.json").read_text())["subjects"] if r["misaligned"]}
+    return reg_labels, dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in reg_labels])
 
-    config = out / "config.json"
-    demo.run("init_data_config", demo.module("init_data_config", "--bids-dir", ds, "--label-dir", "reg-labels",
-                                              "--label-suffix", "_label-sacrum_seg", "--type", "LABEL",
-                                              "--split-validation", 0.2, "--split-test", 0.25, "--seed", 0,
-                                              "-o", config))
+
+def _dataset_steps(demo: Demo, config: Path) -> None:
+    """Stages 3-4: the subject-level split, then the nnU-Net raw dataset."""
+    demo.run("init_data_config", demo.module("init_data_config", "--bids-dir", demo.dataset,
+                                              "--label-dir", "reg-labels", "--label-suffix", "_label-sacrum_seg",
+                                              "--type", "LABEL", "--split-validation", 0.2, "--split-test", 0.25,
+                                              "--seed", 0, "-o", config))
     demo.run("convert_config_to_nnunet", demo.module("convert_config_to_nnunet", "--config", config,
-                                                      "--path-out", out / "nnUNet_raw", "-dnum", DATASET_ID,
+                                                      "--path-out", demo.out / "nnUNet_raw", "-dnum", DATASET_ID,
                                                       "-dname", DATASET_NAME, "--labels", "sacrum"))
+
+
+def _train_predict_steps(demo: Demo, config: Path, qc_dir: Path, stop_after: str) -> tuple[list[Path], list[float]]:
+    """Stages 5-7: a short nnU-Net training, prediction on the test split, QC."""
+    ds, device = demo.dataset, demo.device
     demo.run("nnunet_train", demo.module("train_nnunet", DATASET_ID, "3d_fullres", "0", TRAINER),
              detail=TRAINER, env={"DEVICE": device} if device != "auto" else None)
+    if stop_after == "nnunet_train":
+        return [], []
     # mirroring test-time augmentation costs 8 forward passes per window: worth it on a GPU, not on 2 CPU cores
     tta = "--tta" if _has_gpu(device) else "--no-tta"
     demo.run("predict", demo.module("predict", "--config", config, "--split", "TESTING", "-d", DATASET_ID,
                                      "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "--device", device,
                                      "--label-name", "sacrum", "--derivatives", "predictions",
                                      "--keep-largest", "per-label", tta, "--qc", qc_dir), detail=tta)
-    cfg = json.loads(config.read_text())
     preds = sorted((ds / "derivatives" / "predictions").rglob("*_label-sacrum_seg.nii.gz"))
     pred_dice = dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in preds])
-    demo.run("qc", demo.module("qc", "--labels", *preds, "--qc", qc_dir, "--stage", "predict"))
+    if stop_after != "predict":
+        demo.run("qc", demo.module("qc", "--labels", *preds, "--qc", qc_dir, "--stage", "predict"))
+    return preds, pred_dice
 
-    summary = {
-        "subjects": subjects,
+
+def _mean_min(values: list[float]) -> tuple[float | None, float | None]:
+    return (float(np.mean(values)), float(np.min(values))) if values else (None, None)
+
+
+def _summary(demo: Demo, reg: tuple[list[Path], list[float]], pred: tuple[list[Path], list[float]],
+             config: Path, qc_dir: Path, seconds: float) -> dict:
+    """The figures of one run (written as ``summary.json`` and ``summary.md``)."""
+    ds, out = demo.dataset, demo.out
+    record = ds / "derivatives/ground_truth/code/misalignment.json"
+    misaligned = {r["subject"] for r in json.loads(record.read_text())["subjects"] if r["misaligned"]} \
+        if record.is_file() else set()
+    cfg = json.loads(config.read_text()) if config.is_file() else {}
+    (reg_mean, reg_min), (pred_mean, pred_min) = _mean_min(reg[1]), _mean_min(pred[1])
+    return {
+        "subjects": demo.subjects, "source": demo.source,
         "ct_labels_from": next((st.detail for st in demo.steps if st.name == "segment_ct"), ""),
         "misaligned_subjects": sorted(misaligned),
-        "transferred_labels": len(reg_labels),
-        "transfer_dice_mean": float(np.mean(reg_dice)) if reg_dice else None,
-        "transfer_dice_min": float(np.min(reg_dice)) if reg_dice else None,
+        "transferred_labels": len(reg[0]), "transfer_dice_mean": reg_mean, "transfer_dice_min": reg_min,
         "split_counts": {k: len(cfg.get(k, [])) for k in ("TRAINING", "VALIDATION", "TESTING")},
-        "predictions": len(preds),
-        "prediction_dice_mean": float(np.mean(pred_dice)) if pred_dice else None,
-        "prediction_dice_min": float(np.min(pred_dice)) if pred_dice else None,
+        "predictions": len(pred[0]), "prediction_dice_mean": pred_mean, "prediction_dice_min": pred_min,
         "steps": [{"name": s.name, "seconds": round(s.seconds, 1), "detail": s.detail} for s in demo.steps],
-        "total_seconds": round(time.perf_counter() - total_start, 1),
+        "total_seconds": round(seconds, 1),
         "outputs": {
-            "dataset": str(ds),
-            "transferred_labels": str(ds / "derivatives" / "reg-labels"),
-            "predictions": str(ds / "derivatives" / "predictions"),
-            "config": str(config),
-            "nnunet_raw": str(out / "nnUNet_raw"),
-            "qc_report": str(qc_dir / "index.html"),
-            "logs": str(demo.logs),
+            "dataset": str(ds), "transferred_labels": str(ds / "derivatives" / "reg-labels"),
+            "predictions": str(ds / "derivatives" / "predictions"), "config": str(config),
+            "nnunet_raw": str(out / "nnUNet_raw"), "qc_report": str(qc_dir / "index.html"), "logs": str(demo.logs),
         },
     }
+
+
+def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | None = None,
+             keep: bool = False, source: str = "phantoms", stop_after: str = "qc") -> dict:
+    """Run the pipeline into ``out`` (up to ``stop_after``); return the summary dict."""
+    if subjects < 4:
+        raise UsageError("the demo needs at least 4 subjects (train, validation and test splits)", None,
+                         "use --subjects 4 or more")
+    if source not in SOURCES or stop_after not in STAGES:
+        raise UsageError(f"unknown --source {source!r} or --stop-after {stop_after!r}", None,
+                         f"use --source {'|'.join(SOURCES)} and --stop-after {'|'.join(STAGES)}")
+    out = out.absolute()
+    if out.exists() and not keep:
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+    demo = Demo(out, subjects, device, jobs or min(2, os.cpu_count() or 1), source=source)
+    config, qc_dir, start = out / "config.json", out / "qc", time.perf_counter()
+    def reached(stage: str) -> bool:
+        return STAGES.index(stop_after) >= STAGES.index(stage)
+
+    reg = pred = ([], [])
+    _data_step(demo)
+    if reached("segment_ct"):
+        _ct_labels_step(demo, device)
+    if reached("register"):
+        reg = _transfer_step(demo, qc_dir)
+    if reached("init_data_config"):
+        _dataset_steps(demo, config)
+    if reached("nnunet_train"):
+        pred = _train_predict_steps(demo, config, qc_dir, stop_after)
+    summary = _summary(demo, reg, pred, config, qc_dir, time.perf_counter() - start)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
     (out / "summary.md").write_text(format_summary(summary))
     return summary
@@ -294,6 +371,7 @@ def format_summary(s: dict) -> str:
     lines = [
         "| figure | value |", "|---|---|",
         f"| subjects (misaligned) | {s['subjects']} ({len(s['misaligned_subjects'])}) |",
+        f"| data from | {s.get('source', 'phantoms')} |",
         f"| CT labels from | {s.get('ct_labels_from', '')} |",
         f"| labels transferred CT -> MRI (rigid) | {s['transferred_labels']} |",
         f"| Dice transferred vs ground truth (mean / min) | {f(s['transfer_dice_mean'])} / {f(s['transfer_dice_min'])} |",
@@ -317,11 +395,17 @@ def get_parser() -> argparse.ArgumentParser:
     flags.add_device(p, help="nnU-Net and TotalSegmentator device: auto (the GPU when there is one), cpu, cuda[:N]")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel workers for per-subject stages")
     p.add_argument("--keep", action="store_true", help="reuse --out instead of starting afresh")
+    p.add_argument("--source", choices=SOURCES, default="phantoms",
+                   help="phantoms: a BIDS phantom dataset (default); synthrad2023, dicom, goldatlas: the phantoms "
+                        "as that public dataset ships them, converted by bidsify first")
+    p.add_argument("--stop-after", choices=STAGES, default="qc", metavar="STAGE",
+                   help=f"end after this stage ({', '.join(STAGES)}; default qc, the whole pipeline)")
     return p
 
 
 def _run(args: argparse.Namespace) -> int:
-    summary = run_demo(args.out, args.subjects, args.device, args.jobs, keep=args.keep)
+    summary = run_demo(args.out, args.subjects, args.device, args.jobs, keep=args.keep, source=args.source,
+                       stop_after=args.stop_after)
     print(format_summary(summary))
     return 0
 

@@ -6,7 +6,7 @@ refuses two sources mapping to one target, then converts file by file
 (atomic, resumable, ``-j``), keeping every voxel's world position.
 """
 
-SOURCES = ("synthrad2023", "totalsegmentator", "mrspineseg", "spider", "dicom", "pattern")
+SOURCES = ("synthrad2023", "totalsegmentator", "mrspineseg", "spider", "goldatlas", "dicom", "pattern")
 
 
 def main(argv=None) -> int:

@@ -50,9 +50,13 @@ def bidsify(source: str, root: Path, out: Path, opts: argparse.Namespace, jobs: 
     plan = make_plan(source, root, opts)
     ensure_writable_dir(out)
     date = _date()
-    outcomes = run_tasks(convert_item, [(i, str(out), date, overwrite) for i in plan.items],
-                         keys=[i.target for i in plan.items], jobs=jobs, desc="bidsify")
-    raise_for_failures(outcomes, "files")
+    outcomes = []
+    # contours are filled on their converted reference image: images first
+    for phase in ([i for i in plan.items if i.kind != "rtstruct"], [i for i in plan.items if i.kind == "rtstruct"]):
+        if phase:
+            outcomes += run_tasks(convert_item, [(i, str(out), date, overwrite) for i in phase],
+                                  keys=[i.target for i in phase], jobs=jobs, desc="bidsify")
+            raise_for_failures(outcomes, "files")
     write_dataset_files(out, plan, source, command)
     counts = {"converted": 0, "skipped": 0}
     for o in outcomes:
@@ -71,9 +75,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--mr-suffix", choices=("T1w", "T2w"), default=None,
                    help="synthrad2023: MR contrast where the overview does not say")
     p.add_argument("--classes", nargs="+", default=None,
-                   help="totalsegmentator: binary masks of these classes; mrspineseg: also 'sacrum' as a mask")
+                   help="totalsegmentator: binary masks of these classes; mrspineseg: also 'sacrum' as a mask; "
+                        "goldatlas: only these ROIs (label names, e.g. sacrum)")
     p.add_argument("--config", type=Path, default=None,
-                   help="dicom: dcm2bids-style rules JSON (descriptions: suffix, custom_entities, criteria)")
+                   help="dicom, goldatlas: dcm2bids-style rules JSON (descriptions: suffix, custom_entities, criteria)")
     p.add_argument("--subject-regex", default=None,
                    help="dicom: regex on the file path whose first group is the subject (default PatientID)")
     p.add_argument("--pattern", default=None, help="pattern: regex on image paths, groups sub[, ses, acq, run, slice]")

@@ -64,6 +64,10 @@ def convert_item(job: tuple[Item, str, str, bool]) -> str:
         make_parent(target)
         convert_series(item, target)
         return "converted"
+    if item.kind == "rtstruct":
+        from .rtstruct import convert_rtstruct
+
+        return convert_rtstruct(item, Path(out), date)
     data, affine, header = _read(item)
     tool = generated_by("totalseg_bids.bidsify", Date=date)
     if item.kind == "image":

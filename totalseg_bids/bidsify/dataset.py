@@ -46,7 +46,7 @@ def write_dataset_files(out: Path, plan: Plan, source: str, command: str) -> Non
     atomic_write_json(out / "code" / "bidsify.json", {
         "command": command, "source": source, "version": __version__, "parameters": plan.parameters,
         "files": [{"source": i.source, "target": i.target} for i in plan.items]})
-    if any(i.kind == "label" for i in plan.items):
+    if any(i.kind in ("label", "combine", "rtstruct") for i in plan.items):
         ensure_dataset_description(out / "derivatives" / "labels", "labels",
                                    f"labels shipped with the {source} dataset")
         atomic_write_text(out / "derivatives" / "labels" / ".bidsignore", "*_CT_*\n*space-CT_*\n")

@@ -10,7 +10,7 @@ import re
 from pathlib import Path
 
 from ..core.errors import InputError
-from .plan import Item, Plan, files_matching, image_target, label_target, padded
+from .plan import Item, Plan, by_number, files_matching, image_target, label_target, padded
 
 #: published label table (SpineParseNet / PaddleSeg)
 LABELS = {1: "sacrum", 2: "L5", 3: "L4", 4: "L3", 5: "L2", 6: "L1", 7: "T12", 8: "T11", 9: "T10", 10: "T9",
@@ -22,8 +22,8 @@ MASK_RE = re.compile(r"^mask_case(\d+)\.nii(\.gz)?$", re.I)
 
 def plan(root: Path, opts) -> Plan:
     """Items for every case; a mask without its case is refused."""
-    images = {int(m.group(1)): p for p in files_matching(root, "**/MR/*") if (m := CASE_RE.match(p.name))}
-    masks = {int(m.group(1)): p for p in files_matching(root, "**/Mask/*") if (m := MASK_RE.match(p.name))}
+    images = by_number(files_matching(root, "**/MR/*"), CASE_RE)
+    masks = by_number(files_matching(root, "**/Mask/*"), MASK_RE)
     if not images:
         raise InputError("no MR/Case<N>.nii.gz images", root, "pass the folder that holds MR/ and Mask/")
     for n, mask in masks.items():

@@ -26,6 +26,7 @@ class Item:
     reference_source: str | None = None
     select: int | None = None  # keep only this label value (binary mask)
     extra_sources: tuple[str, ...] = ()
+    folder_is_series: bool = False  # dicom: ``source`` holds this series' files and no other file
 
 
 @dataclass
@@ -54,6 +55,27 @@ def check_conflicts(items: Iterable[Item]) -> None:
             raise InputError(f"maps to the same BIDS name as {seen[item.target]} ({item.target})", item.source,
                              "rename one source or pass a mapping that tells them apart")
         seen[item.target] = item.source
+
+
+def by_number(paths: Iterable[Path], pattern) -> dict[int, Path]:
+    """``{case number: file}`` of the files whose name matches ``pattern`` (group 1
+    the number); two files with one number (``Case1``, ``Case01``) are refused.
+
+    >>> import re
+    >>> by_number([Path("Case1.nii.gz"), Path("x.txt")], re.compile(r"^Case(\\d+)"))
+    {1: PosixPath('Case1.nii.gz')}
+    """
+    found: dict[int, Path] = {}
+    for path in paths:
+        m = pattern.match(path.name)
+        if not m:
+            continue
+        n = int(m.group(1))
+        if n in found:
+            raise InputError(f"maps to the same BIDS name as {found[n]} (case {n})", path,
+                             "rename one source or pass a mapping that tells them apart")
+        found[n] = path
+    return found
 
 
 def table(items: Iterable[Item]) -> str:

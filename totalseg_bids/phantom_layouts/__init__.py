@@ -4,7 +4,8 @@ One writer per layout (``write(out, subjects, seed) -> Path``), used by
 ``python -m totalseg_bids.phantoms --layout NAME`` and the bidsify tests.
 """
 
-LAYOUTS = ("synthrad2023", "synthrad2025", "mrspineseg", "spider", "totalsegmentator", "dicom", "png-stack", "npy")
+LAYOUTS = ("synthrad2023", "synthrad2025", "mrspineseg", "spider", "goldatlas", "totalsegmentator", "dicom",
+           "png-stack", "npy")
 
 
 def write_layout(name: str, out, subjects: int = 2, seed: int = 0):

@@ -13,10 +13,16 @@ from ..phantoms import Anatomy, make_affine, phantom_grids, render, rotation_mat
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
+def anatomy_of(index: int, seed: int) -> tuple[Anatomy, np.random.Generator]:
+    """Phantom subject ``index``'s anatomy (the same in every layout and modality)
+    and the generator its images draw their noise from."""
+    rng = np.random.default_rng([seed, index, 7])
+    return Anatomy(scale=float(rng.uniform(0.92, 1.08)), shift=rng.uniform(-4, 4, size=3)), rng
+
+
 def subject(index: int, seed: int, modality: str, grid: Grid | None = None) -> tuple[np.ndarray, np.ndarray, Grid]:
     """(int16 image, structure labels, grid) of phantom subject ``index``."""
-    rng = np.random.default_rng([seed, index, 7])
-    anatomy = Anatomy(scale=float(rng.uniform(0.92, 1.08)), shift=rng.uniform(-4, 4, size=3))
+    anatomy, rng = anatomy_of(index, seed)
     grid = grid or phantom_grids(index, 2.0)["CT" if modality == "CT" else modality]
     img, labels = render(anatomy, grid, "CT" if modality == "CT" else modality, rng)
     lo = -1024 if modality == "CT" else 0

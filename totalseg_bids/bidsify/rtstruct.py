@@ -1,0 +1,132 @@
+"""DICOM-RT structure sets: closed planar contours (patient LPS mm) filled
+onto the voxel grid of the image they were drawn on.
+
+Each contour lies on one slice of its reference image; its points are taken
+into that image's voxel space (through the converted NIfTI's affine, so any
+flip or reorder the converter made is followed) and filled by the even-odd
+rule on voxel centres, which is how DICOM combines contours of one ROI on one
+slice (an inner contour is a hole).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+from ..core.errors import GeometryError, InputError
+
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+#: a contour point may lie this far (in voxels) off its slice plane
+PLANE_TOLERANCE = 0.25
+
+
+def label_name(roi: str) -> str:
+    """A BIDS ``label-`` value from an ROI name.
+
+    >>> label_name("Sacrum"), label_name("Femoral Head_L")
+    ('sacrum', 'femoralHeadL')
+    """
+    words = [w for w in re.split(r"[^A-Za-z0-9]+", roi) if w]
+    return "".join([words[0].lower(), *words[1:]]) if words else ""
+
+
+def fill_polygon(shape: tuple[int, int], points: np.ndarray) -> np.ndarray:
+    """Voxel centres of a ``shape`` plane inside the polygon ``points`` (N, 2), even-odd rule.
+
+    >>> fill_polygon((5, 5), np.array([[0.5, 0.5], [3.5, 0.5], [3.5, 2.5], [0.5, 2.5]])).sum()
+    np.int64(6)
+    """
+    out = np.zeros(shape, bool)
+    lo = np.clip(np.floor(points.min(axis=0)).astype(int), 0, np.array(shape) - 1)
+    hi = np.clip(np.ceil(points.max(axis=0)).astype(int), 0, np.array(shape) - 1)
+    a, b = np.meshgrid(np.arange(lo[0], hi[0] + 1), np.arange(lo[1], hi[1] + 1), indexing="ij")
+    inside = np.zeros(a.shape, bool)
+    p, q = points, np.roll(points, -1, axis=0)
+    for (a1, b1), (a2, b2) in zip(p, q):
+        if b1 == b2:
+            continue
+        crosses = (b1 > b) != (b2 > b)
+        at = a1 + (b - b1) * (a2 - a1) / (b2 - b1)
+        inside ^= crosses & (a < at)
+    out[lo[0]:hi[0] + 1, lo[1]:hi[1] + 1] = inside
+    return out
+
+
+def roi_contours(ds) -> dict[str, list[np.ndarray]]:
+    """``{ROI name: [contour (N, 3) LPS mm]}`` of the closed planar contours."""
+    names = {int(r.ROINumber): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
+    out: dict[str, list[np.ndarray]] = {}
+    for roi in ds.get("ROIContourSequence", []):
+        name = names.get(int(roi.ReferencedROINumber), f"roi{roi.ReferencedROINumber}")
+        pts = out.setdefault(name, [])
+        for c in roi.get("ContourSequence", []):
+            if str(c.get("ContourGeometricType", "CLOSED_PLANAR")) == "CLOSED_PLANAR":
+                pts.append(np.asarray(c.ContourData, float).reshape(-1, 3))
+    return out
+
+
+def rasterise(contours: list[np.ndarray], shape, affine: np.ndarray, where: str | Path) -> np.ndarray:
+    """A binary mask on the grid (``shape``, RAS+ ``affine``) from LPS contours."""
+    mask = np.zeros(tuple(shape[:3]), bool)
+    to_voxel = np.linalg.inv(affine) @ LPS_TO_RAS
+    for pts in contours:
+        v = (to_voxel @ np.column_stack([pts, np.ones(len(pts))]).T).T[:, :3]
+        spread = v.max(axis=0) - v.min(axis=0)
+        axis = int(np.argmin(spread))
+        k = int(np.rint(v[:, axis].mean()))
+        if spread[axis] > 2 * PLANE_TOLERANCE or abs(v[:, axis].mean() - k) > PLANE_TOLERANCE:
+            raise GeometryError("a contour does not lie on a slice of its reference image", where,
+                                "pair the RTSTRUCT with the series its contours were drawn on")
+        if not 0 <= k < mask.shape[axis]:
+            raise GeometryError(f"a contour lies outside its reference image (slice {k})", where,
+                                "pair the RTSTRUCT with the series its contours were drawn on")
+        plane = [a for a in range(3) if a != axis]
+        index: list = [slice(None)] * 3
+        index[axis] = k
+        mask[tuple(index)] ^= fill_polygon((mask.shape[plane[0]], mask.shape[plane[1]]), v[:, plane])
+    return mask
+
+
+def read_structure_set(path: str | Path):
+    """The RTSTRUCT dataset (pydicom), or a one-line error."""
+    import pydicom
+
+    try:
+        ds = pydicom.dcmread(path)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
+        raise InputError(f"cannot read the RTSTRUCT ({' '.join(str(exc).split())[:120]})", path,
+                         "re-download the file or remove it from the input folder") from None
+    if str(ds.get("Modality", "")) != "RTSTRUCT":
+        raise InputError("not an RTSTRUCT", path, "pass a DICOM-RT structure set")
+    return ds
+
+
+def convert_rtstruct(item, out: Path, date: str) -> str:
+    """Rasterise ROI ``item.sidecar['ROIName']`` onto the converted reference image."""
+    import nibabel as nib
+
+    from ..core.atomic import atomic_write_json
+    from ..core.bids import sidecar_path
+    from ..core.derivatives import generated_by
+    from ..core.nifti import save_mask
+
+    target, ref = Path(out) / item.target, Path(out) / item.reference
+    name = item.sidecar["ROIName"]
+    contours = roi_contours(read_structure_set(item.source)).get(name)
+    if not contours:
+        raise InputError(f"ROI {name!r} has no closed planar contours", item.source, "choose another ROI")
+    img = nib.load(str(ref))
+    mask = rasterise(contours, img.shape, img.affine, item.source)
+    if not mask.any():
+        raise GeometryError(f"ROI {name!r} covers no voxel centre of {item.reference}", item.source,
+                            "pair the RTSTRUCT with the series its contours were drawn on")
+    save_mask(mask.astype(np.uint8), img.affine, target)
+    atomic_write_json(sidecar_path(target), {
+        "SpatialReference": "orig", "Sources": [f"bids:raw:{item.reference}"],
+        "SourceFiles": [Path(item.source).resolve().as_uri()],
+        "GeneratedBy": [generated_by("totalseg_bids.bidsify", Date=date,
+                                     Description="RTSTRUCT contours filled on voxel centres (even-odd rule)")],
+        **item.sidecar})
+    return "converted"
