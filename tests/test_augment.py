@@ -66,11 +66,12 @@ def cta_pair(s: str) -> dict:
 
 @pytest.fixture(scope="module")
 def cta_config(tmp_path_factory) -> Path:
-    """Phantom CT pairs: a contrast-enhanced CTA-like and a plain NCCT-like CT per subject."""
+    """Phantom CT pairs: a contrast-enhanced CTA-like and a plain NCCT-like CT per subject, on a 3 mm grid
+    (60x47 axial slices: nnU-Net plans a shallow 2D network for them and trains it in seconds)."""
     from totalseg_bids.phantoms import generate
 
     tmp = tmp_path_factory.mktemp("augment_cta")
-    ds = generate(tmp / "ds", subjects=3, contrast_ct=True, ct_labels=False, seed=4)
+    ds = generate(tmp / "ds", subjects=3, contrast_ct=True, ct_labels=False, ct_spacing=3.0, seed=4)
     cfg = tmp / "cfg.json"
     cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(ds.parent),
                                "TRAINING": [cta_pair("sub-01")], "VALIDATION": [cta_pair("sub-02")],
@@ -182,7 +183,7 @@ def test_mask_stays_aligned_under_rotation_and_shift(cta_slices, tmp_path):
     checked = 0
     for r in [r for r in rows(out, "augment.tsv") if r["augmented"] == "1"]:
         mask, src_mask = (np.asarray(Image.open(d / m)) for d, m in ((out, r["mask"]), (cta_slices, r["source_mask"])))
-        if mask.sum() < 50:  # the region left the picture
+        if mask.sum() < 20:  # the region left the picture
             continue
         applied = json.loads(r["transforms"])
         for c, (got, before) in enumerate(zip(channels_of(out, r["file"]), channels_of(cta_slices, r["source_file"]))):
@@ -293,7 +294,7 @@ def test_nnunet_trains_on_augmented_2d_dataset(cta_slices, tmp_path):
     for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     assert augment_main(["--slices", str(cta_slices), "--out", env["nnUNet_raw"], "-dnum", "503", "-dname",
-                         "CtaAugTrain", "--target-train", "16", "--target-val", "4", "-q", "-j", "2"]) == 0
+                         "CtaAugTrain", "--target-train", "16", "--target-val", "2", "-q", "-j", "2"]) == 0
     folder = "Dataset503_CtaAugTrain"
     _run(["nnUNetv2_plan_and_preprocess", "-d", "503", "--verify_dataset_integrity", "-c", "2d",
           "-np", "1", "-npfp", "1"], env, 300)
@@ -303,4 +304,4 @@ def test_nnunet_trains_on_augmented_2d_dataset(cta_slices, tmp_path):
     model = Path(env["nnUNet_results"]) / folder / f"{TRAINER}__nnUNetPlans__2d" / "fold_0"
     assert (model / "checkpoint_final.pth").is_file()
     summary = json.loads((model / "validation" / "summary.json").read_text())
-    assert len(summary["metric_per_case"]) == 4  # the augmented VALIDATION samples, as splits_final.json says
+    assert len(summary["metric_per_case"]) == 2  # the augmented VALIDATION samples, as splits_final.json says
