@@ -305,3 +305,10 @@ def test_nnunet_trains_on_augmented_2d_dataset(cta_slices, tmp_path):
     assert (model / "checkpoint_final.pth").is_file()
     summary = json.loads((model / "validation" / "summary.json").read_text())
     assert len(summary["metric_per_case"]) == 2  # the augmented VALIDATION samples, as splits_final.json says
+
+
+def test_nnunet2d_output_needs_nnunet2d_slices(slice_dir, tmp_path, cli):
+    res = cli("augment", "--slices", str(slice_dir), "--out", str(tmp_path / "raw"), "--layout", "nnunet2d",
+              "--target-train", "3")
+    assert_one_line_error(res, "nnunet2d", code=2)
+    assert not (tmp_path / "raw").exists()
