@@ -38,7 +38,8 @@ def _write_slices(folder, n: int, size: int) -> None:
         Image.fromarray(img).save(folder / f"images/train/s{i:04d}.png")
         Image.fromarray(mask).save(folder / f"masks/train/s{i:04d}.png")
         vol = f"vol{i % 4}"
-        lines.append(f"images/train/s{i:04d}.png\tmasks/train/s{i:04d}.png\ttrain\t{vol}_cta;{vol}_ncct\t{int(mask.any())}")
+        lines.append(f"images/train/s{i:04d}.png\tmasks/train/s{i:04d}.png\ttrain\t{vol}_cta;{vol}_ncct\t"
+                     f"{int(mask.any())}")
     (folder / "slices.tsv").write_text("\n".join(lines) + "\n")
 
 

@@ -233,7 +233,8 @@ def test_clotseg_tree_original_sliced_augmented(cta_slices, tmp_path):
     for split, folder, n in (("train", "Training", 8), ("val", "Validation", 4), ("test", "Testing", None)):
         n_src = sum(r["split"] == split for r in src)
         aug = proc / "Augmented" / folder
-        assert len(list((aug / "images").glob("*_0000.png"))) == (n or n_src) == len(list((aug / "masks").glob("*.png")))
+        n_masks = len(list((aug / "masks").glob("*.png")))
+        assert len(list((aug / "images").glob("*_0000.png"))) == (n or n_src) == n_masks
         assert len(list((aug / "images").glob("*_0001.png"))) == (n or n_src)
         assert len(list((proc / "Sliced" / folder / "images").glob("*_0001.png"))) == n_src
         sub = {"train": "01", "val": "02", "test": "03"}[split]
@@ -242,8 +243,8 @@ def test_clotseg_tree_original_sliced_augmented(cta_slices, tmp_path):
                                                                           f"{sub}_NCCT_Reg_Binary.npy"]
         assert [p.name for p in (orig / "masks").glob("*.npy")] == [f"{sub}_seg_corrected_binary.npy"]
         row = next(r for r in src if r["split"] == split)
-        for npy, nii in zip([orig / "images" / f"{sub}_CTA_Binary.npy", orig / "masks" / f"{sub}_seg_corrected_binary.npy"],
-                            [row["images"].split(";")[0], row["label"]]):
+        npys = [orig / "images" / f"{sub}_CTA_Binary.npy", orig / "masks" / f"{sub}_seg_corrected_binary.npy"]
+        for npy, nii in zip(npys, [row["images"].split(";")[0], row["label"]]):
             data, affine = load_npy_volume(npy)
             img = nib.load(nii)
             assert np.array_equal(data, np.asanyarray(img.dataobj)) and np.array_equal(affine, img.affine)

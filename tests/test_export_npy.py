@@ -67,7 +67,8 @@ def test_clot_names_sidecar_and_exact_round_trip(tmp_path):
 
     ds = generate(tmp_path / "ds", subjects=1, contrast_ct=True, ct_labels=False, ct_spacing=3.0, seed=2)
     anat, gt = ds / "sub-01" / "anat", ds / "derivatives" / "ground_truth" / "sub-01" / "anat"
-    sources = [anat / "sub-01_ce-contrast_CT.nii.gz", anat / "sub-01_CT.nii.gz", gt / "sub-01_CT_label-phantom_dseg.nii.gz"]
+    sources = [anat / "sub-01_ce-contrast_CT.nii.gz", anat / "sub-01_CT.nii.gz",
+               gt / "sub-01_CT_label-phantom_dseg.nii.gz"]
     rel = [p.relative_to(ds.parent).as_posix() for p in sources]
     cfg = tmp_path / "cfg.json"
     cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(ds.parent),
