@@ -55,3 +55,33 @@ def test_export_config_and_import_back(phantom_template, tmp_path):
         a, b = nib.load(str(src)), nib.load(str(back / "train" / (npy.stem + ".nii.gz")))
         assert np.array_equal(a.affine, b.affine) and a.shape == b.shape
         assert np.array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))
+
+
+def test_clot_names_sidecar_and_exact_round_trip(tmp_path):
+    """``--npy-names clot``: <case>_CTA_Binary, <case>_NCCT_Reg_Binary (the plain CT on the CTA's grid),
+    <case>_seg_corrected_binary; the import gives back the NIfTI arrays and affines exactly."""
+    import json
+
+    from totalseg_bids import export
+    from totalseg_bids.phantoms import generate
+
+    ds = generate(tmp_path / "ds", subjects=1, contrast_ct=True, ct_labels=False, ct_spacing=3.0, seed=2)
+    anat, gt = ds / "sub-01" / "anat", ds / "derivatives" / "ground_truth" / "sub-01" / "anat"
+    sources = [anat / "sub-01_ce-contrast_CT.nii.gz", anat / "sub-01_CT.nii.gz",
+               gt / "sub-01_CT_label-phantom_dseg.nii.gz"]
+    rel = [p.relative_to(ds.parent).as_posix() for p in sources]
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(ds.parent),
+                               "TESTING": [{"IMAGE": rel[:2], "LABEL": rel[2]}]}))
+    out = tmp_path / "npy"
+    assert export.main(["--config", str(cfg), "--format", "npy", "--npy-names", "clot", "--out", str(out), "-q"]) == 0
+    names = ["01_CTA_Binary", "01_NCCT_Reg_Binary", "01_seg_corrected_binary"]
+    assert sorted(p.stem for p in (out / "test").glob("*.npy")) == names
+    back = tmp_path / "nii"
+    assert export.main(["--import", str(out), "--out", str(back), "-q"]) == 0
+    for name, src in zip(names, sources):
+        meta = json.loads(sidecar_path(out / "test" / f"{name}.npy").read_text())
+        assert meta["source"] == str(src) and meta["spacing"] == [3.0, 3.0, 3.0] and meta["axcodes"] == "RAS"
+        a, b = nib.load(str(src)), nib.load(str(back / "test" / f"{name}.nii.gz"))
+        assert np.array_equal(a.affine, b.affine) and a.get_data_dtype() == b.get_data_dtype()
+        assert np.array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))

@@ -1,7 +1,10 @@
 """Export a config's volumes and masks as 3D ``.npy`` with a geometry sidecar (and import them back).
 
 ``--format npy`` writes ``<out>/<split>/<BIDS stem>.npy`` for every image and
-label of the config, in the source voxel order, each with ``<stem>.json``
+label of the config (``--npy-names clot``: the clot workflow's
+``<case>_CTA_Binary.npy``, ``<case>_NCCT_Reg_Binary.npy`` for a plain CT on the
+CTA's grid, ``<case>_seg_corrected_binary.npy``; ``<case>`` is the BIDS
+subject, and session, label), in the source voxel order, each with ``<stem>.json``
 carrying the affine, spacing, axis codes and source file
 (``totalseg_bids.core.npy_volume``). ``--import DIR`` turns such a folder back
 into NIfTI files with the same array and affine.
@@ -16,7 +19,7 @@ from typing import Sequence
 from .core import flags
 from .core import cli
 from .core.bids import split_extension
-from .core.errors import UsageError
+from .core.errors import InputError, UsageError
 
 SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
 
@@ -42,20 +45,28 @@ def import_file(item: tuple[Path, Path]) -> Path:
     return npy_to_nifti(*item)
 
 
-def plan(config: Path, datasets_path: str | None, out: Path) -> list[tuple[Path, Path]]:
+def plan(config: Path, datasets_path: str | None, out: Path, names: str = "bids") -> list[tuple[Path, Path]]:
     """(source NIfTI, target .npy) for every image and label of the config."""
+    from .core.bids import raw_root_of
     from .core.config import check_cases, load_config
+    from .core.npy_volume import npy_stems
 
     cases = load_config(config, datasets_path).cases()
     check_cases(cases, config, strict_splits=True)
-    items = []
+    ids = [npy_stems([Path(p) for p in c.images], None, names)[0] for c in cases]
+    clash = len(set(ids)) < len(ids) and names == "clot"  # one subject id in two datasets: the dataset leads
+    items: dict[Path, Path] = {}
     for case in cases:
-        for src in [*case.images, case.label]:
-            if src is None:
-                continue
-            stem, _ = split_extension(Path(src).name)
-            items.append((Path(src), out / SPLIT_NAMES.get(case.split, case.split.lower()) / f"{stem}.npy"))
-    return items
+        images = list(dict.fromkeys(Path(p) for p in case.images))
+        label = Path(case.label) if case.label is not None else None
+        prefix = f"{raw_root_of(images[0]).name}_" if clash else ""
+        folder = out / SPLIT_NAMES.get(case.split, case.split.lower())
+        for src, stem in zip([*images, *([label] if label else [])], npy_stems(images, label, names, prefix)):
+            dst = folder / f"{stem}.npy"
+            if items.setdefault(dst, src) != src:
+                raise InputError(f"two volumes would both be written as {dst.name}", src,
+                                 "use --npy-names bids, or give the cases distinct subject labels")
+    return [(src, dst) for dst, src in items.items()]
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -65,6 +76,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--import", dest="import_dir", type=Path, default=None,
                    help="instead: turn the .npy volumes of this folder back into NIfTI under --out")
     p.add_argument("--format", dest="fmt", choices=("npy",), default="npy")
+    p.add_argument("--npy-names", choices=("bids", "clot"), default="bids",
+                   help="bids: <BIDS stem>.npy; clot: <case>_CTA_Binary.npy, <case>_NCCT_Reg_Binary.npy, "
+                        "<case>_seg_corrected_binary.npy (the clot workflow's names)")
     flags.add_out(p, dest="out", required=True, help="output folder")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
     cli.add_batch_args(p, dask=False)
@@ -81,7 +95,7 @@ def _run(args: argparse.Namespace) -> int:
     else:
         if args.config is None:
             raise UsageError("--config is required without --import", None, "add --config train.json")
-        items = plan(args.config, args.datasets_path, args.out)
+        items = plan(args.config, args.datasets_path, args.out, args.npy_names)
         if args.overwrite:
             for _, dst in items:
                 dst.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -17,67 +18,104 @@ MANIFEST = "augment.tsv"
 COLUMNS = ("file", "mask", "split", "source_file", "source_mask", "has_label", "augmented", "seed", "transforms")
 
 
-def read_slices(folder: Path) -> list[dict]:
-    """Rows of ``slices.tsv`` (the mmseg layout of ``totalseg_bids.slices``)."""
+def read_slices(folder: Path) -> tuple[list[dict], dict | None]:
+    """Rows of ``slices.tsv`` and, for an nnU-Net 2D export, its ``dataset.json``."""
     tsv = folder / "slices.tsv"
     if not tsv.is_file():
-        raise InputError("no slices.tsv", tsv, "point --slices at the --out folder of totalseg_bids.slices")
-    with open(tsv, newline="") as fh:
+        raise InputError("no slices.tsv", tsv, "point --slices at the output folder of totalseg_bids.slices "
+                         "(nnunet2d: the Dataset<NNN>_<Name> folder)")
+    with open(tsv, newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh, delimiter="\t"))
     if not rows or not {"file", "mask", "split", "has_label", "images"} <= set(rows[0]):
         raise InputError("slices.tsv lacks file/mask/split/has_label/images columns", tsv,
-                         "rerun totalseg_bids.slices with --layout mmseg")
-    return rows
+                         "rerun totalseg_bids.slices")
+    meta = folder / "dataset.json"
+    return rows, (json.loads(meta.read_text(encoding="utf-8")) if meta.is_file() else None)
+
+
+def channel_count(row: dict) -> int:
+    """Real image channels of a row: one per file, or the volumes stacked in one file.
+
+    >>> channel_count({"file": "a.png", "images": "cta.nii.gz;ncct.nii.gz"})
+    2
+    >>> channel_count({"file": "a_0000.png;a_0001.png", "images": "x;y"})
+    2
+    """
+    files = row["file"].split(";")
+    return len(files) if len(files) > 1 else len(row["images"].split(";"))
+
+
+def split_plan(split_rows: list[dict], split: str, target: int | None, keep_originals: bool, seed: int) -> list:
+    """The samples of one split: TESTING (or no target) copies its slices, else exactly ``target``."""
+    from .plan import plan_split
+
+    labelled = [r["has_label"] == "1" for r in split_rows]
+    volumes = [r["images"] for r in split_rows]
+    if split == "test" or target is None:
+        return plan_split(labelled, volumes, len(split_rows), True, seed, split)
+    if keep_originals and target < len(split_rows):
+        raise UsageError(f"--target-{split} {target} is below the {len(split_rows)} originals "
+                         "kept by --keep-originals", None, "raise the target or drop --keep-originals")
+    return plan_split(labelled, volumes, target, keep_originals, seed, split)
 
 
 def build_jobs(rows: list[dict], src: Path, out: Path, targets: dict[str, int | None], recipe: dict,
                keep_originals: bool, seed: int, layout: str = "mmseg") -> tuple[list, list[dict]]:
     """One job and one manifest row per output sample, for every split."""
-    from .layout import sample_paths
-    from .plan import plan_split
+    from .layout import sample_paths, sample_stem
     from .sample import Job
 
     jobs, manifest = [], []
     for split in ("train", "val", "test"):
         split_rows = [r for r in rows if r["split"] == split]
-        target = targets.get(split)
-        if split == "test" or target is None:
-            plan = plan_split([r["has_label"] == "1" for r in split_rows], [r["images"] for r in split_rows],
-                              len(split_rows), True, seed, split)
-        else:
-            if keep_originals and target < len(split_rows):
-                raise UsageError(f"--target-{split} {target} is below the {len(split_rows)} originals "
-                                 "kept by --keep-originals", None, "raise the target or drop --keep-originals")
-            plan = plan_split([r["has_label"] == "1" for r in split_rows], [r["images"] for r in split_rows],
-                              target, keep_originals, seed, split)
-        for s in plan:
+        for s in split_plan(split_rows, split, targets.get(split), keep_originals, seed):
             row = split_rows[s.source]
-            stem, ext = Path(row["file"]).stem, Path(row["file"]).suffix
+            files = row["file"].split(";")
+            stem = sample_stem(files)
             name = f"{stem}_{s.name.split('-', 1)[1]}" if s.augmented else stem
-            f_img, f_mask = sample_paths(layout, split, name, ext, Path(row["mask"]).suffix)
-            jobs.append(Job(src / row["file"], src / row["mask"], out / f_img, out / f_mask,
-                            recipe, s.seed, s.augmented))
-            manifest.append({"file": f_img, "mask": f_mask, "split": split, "source_file": row["file"],
-                             "source_mask": row["mask"], "has_label": row["has_label"],
+            mask_ext = Path(row["mask"]).suffix or ".png"
+            f_imgs, f_mask = sample_paths(layout, split, name, Path(files[0]).suffix, mask_ext, len(files))
+            has_mask = bool(row["mask"])
+            jobs.append(Job(tuple(src / f for f in files), src / row["mask"] if has_mask else None,
+                            tuple(out / f for f in f_imgs), out / f_mask if has_mask else None,
+                            recipe, s.seed, s.augmented, channel_count(row)))
+            manifest.append({"file": ";".join(f_imgs), "mask": f_mask if has_mask else "", "split": split,
+                             "source_file": row["file"], "source_mask": row["mask"], "has_label": row["has_label"],
                              "augmented": int(s.augmented), "seed": s.seed})
     return jobs, manifest
 
 
-def copy_sliced(rows: list[dict], src: Path, out: Path) -> None:
-    """The clot workflow's ``Processed/Sliced`` tree: the source slices as they are."""
-    from ..core.atomic import atomic_copy
-    from .layout import sample_paths
+def write_manifest(path: Path, manifest: list[dict]) -> Path:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, COLUMNS, delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(manifest)
+    atomic_write_text(path, buf.getvalue())
+    return path
 
-    for row in rows:
-        f_img, f_mask = sample_paths("clotseg", row["split"], Path(row["file"]).stem, Path(row["file"]).suffix,
-                                     Path(row["mask"]).suffix, "Sliced")
-        atomic_copy(src / row["file"], out / f_img)
-        atomic_copy(src / row["mask"], out / f_mask)
+
+def output_base(src: Path, out: Path, layout: str, meta: dict | None, dataset: tuple[int, str]) -> Path:
+    """Where the samples go: ``out``, or ``out/Dataset<NNN>_<Name>`` for nnunet2d."""
+    if layout != "nnunet2d":
+        return out
+    from ..core.nnunet import dataset_dir
+
+    if meta is None:
+        raise UsageError("--layout nnunet2d needs an nnU-Net 2D slice export", src,
+                         "make the slices with totalseg_bids.slices --layout nnunet2d")
+    base = dataset_dir(out, *dataset)
+    if base.resolve() == src.resolve():
+        raise UsageError("the augmented dataset would replace its source", base, "choose another -dnum/-dname")
+    return base
 
 
 def augment(src: Path, out: Path, targets: dict[str, int | None], recipe_path: Path | None = None,
-            keep_originals: bool = False, seed: int = 0, jobs: int | None = None, layout: str = "mmseg") -> Path:
-    """Write the augmented dataset and ``augment.tsv``; returns the manifest path."""
+            keep_originals: bool = False, seed: int = 0, jobs: int | None = None, layout: str | None = None,
+            dataset: tuple[int, str] = (502, "SlicesAugmented")) -> Path:
+    """Write the augmented dataset and ``augment.tsv``; returns the manifest path.
+
+    ``layout`` defaults to the layout of ``src`` (mmseg, or nnunet2d when it has a ``dataset.json``).
+    """
     import albumentations as A
 
     from ..core.parallel import raise_for_failures, run_tasks
@@ -85,21 +123,32 @@ def augment(src: Path, out: Path, targets: dict[str, int | None], recipe_path: P
     from .sample import run_job
 
     recipe = A.to_dict(load_recipe(recipe_path))
-    ensure_writable_dir(out)
-    rows = read_slices(src)
-    job_list, manifest = build_jobs(rows, src, out, targets, recipe, keep_originals, seed, layout)
+    rows, meta = read_slices(src)
+    layout = layout or ("nnunet2d" if meta is not None else "mmseg")
+    base = output_base(src, out, layout, meta, dataset)
+    ensure_writable_dir(base)
+    job_list, manifest = build_jobs(rows, src, base, targets, recipe, keep_originals, seed, layout)
     if layout == "clotseg":
-        copy_sliced(rows, src, out)
+        _write_clot_trees(rows, src, base, jobs)
     outcomes = run_tasks(run_job, job_list, keys=[m["file"] for m in manifest], jobs=jobs, desc="augment")
     raise_for_failures(outcomes, "samples")
     for row, outcome in zip(manifest, outcomes):
         row["transforms"] = outcome.value
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, COLUMNS, delimiter="\t", lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(manifest)
-    atomic_write_text(out / MANIFEST, buf.getvalue())
-    return out / MANIFEST
+    if layout == "nnunet2d":
+        from .nnunet_out import write_nnunet_meta
+
+        write_nnunet_meta(src, base, meta, manifest)
+    return write_manifest(base / MANIFEST, manifest)
+
+
+def _write_clot_trees(rows: list[dict], src: Path, out: Path, jobs: int | None) -> None:
+    from ..core.parallel import raise_for_failures, run_tasks
+    from .original import copy_sliced, original_items, write_volume
+
+    items = original_items(rows, out)
+    raise_for_failures(run_tasks(write_volume, items, keys=[str(d) for _, d in items], jobs=jobs,
+                                 desc="original"), "volumes")
+    copy_sliced(rows, src, out)
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -107,15 +156,21 @@ def get_parser() -> argparse.ArgumentParser:
         "augment", "Augment 2D slices to exact per-split sample counts (albumentations).",
         epilog="example:\n  python -m totalseg_bids.augment --slices slices --out aug "
                "--target-train 2000 --target-val 400 --seed 1 -j 2")
-    p.add_argument("--slices", required=True, type=Path, help="output folder of totalseg_bids.slices (mmseg)")
-    flags.add_out(p, dest="out", required=True, help="output folder (mmseg layout + augment.tsv)")
+    p.add_argument("--slices", required=True, type=Path,
+                   help="output of totalseg_bids.slices (mmseg folder, or the nnunet2d Dataset<NNN>_<Name> folder)")
+    flags.add_out(p, dest="out", required=True,
+                  help="output folder (nnunet2d: the nnUNet_raw folder that gets Dataset<NNN>_<Name>)")
     p.add_argument("--target-train", type=int, default=None, metavar="N", help="training samples to write")
     p.add_argument("--target-val", type=int, default=None, metavar="M", help="validation samples to write")
     p.add_argument("--recipe", type=Path, default=None,
                    help="albumentations Compose saved with A.save (default: the six-transform clot recipe)")
     p.add_argument("--keep-originals", action="store_true", help="count the source slices into the targets")
-    p.add_argument("--layout", choices=("mmseg", "clotseg"), default="mmseg",
-                   help="clotseg: Processed/{Sliced,Augmented}/{Training,Validation,Testing}/{images,masks}")
+    p.add_argument("--layout", choices=("mmseg", "nnunet2d", "clotseg"), default=None,
+                   help="default: the layout of --slices; clotseg: "
+                        "Processed/{Original,Sliced,Augmented}/{Training,Validation,Testing}/{images,masks}")
+    flags.add_dataset_id(p, dest="dataset_id", default=502, help="nnunet2d output dataset id (default 502)")
+    p.add_argument("-dname", "--dataset-name", default="SlicesAugmented",
+                   help="nnunet2d output dataset name (default SlicesAugmented)")
     p.add_argument("--seed", type=int, default=0, help="seed of sampling and transforms")
     cli.add_batch_args(p, dask=False)
     return p
@@ -128,7 +183,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.slices.resolve() == args.out.resolve():
         raise UsageError("--out must differ from --slices", None, "write to a new folder")
     print(augment(args.slices, args.out, {"train": args.target_train, "val": args.target_val},
-                  args.recipe, args.keep_originals, args.seed, args.jobs, args.layout))
+                  args.recipe, args.keep_originals, args.seed, args.jobs, args.layout,
+                  (args.dataset_id, args.dataset_name)))
     return 0
 
 

@@ -81,3 +81,86 @@ def npy_to_nifti(path: str | Path, out: str | Path) -> Path:
     with atomic_path(out) as tmp:
         nib.save(img, str(tmp))
     return Path(out)
+
+
+def clot_channel(image: str | Path, has_cta: bool = False, on_cta_grid: bool = False) -> str:
+    """The clot workflow's channel tag of an image: ``CTA``, ``NCCT_Reg``, ``NCCT`` or the BIDS suffix.
+
+    A contrast-enhanced CT (``ce-`` entity) is the CTA; a plain CT is the NCCT,
+    ``NCCT_Reg`` when it lies on the CTA's grid (registered to it).
+
+    >>> clot_channel("sub-CS1_ce-contrast_CT.nii.gz")
+    'CTA'
+    >>> clot_channel("sub-CS1_CT.nii.gz", has_cta=True, on_cta_grid=True)
+    'NCCT_Reg'
+    >>> clot_channel("sub-01_T1w.nii.gz")
+    'T1w'
+    """
+    from .bids import BidsName, split_extension
+
+    name = BidsName.try_parse(Path(image).name)
+    if name is None:
+        return split_extension(Path(image).name)[0].rsplit("_", 1)[-1]
+    if name.suffix == "CT":
+        if name.get("ce"):
+            return "CTA"
+        return "NCCT_Reg" if has_cta and on_cta_grid else "NCCT"
+    return name.suffix or "image"
+
+
+def clot_case_id(image: str | Path) -> str:
+    """The case id of the clot workflow's names: the BIDS subject (and session) label.
+
+    >>> clot_case_id("sub-CS1_ses-2_CT.nii.gz")
+    'CS1_2'
+    >>> clot_case_id("CS1_CTA.nii.gz")
+    'CS1'
+    """
+    from .bids import BidsName
+
+    name = BidsName.try_parse(Path(image).name)
+    if name is None or not name.get("sub"):
+        return Path(image).name.split("_", 1)[0].split(".", 1)[0]
+    return "_".join(v for v in (name.get("sub"), name.get("ses")) if v)
+
+
+def clot_stems(images: list[str | Path], label: str | Path | None, on_cta_grid: list[bool] | None = None,
+               prefix: str = "") -> list[str]:
+    """``.npy`` stems of one case's images and label as the clot workflow names them.
+
+    >>> clot_stems(["sub-CS1_ce-contrast_CT.nii.gz", "sub-CS1_CT.nii.gz"], "sub-CS1_CT_dseg.nii.gz", [True, True])
+    ['CS1_CTA_Binary', 'CS1_NCCT_Reg_Binary', 'CS1_seg_corrected_binary']
+    """
+    case = prefix + clot_case_id(images[0])
+    grid = on_cta_grid or [False] * len(images)
+    has_cta = any(clot_channel(p) == "CTA" for p in images)
+    tags = [clot_channel(p, has_cta, g) for p, g in zip(images, grid)]
+    seen: dict[str, int] = {}
+    stems = []
+    for tag in tags:
+        seen[tag] = seen.get(tag, 0) + 1
+        stems.append(f"{case}_{tag}{seen[tag] if seen[tag] > 1 else ''}_Binary")
+    return stems + ([f"{case}_seg_corrected_binary"] if label is not None else [])
+
+
+def same_grid(a: str | Path, b: str | Path) -> bool:
+    """Whether two NIfTI files share shape and affine (headers only)."""
+    import nibabel as nib
+
+    ia, ib = nib.load(str(a)), nib.load(str(b))
+    return ia.shape[:3] == ib.shape[:3] and np.allclose(ia.affine, ib.affine, atol=1e-4)
+
+
+def npy_stems(images: list[Path], label: Path | None, names: str = "bids", prefix: str = "") -> list[str]:
+    """Target stems of one case's images and label: BIDS stems, or the clot workflow's (``names="clot"``).
+
+    >>> npy_stems([Path("sub-01_CT.nii.gz")], Path("sub-01_CT_dseg.nii.gz"))
+    ['sub-01_CT', 'sub-01_CT_dseg']
+    """
+    from .bids import split_extension
+
+    if names == "clot":
+        cta = next((p for p in images if clot_channel(p) == "CTA"), None)
+        grid = [cta is not None and p != cta and same_grid(p, cta) for p in images]
+        return clot_stems(list(images), label, grid, prefix)
+    return [prefix + split_extension(p.name)[0] for p in [*images, *([label] if label is not None else [])]]

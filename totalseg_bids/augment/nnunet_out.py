@@ -1,0 +1,34 @@
+"""``dataset.json`` and ``splits_final.json`` of an augmented nnU-Net 2D dataset."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def case_id(image: str) -> str:
+    """nnU-Net case id of a channel file path.
+
+    >>> case_id("imagesTr/S_sub-01_axial-012_aug-000003_0001.png")
+    'S_sub-01_axial-012_aug-000003'
+    """
+    return image.rsplit("/", 1)[-1][: -len("_0000.png")]
+
+
+def write_nnunet_meta(src: Path, base: Path, meta: dict, manifest: list[dict]) -> None:
+    """Channels and labels of the source ``dataset.json``; numTraining and the fold from the samples.
+
+    Every sample stays in its source's split: an augmented TRAINING slice is
+    only ever in fold 0's ``train``, an augmented VALIDATION slice only in its ``val``.
+    """
+    from ..core.atomic import atomic_copy
+    from ..core.nnunet import write_dataset_json, write_splits
+
+    cases = {s: [case_id(r["file"].split(";")[0]) for r in manifest if r["split"] == s] for s in ("train", "val")}
+    write_dataset_json(base, meta["channel_names"], meta["labels"], len(cases["train"]) + len(cases["val"]),
+                       meta.get("file_ending", ".png"), meta.get("overwrite_image_reader_writer", "NaturalImage2DIO"),
+                       base.name, description=f"augmented by totalseg_bids.augment from {src.name}")
+    write_splits(base, cases["train"], cases["val"])
+    for d in ("imagesTr", "labelsTr", "imagesTs"):
+        (base / d).mkdir(parents=True, exist_ok=True)
+    if (src / "classes.tsv").is_file():
+        atomic_copy(src / "classes.tsv", base / "classes.tsv")

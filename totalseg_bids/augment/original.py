@@ -1,0 +1,65 @@
+"""The clot workflow's ``Processed/Original`` and ``Processed/Sliced`` trees beside ``Augmented``.
+
+``Original`` holds every source volume of a split as a 3D ``.npy`` with its
+geometry sidecar, named as the clot workflow names them
+(``<case>_CTA_Binary.npy``, ``<case>_NCCT_Reg_Binary.npy``,
+``<case>_seg_corrected_binary.npy``); ``Sliced`` holds the source slices as
+they are.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .layout import CLOT_SPLITS, sample_paths, sample_stem
+
+
+def original_items(rows: list[dict], out: Path) -> list[tuple[Path, Path]]:
+    """(source NIfTI, target ``.npy``) of every volume named in ``slices.tsv``, once each."""
+    from ..core.errors import InputError
+    from ..core.npy_volume import npy_stems
+
+    items: dict[Path, Path] = {}
+    for split, images, label in dict.fromkeys((r["split"], r["images"], r.get("label", "")) for r in rows):
+        paths = list(dict.fromkeys(Path(p) for p in images.split(";")))
+        lab = Path(label) if label else None
+        for p in [*paths, *([lab] if lab else [])]:
+            if not p.is_file():
+                raise InputError("source volume of slices.tsv not found", p,
+                                 "keep the volumes the slices were made from, or use --layout mmseg")
+        base = out / "Processed" / "Original" / CLOT_SPLITS[split]
+        srcs = [*paths, *([lab] if lab else [])]
+        for k, (src, stem) in enumerate(zip(srcs, npy_stems(paths, lab, "clot"))):
+            dst = base / ("masks" if lab is not None and k == len(srcs) - 1 else "images") / f"{stem}.npy"
+            if items.setdefault(dst, src) != src:
+                raise InputError(f"two volumes would both be written as {dst.name}", src,
+                                 "give the cases distinct subject labels")
+    return [(src, dst) for dst, src in items.items()]
+
+
+def write_volume(item: tuple[Path, Path]) -> Path:
+    """One NIfTI as ``.npy`` + geometry sidecar; an existing complete copy is kept."""
+    import numpy as np
+
+    from ..core.nifti import load_nifti
+    from ..core.npy_volume import save_npy_volume, sidecar_path
+
+    src, dst = item
+    if dst.is_file() and sidecar_path(dst).is_file():
+        return dst
+    img = load_nifti(src)
+    return save_npy_volume(np.asanyarray(img.dataobj), img.affine, dst, str(src))
+
+
+def copy_sliced(rows: list[dict], src: Path, out: Path) -> None:
+    """``Processed/Sliced``: the source slices as they are (one file per channel stays so)."""
+    from ..core.atomic import atomic_copy
+
+    for row in rows:
+        files = row["file"].split(";")
+        f_imgs, f_mask = sample_paths("clotseg", row["split"], sample_stem(files), Path(files[0]).suffix,
+                                      Path(row["mask"]).suffix, len(files), "Sliced")
+        for s, d in zip(files, f_imgs):
+            atomic_copy(src / s, out / d)
+        if row["mask"]:
+            atomic_copy(src / row["mask"], out / f_mask)
