@@ -18,22 +18,32 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
 #: Largest patch (voxels per axis) the quick trainer uses: CPU time grows with the patch volume.
 MAX_PATCH = (32, 48, 48)
+#: The same for 2D configurations (pixels per axis): a 2D step is cheap, the network deep.
+MAX_PATCH_2D = (128, 128)
 
 
-def capped_patch(patch, strides, cap=MAX_PATCH):
+def capped_patch(patch, strides, cap=None):
     """Patch no larger than ``cap``, kept a multiple of the network's total stride per axis.
+
+    In 2D every axis keeps at least twice the total stride: a one-pixel
+    bottleneck has a single spatial element, which instance normalisation refuses.
 
     >>> capped_patch([32, 64, 80], [[1, 1, 1], [1, 2, 2], [2, 2, 2], [2, 2, 2], [2, 2, 2]])
     [32, 48, 48]
     >>> capped_patch([16, 40, 40], [[1, 1, 1], [2, 2, 2]])
     [16, 40, 40]
+    >>> capped_patch([512, 512], [[1, 1]] + [[2, 2]] * 7)
+    [256, 256]
     """
+    if cap is None:
+        cap = MAX_PATCH if len(patch) == 3 else MAX_PATCH_2D
+    floor = 2 if len(patch) == 2 else 1
     out = []
     for axis, size in enumerate(patch):
         total = 1
         for stride in strides:
             total *= int(stride[axis])
-        out.append(int(min(size, max(total, cap[axis] // total * total))))
+        out.append(int(min(size, max(floor * total, cap[axis] // total * total))))
     return out
 
 
