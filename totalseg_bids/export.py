@@ -19,9 +19,8 @@ from typing import Sequence
 from .core import flags
 from .core import cli
 from .core.bids import split_extension
+from .core.config import SPLIT_NAMES
 from .core.errors import InputError, UsageError
-
-SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
 
 
 def export_file(item: tuple[Path, Path]) -> Path:
