@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
-
 METHODS = ("header", "rigid", "affine", "sct", "ants-rigid", "ants-affine", "ants-syn")
 INTERPOLATIONS = ("nearest", "label")
 DEFAULT_CONTRASTS = ("T1w", "T2w")
@@ -27,4 +25,9 @@ REGISTRATION_MIN_SPACING_MM = 3.0
 REGISTRATION_SEED = 20240601
 REGISTRATION_THREADS = 1
 REGISTRATION_SAMPLING = 0.05
+#: Pyramid and optimiser of rigid/affine, profiled on the phantom pairs (benchmarks/bench_register.py):
+#: three levels are needed from 20 mm / 15 deg, but each level stops at a 0.01 mm step
+#: (a tenth of a CT voxel at 3 mm is below what the MRI grids resolve) and the step starts at 1 mm.
+REGISTRATION_SCHEDULE = {"shrink": (4, 2, 1), "sigma_mm": (2.0, 1.0, 0.0), "iterations": 100,
+                         "learning_rate": 1.0, "min_step": 0.01, "bins": 24}
 _RAS_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])

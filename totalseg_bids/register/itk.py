@@ -11,7 +11,8 @@ from ..core.atomic import atomic_path
 from ..core.errors import ExternalToolError, UsageError
 from ..core.nifti import Volume
 from .constants import (
-    CT_WINDOW_HU, REGISTRATION_MIN_SPACING_MM, REGISTRATION_SAMPLING, REGISTRATION_SEED, REGISTRATION_THREADS,
+    CT_WINDOW_HU, REGISTRATION_MIN_SPACING_MM, REGISTRATION_SAMPLING, REGISTRATION_SCHEDULE, REGISTRATION_SEED,
+    REGISTRATION_THREADS,
     _RAS_LPS,
 )
 from .header import ras_lps
@@ -58,38 +59,75 @@ def transform_to_ras(transform) -> np.ndarray:
     return ras_lps(m)
 
 
+def block_mean(data: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
+    """Average over non-overlapping blocks of ``factors`` voxels (the remainder is dropped):
+    an anti-aliased downsampling many times faster than a Gaussian then a resampling.
+
+    >>> block_mean(np.arange(8, dtype=np.float32).reshape(2, 2, 2), (2, 1, 1)).tolist()
+    [[[2.0, 3.0], [4.0, 5.0]]]
+    """
+    f = [max(1, int(v)) for v in factors]
+    n = [s // k for s, k in zip(data.shape, f)]
+    cut = np.asarray(data[: n[0] * f[0], : n[1] * f[1], : n[2] * f[2]], np.float32)
+    return cut.reshape(n[0], f[0], n[1], f[1], n[2], f[2]).mean(axis=(1, 3, 5), dtype=np.float32)
+
+
 def _registration_moving(ct: Volume):
-    """CT windowed, smoothed and resampled to >= REGISTRATION_MIN_SPACING_MM (anti-aliased)."""
+    """CT windowed and block-averaged to about REGISTRATION_MIN_SPACING_MM (never finer than it was).
+
+    The MRI grids are coarser than a CT anyway; registering against a 3 mm CT
+    halves the time at the same Dice as 2 mm. Cached per CT file: the MRIs of
+    one session share their CT.
+    """
+    key = (str(ct.path), ct.data.shape, float(np.asarray(ct.affine).sum())) if ct.path else None
+    if key is not None and _MOVING_CACHE.get("key") == key:
+        return _MOVING_CACHE["image"]
+    spacing = np.sqrt((np.asarray(ct.affine, float)[:3, :3] ** 2).sum(axis=0))
+    factors = tuple(int(max(1, np.floor(REGISTRATION_MIN_SPACING_MM / s + 1e-6))) for s in spacing)
+    data = np.clip(ct.data, *CT_WINDOW_HU).astype(np.float32, copy=False)
+    affine = np.asarray(ct.affine, float).copy()
+    if max(factors) > 1:
+        data = block_mean(data, factors)
+        # a block's centre sits (f - 1) / 2 voxels from its first voxel
+        affine[:3, 3] = affine[:3, :3] @ ((np.asarray(factors, float) - 1) / 2) + affine[:3, 3]
+        affine[:3, :3] = affine[:3, :3] * np.asarray(factors, float)
+    moving = to_sitk(data, affine)
+    if key is not None:
+        _MOVING_CACHE.update(key=key, image=moving)
+    return moving
+
+
+#: the last prepared CT (one entry: a session's MRIs are registered one after another)
+_MOVING_CACHE: dict = {}
+
+
+def _method(seed: int, optimise: bool = True):
+    """The configured SimpleITK registration (metric, optimiser, pyramid), no transform yet.
+
+    ``optimise=False`` gives the cheaper evaluator of the quality figures: the
+    same metric and samples, without the smoothed gradient images only the
+    optimiser needs.
+    """
     import SimpleITK as sitk
 
-    moving = to_sitk(np.clip(ct.data, *CT_WINDOW_HU), ct.affine)
-    old = np.array(moving.GetSpacing())
-    new = np.maximum(old, REGISTRATION_MIN_SPACING_MM)
-    if np.allclose(old, new):
-        return moving
-    sigma = [float(np.sqrt(max(n * n - o * o, 0.0)) / 2.355) for o, n in zip(old, new)]
-    smooth = sitk.SmoothingRecursiveGaussian(moving, sigma)
-    size = [int(np.ceil(n * o / s)) for n, o, s in zip(moving.GetSize(), old, new)]
-    return sitk.Resample(smooth, size, sitk.Transform(), sitk.sitkLinear, moving.GetOrigin(),
-                         [float(s) for s in new], moving.GetDirection(), CT_WINDOW_HU[0], sitk.sitkFloat32)
-
-
-def _method(seed: int):
-    """The configured SimpleITK registration (metric, optimiser, pyramid), no transform yet."""
-    import SimpleITK as sitk
-
+    s = REGISTRATION_SCHEDULE
     reg = sitk.ImageRegistrationMethod()
-    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=32)
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=s["bins"])
     reg.SetMetricSamplingStrategy(reg.RANDOM)
     reg.SetMetricSamplingPercentage(REGISTRATION_SAMPLING, seed)
     reg.SetInterpolator(sitk.sitkLinear)
-    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=2.0, minStep=1e-3, numberOfIterations=200,
-                                                 relaxationFactor=0.5, gradientMagnitudeTolerance=1e-6)
-    reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel([4, 2, 1])
-    reg.SetSmoothingSigmasPerLevel([2.0, 1.0, 0.0])
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     reg.SetNumberOfThreads(REGISTRATION_THREADS)
+    if not optimise:
+        reg.MetricUseFixedImageGradientFilterOff()
+        reg.MetricUseMovingImageGradientFilterOff()
+        return reg
+    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=s["learning_rate"], minStep=s["min_step"],
+                                                 numberOfIterations=s["iterations"], relaxationFactor=0.5,
+                                                 gradientMagnitudeTolerance=1e-6)
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel(list(s["shrink"]))
+    reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"]))
+    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     return reg
 
 
@@ -122,9 +160,9 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
 
     Mattes mutual information (CT and MRI intensities are unrelated), starting
     from ``init`` (headers, or aligned centres for frames with no common origin),
-    three resolution levels (shrink 4/2/1, smoothing 2/1/0 mm), regular-step
-    gradient descent with physical-shift scales, 5 % random sampling with a
-    fixed seed; ``mask`` (CT space) restricts the metric to the structure.
+    the pyramid and regular-step gradient descent of REGISTRATION_SCHEDULE with
+    physical-shift scales, 5 % random sampling with a fixed seed; ``mask`` (CT
+    space) restricts the metric to the structure.
     Returns (transform, metric with the headers or None, final metric).
     """
     import SimpleITK as sitk
@@ -139,10 +177,13 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(REGISTRATION_THREADS)  # the pyramid filters too
     try:
-        header_metric = _metric(reg, fixed, moving, sitk.Euler3DTransform())
+        evaluator = _method(seed, optimise=False)
+        if mask is not None:
+            evaluator.SetMetricMovingMask(mask)
+        header_metric = _metric(evaluator, fixed, moving, sitk.Euler3DTransform())
         reg.SetInitialTransform(_initial(kind, fixed, moving, init), inPlace=False)
         result = reg.Execute(fixed, moving)
-        final = _metric(reg, fixed, moving, result)
+        final = _metric(evaluator, fixed, moving, result)
     except RuntimeError as exc:
         raise ExternalToolError(f"SimpleITK registration failed ({str(exc).splitlines()[-1][:160]})",
                                 mri.path, "check that the CT and MRI show the same anatomy, try --init "
