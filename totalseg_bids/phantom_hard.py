@@ -66,10 +66,19 @@ def paint_muscle(out: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -
     out[(out == 1) & (wall | paraspinal | psoas)] = MUSCLE
 
 
-def paint_femurs(out: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray, flex: np.ndarray) -> None:
-    """Both femurs (head, neck and shaft), moved by ``flex`` (4x4, anatomy mm) relative to the pelvis."""
-    inv = np.linalg.inv(np.asarray(flex, float))
-    fx, fy, fz = (inv[c, 0] * x + inv[c, 1] * y + inv[c, 2] * z + inv[c, 3] for c in range(3))
+def inverse_points(pose: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple:
+    """Coordinates ``inv(pose) @ (x, y, z)``: where a point of a posed part sat before it moved.
+
+    >>> m = np.eye(4); m[0, 3] = 2.0
+    >>> [float(v) for v in inverse_points(m, np.array(3.0), np.array(0.0), np.array(0.0))]
+    [1.0, 0.0, 0.0]
+    """
+    inv = np.linalg.inv(np.asarray(pose, float))
+    return tuple(inv[c, 0] * x + inv[c, 1] * y + inv[c, 2] * z + inv[c, 3] for c in range(3))
+
+
+def paint_femurs(out: np.ndarray, fx: np.ndarray, fy: np.ndarray, fz: np.ndarray) -> None:
+    """Both femurs (head and shaft) at anatomy coordinates already moved with the soft tissue."""
     for hx, hy, hz in FEMUR_HEADS:
         side = np.sign(hx)
         head = (fx - hx) ** 2 + (fy - hy) ** 2 + (fz - hz) ** 2 <= 22.0 ** 2
@@ -80,7 +89,8 @@ def paint_femurs(out: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray, f
 
 
 def flexion(degrees: float) -> np.ndarray:
-    """Rotation of both femurs by ``degrees`` about the left-right axis through the hip joints.
+    """Rotation of the femurs (and the soft tissue around them) by ``degrees`` about the left-right axis
+    through the hip joints: a change of pelvic tilt between the scans.
 
     >>> bool(np.allclose(flexion(0.0), np.eye(4)))
     True

@@ -41,7 +41,7 @@ _FALLBACK_TOTAL_IDS = {"sacrum": 25, "vertebrae_L5": 27, "hip_left": 77, "hip_ri
 # tissue intensities: background, body, fat, then STRUCTURES, then muscle and femur
 # (the last two only with --layers / --articulate-deg, see phantom_hard.py)
 _INTENSITY = {
-    "CT": (-1000.0, 40.0, -100.0, 480.0, 520.0, 560.0, 560.0, 60.0, 620.0),
+    "CT": (-1000.0, 40.0, -100.0, 480.0, 520.0, 560.0, 560.0, 60.0, 900.0),
     "T1w": (0.0, 300.0, 850.0, 640.0, 700.0, 660.0, 660.0, 190.0, 720.0),
     "T2w": (0.0, 380.0, 720.0, 560.0, 600.0, 580.0, 580.0, 230.0, 610.0),
 }
@@ -86,7 +86,7 @@ class Anatomy:
     pose: np.ndarray = field(default_factory=lambda: np.eye(4))
     #: a muscle wall, paraspinal and psoas muscles inside the fat layer
     muscle: bool = False
-    #: femurs, posed by this 4x4 (anatomy mm) relative to the pelvis; None: no femurs
+    #: femurs, posed with the soft tissue by this 4x4 (anatomy mm) relative to the pelvis; None: no femurs
     femur_flex: np.ndarray | None = None
 
     def classes(self, world: np.ndarray) -> np.ndarray:
@@ -107,16 +107,21 @@ class Anatomy:
         y = (wy - self.shift[1]) / self.scale
         z = (wz - self.shift[2]) / self.scale
         out = np.zeros(np.shape(x), np.uint8)
-        body = ((x / 80.0) ** 2 + ((y + 5.0) / 60.0) ** 2 <= 1.0) & (np.abs(z) <= 200)
+        sx, sy, sz = x, y, z  # soft tissue (and femurs): moved by femur_flex relative to the pelvis
+        if self.femur_flex is not None:
+            from .phantom_hard import inverse_points
+
+            sx, sy, sz = inverse_points(self.femur_flex, x, y, z)
+        body = ((sx / 80.0) ** 2 + ((sy + 5.0) / 60.0) ** 2 <= 1.0) & (np.abs(sz) <= 200)
         out[body] = 2
-        out[body & ((x / 72.0) ** 2 + ((y + 5.0) / 52.0) ** 2 <= 1.0)] = 1
+        out[body & ((sx / 72.0) ** 2 + ((sy + 5.0) / 52.0) ** 2 <= 1.0)] = 1
         if self.muscle or self.femur_flex is not None:
             from . import phantom_hard
 
             if self.muscle:
-                phantom_hard.paint_muscle(out, x, y, z)
+                phantom_hard.paint_muscle(out, sx, sy, sz)
             if self.femur_flex is not None:
-                phantom_hard.paint_femurs(out, x, y, z, self.femur_flex)
+                phantom_hard.paint_femurs(out, sx, sy, sz)
         for i, (centre, radius, inside) in enumerate(_STRUCTURE_SHAPES):
             near = ((np.abs(x - centre[0]) <= radius) & (np.abs(y - centre[1]) <= radius)
                     & (np.abs(z - centre[2]) <= radius))
@@ -253,7 +258,7 @@ class PhantomOptions:
     layers: bool = False
     #: MRI grids cut to their top this many mm head-foot (0: whole field of view)
     mri_fov_mm: float = 0.0
-    #: femurs, flexed by this many degrees about the hip joints in the MRI (0: no femurs)
+    #: femurs; in the MRI they and the soft tissue turn this many degrees about the hip joints (0: no femurs)
     articulate_deg: float = 0.0
 
 
@@ -491,8 +496,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--mri-fov-mm", type=float, default=0.0, metavar="MM",
                    help="cut the MRI grids to their top MM head-foot (lumbar MRI vs whole-pelvis CT)")
     p.add_argument("--articulate-deg", type=float, default=0.0, metavar="DEG",
-                   help="add femurs, flexed by DEG degrees about the hip joints in the MRI (moving "
-                        "independently of the sacrum)")
+                   help="add femurs; in the MRI they and the soft tissue are flexed by DEG degrees about the "
+                        "hip joints, moving independently of the sacrum and the pelvis")
     p.add_argument("--contrast-ct", action="store_true",
                    help="also write a contrast-enhanced CT (ce-contrast, CTA-like) on the CT grid")
     cli.add_naming_arg(p)

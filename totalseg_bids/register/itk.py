@@ -46,7 +46,7 @@ def transform_to_ras(transform) -> np.ndarray:
         if transform.GetNumberOfTransforms() != 1:
             raise ExternalToolError("registration returned a composite transform", None,
                                     "report this with the input files")
-        transform = transform.GetNthTransform(0)
+    transform = _single(transform)
     tx = sitk.AffineTransform(3)
     tx.SetMatrix(transform.GetMatrix())
     tx.SetCenter(transform.GetCenter())
@@ -59,21 +59,35 @@ def transform_to_ras(transform) -> np.ndarray:
     return ras_lps(m)
 
 
-def block_mean(data: np.ndarray, factors: tuple[int, ...]) -> np.ndarray:
-    """Average over non-overlapping blocks of ``factors`` voxels (the remainder is dropped):
+def block_reduce(data: np.ndarray, factors: tuple[int, ...], how: str = "mean") -> np.ndarray:
+    """Mean (or max) over non-overlapping blocks of ``factors`` voxels (the remainder is dropped):
     an anti-aliased downsampling many times faster than a Gaussian then a resampling.
 
-    >>> block_mean(np.arange(8, dtype=np.float32).reshape(2, 2, 2), (2, 1, 1)).tolist()
+    >>> block_reduce(np.arange(8, dtype=np.float32).reshape(2, 2, 2), (2, 1, 1)).tolist()
     [[[2.0, 3.0], [4.0, 5.0]]]
     """
     f = [max(1, int(v)) for v in factors]
     n = [s // k for s, k in zip(data.shape, f)]
     cut = np.asarray(data[: n[0] * f[0], : n[1] * f[1], : n[2] * f[2]], np.float32)
-    return cut.reshape(n[0], f[0], n[1], f[1], n[2], f[2]).mean(axis=(1, 3, 5), dtype=np.float32)
+    blocks = cut.reshape(n[0], f[0], n[1], f[1], n[2], f[2])
+    return blocks.max(axis=(1, 3, 5)) if how == "max" else blocks.mean(axis=(1, 3, 5), dtype=np.float32)
+
+
+def coarse(data: np.ndarray, affine: np.ndarray, how: str = "mean") -> tuple[np.ndarray, np.ndarray]:
+    """``data`` block-reduced to about REGISTRATION_MIN_SPACING_MM (never finer than it was), with its affine."""
+    affine = np.asarray(affine, float).copy()
+    spacing = np.sqrt((affine[:3, :3] ** 2).sum(axis=0))
+    factors = np.array([int(max(1, np.floor(REGISTRATION_MIN_SPACING_MM / s + 1e-6))) for s in spacing])
+    if factors.max() == 1:
+        return np.asarray(data, np.float32), affine
+    # a block's centre sits (f - 1) / 2 voxels from its first voxel
+    affine[:3, 3] = affine[:3, :3] @ ((factors - 1) / 2) + affine[:3, 3]
+    affine[:3, :3] = affine[:3, :3] * factors
+    return block_reduce(data, tuple(factors), how), affine
 
 
 def _registration_moving(ct: Volume):
-    """CT windowed and block-averaged to about REGISTRATION_MIN_SPACING_MM (never finer than it was).
+    """CT windowed and block-averaged to about REGISTRATION_MIN_SPACING_MM.
 
     The MRI grids are coarser than a CT anyway; registering against a 3 mm CT
     halves the time at the same Dice as 2 mm. Cached per CT file: the MRIs of
@@ -82,16 +96,7 @@ def _registration_moving(ct: Volume):
     key = (str(ct.path), ct.data.shape, float(np.asarray(ct.affine).sum())) if ct.path else None
     if key is not None and _MOVING_CACHE.get("key") == key:
         return _MOVING_CACHE["image"]
-    spacing = np.sqrt((np.asarray(ct.affine, float)[:3, :3] ** 2).sum(axis=0))
-    factors = tuple(int(max(1, np.floor(REGISTRATION_MIN_SPACING_MM / s + 1e-6))) for s in spacing)
-    data = np.clip(ct.data, *CT_WINDOW_HU).astype(np.float32, copy=False)
-    affine = np.asarray(ct.affine, float).copy()
-    if max(factors) > 1:
-        data = block_mean(data, factors)
-        # a block's centre sits (f - 1) / 2 voxels from its first voxel
-        affine[:3, 3] = affine[:3, :3] @ ((np.asarray(factors, float) - 1) / 2) + affine[:3, 3]
-        affine[:3, :3] = affine[:3, :3] * np.asarray(factors, float)
-    moving = to_sitk(data, affine)
+    moving = to_sitk(*coarse(np.clip(ct.data, *CT_WINDOW_HU), ct.affine))
     if key is not None:
         _MOVING_CACHE.update(key=key, image=moving)
     return moving
@@ -132,10 +137,11 @@ def _method(seed: int, optimise: bool = True):
 
 
 def focus_mask(label: np.ndarray, affine: np.ndarray, focus_mm: float):
-    """The CT label dilated by ``focus_mm`` as a SimpleITK mask (the metric's support)."""
+    """The CT label dilated by ``focus_mm`` as a SimpleITK mask (the metric's support), on the
+    registration's coarse CT grid."""
     import SimpleITK as sitk
 
-    mask = sitk.Cast(to_sitk((np.asarray(label) > 0).astype(np.float32), affine), sitk.sitkUInt8)
+    mask = sitk.Cast(to_sitk(*coarse((np.asarray(label) > 0).astype(np.float32), affine, "max")), sitk.sitkUInt8)
     spacing = np.array(mask.GetSpacing())
     radius = [int(np.ceil(focus_mm / s)) for s in spacing]
     return sitk.BinaryDilate(mask, radius, sitk.sitkBall) if focus_mm > 0 else mask
@@ -171,17 +177,16 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
         raise UsageError(f"unknown registration kind {kind!r}", None, "use rigid or affine")
     fixed = to_sitk(mri.data, mri.affine)
     moving = _registration_moving(ct)
-    reg = _method(seed)
-    if mask is not None:
-        reg.SetMetricMovingMask(mask)
+    reg, evaluator = _method(seed), _method(seed, optimise=False)
     previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(REGISTRATION_THREADS)  # the pyramid filters too
     try:
-        evaluator = _method(seed, optimise=False)
-        if mask is not None:
-            evaluator.SetMetricMovingMask(mask)
+        initial = _initial(kind, fixed, moving, init)
+        if mask is not None:  # the whole image first brings the focus region in, then only it counts
+            initial = _whole_image_start(fixed, moving, initial, seed)
+            _restrict(reg, evaluator, fixed, mask, initial, seed)
         header_metric = _metric(evaluator, fixed, moving, sitk.Euler3DTransform())
-        reg.SetInitialTransform(_initial(kind, fixed, moving, init), inPlace=False)
+        reg.SetInitialTransform(initial, inPlace=False)
         result = reg.Execute(fixed, moving)
         final = _metric(evaluator, fixed, moving, result)
     except RuntimeError as exc:
@@ -193,6 +198,45 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     log.debug("%s: %s after %d iterations, metric %s -> %.4f", mri.path, kind, reg.GetOptimizerIteration(),
               header_metric, final)
     return result, header_metric, final
+
+
+def _whole_image_start(fixed, moving, initial, seed: int):
+    """The coarse levels of a whole-image registration from ``initial``: a start for a focused one
+    that is within reach even when the image centres are far apart (a partial MRI field of view)."""
+    reg = _method(seed)
+    shrink, sigma = REGISTRATION_SCHEDULE["shrink"], REGISTRATION_SCHEDULE["sigma_mm"]
+    reg.SetShrinkFactorsPerLevel(list(shrink[:-1]))
+    reg.SetSmoothingSigmasPerLevel(list(sigma[:-1]))
+    reg.SetInitialTransform(initial, inPlace=False)
+    return _single(reg.Execute(fixed, moving))
+
+
+def _single(transform):
+    """The one linear transform inside a registration's composite result."""
+    import SimpleITK as sitk
+
+    if isinstance(transform, sitk.CompositeTransform):
+        transform.FlattenTransform()
+        transform = transform.GetNthTransform(0)
+    return transform.Downcast()
+
+
+def _restrict(reg, evaluator, fixed, mask, initial, seed: int) -> None:
+    """Metric only where the focus mask is: on the CT, and on the MRI where the start transform puts it.
+
+    The random samples are drawn on the MRI grid; sampling more of it keeps
+    about as many samples inside a small focus region as the whole image gets.
+    """
+    import SimpleITK as sitk
+
+    on_fixed = sitk.Resample(mask, fixed, initial, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    share = float(sitk.GetArrayViewFromImage(on_fixed).mean())
+    if share <= 0:
+        return  # the start puts the focus outside the MRI: let the whole image bring it in
+    percentage = min(1.0, REGISTRATION_SAMPLING / share)
+    for r in (reg, evaluator):
+        r.SetMetricMovingMask(mask)
+        r.SetMetricSamplingPercentage(percentage, seed)
 
 
 def _metric(reg, fixed, moving, transform) -> float | None:
