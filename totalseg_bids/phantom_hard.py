@@ -125,3 +125,20 @@ def crop_superior(grid: Grid, fov_mm: float) -> Grid:
     out = a.copy()
     out[:3, 3] = a[:3, 3] + a[:3, axis] * start
     return Grid(tuple(shape), out)
+
+
+#: The hard pairs and the registration options that handle each: name -> (phantom options, ``rigid``
+#: options). The patient also moved 10 mm / 10 deg between the scans in every case (header Dice < 0.8).
+#: The benchmark (benchmarks/bench_register.py) and tests/test_register_hard.py measure them.
+HARD_CASES: dict[str, tuple[dict, dict]] = {
+    "muscle and fat layers": ({"layers": True}, {}),
+    "MRI bias field 0.6": ({"mri_bias": 0.6}, {}),
+    "lumbar MRI, 80 mm field of view": ({"mri_fov_mm": 80.0}, {"focus_mm": 15.0}),
+    "femurs and soft tissue flexed 8 deg": ({"articulate_deg": 8.0}, {"focus_mm": 15.0}),
+    "no common origin (MRI frame 400 mm away)": ({"world_offset_mm": 400.0}, {"init": "geometry"}),
+    "all but the origin": ({"layers": True, "mri_bias": 0.6, "mri_fov_mm": 80.0, "articulate_deg": 8.0},
+                           {"focus_mm": 15.0}),
+    "all five (110 mm field of view, 6 deg)": (
+        {"layers": True, "mri_bias": 0.6, "mri_fov_mm": 110.0, "articulate_deg": 6.0, "world_offset_mm": 400.0},
+        {"init": "geometry", "focus_mm": 15.0}),
+}

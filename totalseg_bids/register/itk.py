@@ -90,19 +90,20 @@ def _registration_moving(ct: Volume):
     """CT windowed and block-averaged to about REGISTRATION_MIN_SPACING_MM.
 
     The MRI grids are coarser than a CT anyway; registering against a 3 mm CT
-    halves the time at the same Dice as 2 mm. Cached per CT file: the MRIs of
-    one session share their CT.
+    halves the time at the same Dice as 2 mm. Cached per CT volume (the MRIs of
+    one session share their CT, read once by methods._load_ct).
     """
-    key = (str(ct.path), ct.data.shape, float(np.asarray(ct.affine).sum())) if ct.path else None
-    if key is not None and _MOVING_CACHE.get("key") == key:
+    import weakref
+
+    ref = _MOVING_CACHE.get("ct")
+    if ref is not None and ref() is ct:
         return _MOVING_CACHE["image"]
     moving = to_sitk(*coarse(np.clip(ct.data, *CT_WINDOW_HU), ct.affine))
-    if key is not None:
-        _MOVING_CACHE.update(key=key, image=moving)
+    _MOVING_CACHE.update(ct=weakref.ref(ct), image=moving)
     return moving
 
 
-#: the last prepared CT (one entry: a session's MRIs are registered one after another)
+#: the last prepared CT (one entry, held by a weak reference to its volume)
 _MOVING_CACHE: dict = {}
 
 
@@ -132,6 +133,7 @@ def _method(seed: int, optimise: bool = True):
     reg.SetOptimizerScalesFromPhysicalShift()
     reg.SetShrinkFactorsPerLevel(list(s["shrink"]))
     reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"]))
+    reg.SetMetricSamplingPercentagePerLevel(list(s["sampling"]), seed)
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     return reg
 
@@ -166,9 +168,9 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
 
     Mattes mutual information (CT and MRI intensities are unrelated), starting
     from ``init`` (headers, or aligned centres for frames with no common origin),
-    the pyramid and regular-step gradient descent of REGISTRATION_SCHEDULE with
-    physical-shift scales, 5 % random sampling with a fixed seed; ``mask`` (CT
-    space) restricts the metric to the structure.
+    the pyramid, per-level random sampling (fixed seed) and regular-step
+    gradient descent of REGISTRATION_SCHEDULE with physical-shift scales;
+    ``mask`` (CT space) restricts the metric to the structure.
     Returns (transform, metric with the headers or None, final metric).
     """
     import SimpleITK as sitk
@@ -204,9 +206,10 @@ def _whole_image_start(fixed, moving, initial, seed: int):
     """The coarse levels of a whole-image registration from ``initial``: a start for a focused one
     that is within reach even when the image centres are far apart (a partial MRI field of view)."""
     reg = _method(seed)
-    shrink, sigma = REGISTRATION_SCHEDULE["shrink"], REGISTRATION_SCHEDULE["sigma_mm"]
-    reg.SetShrinkFactorsPerLevel(list(shrink[:-1]))
-    reg.SetSmoothingSigmasPerLevel(list(sigma[:-1]))
+    s = REGISTRATION_SCHEDULE
+    reg.SetShrinkFactorsPerLevel(list(s["shrink"][:-1]))
+    reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"][:-1]))
+    reg.SetMetricSamplingPercentagePerLevel(list(s["sampling"][:-1]), seed)
     reg.SetInitialTransform(initial, inPlace=False)
     return _single(reg.Execute(fixed, moving))
 
@@ -233,10 +236,10 @@ def _restrict(reg, evaluator, fixed, mask, initial, seed: int) -> None:
     share = float(sitk.GetArrayViewFromImage(on_fixed).mean())
     if share <= 0:
         return  # the start puts the focus outside the MRI: let the whole image bring it in
-    percentage = min(1.0, REGISTRATION_SAMPLING / share)
     for r in (reg, evaluator):
         r.SetMetricMovingMask(mask)
-        r.SetMetricSamplingPercentage(percentage, seed)
+    reg.SetMetricSamplingPercentagePerLevel([min(1.0, p / share) for p in REGISTRATION_SCHEDULE["sampling"]], seed)
+    evaluator.SetMetricSamplingPercentage(min(1.0, REGISTRATION_SAMPLING / share), seed)
 
 
 def _metric(reg, fixed, moving, transform) -> float | None:
