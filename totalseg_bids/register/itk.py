@@ -209,7 +209,7 @@ def _whole_image_start(fixed, moving, initial, seed: int):
     s = REGISTRATION_SCHEDULE
     reg.SetShrinkFactorsPerLevel(list(s["shrink"][:-1]))
     reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"][:-1]))
-    reg.SetMetricSamplingPercentagePerLevel(list(s["sampling"][:-1]), seed)
+    reg.SetMetricSamplingPercentage(REGISTRATION_SAMPLING, seed)
     reg.SetInitialTransform(initial, inPlace=False)
     return _single(reg.Execute(fixed, moving))
 
@@ -238,8 +238,8 @@ def _restrict(reg, evaluator, fixed, mask, initial, seed: int) -> None:
         return  # the start puts the focus outside the MRI: let the whole image bring it in
     for r in (reg, evaluator):
         r.SetMetricMovingMask(mask)
-    reg.SetMetricSamplingPercentagePerLevel([min(1.0, p / share) for p in REGISTRATION_SCHEDULE["sampling"]], seed)
-    evaluator.SetMetricSamplingPercentage(min(1.0, REGISTRATION_SAMPLING / share), seed)
+    for r in (reg, evaluator):  # the focus region is small: the same share of it at every level
+        r.SetMetricSamplingPercentage(min(1.0, REGISTRATION_SAMPLING / share), seed)
 
 
 def _metric(reg, fixed, moving, transform) -> float | None:

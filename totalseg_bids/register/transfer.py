@@ -16,14 +16,10 @@ from ..core.provenance import refuse_manual_overwrite
 from ..core.derivatives import (
     ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar,
 )
-from ..core.errors import GeometryError, InputError, MissingFileError, UsageError
-from ..core.nifti import (
-    grid_mismatch, grids_overlap, load_grid, load_image, load_label, present_values, resample_label, same_grid,
-    save_mask,
-)
-from .constants import INTERPOLATIONS, METHODS, REGISTRATION_SEED, SCT_COMMAND
-from .header import moved_label_affine
-from .itk import register_ct_to_mri, transform_record, transform_to_ras, write_transform
+from ..core.errors import GeometryError, InputError, UsageError
+from ..core.nifti import grids_overlap, load_grid, load_label, present_values, resample_label, same_grid, save_mask
+from .constants import INTERPOLATIONS, METHODS, SCT_COMMAND
+from .itk import write_transform
 from .origin import label_origin
 from .methods import REGISTERING, _register
 from .options import RegOptions
