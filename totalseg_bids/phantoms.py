@@ -39,11 +39,12 @@ STRUCTURES = ("sacrum", "vertebrae_L5", "hip_left", "hip_right")
 #: TotalSegmentator v2 ``total`` ids, used only when TotalSegmentator is not installed.
 _FALLBACK_TOTAL_IDS = {"sacrum": 25, "vertebrae_L5": 27, "hip_left": 77, "hip_right": 78}
 
-# tissue intensities: background, body, fat, then STRUCTURES
+# tissue intensities: background, body, fat, then STRUCTURES, then muscle and femur
+# (the last two only with --layers / --articulate-deg, see phantom_hard.py)
 _INTENSITY = {
-    "CT": (-1000.0, 40.0, -100.0, 480.0, 520.0, 560.0, 560.0),
-    "T1w": (0.0, 300.0, 850.0, 640.0, 700.0, 660.0, 660.0),
-    "T2w": (0.0, 380.0, 720.0, 560.0, 600.0, 580.0, 580.0),
+    "CT": (-1000.0, 40.0, -100.0, 480.0, 520.0, 560.0, 560.0, 60.0, 900.0),
+    "T1w": (0.0, 300.0, 850.0, 640.0, 700.0, 660.0, 660.0, 190.0, 720.0),
+    "T2w": (0.0, 380.0, 720.0, 560.0, 600.0, 580.0, 580.0, 230.0, 610.0),
 }
 _NOISE = {"CT": 25.0, "T1w": 18.0, "T2w": 18.0}
 
@@ -84,9 +85,13 @@ class Anatomy:
     shift: np.ndarray = field(default_factory=lambda: np.zeros(3))
     # world(MRI) = R @ (p - centre) + centre + t : where the anatomy sits in the MRI session
     pose: np.ndarray = field(default_factory=lambda: np.eye(4))
+    #: a muscle wall, paraspinal and psoas muscles inside the fat layer
+    muscle: bool = False
+    #: femurs, posed with the soft tissue by this 4x4 (anatomy mm) relative to the pelvis; None: no femurs
+    femur_flex: np.ndarray | None = None
 
     def classes(self, world: np.ndarray) -> np.ndarray:
-        """Tissue class per world point (N, 3): 0 air, 1 body, 2 fat, 3+i structure i."""
+        """Tissue class per world point (N, 3): 0 air, 1 body, 2 fat, 3+i structure i, 7 muscle, 8 femur."""
         world = np.asarray(world, np.float32)
         return self.classes_xyz(world[:, 0], world[:, 1], world[:, 2])
 
@@ -103,9 +108,21 @@ class Anatomy:
         y = (wy - self.shift[1]) / self.scale
         z = (wz - self.shift[2]) / self.scale
         out = np.zeros(np.shape(x), np.uint8)
-        body = ((x / 80.0) ** 2 + ((y + 5.0) / 60.0) ** 2 <= 1.0) & (np.abs(z) <= 200)
+        sx, sy, sz = x, y, z  # soft tissue (and femurs): moved by femur_flex relative to the pelvis
+        if self.femur_flex is not None:
+            from .phantom_hard import inverse_points
+
+            sx, sy, sz = inverse_points(self.femur_flex, x, y, z)
+        body = ((sx / 80.0) ** 2 + ((sy + 5.0) / 60.0) ** 2 <= 1.0) & (np.abs(sz) <= 200)
         out[body] = 2
-        out[body & ((x / 72.0) ** 2 + ((y + 5.0) / 52.0) ** 2 <= 1.0)] = 1
+        out[body & ((sx / 72.0) ** 2 + ((sy + 5.0) / 52.0) ** 2 <= 1.0)] = 1
+        if self.muscle or self.femur_flex is not None:
+            from . import phantom_hard
+
+            if self.muscle:
+                phantom_hard.paint_muscle(out, sx, sy, sz)
+            if self.femur_flex is not None:
+                phantom_hard.paint_femurs(out, sx, sy, sz)
         for i, (centre, radius, inside) in enumerate(_STRUCTURE_SHAPES):
             near = ((np.abs(x - centre[0]) <= radius) & (np.abs(y - centre[1]) <= radius)
                     & (np.abs(z - centre[2]) <= radius))
@@ -119,8 +136,16 @@ class Anatomy:
 
     def labels(self, world: np.ndarray) -> np.ndarray:
         """Structure index per point: 0 background, i+1 for STRUCTURES[i]."""
-        cls = self.classes(world)
-        return np.where(cls >= 3, cls - 2, 0).astype(np.uint8)
+        return structure_labels(self.classes(world))
+
+
+def structure_labels(cls: np.ndarray) -> np.ndarray:
+    """Tissue classes to structure indices (muscle and femur are not labelled).
+
+    >>> structure_labels(np.array([0, 1, 2, 3, 6, 7, 8])).tolist()
+    [0, 0, 0, 1, 4, 0, 0]
+    """
+    return np.where((cls >= 3) & (cls < 3 + len(STRUCTURES)), cls - 2, 0).astype(np.uint8)
 
 
 def _sacrum(p: np.ndarray) -> np.ndarray:
@@ -209,8 +234,7 @@ def render(anatomy: Anatomy, grid: Grid, modality: str, rng: np.random.Generator
         bias = 1.0 + 0.15 * np.sin(np.pi * g / sh).prod(axis=0) - 0.075
         img *= bias
     img += rng.normal(0.0, _NOISE[modality], size=img.shape).astype(np.float32)
-    labels = np.where(cls >= 3, cls - 2, 0).astype(np.uint8)
-    return img, labels
+    return img, structure_labels(cls)
 
 
 # ------------------------------------------------------------------ writing
@@ -231,6 +255,12 @@ class PhantomOptions:
     #: harder cases (totalseg_bids.phantom_hard): MRI world frame moved by this many mm, MRI bias strength
     world_offset_mm: float = 0.0
     mri_bias: float = 0.0
+    #: muscle wall, paraspinal and psoas muscles inside the fat layer
+    layers: bool = False
+    #: MRI grids cut to their top this many mm head-foot (0: whole field of view)
+    mri_fov_mm: float = 0.0
+    #: femurs; in the MRI they and the soft tissue turn this many degrees about the hip joints (0: no femurs)
+    articulate_deg: float = 0.0
 
 
 def _misalignment(rng: np.random.Generator, mm: float, deg: float) -> np.ndarray:
@@ -246,26 +276,46 @@ def _misalignment(rng: np.random.Generator, mm: float, deg: float) -> np.ndarray
     return pose
 
 
+def _subject_anatomy(rng: np.random.Generator, opts: PhantomOptions) -> tuple[Anatomy, Anatomy, bool]:
+    """The CT and MRI anatomy of one subject (draws from ``rng`` in a fixed order)."""
+    anatomy = Anatomy(scale=float(rng.uniform(0.92, 1.08)), shift=rng.uniform(-4, 4, size=3))
+    misaligned = bool((opts.misalign_mm or opts.misalign_deg) and rng.uniform() < opts.misalign_fraction)
+    mri_anatomy = Anatomy(anatomy.scale, anatomy.shift,
+                          _misalignment(rng, opts.misalign_mm, opts.misalign_deg) if misaligned else np.eye(4))
+    if opts.layers:
+        anatomy.muscle = mri_anatomy.muscle = True
+    if opts.articulate_deg:
+        from .phantom_hard import flexion
+
+        anatomy.femur_flex = np.eye(4)
+        mri_anatomy.femur_flex = flexion(opts.articulate_deg)
+    return anatomy, mri_anatomy, misaligned
+
+
+def _subject_grids(index: int, opts: PhantomOptions, mri_anatomy: Anatomy) -> dict[str, Grid]:
+    """The subject's grids, moved or cut by the hard options (the MRI anatomy's pose follows a moved frame)."""
+    grids = phantom_grids(index, opts.ct_spacing)
+    if opts.world_offset_mm or opts.mri_fov_mm:
+        from . import phantom_hard
+
+        for m in ("T2w", "T1w"):
+            if opts.mri_fov_mm:
+                grids[m] = phantom_hard.crop_superior(grids[m], opts.mri_fov_mm)
+            if opts.world_offset_mm:
+                grids[m] = phantom_hard.offset_grid(grids[m], opts.world_offset_mm)
+        if opts.world_offset_mm:
+            mri_anatomy.pose = phantom_hard.offset_pose(mri_anatomy.pose, opts.world_offset_mm)
+    return grids
+
+
 def write_subject(root: Path, index: int, session: str | None, opts: PhantomOptions) -> dict:
     """Write one subject/session; return its misalignment record."""
     sub = f"{index + 1:02d}"
     rng = np.random.default_rng([opts.seed, index, int(session or 0)])
-    anatomy = Anatomy(scale=float(rng.uniform(0.92, 1.08)), shift=rng.uniform(-4, 4, size=3))
-    misaligned = (opts.misalign_mm or opts.misalign_deg) and rng.uniform() < opts.misalign_fraction
-    mri_anatomy = Anatomy(anatomy.scale, anatomy.shift,
-                          _misalignment(rng, opts.misalign_mm, opts.misalign_deg) if misaligned else np.eye(4))
+    anatomy, mri_anatomy, misaligned = _subject_anatomy(rng, opts)
     ents = {"sub": sub} | ({"ses": session} if session else {})
-    grids = phantom_grids(index, opts.ct_spacing)
-    if opts.world_offset_mm:
-        from . import phantom_hard
-
-        grids = {m: g if m == "CT" else phantom_hard.offset_grid(g, opts.world_offset_mm) for m, g in grids.items()}
-        mri_anatomy.pose = phantom_hard.offset_pose(mri_anatomy.pose, opts.world_offset_mm)
-    ids = totalsegmentator_ids()
-    gt_root = root / "derivatives" / "ground_truth"
-    label_root = root / "derivatives" / "labels"
     tool = generated_by("totalseg_bids.phantoms", seed=opts.seed)
-    for modality, grid in grids.items():
+    for modality, grid in _subject_grids(index, opts, mri_anatomy).items():
         acq = {"acq": "sag"} if modality == "T2w" else {}
         name = BidsName(tuple((ents | acq).items()), modality)
         path = root / subject_dir(name) / name.filename
@@ -282,38 +332,61 @@ def write_subject(root: Path, index: int, session: str | None, opts: PhantomOpti
         if modality == "T1w" and index % 2 == 0 and opts.qform_offset_mm:
             _offset_qform(path, opts.qform_offset_mm)
         atomic_write_json(path.with_name(name.stem + ".json"), _sidecar(modality))
-        if modality == "CT" and opts.contrast_ct:  # enhanced soft tissue outside the bones, fresh noise
-            ce = BidsName(tuple((ents | {"ce": "contrast"}).items()), modality)
-            enhanced = img + np.where((labels == 0) & (img > -200), 150.0, 0.0) + rng.normal(0, 5, img.shape)
-            save_image(np.clip(np.rint(enhanced), -1024, 3071).astype(np.int16), grid.affine,
-                       root / subject_dir(ce) / ce.filename)
-            atomic_write_json(root / subject_dir(ce) / (ce.stem + ".json"), _sidecar(modality))
-        # ground truth on every grid, binary per structure and one dseg
-        for i, structure in enumerate(STRUCTURES[:2]):
-            gt = gt_root / subject_dir(name) / name.derivative(structure, naming=opts.naming).filename
-            save_mask((labels == i + 1).astype(np.uint8), grid.affine, gt)
-            write_sidecar(gt, [path], [tool], raw_root=root)
-        dseg = gt_root / subject_dir(name) / name.derivative("phantom", kind="dseg", naming=opts.naming).filename
-        save_mask(labels, grid.affine, dseg)
-        write_dseg_tsv(dseg, {i + 1: s for i, s in enumerate(STRUCTURES)})
-        write_sidecar(dseg, [path], [tool], raw_root=root)
+        if modality == "CT" and opts.contrast_ct:
+            _write_contrast_ct(root, ents, img, labels, grid, rng)
+        _write_ground_truth(root, name, path, labels, grid, tool, opts)
         if modality == "CT" and opts.ct_labels:
-            ts_tool = generated_by("totalseg_bids.phantoms", seed=opts.seed,
-                                   Description="phantom ground truth standing in for TotalSegmentator")
-            seg = label_root / subject_dir(name) / name.derivative("sacrum", naming=opts.naming).filename
-            save_mask((labels == 1).astype(np.uint8), grid.affine, seg)
-            write_sidecar(seg, [path], [ts_tool], raw_root=root)
-            total = np.zeros_like(labels)
-            for i, structure in enumerate(STRUCTURES):
-                total[labels == i + 1] = ids[structure]
-            tseg = label_root / subject_dir(name) / name.derivative("total", kind="dseg", naming=opts.naming).filename
-            save_mask(total, grid.affine, tseg)
-            write_dseg_tsv(tseg, {ids[s]: s for s in STRUCTURES})
-            write_sidecar(tseg, [path], [ts_tool], raw_root=root)
-    return {"subject": sub, "session": session, "misaligned": bool(misaligned),
-            "translation_mm": float(opts.misalign_mm) if misaligned else 0.0,
-            "rotation_deg": float(opts.misalign_deg) if misaligned else 0.0,
-            "mri_from_ct_world": mri_anatomy.pose.round(6).tolist()}
+            _write_ct_labels(root, name, path, labels, grid, opts)
+    record = {"subject": sub, "session": session, "misaligned": misaligned,
+              "translation_mm": float(opts.misalign_mm) if misaligned else 0.0,
+              "rotation_deg": float(opts.misalign_deg) if misaligned else 0.0,
+              "mri_from_ct_world": mri_anatomy.pose.round(6).tolist()}
+    if opts.articulate_deg:
+        record["femur_flexion_deg"] = float(opts.articulate_deg)
+    return record
+
+
+def _write_contrast_ct(root: Path, ents: dict, img: np.ndarray, labels: np.ndarray, grid: Grid,
+                       rng: np.random.Generator) -> None:
+    """A contrast-enhanced CT (ce-contrast): enhanced soft tissue outside the bones, fresh noise."""
+    ce = BidsName(tuple((ents | {"ce": "contrast"}).items()), "CT")
+    enhanced = img + np.where((labels == 0) & (img > -200), 150.0, 0.0) + rng.normal(0, 5, img.shape)
+    save_image(np.clip(np.rint(enhanced), -1024, 3071).astype(np.int16), grid.affine,
+               root / subject_dir(ce) / ce.filename)
+    atomic_write_json(root / subject_dir(ce) / (ce.stem + ".json"), _sidecar("CT"))
+
+
+def _write_ground_truth(root: Path, name: BidsName, path: Path, labels: np.ndarray, grid: Grid, tool: dict,
+                        opts: PhantomOptions) -> None:
+    """Ground truth on this grid: binary masks of the first two structures and one dseg of all."""
+    gt_root = root / "derivatives" / "ground_truth"
+    for i, structure in enumerate(STRUCTURES[:2]):
+        gt = gt_root / subject_dir(name) / name.derivative(structure, naming=opts.naming).filename
+        save_mask((labels == i + 1).astype(np.uint8), grid.affine, gt)
+        write_sidecar(gt, [path], [tool], raw_root=root)
+    dseg = gt_root / subject_dir(name) / name.derivative("phantom", kind="dseg", naming=opts.naming).filename
+    save_mask(labels, grid.affine, dseg)
+    write_dseg_tsv(dseg, {i + 1: s for i, s in enumerate(STRUCTURES)})
+    write_sidecar(dseg, [path], [tool], raw_root=root)
+
+
+def _write_ct_labels(root: Path, name: BidsName, path: Path, labels: np.ndarray, grid: Grid,
+                     opts: PhantomOptions) -> None:
+    """TotalSegmentator-like CT labels: a binary sacrum and a ``total`` dseg with its class ids."""
+    ids = totalsegmentator_ids()
+    label_root = root / "derivatives" / "labels"
+    ts_tool = generated_by("totalseg_bids.phantoms", seed=opts.seed,
+                           Description="phantom ground truth standing in for TotalSegmentator")
+    seg = label_root / subject_dir(name) / name.derivative("sacrum", naming=opts.naming).filename
+    save_mask((labels == 1).astype(np.uint8), grid.affine, seg)
+    write_sidecar(seg, [path], [ts_tool], raw_root=root)
+    total = np.zeros_like(labels)
+    for i, structure in enumerate(STRUCTURES):
+        total[labels == i + 1] = ids[structure]
+    tseg = label_root / subject_dir(name) / name.derivative("total", kind="dseg", naming=opts.naming).filename
+    save_mask(total, grid.affine, tseg)
+    write_dseg_tsv(tseg, {ids[s]: s for s in STRUCTURES})
+    write_sidecar(tseg, [path], [ts_tool], raw_root=root)
 
 
 def _offset_qform(path: Path, offset_mm: float) -> None:
@@ -419,6 +492,13 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--world-offset-mm", type=float, default=0.0,
                    help="move the MRI world frame by this many mm on every axis (no common origin with the CT)")
     p.add_argument("--mri-bias", type=float, default=0.0, help="extra MRI bias field strength (e.g. 0.6)")
+    p.add_argument("--layers", action="store_true",
+                   help="add a muscle wall, paraspinal and psoas muscles inside the fat layer")
+    p.add_argument("--mri-fov-mm", type=float, default=0.0, metavar="MM",
+                   help="cut the MRI grids to their top MM head-foot (lumbar MRI vs whole-pelvis CT)")
+    p.add_argument("--articulate-deg", type=float, default=0.0, metavar="DEG",
+                   help="add femurs; in the MRI they and the soft tissue are flexed by DEG degrees about the "
+                        "hip joints, moving independently of the sacrum and the pelvis")
     p.add_argument("--contrast-ct", action="store_true",
                    help="also write a contrast-enhanced CT (ce-contrast, CTA-like) on the CT grid")
     cli.add_naming_arg(p)
@@ -447,7 +527,8 @@ def _run(args: argparse.Namespace) -> int:
                           seed=args.seed, misalign_mm=args.misalign_mm, misalign_deg=args.misalign_deg,
                           misalign_fraction=args.misalign_fraction, ct_spacing=args.ct_spacing,
                           ct_labels=args.ct_labels, contrast_ct=args.contrast_ct, naming=args.naming,
-                          world_offset_mm=args.world_offset_mm, mri_bias=args.mri_bias)
+                          world_offset_mm=args.world_offset_mm, mri_bias=args.mri_bias, layers=args.layers,
+                          mri_fov_mm=args.mri_fov_mm, articulate_deg=args.articulate_deg)
     root = generate(args.out, opts)
     print(root)
     return 0

@@ -22,7 +22,8 @@ from .batch import register_dataset, transfer_pair
 from .cli import get_parser, main, spec_from_args
 from .constants import (
     CT_WINDOW_HU, DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS,
-    REGISTRATION_MIN_SPACING_MM, REGISTRATION_SAMPLING, REGISTRATION_SEED, REGISTRATION_THREADS, SCT_COMMAND,
+    REGISTRATION_MIN_SPACING_MM, REGISTRATION_SAMPLING, REGISTRATION_SCHEDULE, REGISTRATION_SEED, REGISTRATION_THREADS,
+    SCT_COMMAND,
 )
 from .header import moved_label_affine, ras_lps
 from .itk import register_ct_to_mri, to_sitk, transform_record, transform_to_ras, write_transform
@@ -35,7 +36,7 @@ from ..core.bids import BidsName  # noqa: E402  (re-exported for callers parsing
 
 __all__ = [
     "BidsName", "CT_WINDOW_HU", "DEFAULT_CONTRASTS", "DEFAULT_CT_SUFFIXES", "DEFAULT_LABEL", "INTERPOLATIONS",
-    "LabelSpec", "METHODS", "Pair", "REGISTRATION_MIN_SPACING_MM", "REGISTRATION_SAMPLING", "REGISTRATION_SEED",
+    "LabelSpec", "METHODS", "Pair", "REGISTRATION_MIN_SPACING_MM", "REGISTRATION_SAMPLING", "REGISTRATION_SCHEDULE", "REGISTRATION_SEED",
     "REGISTRATION_THREADS", "SCT_COMMAND", "TransferResult", "class_value", "explicit_pair", "extract_class",
     "get_parser", "label_flags", "main", "moved_label_affine", "needed_inputs", "pick_ct_label", "plan_pairs",
     "ras_lps", "register_ct_to_mri", "register_dataset", "run_sct", "spec_from_args", "to_sitk",

@@ -84,13 +84,18 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
                          scheduler=scheduler, desc="register")
     results = [o.value for o in outcomes if o.ok]
     if datalad_save:
-        written = [r for r in results if r["status"] == "written"]
-        files: list[str] = []
-        for r in written:
-            files += [r["output"], str(sidecar_path(r["output"]))] + ([r["transform"]] if r["transform"] else [])
-        if files:
-            files.append(str(path_out / "dataset_description.json"))
-            save_outputs(dataset_of(path_out), files, save_message or f"totalseg_bids.register: {len(written)} "
-                                                                      f"label(s) transferred to MRI space ({method})")
+        _save(results, path_out, method, save_message)
     raise_for_failures(outcomes, "MRI images")
     return results
+
+
+def _save(results: list[dict], path_out: Path, method: str, save_message: str | None) -> None:
+    """One datalad save of everything this run wrote (labels, sidecars, transforms)."""
+    written = [r for r in results if r["status"] == "written"]
+    files: list[str] = []
+    for r in written:
+        files += [r["output"], str(sidecar_path(r["output"]))] + ([r["transform"]] if r["transform"] else [])
+    if files:
+        files.append(str(path_out / "dataset_description.json"))
+        save_outputs(dataset_of(path_out), files, save_message or f"totalseg_bids.register: {len(written)} "
+                                                                  f"label(s) transferred to MRI space ({method})")

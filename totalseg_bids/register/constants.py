@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 
-
-
 METHODS = ("header", "rigid", "affine", "sct", "ants-rigid", "ants-affine", "ants-syn")
 INTERPOLATIONS = ("nearest", "label")
 DEFAULT_CONTRASTS = ("T1w", "T2w")
@@ -26,5 +24,12 @@ REGISTRATION_MIN_SPACING_MM = 3.0
 #: from ``-j`` over subjects).
 REGISTRATION_SEED = 20240601
 REGISTRATION_THREADS = 1
+#: share of the MRI voxels sampled for the quality figures (metric with the headers and after)
 REGISTRATION_SAMPLING = 0.05
+#: Pyramid, sampling and optimiser of rigid/affine, profiled on the phantom pairs
+#: (benchmarks/bench_register.py): three levels are needed from 20 mm / 15 deg; the coarse levels
+#: get a large share of their few voxels, the full-resolution level 3 % (its iterations are what
+#: costs); each level stops at a 0.01 mm step, starting from 1 mm.
+REGISTRATION_SCHEDULE = {"shrink": (4, 2, 1), "sigma_mm": (2.0, 1.0, 0.0), "sampling": (0.2, 0.1, 0.03),
+                         "iterations": 100, "learning_rate": 1.0, "min_step": 0.01, "bins": 24}
 _RAS_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])

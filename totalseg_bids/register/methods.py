@@ -44,6 +44,20 @@ def _ants(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: RegOption
     return register_ants(kind, ct, mri, label, opts)
 
 
+#: the last CT read (one entry: the MRIs of one session are registered one after another)
+_CT_CACHE: dict = {}
+
+
+def _load_ct(path: Path) -> Volume:
+    """The CT image, read once for all the MRIs of its session (keyed by path, size and mtime)."""
+    st = Path(path).stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    if _CT_CACHE.get("key") != key:
+        _CT_CACHE.clear()  # never two CTs in memory
+        _CT_CACHE.update(key=key, volume=load_image(path))
+    return _CT_CACHE["volume"]
+
+
 #: method -> (backend, kind); the batch step and the CLI list these.
 REGISTERING = {
     "rigid": (_itk, "rigid"), "affine": (_itk, "affine"),
@@ -57,7 +71,7 @@ def _register(method: str, label_path: Path, ct_image: Path | None, label: Volum
     if ct_image is None:
         raise MissingFileError(f"--method {method} needs the CT image of this label, not found", label_path,
                                "put the CT in the raw dataset (sub-XX/[ses-YY/]anat|ct/) or use --method header")
-    ct = load_image(ct_image)
+    ct = _load_ct(ct_image)
     if not same_grid(ct.grid, label.grid):
         raise GeometryError(f"label is not on its CT's grid ({grid_mismatch(ct.grid, label.grid)})",
                             label_path, f"re-create the label on {ct_image.name}")

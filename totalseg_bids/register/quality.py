@@ -46,7 +46,20 @@ def quality_flags(metric_header: float | None, metric_after: float, shift_mm: fl
 
 
 def label_centre(data: np.ndarray, affine: np.ndarray) -> np.ndarray:
-    """World centre (RAS) of a label's voxels (the image centre when empty)."""
-    idx = np.argwhere(np.asarray(data) > 0)
-    centre = idx.mean(axis=0) if len(idx) else (np.asarray(np.shape(data), float) - 1) / 2
+    """World centre (RAS) of a label's voxels (the image centre when empty).
+
+    From per-axis voxel counts, without an (N, 3) index array.
+
+    >>> m = np.zeros((3, 3, 3)); m[2, 1, 0] = 1
+    >>> label_centre(m, np.eye(4)).tolist()
+    [2.0, 1.0, 0.0]
+    """
+    mask = np.asarray(data) > 0
+    total = int(mask.sum())
+    if not total:
+        centre = (np.asarray(np.shape(data), float) - 1) / 2
+    else:
+        axes = ((1, 2), (0, 2), (0, 1))
+        centre = np.array([float(np.arange(mask.shape[a]) @ mask.sum(axis=axes[a], dtype=np.int64)) / total
+                           for a in range(3)])
     return np.asarray(affine, float)[:3, :3] @ centre + np.asarray(affine, float)[:3, 3]

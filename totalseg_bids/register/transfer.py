@@ -16,14 +16,10 @@ from ..core.provenance import refuse_manual_overwrite
 from ..core.derivatives import (
     ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar,
 )
-from ..core.errors import GeometryError, InputError, MissingFileError, UsageError
-from ..core.nifti import (
-    grid_mismatch, grids_overlap, load_grid, load_image, load_label, present_values, resample_label, same_grid,
-    save_mask,
-)
-from .constants import INTERPOLATIONS, METHODS, REGISTRATION_SEED, SCT_COMMAND
-from .header import moved_label_affine
-from .itk import register_ct_to_mri, transform_record, transform_to_ras, write_transform
+from ..core.errors import GeometryError, InputError, UsageError
+from ..core.nifti import grids_overlap, load_grid, load_label, present_values, resample_label, same_grid, save_mask
+from .constants import INTERPOLATIONS, METHODS, SCT_COMMAND
+from .itk import write_transform
 from .origin import label_origin
 from .methods import REGISTERING, _register
 from .options import RegOptions
@@ -75,6 +71,88 @@ def _qc(qc_dir: str | Path, mri: Path, out: Path, ct_label: Path, meta: dict) ->
         log.warning("%s: QC entry failed (%s)", out, exc)
 
 
+@dataclass
+class _Job:
+    """One transfer's inputs, as every per-method function needs them."""
+
+    ct_label: Path
+    mri: Path
+    ct_image: Path | None
+    label: object  # core.nifti.Volume of the CT label
+    data: np.ndarray  # the label voxels to transfer (one class extracted, or all)
+    mri_grid: object  # core.nifti.Grid
+    interp: str
+    values: list[int]
+    value: int | None
+    reg_options: RegOptions
+
+
+def _check_arguments(method: str, interp: str, kind: str) -> None:
+    if method not in METHODS:
+        raise UsageError(f"unknown method {method!r}", None, f"use one of {', '.join(METHODS)}")
+    if interp not in INTERPOLATIONS:
+        raise UsageError(f"unknown interpolation {interp!r}", None, "use nearest or label")
+    if kind not in ("seg", "dseg"):
+        raise UsageError(f"unknown label kind {kind!r}", None, "use seg or dseg")
+    if method == "sct" and kind == "dseg" and interp == "label":
+        raise UsageError("--method sct with --interp label handles one class only", None,
+                         "extract one class (--label) or use --method header")
+
+
+def _read_label(path: Path, kind: str, value: int | None, classes: dict[int, str] | None) -> tuple:
+    """(label volume, voxels to transfer): all classes of a dseg, one extracted class, or a binary mask."""
+    if kind == "dseg":
+        label = load_label(path, allowed=classes.keys() if classes else None)
+        return label, label.data
+    if value is not None:
+        label = load_label(path)
+        return label, extract_class(label.data, value, path)
+    label = load_label(path, binary=True)
+    return label, label.data
+
+
+def _by_header(job: _Job) -> tuple:
+    return resample_label(job.data, job.label.affine, job.mri_grid, mode=job.interp, values=job.values), None, {}, {}
+
+
+def _own_label(job: _Job) -> tuple:
+    """A label already drawn on this MRI: copied, or resampled only if its grid differs."""
+    if not np.any(job.data):
+        raise InputError("the label already on this MRI is empty", job.ct_label,
+                         "delete it or drop --mri-label-origin to transfer the CT label")
+    out = job.data.copy() if same_grid(job.label.grid, job.mri_grid) else resample_label(
+        job.data, job.label.affine, job.mri_grid, mode=job.interp, values=job.values)
+    return out, None, {"LabelOrigin": label_origin(job.ct_label)}, {}
+
+
+def _by_sct(job: _Job) -> tuple:
+    """``sct_register_multimodal -identity 1`` on the label (one class written out first if extracted)."""
+    with tempfile.TemporaryDirectory(prefix="totalseg_bids_lbl_") as tmp:
+        source = job.ct_label
+        if job.value is not None or not np.array_equal(job.data, job.label.data):
+            source = Path(tmp) / f"{split_extension(job.ct_label.name)[0]}_class-{job.value}.nii.gz"
+            save_mask(job.data, job.label.affine, source)
+        out = run_sct(source, job.mri, job.mri_grid, job.interp)
+    x = "nn" if job.interp == "nearest" else "linear"
+    return out, None, {"Command": f"{SCT_COMMAND} -i <label> -d <MRI> -identity 1 -x {x}"}, {}
+
+
+def _by_registration(method: str):
+    def run(job: _Job) -> tuple:
+        out, transform, tool, qflags = _register(method, job.ct_label, job.ct_image, job.label, job.data, job.mri,
+                                                 job.mri_grid, job.interp, job.values, job.reg_options)
+        if transform is not None and not hasattr(transform, "GetName"):
+            transform = None  # a deformable field: its record is in the sidecar, no ITK text file
+        return out, transform, tool, qflags
+
+    return run
+
+
+#: method -> function(job) giving (label on the MRI grid, ITK transform or None, sidecar keys, flags)
+TRANSFERS = {"header": _by_header, "sct": _by_sct, "own-label": _own_label,
+             **{m: _by_registration(m) for m in REGISTERING}}
+
+
 def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: str | Path,
                    method: str = "header", interp: str = "nearest", ct_image: str | Path | None = None,
                    value: int | None = None, kind: str = "seg", classes: dict[int, str] | None = None,
@@ -93,99 +171,73 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
     t0 = time.perf_counter()
     ct_label_path, mri_path, out_path = Path(ct_label_path), Path(mri_path), Path(out_path)
     ct_image = Path(ct_image) if ct_image is not None else None
-    if method not in METHODS:
-        raise UsageError(f"unknown method {method!r}", None, f"use one of {', '.join(METHODS)}")
-    if interp not in INTERPOLATIONS:
-        raise UsageError(f"unknown interpolation {interp!r}", None, "use nearest or label")
-    if kind not in ("seg", "dseg"):
-        raise UsageError(f"unknown label kind {kind!r}", None, "use seg or dseg")
-    if method == "sct" and kind == "dseg" and interp == "label":
-        raise UsageError("--method sct with --interp label handles one class only", None,
-                         "extract one class (--label) or use --method header")
+    _check_arguments(method, interp, kind)
     used_method = "own-label" if own_label else method
     xfm_path = out_path.with_name(split_extension(out_path.name)[0] + "_xfm.txt")
-    # BIDS has no transform file type (and the validator ignores .bidsignore in derivatives):
-    # with --naming bids the transform lives in the sidecar only
-    bids_named = getattr(BidsName.try_parse(out_path.name), "naming", "neuropoly") == "bids"
     if not overwrite and output_complete(out_path):
         log.info("%s exists, skipping (use --overwrite to redo)", out_path)
         return TransferResult(str(out_path), "skipped", used_method, str(mri_path), str(ct_label_path),
                               str(xfm_path) if xfm_path.exists() else None)
     _check_same_subject(ct_label_path, mri_path, own_label)
     refuse_manual_overwrite(out_path, overwrite)  # a hand-corrected label survives --overwrite
+    job = _prepare(ct_label_path, mri_path, ct_image, method, interp, value, kind, classes, reg_options)
+    out, transform, more, qflags = TRANSFERS[used_method](job)
+    tool: dict = {"Method": used_method, "Interpolation": interp}
+    if value is not None:
+        tool["LabelValue"] = int(value)
+    tool.update(more)
+    # BIDS has no transform file type (and the validator ignores .bidsignore in derivatives):
+    # with --naming bids the transform lives in the sidecar only
+    bids_named = getattr(BidsName.try_parse(out_path.name), "naming", "neuropoly") == "bids"
+    if method in REGISTERING and not own_label:
+        tool["TransformFile"] = None if (bids_named or transform is None) else xfm_path.name
+    flags = label_flags(out) | qflags
+    transform = None if bids_named else transform
+    _write_outputs(job, out_path, out, transform, xfm_path, kind, classes, tool, flags, raw_root)
+    if qc_dir is not None:
+        _qc(qc_dir, mri_path, out_path, ct_label_path, {"method": used_method, "interp": interp, **flags})
+    return TransferResult(str(out_path), "written", used_method, str(mri_path), str(ct_label_path),
+                          str(xfm_path) if transform is not None else None, flags,
+                          round(time.perf_counter() - t0, 3))
 
+
+def _prepare(ct_label_path: Path, mri_path: Path, ct_image: Path | None, method: str, interp: str,
+             value: int | None, kind: str, classes: dict[int, str] | None, reg_options: RegOptions | None) -> _Job:
+    """Read the label and the MRI grid; refuse fields of view that cannot meet."""
     mri_grid = load_grid(mri_path)  # header/sct need the MRI's grid only, not its voxels
-    if kind == "dseg":
-        label = load_label(ct_label_path, allowed=classes.keys() if classes else None)
-        data = label.data
-    elif value is not None:
-        label = load_label(ct_label_path)
-        data = extract_class(label.data, value, ct_label_path)
-    else:
-        label = load_label(ct_label_path, binary=True)
-        data = label.data
-    free_start = method in REGISTERING and (reg_options or RegOptions()).init != "header"
+    label, data = _read_label(ct_label_path, kind, value, classes)
+    reg_options = reg_options or RegOptions()
+    free_start = method in REGISTERING and reg_options.init != "header"
     if not free_start and not grids_overlap(label.grid, mri_grid):
         raise GeometryError("the label's field of view and the MRI's do not overlap at all in world space",
                             mri_path, f"check that {ct_label_path.name} and this MRI are of the same scan "
                             "session and that their headers are right")
     values = sorted(present_values(data) - {0}) if kind == "dseg" else [1]
-    tool: dict = {"Method": used_method, "Interpolation": interp}
-    if value is not None:
-        tool["LabelValue"] = int(value)
-    transform, qflags = None, {}
-    if own_label:
-        if not np.any(data):
-            raise InputError("the label already on this MRI is empty", ct_label_path,
-                             "delete it or drop --mri-label-origin to transfer the CT label")
-        tool["LabelOrigin"] = label_origin(ct_label_path)
-        out = data.copy() if same_grid(label.grid, mri_grid) else resample_label(
-            data, label.affine, mri_grid, mode=interp, values=values)
-    elif method == "header":
-        out = resample_label(data, label.affine, mri_grid, mode=interp, values=values)
-    elif method in REGISTERING:
-        out, transform, more, qflags = _register(method, ct_label_path, ct_image, label, data, mri_path, mri_grid,
-                                                 interp, values, reg_options or RegOptions())
-        tool.update(more)
-        if transform is not None and not hasattr(transform, "GetName"):
-            transform = None  # a deformable field: its record is in the sidecar, no ITK text file
-        tool["TransformFile"] = None if (bids_named or transform is None) else xfm_path.name
-    else:  # sct
-        with tempfile.TemporaryDirectory(prefix="totalseg_bids_lbl_") as tmp:
-            source = ct_label_path
-            if value is not None or not np.array_equal(data, label.data):
-                source = Path(tmp) / f"{split_extension(ct_label_path.name)[0]}_class-{value}.nii.gz"
-                save_mask(data, label.affine, source)
-            out = run_sct(source, mri_path, mri_grid, interp)
-        x = "nn" if interp == "nearest" else "linear"
-        tool["Command"] = f"{SCT_COMMAND} -i <label> -d <MRI> -identity 1 -x {x}"
+    return _Job(ct_label_path, mri_path, ct_image, label, data, mri_grid, interp, values, value, reg_options)
 
-    flags = label_flags(out) | qflags
+
+def _write_outputs(job: _Job, out_path: Path, out: np.ndarray, transform, xfm_path: Path, kind: str,
+                   classes: dict[int, str] | None, tool: dict, flags: dict, raw_root: str | Path | None) -> None:
+    """Mask, transform and lookup table first, the sidecar last (it marks the output complete)."""
     if flags.get("EmptyLabel"):
         log.warning("%s: the transferred label is empty: the CT label does not reach this MRI's field of view",
                     out_path)
     elif flags.get("TouchesFieldOfViewEdge"):
         log.warning("%s: the transferred label touches the MRI field-of-view edge (structure cut off?)", out_path)
-
-    save_mask(out, mri_grid.affine, out_path)
-    if transform is not None and not bids_named:
+    save_mask(out, job.mri_grid.affine, out_path)
+    if transform is not None:
         write_transform(transform, xfm_path)
     if kind == "dseg":
-        write_dseg_tsv(out_path, classes or {v: str(v) for v in values})
+        write_dseg_tsv(out_path, classes or {v: str(v) for v in job.values})
     try:
         ensure_dataset_description(dataset_root_of(out_path), "reg-labels",
                                    "CT labels transferred to MRI space by totalseg_bids.register")
     except InputError:
         log.debug("%s is not inside a sub-<label> folder: no dataset_description.json", out_path)
     try:
-        raw = Path(raw_root) if raw_root is not None else raw_root_of(mri_path)
+        raw = Path(raw_root) if raw_root is not None else raw_root_of(job.mri)
     except InputError:
         raw = None
-    sources = [ct_label_path] + ([ct_image] if ct_image is not None else []) + [mri_path]
+    sources = [job.ct_label] + ([job.ct_image] if job.ct_image is not None else []) + [job.mri]
     write_sidecar(out_path, sources, [generated_by("totalseg_bids.register", version=__version__, **tool)],
-                  spatial_reference=mri_path, raw_root=raw, **flags)
-    seconds = time.perf_counter() - t0
-    if qc_dir is not None:
-        _qc(qc_dir, mri_path, out_path, ct_label_path, {"method": used_method, "interp": interp, **flags})
-    return TransferResult(str(out_path), "written", used_method, str(mri_path), str(ct_label_path),
-                          str(xfm_path) if transform is not None else None, flags, round(seconds, 3))
+                  spatial_reference=job.mri, raw_root=raw, **flags)
