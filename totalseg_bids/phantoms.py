@@ -24,6 +24,7 @@ from typing import Sequence
 
 import numpy as np
 
+from .phantom_layouts import LAYOUTS
 from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
@@ -504,8 +505,7 @@ def get_parser() -> argparse.ArgumentParser:
     cli.add_naming_arg(p)
     p.add_argument("--layout", default=None, metavar="NAME",
                    help="write the phantoms as a public dataset ships them instead of BIDS: "
-                        "synthrad2023, synthrad2025, mrspineseg, spider, totalsegmentator, dicom, "
-                        "png-stack, npy")
+                        f"{', '.join(LAYOUTS)}")
     return p
 
 
