@@ -66,14 +66,14 @@ def raise_for_unreadable(records: Sequence[Path], index: Path) -> None:
 
 def check_pairs(pairs: Sequence[tuple[Any, Any]]) -> None:
     """Refuse an image paired with a label of another subject/session (by BIDS name)."""
-    from ..core.bids import BidsName
+    from ..core.bids import BidsName, dataset_path
 
     for img, lab in pairs:
         if img is None or lab is None:
             continue
         a, b = BidsName.try_parse(img), BidsName.try_parse(lab)
         if a is not None and b is not None and (a.subject, a.session) != (b.subject, b.session):
-            raise InputError(f"label of sub-{b.subject} given for image {Path(img).name}", lab,
+            raise InputError(f"label of sub-{b.subject} given for image {dataset_path(img)}", lab,
                              "give --images and --labels in the same order")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from ..core.bids import is_binary_label
 from ..core.errors import TotalsegBidsError
 from ..core.nifti import apply_affine
 from .figures import label_figures
@@ -53,18 +54,6 @@ def _load(path, loader, what: str, geometry: dict[str, Any], flags: list[dict[st
     return vol
 
 
-def binary_by_name(path) -> bool:
-    """True when the label's BIDS name says it holds 0/1 only (``_seg``, ``_mask``).
-
-    >>> binary_by_name("sub-01_T2w_label-sacrum_seg.nii.gz"), binary_by_name("sub-01_T2w_dseg.nii.gz")
-    (True, False)
-    """
-    from ..core.bids import BidsName
-
-    name = BidsName.try_parse(path) if path is not None else None
-    return name is not None and name.deriv_suffix in ("seg", "mask")
-
-
 def _label_flags(lab, label_path, figures: dict[str, Any], flags: list[dict[str, str]]) -> None:
     """Findings about a readable label: empty, at the edge, fragmented, values its name forbids."""
     figures.update(label_figures(lab.data, lab.affine))
@@ -77,7 +66,7 @@ def _label_flags(lab, label_path, figures: dict[str, Any], flags: list[dict[str,
         flags.append(_flag("warning", "components",
                            f"{figures['components']} connected components (expected {expected})"))
     values = sorted(int(v) for v in figures["classes"])
-    if binary_by_name(label_path) and values and values != [1]:
+    if label_path is not None and is_binary_label(label_path) and values and values != [1]:
         flags.append(_flag("error", "label_values", f"a _seg/_mask label must hold 0 and 1 only, "
                                                     f"found values {[0] + values}"))
 

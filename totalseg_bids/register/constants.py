@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.bids import CT_SUFFIXES
+
 METHODS = ("header", "rigid", "affine", "sct", "ants-rigid", "ants-affine", "ants-syn")
 INTERPOLATIONS = ("nearest", "label")
 DEFAULT_CONTRASTS = ("T1w", "T2w")
-DEFAULT_CT_SUFFIXES = ("CT", "ct")
+DEFAULT_CT_SUFFIXES = CT_SUFFIXES
 DEFAULT_LABEL = "sacrum"
 SCT_COMMAND = "sct_register_multimodal"
 SCT_TIMEOUT_S = 1800

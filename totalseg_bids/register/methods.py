@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.bids import dataset_path
 from ..core.errors import GeometryError, MissingFileError
 from ..core.nifti import Grid, Volume, grid_mismatch, load_image, resample_label, same_grid
 from .constants import REGISTRATION_SEED
@@ -93,7 +94,7 @@ def _register(method: str, label_path: Path, ct_image: Path | None, label: Volum
         flags["LabelLeftFieldOfView"] = True
     tool["Quality"] = quality
     # timings go to the log, not the sidecar: two runs must write identical derivatives
-    log.info("%s: registered in %.2fs", mri_path.name, time.perf_counter() - t0)
+    log.info("%s: registered in %.2fs", dataset_path(mri_path), time.perf_counter() - t0)
     if flags:
         flags["RegistrationSuspicious"] = True
         out, transform = _on_failure(opts, flags, mri_path, data, label, mri_grid, interp, values, out, transform)

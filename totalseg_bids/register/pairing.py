@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..core.bids import BidsName, derivative_path, label_value, split_extension
+from ..core.bids import BINARY_LABEL_SUFFIXES, BidsName, dataset_path, derivative_path, dseg_tsv_path, label_value
 from ..core.derivatives import read_dseg_tsv
 from ..core.errors import InputError, MissingFileError
 from ..core.index import BidsFile, BidsIndex
@@ -104,7 +104,7 @@ def _is_label_of(f: BidsFile, name: str, kinds: Iterable[str]) -> bool:
 
 
 def _dseg_table(path: Path) -> dict[int, str] | None:
-    tsv = path.with_name(split_extension(path.name)[0] + ".tsv")
+    tsv = dseg_tsv_path(path)
     if not tsv.is_file():
         return None
     try:
@@ -121,7 +121,7 @@ def _resolve_source(spec: LabelSpec, labels: list[BidsFile]) -> tuple[list[Path]
     provides the class.
     """
     if not spec.keep_dseg and spec.value is None:
-        binary = [f.path for f in labels if _is_label_of(f, spec.name, ("seg", "mask"))]
+        binary = [f.path for f in labels if _is_label_of(f, spec.name, BINARY_LABEL_SUFFIXES)]
         if binary and spec.dseg is None:
             return binary, None, None, None
     dsegs = [f for f in labels if f.name.deriv_suffix == "dseg"
@@ -264,8 +264,9 @@ def _mri_label(m: BidsFile, spec: LabelSpec, own_labels: dict[str, Path], out: P
             continue
         origin = label_origin(path)
         if origin_accepted(origin, origins):
-            log.info("%s: using the label already on this MRI, %s (GeneratedBy: %s)", m.path.name, path, origin)
+            log.info("%s: using the label already on this MRI, %s (GeneratedBy: %s)", dataset_path(m.path), path,
+                     origin)
             return path
         log.info("%s: ignoring %s (GeneratedBy: %s; not in --mri-label-origin), transferring the CT label",
-                 m.path.name, path.name, origin)
+                 dataset_path(m.path), path.name, origin)
     return None
