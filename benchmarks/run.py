@@ -29,7 +29,7 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``
 os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 
-from benchmarks import (bench_augment, bench_bidsify, bench_convert_mri, bench_core, bench_register,  # noqa: E402
+from benchmarks import (bench_augment, bench_bidsify, bench_cohort, bench_convert_mri, bench_core, bench_register,  # noqa: E402
                         bench_stages)
 from benchmarks.bench_common import Context, Row, machine_info, markdown_table  # noqa: E402
 
@@ -47,6 +47,8 @@ BENCHMARKS = {
     "jobs": (bench_stages.bench_jobs, "register -j 1 vs -j 2", True),
     "bidsify": (bench_bidsify.bench_bidsify, "DICOM -> BIDS per series: bidsify vs dcm2niix alone", True),
     "register": (bench_register.bench_register, "register rigid vs ANTs rigid: Dice and s/pair (full only)", False),
+    "cohort": (bench_cohort.bench_cohort, "phantom cohort through every stage CLI: s/subject, -j 1/-j 2/Dask (full only)",
+               False),
     "augment": (bench_augment.bench_augment, "2D augmentation: ours -j 1/-j 2 vs a plain albumentations loop", True),
 }
 
