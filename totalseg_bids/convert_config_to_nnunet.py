@@ -87,8 +87,11 @@ from .core.nifti import (
 )
 from .core.parallel import run_tasks
 
-#: Without -j, cohorts smaller than this convert in one process (benchmarks/RESULTS.md, fix G).
+#: Without -j, cohorts of this many cases always use the process pool (benchmarks/RESULTS.md) ...
 SERIAL_BELOW = 1000
+#: ... and smaller ones use it when their labels hold this many voxels in all: decoding the labels is
+#: the per-case work; below this the pool's start-up costs more than it saves (benchmarks/RESULTS.md).
+POOL_VOXELS = 150_000_000
 log = logging.getLogger("totalseg_bids.convert_config_to_nnunet")  # not __name__ under python -m
 
 READERS = ("SimpleITKIO", "NibabelIO", "NibabelIOWithReorient")
@@ -788,8 +791,8 @@ def _tasks(cases: Sequence[Case], ids: Sequence[str], work: Path, link: str, all
 
 def _convert_all(tasks: Sequence[CaseTask], keys: Sequence[str], jobs: int | None) -> list[CaseRecord]:
     """Run every case; re-raise the first case error with its class (and how many more failed)."""
-    if jobs is None:  # per-case work is milliseconds: a process pool only pays off for large cohorts
-        jobs = 1 if len(tasks) < SERIAL_BELOW else None
+    if jobs is None:
+        jobs = _default_jobs(tasks)
     outcomes = run_tasks(_convert_case_or_error, list(tasks), keys=list(keys), jobs=jobs, desc="convert")
     errors = [o.value for o in outcomes if o.ok and isinstance(o.value, TotalsegBidsError)]
     crashed = [o for o in outcomes if not o.ok]
@@ -800,6 +803,21 @@ def _convert_all(tasks: Sequence[CaseTask], keys: Sequence[str], jobs: int | Non
     if crashed:
         raise InputError(crashed[0].error or "case failed", crashed[0].key, "rerun with -v for details")
     return [o.value for o in outcomes]
+
+
+def _default_jobs(tasks: Sequence[CaseTask]) -> int | None:
+    """1 (serial) or None (all cores) when ``-j`` is not given, from the cohort
+    size and the first label's voxel count (one header read)."""
+    if len(tasks) >= SERIAL_BELOW:
+        return None
+    first = next((t.label for t in tasks if t.label is not None), None)
+    if first is None or len(tasks) < 8:
+        return 1
+    try:
+        voxels = int(np.prod(load_nifti(first, check_forms=False).shape))
+    except TotalsegBidsError:  # the case itself reports it
+        return 1
+    return None if voxels * len(tasks) >= POOL_VOXELS else 1
 
 
 def _write_splits(work: Path, records: Sequence[CaseRecord]) -> list[dict]:
