@@ -29,7 +29,8 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``
 os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 
-from benchmarks import bench_augment, bench_bidsify, bench_core, bench_register, bench_stages  # noqa: E402
+from benchmarks import (bench_augment, bench_bidsify, bench_cohort, bench_convert_mri, bench_core, bench_register,  # noqa: E402
+                        bench_stages)
 from benchmarks.bench_common import Context, Row, machine_info, markdown_table  # noqa: E402
 
 #: name -> (function, what it measures, runs in --quick)
@@ -37,6 +38,8 @@ BENCHMARKS = {
     "index": (bench_core.bench_index, "BIDS indexing: ours vs pybids vs os.scandir", True),
     "transfer": (bench_core.bench_transfer, "label transfer CT->MRI: ours vs nibabel vs nilearn, I/O floor", True),
     "convert": (bench_stages.bench_convert, "config -> nnU-Net: links vs copy-and-reorient vs cp", True),
+    "convert_mri": (bench_convert_mri.bench_convert_mri,
+                    "133 MRI cases -> nnU-Net: ours vs the original totalspineseg converter vs cp", True),
     "lcc": (bench_core.bench_lcc, "largest connected component: ours vs scipy vs nnU-Net", True),
     "predict": (bench_stages.bench_predict, "prediction: one session vs one process per image (full only)", False),
     "memory": (bench_core.bench_memory, "peak RSS of a large label transfer", True),
@@ -44,6 +47,8 @@ BENCHMARKS = {
     "jobs": (bench_stages.bench_jobs, "register -j 1 vs -j 2", True),
     "bidsify": (bench_bidsify.bench_bidsify, "DICOM -> BIDS per series: bidsify vs dcm2niix alone", True),
     "register": (bench_register.bench_register, "register rigid vs ANTs rigid: Dice and s/pair (full only)", False),
+    "cohort": (bench_cohort.bench_cohort, "phantom cohort through every stage CLI: s/subject, -j 1/-j 2/Dask (full only)",
+               False),
     "augment": (bench_augment.bench_augment, "2D augmentation: ours -j 1/-j 2 vs a plain albumentations loop", True),
 }
 
@@ -51,7 +56,7 @@ BENCHMARKS = {
 def get_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                epilog="\n".join(f"  {k:9s} {v[1]}" for k, v in BENCHMARKS.items()))
+                                epilog="\n".join(f"  {k:11s} {v[1]}" for k, v in BENCHMARKS.items()))
     p.add_argument("--quick", action="store_true", help="small sizes, 1-2 repeats (CI)")
     p.add_argument("--only", nargs="+", metavar="NAME", choices=list(BENCHMARKS), help="run only these")
     p.add_argument("--out", type=Path, metavar="FILE", help="write the table, date and machine to FILE")
@@ -81,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         return bench_core.memory_child(args.child_memory)
     if args.list:
         for k, v in BENCHMARKS.items():
-            print(f"{k:9s} {v[1]}{'' if v[2] else ' (full mode only)'}")
+            print(f"{k:11s} {v[1]}{'' if v[2] else ' (full mode only)'}")
         return 0
     selected = args.only or list(BENCHMARKS)
     started = datetime.datetime.now()

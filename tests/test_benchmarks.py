@@ -43,3 +43,4 @@ def test_benchmarks_list():
                           cwd=REPO, capture_output=True, encoding="utf-8", errors="replace", timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "index" in proc.stdout and "predict" in proc.stdout
+    assert "convert_mri" in proc.stdout and "cohort" in proc.stdout

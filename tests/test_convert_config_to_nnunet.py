@@ -284,3 +284,50 @@ def test_nnunet_plan_and_preprocess_accepts_dataset(trained_model):  # noqa: F81
         [Path(cfg["DATASETS_PATH"]) / p for p in cfg["TRAINING"]]
     assert trained_model.dataset_folder.startswith(f"Dataset{DATASET_ID:03d}_")
     print("nnU-Net timings (s):", {k: round(v, 1) for k, v in trained_model.timings.items()})
+
+
+@pytest.mark.parametrize("dtype,values", [(np.uint8, [0, 1]), (np.uint16, [0, 3, 700]), (np.int16, [0, 2, 5]),
+                                          (np.uint8, [0])])
+def test_streamed_label_values_equal_full_read(tmp_path, dtype, values):
+    """The streamed check finds exactly the values the full read finds, across
+    1 MiB slices and in a file of two gzip members."""
+    import gzip
+
+    from totalseg_bids.convert_config_to_nnunet import _streamable, stream_label_values
+    from totalseg_bids.core.nifti import label_array, load_nifti, present_values
+
+    data = np.zeros((200, 160, 70), dtype)  # > 2 MiB: several slices
+    for i, v in enumerate(values[1:]):
+        data[10 + 50 * i:40 + 50 * i, 5:90, 60:69] = v
+    path = tmp_path / "sub-01_T2w_label-x_seg.nii.gz"
+    nib.Nifti1Image(data, np.eye(4)).to_filename(str(path))
+    raw = gzip.decompress(path.read_bytes())
+    multi = tmp_path / "sub-02_T2w_label-x_seg.nii.gz"
+    multi.write_bytes(gzip.compress(raw[:1_500_001]) + gzip.compress(raw[1_500_001:]))
+    for p in (path, multi):
+        img = load_nifti(p, check_forms=False)
+        assert _streamable(img, p)
+        assert stream_label_values(img, p) == present_values(label_array(img, p)) == set(values)
+
+
+def test_streamed_label_refuses_what_the_full_read_refuses(tmp_path):
+    import gzip
+
+    from totalseg_bids.convert_config_to_nnunet import stream_label_values
+    from totalseg_bids.core.errors import InputError
+    from totalseg_bids.core.nifti import label_array, load_nifti
+
+    data = np.zeros((30, 30, 30), np.int16)
+    data[3, 4, 5] = -2
+    neg = tmp_path / "neg_seg.nii.gz"
+    nib.Nifti1Image(data, np.eye(4)).to_filename(str(neg))
+    img = load_nifti(neg, check_forms=False)
+    with pytest.raises(InputError) as full:
+        label_array(img, neg)
+    with pytest.raises(InputError) as streamed:
+        stream_label_values(img, neg)
+    assert str(streamed.value) == str(full.value) and "negative" in str(full.value)
+    short = tmp_path / "short_seg.nii.gz"  # a stream that ends early (header size check bypassed)
+    short.write_bytes(gzip.compress(gzip.decompress(neg.read_bytes())[:20_000]))
+    with pytest.raises(InputError, match="truncated or corrupt"):
+        stream_label_values(img, short)

@@ -88,8 +88,11 @@ from .core.nifti import (
 )
 from .core.parallel import run_tasks
 
-#: Without -j, cohorts smaller than this convert in one process (benchmarks/RESULTS.md, fix G).
+#: Without -j, cohorts of this many cases always use the process pool (benchmarks/RESULTS.md) ...
 SERIAL_BELOW = 1000
+#: ... and smaller ones use it when their labels hold this many voxels in all: decoding the labels is
+#: the per-case work; below this the pool's start-up costs more than it saves (benchmarks/RESULTS.md).
+POOL_VOXELS = 150_000_000
 log = logging.getLogger("totalseg_bids.convert_config_to_nnunet")  # not __name__ under python -m
 
 READERS = ("SimpleITKIO", "NibabelIO", "NibabelIOWithReorient")
@@ -425,10 +428,15 @@ def _save_float(data: np.ndarray, affine: np.ndarray, dst: Path) -> None:
 
 
 def _convert_label(task: CaseTask, ref: Grid, actions: list[str]) -> str:
+    """Check one label's values and geometry; link it, or write a corrected copy."""
     path = task.label
     img = load_nifti(path, check_forms=False)  # the header is needed below (stored type, scaling, forms)
-    data = label_array(img, path)
-    present = sorted(present_values(data))  # sorts the labelled box only
+    data = None
+    if _streamable(img, path):
+        present = sorted(stream_label_values(img, path))
+    else:
+        data = label_array(img, path)
+        present = sorted(present_values(data))  # sorts the labelled box only
     problem = label_problem(present, task.allowed, task.remap)
     if problem:
         fix = ("pass --labels-json with a \"remap\" for these values" if task.remap is None
@@ -436,29 +444,20 @@ def _convert_label(task: CaseTask, ref: Grid, actions: list[str]) -> str:
         raise InputError(problem, path, fix)
     if present == [0]:
         log.warning("%s: label is empty (background only)", path)
-    grid = Grid.of(img)
-    reasons = []
-    stored = img.get_data_dtype()
-    slope, inter = img.header.get_slope_inter()
-    if np.issubdtype(stored, np.floating):
-        reasons.append(f"stored as {stored}")
-    if (slope not in (None, 1.0) and not np.isnan(slope)) or (inter not in (None, 0.0) and not np.isnan(inter)):
-        reasons.append("scaled (scl_slope/scl_inter)")
-    if task.remap is not None and any(task.remap.get(int(v), int(v)) != int(v) for v in present if v):
-        data = apply_remap(data, task.remap)
-        reasons.append("values remapped")
-    gap = qform_sform_discrepancy(img)
-    if gap > task.form_tolerance:
-        reasons.append(f"qform/sform {gap:.3g} mm apart")
-    why = grid_mismatch(grid, ref)
+    remapped = task.remap is not None and any(task.remap.get(int(v), int(v)) != int(v) for v in present if v)
+    reasons, why = _label_header_reasons(img, ref, task, remapped)
     if why:
-        if not grids_overlap(grid, ref):
+        if not grids_overlap(Grid.of(img), ref):
             raise GeometryError(f"label and image do not overlap in world space ({why})", path,
                                 f"check the label belongs to {task.images[0].name} or register it")
-        data = resample_label(data, img.affine, ref, mode="nearest")
         reasons.append(f"resampled onto the image grid ({why})")
     dst = task.work / task.labels_dir / f"{task.case_id}{FILE_ENDING}"
     if reasons or not path.name.endswith(".nii.gz"):
+        data = label_array(img, path) if data is None else data
+        if remapped:
+            data = apply_remap(data, task.remap)
+        if why:
+            data = resample_label(data, img.affine, ref, mode="nearest")
         save_mask(data, ref.affine, dst)
         actions.append("label rewritten: " + (", ".join(reasons) or "compressed"))
     else:
@@ -466,6 +465,100 @@ def _convert_label(task: CaseTask, ref: Grid, actions: list[str]) -> str:
         if how != task.link:
             actions.append(f"label {how} (no {task.link})")
     return f"{task.labels_dir}/{dst.name}"
+
+
+def _label_header_reasons(img, ref: Grid, task: CaseTask, remapped: bool) -> tuple[list[str], str | None]:
+    """Why a label must be rewritten (stored type, scaling, remapped values,
+    qform/sform: all but the values come from the header), and how its grid
+    differs from the image's (None: the same grid)."""
+    reasons = []
+    stored = img.get_data_dtype()
+    slope, inter = img.header.get_slope_inter()
+    if np.issubdtype(stored, np.floating):
+        reasons.append(f"stored as {stored}")
+    if (slope not in (None, 1.0) and not np.isnan(slope)) or (inter not in (None, 0.0) and not np.isnan(inter)):
+        reasons.append("scaled (scl_slope/scl_inter)")
+    if remapped:
+        reasons.append("values remapped")
+    gap = qform_sform_discrepancy(img)
+    if gap > task.form_tolerance:
+        reasons.append(f"qform/sform {gap:.3g} mm apart")
+    return reasons, grid_mismatch(Grid.of(img), ref)
+
+
+def _streamable(img, path: Path) -> bool:
+    """Whether a label's values can be checked slice by slice from its gzip
+    stream: an unscaled native-integer array in a ``.nii.gz`` on disk."""
+    from nibabel.arrayproxy import ArrayProxy
+
+    proxy, shape = img.dataobj, img.shape
+    if len(shape) < 3 or any(s != 1 for s in shape[3:]):  # label_array words the error
+        return False
+    if not (isinstance(proxy, ArrayProxy) and path.name.endswith(".gz")
+            and str(getattr(proxy, "file_like", "")) == str(path)):
+        return False
+    dtype = np.dtype(proxy.dtype)
+    return dtype.kind in "iu" and dtype.isnative and float(proxy.slope) == 1.0 and float(proxy.inter) == 0.0
+
+
+def stream_label_values(img, path: Path) -> set[int]:
+    """The values (0 included) of an integer ``.nii.gz`` label that
+    :func:`_streamable` accepts, decompressed in 1 MiB slices that are scanned
+    and dropped: no array of the whole volume is built.
+
+    Most labels are linked as they are, so their array is never needed: the
+    check costs the decompression alone. Errors as
+    :func:`~totalseg_bids.core.nifti.label_array` words them.
+    """
+    from .core.gzip_codec import codec_errors
+
+    dtype = np.dtype(img.dataobj.dtype)
+    skip = int(img.dataobj.offset)
+    lo, hi, found, carry = 0, 0, set(), b""
+    try:
+        for piece in _data_slices(path, skip, skip + int(np.prod(img.shape)) * dtype.itemsize):
+            buf = carry + bytes(piece) if carry else piece
+            n = len(buf) - len(buf) % dtype.itemsize
+            carry = bytes(buf[n:])
+            arr = np.frombuffer(buf[:n], dtype)
+            if arr.size:
+                lo, hi = min(lo, int(arr.min())), max(hi, int(arr.max()))
+                if hi > 1:
+                    found |= set(np.unique(arr).tolist())
+    except codec_errors() + (ValueError,) as exc:
+        raise InputError(f"truncated or corrupt image data ({type(exc).__name__})", path,
+                         "re-copy the file or `datalad get` it again") from None
+    if lo < 0:
+        raise InputError(f"label has negative values (min {lo:g})", path, "fix the label file")
+    return (found | {0}) if hi > 1 else {0, hi}
+
+
+def _data_slices(path: Path, skip: int, need: int, chunk: int = 1 << 20) -> Iterable[memoryview]:
+    """Bytes ``skip:need`` of a (possibly multi-member) gzip file, as slices of
+    at most ``chunk`` decompressed bytes; EOFError when the stream is shorter."""
+    from .core.gzip_codec import backend
+
+    if backend() == "isal":
+        from isal import isal_zlib as zmod
+    else:
+        import zlib as zmod
+    with open(path, "rb") as fh:
+        data = fh.read()
+    pos, dec = 0, zmod.decompressobj(31)
+    while pos < need:
+        piece = dec.decompress(data, min(chunk, need - pos))
+        if dec.eof:  # the rest of the input belongs to the next gzip member
+            data, dec = dec.unused_data, zmod.decompressobj(31)
+        else:
+            data = dec.unconsumed_tail
+        if not piece:
+            if not data:
+                raise EOFError(f"gzip stream ends after {pos} of {need} bytes")
+            continue
+        start = max(skip - pos, 0)
+        pos += len(piece)
+        if start < len(piece):
+            yield memoryview(piece)[start:]
 
 
 # --------------------------------------------------------------- batch step
@@ -568,56 +661,13 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
             datalad_get: bool = False) -> ConversionResult:
     """Convert a data config into ``<path_out>/Dataset<NNN>_<name>/`` (see module doc)."""
     t0 = time.perf_counter()
-    if reader not in READERS:
-        raise UsageError(f"unknown reader {reader!r}", None, f"use one of {', '.join(READERS)}")
-    if link not in LINK_MODES:
-        raise UsageError(f"unknown link mode {link!r}", None, f"use one of {', '.join(LINK_MODES)}")
-    if labels and labels_json:
-        raise UsageError("--labels and --labels-json exclude each other", None, "give one of them")
+    _check_options(reader, link, labels, labels_json)
     folder_name = dataset_folder_name(number, name)
-    path_out = path_out or os.environ.get("nnUNet_raw")
-    if not path_out:
-        raise UsageError("no output folder: --path-out is not given and nnUNet_raw is not set", None,
-                         "pass --path-out DIR or export nnUNet_raw=DIR")
-    path_out = Path(path_out).expanduser().absolute()
-    cfg = load_config(config, datasets_path, require=("TRAINING",))
-    cases = cfg.cases()
-    if not cases:
-        raise InputError("the config lists no cases", cfg.path, "add TRAINING/VALIDATION/TESTING entries")
-    unlabelled = [c for c in cases if c.label is None and c.split != "TESTING"]
-    if unlabelled:
-        raise InputError(f"{len(unlabelled)} training case(s) without a label (e.g. {unlabelled[0].image})",
-                         cfg.path, "use a LABEL config or object entries with a LABEL")
-    if not any(c.split != "TESTING" for c in cases):
-        raise InputError("no TRAINING or VALIDATION case", cfg.path, "add training cases to the config")
-    all_files = [p for c in cases for p in (*c.images, *([c.label] if c.label else []))]
-    ensure_content(all_files, get=get_requested(datalad_get))
-
-    # labels
-    remap = None
-    if labels_json is not None:
-        if isinstance(labels_json, dict):
-            data = labels_json
-        else:
-            try:
-                data = json.loads(Path(labels_json).read_text(encoding="utf-8"))
-            except FileNotFoundError:
-                raise MissingFileError("labels JSON not found", labels_json, "check the path") from None
-            except (OSError, ValueError) as exc:
-                raise InputError(f"cannot read labels JSON ({exc})", labels_json, "fix the JSON") from None
-        try:
-            label_map, remap = parse_labels_json(data)
-        except InputError as exc:
-            raise InputError(exc.problem, labels_json if not isinstance(labels_json, dict) else None,
-                             exc.fix) from None
-    else:
-        label_map = labels_from_names(list(labels) if labels else
-                                      _label_names_from_files(c.label for c in cases if c.label))
+    path_out = _output_root(path_out)
+    cfg, cases = _load_cases(config, datasets_path, datalad_get)
+    label_map, remap = _label_map(labels, labels_json, cases)
     channel_names = _channel_names(cases, channels)
-
-    # ids, collisions
-    roots = [path_out, *[os.environ.get(v) for v in NNUNET_ENV]]
-    conflicts = find_id_conflicts(number, name, roots)
+    conflicts = find_id_conflicts(number, name, [path_out, *[os.environ.get(v) for v in NNUNET_ENV]])
     if conflicts:
         raise OutputError(f"dataset id {number:03d} already belongs to {conflicts[0].name}", conflicts[0],
                           "choose another -dnum (or remove that dataset)")
@@ -632,54 +682,20 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
             return done
     ids = unique_ids([case_id(name, raw_root_of(c.image).name if _in_bids(c.image) else c.image.parent.name,
                               c.name) for c in cases])
-
+    work = _work_dir(path_out, folder_name)
     try:
-        path_out.mkdir(parents=True, exist_ok=True)
-        work = Path(tempfile.mkdtemp(prefix=f".tmp-{folder_name}-", dir=path_out))
-        work.chmod(_default_dir_mode())  # mkdtemp makes 0700; the dataset is shared like any folder
-    except OSError as exc:
-        raise OutputError(f"cannot write ({exc.strerror})", path_out, "choose a writable --path-out") from None
-    try:
-        for sub in ("imagesTr", "labelsTr", "imagesTs"):
-            (work / sub).mkdir()
-        if any(c.split == "TESTING" and c.label for c in cases):
-            (work / "labelsTs").mkdir()
-        allowed = tuple(sorted(label_map.values()))
-        tasks = [CaseTask(i, c.split, tuple(c.images), c.label, work, link, allowed, remap, form_tolerance)
-                 for i, c in zip(ids, cases)]
-        if jobs is None:  # per-case work is milliseconds: a process pool only pays off for large cohorts
-            jobs = 1 if len(tasks) < SERIAL_BELOW else None
-        outcomes = run_tasks(_convert_case_or_error, tasks, keys=[str(c.image) for c in cases], jobs=jobs,
-                             desc="convert")
-        errors = [o.value for o in outcomes if o.ok and isinstance(o.value, TotalsegBidsError)]
-        crashed = [o for o in outcomes if not o.ok]
-        if errors:  # re-raise the first, keeping its class (GeometryError, MissingFileError, ...)
-            first, n = errors[0], len(errors) + len(crashed)
-            fix = first.fix + (f" ({n - 1} more case(s) failed)" if n > 1 else "") if first.fix else first.fix
-            raise type(first)(first.problem, first.path, fix)
-        if crashed:
-            raise InputError(crashed[0].error or "case failed", crashed[0].key, "rerun with -v for details")
-        records = [o.value for o in outcomes]
+        tasks = _tasks(cases, ids, work, link, tuple(sorted(label_map.values())), remap, form_tolerance)
+        records = _convert_all(tasks, [str(c.image) for c in cases], jobs)
         num_training = sum(r.split != "TESTING" for r in records)
         write_dataset_json(work, channel_names, label_map, num_training, FILE_ENDING, reader, name,
                            totalseg_bids={"config": str(cfg.path), "contrasts": cfg.contrasts,
                                           "link": link, "mapping": MAPPING_TSV})
         _write_mapping(work, records, cfg.datasets_path, len(channel_names))
-        splits = splits_record([r.case_id for r in records if r.split == "TRAINING"],
-                               [r.case_id for r in records if r.split == "VALIDATION"])
-        if not splits[0]["val"]:
-            log.warning("the config has no VALIDATION case: nnU-Net fold 0 will have an empty validation set")
-        atomic_write_json(work / SPLITS_FILE, splits)
+        splits = _write_splits(work, records)
         atomic_write_json(work / REQUEST_FILE, request)
         if verify:
             verify_with_nnunet(work, jobs or 1)
-        if final.exists() or final.is_symlink():
-            old = Path(tempfile.mkdtemp(prefix=f".old-{folder_name}-", dir=path_out))
-            os.replace(final, old / "ds")
-            os.replace(work, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(work, final)
+        _move_into_place(work, final, path_out, folder_name)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
@@ -692,6 +708,138 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
                                               for a in r.actions))
     return ConversionResult(final, num_training, len(records) - num_training, corrected,
                             time.perf_counter() - t0, written, records)
+
+
+def _check_options(reader: str, link: str, labels: Sequence[str] | None, labels_json: object) -> None:
+    if reader not in READERS:
+        raise UsageError(f"unknown reader {reader!r}", None, f"use one of {', '.join(READERS)}")
+    if link not in LINK_MODES:
+        raise UsageError(f"unknown link mode {link!r}", None, f"use one of {', '.join(LINK_MODES)}")
+    if labels and labels_json:
+        raise UsageError("--labels and --labels-json exclude each other", None, "give one of them")
+
+
+def _output_root(path_out: str | Path | None) -> Path:
+    """``--path-out``, else ``$nnUNet_raw``, as an absolute path."""
+    path_out = path_out or os.environ.get("nnUNet_raw")
+    if not path_out:
+        raise UsageError("no output folder: --path-out is not given and nnUNet_raw is not set", None,
+                         "pass --path-out DIR or export nnUNet_raw=DIR")
+    return Path(path_out).expanduser().absolute()
+
+
+def _load_cases(config: str | Path, datasets_path: str | Path | None, datalad_get: bool):
+    """The config and its cases, refusing configs nnU-Net cannot train from;
+    annexed inputs get their content (or a clear error)."""
+    cfg = load_config(config, datasets_path, require=("TRAINING",))
+    cases = cfg.cases()
+    if not cases:
+        raise InputError("the config lists no cases", cfg.path, "add TRAINING/VALIDATION/TESTING entries")
+    unlabelled = [c for c in cases if c.label is None and c.split != "TESTING"]
+    if unlabelled:
+        raise InputError(f"{len(unlabelled)} training case(s) without a label (e.g. {unlabelled[0].image})",
+                         cfg.path, "use a LABEL config or object entries with a LABEL")
+    if not any(c.split != "TESTING" for c in cases):
+        raise InputError("no TRAINING or VALIDATION case", cfg.path, "add training cases to the config")
+    all_files = [p for c in cases for p in (*c.images, *([c.label] if c.label else []))]
+    ensure_content(all_files, get=get_requested(datalad_get))
+    return cfg, cases
+
+
+def _label_map(labels: Sequence[str] | None, labels_json: str | Path | dict | None,
+               cases: Sequence[Case]) -> tuple[dict[str, int], dict[int, int] | None]:
+    """The label map and remap from ``--labels-json``, ``--labels`` or the files' label- entity."""
+    if labels_json is None:
+        return labels_from_names(list(labels) if labels else
+                                 _label_names_from_files(c.label for c in cases if c.label)), None
+    if isinstance(labels_json, dict):
+        data = labels_json
+    else:
+        try:
+            data = json.loads(Path(labels_json).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise MissingFileError("labels JSON not found", labels_json, "check the path") from None
+        except (OSError, ValueError) as exc:
+            raise InputError(f"cannot read labels JSON ({exc})", labels_json, "fix the JSON") from None
+    try:
+        return parse_labels_json(data)
+    except InputError as exc:
+        raise InputError(exc.problem, labels_json if not isinstance(labels_json, dict) else None,
+                         exc.fix) from None
+
+
+def _work_dir(path_out: Path, folder_name: str) -> Path:
+    """A hidden folder beside the target, renamed into place at the end."""
+    try:
+        path_out.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".tmp-{folder_name}-", dir=path_out))
+        work.chmod(_default_dir_mode())  # mkdtemp makes 0700; the dataset is shared like any folder
+    except OSError as exc:
+        raise OutputError(f"cannot write ({exc.strerror})", path_out, "choose a writable --path-out") from None
+    return work
+
+
+def _tasks(cases: Sequence[Case], ids: Sequence[str], work: Path, link: str, allowed: tuple[int, ...],
+           remap: dict[int, int] | None, form_tolerance: float) -> list[CaseTask]:
+    """One task per case, and the split folders they write into."""
+    for sub in ("imagesTr", "labelsTr", "imagesTs"):
+        (work / sub).mkdir()
+    if any(c.split == "TESTING" and c.label for c in cases):
+        (work / "labelsTs").mkdir()
+    return [CaseTask(i, c.split, tuple(c.images), c.label, work, link, allowed, remap, form_tolerance)
+            for i, c in zip(ids, cases)]
+
+
+def _convert_all(tasks: Sequence[CaseTask], keys: Sequence[str], jobs: int | None) -> list[CaseRecord]:
+    """Run every case; re-raise the first case error with its class (and how many more failed)."""
+    if jobs is None:
+        jobs = _default_jobs(tasks)
+    outcomes = run_tasks(_convert_case_or_error, list(tasks), keys=list(keys), jobs=jobs, desc="convert")
+    errors = [o.value for o in outcomes if o.ok and isinstance(o.value, TotalsegBidsError)]
+    crashed = [o for o in outcomes if not o.ok]
+    if errors:
+        first, n = errors[0], len(errors) + len(crashed)
+        fix = first.fix + (f" ({n - 1} more case(s) failed)" if n > 1 else "") if first.fix else first.fix
+        raise type(first)(first.problem, first.path, fix)
+    if crashed:
+        raise InputError(crashed[0].error or "case failed", crashed[0].key, "rerun with -v for details")
+    return [o.value for o in outcomes]
+
+
+def _default_jobs(tasks: Sequence[CaseTask]) -> int | None:
+    """1 (serial) or None (all cores) when ``-j`` is not given, from the cohort
+    size and the first label's voxel count (one header read)."""
+    if len(tasks) >= SERIAL_BELOW:
+        return None
+    first = next((t.label for t in tasks if t.label is not None), None)
+    if first is None or len(tasks) < 8:
+        return 1
+    try:
+        voxels = int(np.prod(load_nifti(first, check_forms=False).shape))
+    except TotalsegBidsError:  # the case itself reports it
+        return 1
+    return None if voxels * len(tasks) >= POOL_VOXELS else 1
+
+
+def _write_splits(work: Path, records: Sequence[CaseRecord]) -> list[dict]:
+    """The config's split as nnU-Net fold 0 (``splits_final.json``)."""
+    splits = splits_record([r.case_id for r in records if r.split == "TRAINING"],
+                           [r.case_id for r in records if r.split == "VALIDATION"])
+    if not splits[0]["val"]:
+        log.warning("the config has no VALIDATION case: nnU-Net fold 0 will have an empty validation set")
+    atomic_write_json(work / SPLITS_FILE, splits)
+    return splits
+
+
+def _move_into_place(work: Path, final: Path, path_out: Path, folder_name: str) -> None:
+    """Rename the finished dataset into place, replacing an older one."""
+    if final.exists() or final.is_symlink():
+        old = Path(tempfile.mkdtemp(prefix=f".old-{folder_name}-", dir=path_out))
+        os.replace(final, old / "ds")
+        os.replace(work, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(work, final)
 
 
 def _up_to_date(final: Path, request: dict, config: Path | None) -> ConversionResult | None:
