@@ -16,7 +16,7 @@ def test_image_listed_twice_names_dataset_and_both_labels(tmp_path):
     with pytest.raises(InputError) as err:
         check_cases(cases, Path("cfg.json"))
     text = str(err.value)
-    assert "dsA/sub-03_T1w.nii.gz" in text
+    assert "dsA/sub-03/anat/sub-03_T1w.nii.gz" in text
     assert str(gt) in text and str(reg) in text
     assert "--label-dir" in text
 

@@ -57,7 +57,7 @@ from . import __version__
 from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
-from .core.bids import BidsName, raw_root_of
+from .core.bids import BidsName, dataset_path, is_ct_suffix, raw_root_of
 from .core.nnunet import (SPLITS_FILE, dataset_folder_name, find_id_conflicts, splits_record,
                           write_dataset_json)
 from .core.config import Case, check_cases, load_config, read_request, request_difference, request_record
@@ -74,6 +74,7 @@ from .core.errors import (
 from .core.nifti import (
     QFORM_SFORM_TOLERANCE_MM,
     Grid,
+    check_3d_shape,
     grid_mismatch,
     grids_overlap,
     label_array,
@@ -98,7 +99,6 @@ log = logging.getLogger("totalseg_bids.convert_config_to_nnunet")  # not __name_
 READERS = ("SimpleITKIO", "NibabelIO", "NibabelIOWithReorient")
 LINK_MODES = ("symlink", "hardlink", "copy")
 FILE_ENDING = ".nii.gz"
-CT_SUFFIXES = ("CT", "ct")
 DEFAULT_NAME = "SacrumDataset"
 MAPPING_TSV = "case_mapping.tsv"
 MAPPING_JSON = "case_mapping.json"
@@ -148,15 +148,6 @@ def unique_ids(ids: Sequence[str]) -> list[str]:
         seen[i] = seen.get(i, 0) + 1
         out.append(i if seen[i] == 1 else f"{i}-dup{seen[i]}")
     return out
-
-
-def is_ct_suffix(suffix: str | None) -> bool:
-    """Whether an image suffix means CT (docs/conventions.md section 1).
-
-    >>> is_ct_suffix("CT"), is_ct_suffix("T2w")
-    (True, False)
-    """
-    return suffix in CT_SUFFIXES
 
 
 def default_channel_name(suffixes: Iterable[str]) -> str:
@@ -374,8 +365,7 @@ def convert_case(task: CaseTask) -> CaseRecord:
     images = [load_nifti(p, check_forms=False) for p in task.images]
     grids = []
     for path, img in zip(task.images, images):
-        if len(img.shape) < 3 or (len(img.shape) > 3 and any(s != 1 for s in img.shape[3:])):
-            raise InputError(f"expected a 3D image, got shape {tuple(img.shape)}", path, "extract one 3D volume")
+        check_3d_shape(img.shape, path)
         if np.issubdtype(img.get_data_dtype(), np.floating):  # integer images cannot hold NaN: no read needed
             load_image(path)
         grids.append(Grid.of(img))
@@ -386,7 +376,7 @@ def convert_case(task: CaseTask) -> CaseRecord:
         gap = qform_sform_discrepancy(img)
         if c > 0 and grid_mismatch(grid, ref):
             if not grids_overlap(grid, ref):
-                raise GeometryError(f"channel {c} does not overlap channel 0 ({task.images[0].name}) in world space",
+                raise GeometryError(f"channel {c} does not overlap channel 0 ({dataset_path(task.images[0])}) in world space",
                                     path, "register the channels first")
             data = resample_image(read_data(img, path, dtype=np.float32), img.affine, ref)
             _save_float(data, ref.affine, dst)

@@ -241,7 +241,7 @@ def check_cases(cases: Sequence[Case], config: str | Path | None = None, strict_
         if key in seen:
             prev = seen[key]
             labels = " and ".join(str(x.label) for x in (prev, c) if x.label) or "no label"
-            raise InputError(f"{_dataset_name(c.image)}/{c.image.name} is listed twice ({prev.split} and {c.split};"
+            raise InputError(f"{dataset_path(c.image)} is listed twice ({prev.split} and {c.split};"
                              f" labels {labels})", config or c.image,
                              "list every image once (python -m totalseg_bids.init_data_config --label-dir "
                              "picks one label folder)")
