@@ -500,13 +500,13 @@ def stream_label_values(img, path: Path) -> set[int]:
     check costs the decompression alone. Errors as
     :func:`~totalseg_bids.core.nifti.label_array` words them.
     """
-    from .core.gzip_codec import codec_errors
+    from .core.gzip_codec import codec_errors, iter_decompressed
 
     dtype = np.dtype(img.dataobj.dtype)
     skip = int(img.dataobj.offset)
     lo, hi, found, carry = 0, 0, set(), b""
     try:
-        for piece in _data_slices(path, skip, skip + int(np.prod(img.shape)) * dtype.itemsize):
+        for piece in iter_decompressed(path, skip, skip + int(np.prod(img.shape)) * dtype.itemsize):
             buf = carry + bytes(piece) if carry else piece
             n = len(buf) - len(buf) % dtype.itemsize
             carry = bytes(buf[n:])
@@ -521,34 +521,6 @@ def stream_label_values(img, path: Path) -> set[int]:
     if lo < 0:
         raise InputError(f"label has negative values (min {lo:g})", path, "fix the label file")
     return (found | {0}) if hi > 1 else {0, hi}
-
-
-def _data_slices(path: Path, skip: int, need: int, chunk: int = 1 << 20) -> Iterable[memoryview]:
-    """Bytes ``skip:need`` of a (possibly multi-member) gzip file, as slices of
-    at most ``chunk`` decompressed bytes; EOFError when the stream is shorter."""
-    from .core.gzip_codec import backend
-
-    if backend() == "isal":
-        from isal import isal_zlib as zmod
-    else:
-        import zlib as zmod
-    with open(path, "rb") as fh:
-        data = fh.read()
-    pos, dec = 0, zmod.decompressobj(31)
-    while pos < need:
-        piece = dec.decompress(data, min(chunk, need - pos))
-        if dec.eof:  # the rest of the input belongs to the next gzip member
-            data, dec = dec.unused_data, zmod.decompressobj(31)
-        else:
-            data = dec.unconsumed_tail
-        if not piece:
-            if not data:
-                raise EOFError(f"gzip stream ends after {pos} of {need} bytes")
-            continue
-        start = max(skip - pos, 0)
-        pos += len(piece)
-        if start < len(piece):
-            yield memoryview(piece)[start:]
 
 
 # --------------------------------------------------------------- batch step

@@ -75,6 +75,41 @@ def open_write(path: str | Path) -> Iterator[BinaryIO]:
         yield fh
 
 
+def iter_decompressed(path: str | Path, skip: int, need: int, chunk: int = CHUNK) -> Iterator[memoryview]:
+    """Bytes ``skip:need`` of the decompressed stream of ``path``, in slices of at most
+    ``chunk`` bytes, reading the file ``chunk`` bytes at a time.
+
+    A caller that only scans the data (label values) never holds the whole
+    volume. Streams of several gzip members are followed; :class:`EOFError`
+    when the stream is shorter than ``need``, the backend's error when corrupt.
+
+    >>> import gzip, tempfile
+    >>> f = tempfile.NamedTemporaryFile(suffix=".gz", delete=False); f.close()
+    >>> _ = open(f.name, "wb").write(gzip.compress(b"ab") + gzip.compress(b"cdef"))
+    >>> b"".join(iter_decompressed(f.name, 1, 5, chunk=2))
+    b'bcde'
+    >>> os.unlink(f.name)
+    """
+    mod = _zlib_module()
+    pos, dec = 0, mod.decompressobj(31)
+    with open(path, "rb") as fh:
+        data = fh.read(chunk)
+        while pos < need:
+            if not data:
+                data = fh.read(chunk)
+                if not data:
+                    raise EOFError(f"gzip stream ends after {pos} of {need} bytes")
+            piece = dec.decompress(data, min(chunk, need - pos))
+            if dec.eof:  # the rest of the input belongs to the next gzip member
+                data, dec = dec.unused_data, mod.decompressobj(31)
+            else:
+                data = dec.unconsumed_tail
+            lo = max(skip - pos, 0)
+            pos += len(piece)
+            if lo < len(piece):
+                yield memoryview(piece)[lo:]
+
+
 def read_into(path: str | Path, out: np.ndarray, skip: int = 0) -> None:
     """Decompress ``path`` into ``out``'s buffer, discarding the first ``skip`` bytes.
 
@@ -89,27 +124,8 @@ def read_into(path: str | Path, out: np.ndarray, skip: int = 0) -> None:
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     >>> os.unlink(f.name)
     """
-    mod = _zlib_module()
     target = memoryview(out.reshape(-1, order="A")).cast("B") if out.size else memoryview(b"")
-    need = skip + target.nbytes
-    pos = 0
-    dec = mod.decompressobj(31)
-    with open(path, "rb") as fh:
-        data = fh.read(CHUNK)
-        while pos < need:
-            if not data:
-                data = fh.read(CHUNK)
-                if not data:
-                    raise EOFError(f"gzip stream ends after {pos} of {need} bytes")
-            piece = dec.decompress(data, min(CHUNK, need - pos))
-            if dec.eof:  # the rest of the input belongs to the next gzip member
-                data = dec.unused_data
-                dec = mod.decompressobj(31)
-            else:
-                data = dec.unconsumed_tail
-            n = len(piece)
-            lo = max(skip - pos, 0)
-            if lo < n:
-                start = pos + lo - skip
-                target[start:start + n - lo] = piece[lo:]
-            pos += n
+    start = 0
+    for piece in iter_decompressed(path, skip, skip + target.nbytes):
+        target[start:start + len(piece)] = piece
+        start += len(piece)
