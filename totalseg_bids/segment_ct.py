@@ -28,8 +28,8 @@ from typing import Iterable, Mapping, Sequence
 import numpy as np
 
 from .core import cli
-from .core.bids import derivative_path, label_value, sidecar_path, split_extension
-from .core.datalad import dataset_of, ensure_content, get_requested, save_outputs
+from .core.bids import derivative_path, label_value, split_extension
+from .core.datalad import ensure_content, get_requested
 from .core.derivatives import (ensure_dataset_description, generated_by, output_complete,
                                write_dseg_tsv, write_sidecar)
 from .core.errors import ExternalToolError, GeometryError, InputError, MissingFileError, UsageError
@@ -696,21 +696,12 @@ def _run(args: argparse.Namespace) -> int:
         from_existing=args.from_existing, overwrite=args.overwrite, jobs=args.jobs, naming=args.naming,
         qc_dir=args.qc, datalad_get=args.datalad_get, executor=args.executor, scheduler=args.scheduler,
         check=False)
-    written: list[Path] = []
     for outcome in outcomes:
         if outcome.ok:
             for out in outcome.value["outputs"]:
                 print(f"{outcome.value['status']}\t{out}")
-                if outcome.value["status"] == "written":
-                    written += [Path(out), sidecar_path(out)]
-                    tsv = Path(out).with_name(split_extension(Path(out).name)[0] + ".tsv")
-                    if tsv.exists():
-                        written.append(tsv)
-    if args.datalad_save and written:
-        out_root = Path(args.path_out).absolute() if args.path_out else default_out_root(args.path_img)
-        written.append(out_root / "dataset_description.json")
-        save_outputs(dataset_of(out_root / "dataset_description.json"), written,
-                     args.command_line)
+    # the CTs that succeeded are saved even when others failed (rerunning retries those)
+    cli.save_outputs(args, [Path(args.path_out).absolute() if args.path_out else default_out_root(args.path_img)])
     raise_for_segment_failures(outcomes, args.task, args.path_img)
     return 0
 
