@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .. import __version__
+from .atomic import TMP_PREFIX
 from .bids import NAMINGS
 from .errors import BatchError, TotalsegBidsError
 
@@ -106,12 +107,13 @@ def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message:
             log.warning("--datalad-save: %s is not inside a datalad dataset; not saved", path)
     total = 0
     for ds, members in by_dataset.items():
-        changed = unsaved(ds, members)
+        # a temporary left by a killed writer (SIGKILL, a lost node) is never committed
+        changed = [f for f in unsaved(ds, members) if not f.name.startswith(TMP_PREFIX)]
         if not changed:
             log.info("--datalad-save: everything is saved already in %s", ds)
             continue
         before = head_commit(ds)
-        save(ds, members, message or getattr(args, "command_line", None) or "totalseg_bids outputs")
+        save(ds, changed, message or getattr(args, "command_line", None) or "totalseg_bids outputs")
         committed = committed_files(ds, before)
         if not committed:  # rewritten with identical content: git-annex finds the same keys
             log.info("--datalad-save: no change in %s (%d output(s) rewritten identically)", ds, len(changed))
