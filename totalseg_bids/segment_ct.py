@@ -503,11 +503,11 @@ def segment_ct(job: CtJob) -> dict:
         ids = dict(job.class_ids) or {c: i + 1 for i, c in enumerate(job.classes)}
         save_mask(combine_masks(masks, ids), ct_affine, out)
         write_dseg_tsv(out, {ids[c]: c for c in job.classes})
-        write_sidecar(out, [job.ct], generated, raw_root=job.raw_root)
+        write_sidecar(out, [job.ct], generated, spatial_reference=job.ct, raw_root=job.raw_root)
     else:
         for cls, out in zip(job.classes, outputs):
             save_mask(masks[cls], ct_affine, out)
-            write_sidecar(out, [job.ct], generated, raw_root=job.raw_root)
+            write_sidecar(out, [job.ct], generated, spatial_reference=job.ct, raw_root=job.raw_root)
     for cls, mask in masks.items():
         if not mask.any():
             log.warning("%s: %s is empty (not in the field of view?)", job.ct, cls)
