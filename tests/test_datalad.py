@@ -512,3 +512,51 @@ def test_register_resumed_save_takes_the_shared_datalad_options(clone):
     saved = check_shared_options(clone, "register", ["--path-img", ".", "--contrasts", "T2w", "-j", "1"],
                                  ["derivatives/reg-labels/"])
     assert sum(f.endswith("_T2w_label-sacrum_seg.nii.gz") for f in saved) == 2
+
+
+@pytest.mark.slow
+def test_demo_data_pipeline_under_datalad_run_reruns_identically(tmp_path):
+    """The demo's deterministic stages, each a ``run_step`` (``datalad run``) in one dataset:
+    phantoms, TotalSegmentator outputs imported by segment_ct, register (rigid),
+    init_data_config, convert_config_to_nnunet. ``datalad rerun`` of the whole range
+    recomputes every step and finds nothing to commit: byte-identical outputs."""
+    ds = tmp_path / "ds"
+    dl.create(path=str(ds), cfg_proc=None, **QUIET)
+    py, env = sys.executable, {"SOURCE_DATE_EPOCH": "1700000000", "TOTALSEG_BIDS_NO_PROGRESS": "1"}
+    start = git(ds, "rev-parse", "HEAD")
+    stand_in = ("from pathlib import Path; from totalseg_bids.demo import stand_in_totalsegmentator_output as s; "
+                "s(Path('.'), Path('sourcedata/totalseg'))")
+    steps = [
+        ["--", "sub-01", "sub-02", "derivatives/ground_truth", "--", py, "-m", "totalseg_bids.phantoms",
+         "--out", ".", "--subjects", "2", "--seed", "0", "--ct-spacing", "2", "--misalign-mm", "4",
+         "--misalign-deg", "3", "--misalign-fraction", "0.5", "--no-ct-labels", "-q"],
+        ["derivatives/ground_truth", "--", "sourcedata/totalseg", "--", py, "-c", stand_in],
+        ["sourcedata/totalseg", "sub-*/anat/*_CT.nii.gz", "--", "derivatives/labels", "--", py, "-m",
+         "totalseg_bids.segment_ct", "--path-img", ".", "--classes", "sacrum", "--from-existing",
+         "sourcedata/totalseg", "-j", "1"],
+        ["sub-*/**/anat/*", "derivatives/labels", "--", "derivatives/reg-labels", "--", py, "-m",
+         "totalseg_bids.register", "--path-img", ".", "--method", "rigid", "-j", "1"],
+        ["derivatives/reg-labels", "--", "code/config.json", "--", py, "-m", "totalseg_bids.init_data_config",
+         "--bids-dir", ".", "--label-dir", "reg-labels", "--label-suffix", "_label-sacrum_seg", "--type",
+         "LABEL", "--split-validation", "0.25", "--split-test", "0.25", "--seed", "0", "-o", "code/config.json"],
+        ["code/config.json", "--", "code/nnUNet_raw", "--", py, "-m", "totalseg_bids.convert_config_to_nnunet",
+         "--config", "code/config.json", "--path-out", "code/nnUNet_raw", "-dnum", "501", "-dname", "Sacrum",
+         "--labels", "sacrum"],
+    ]
+    for step in steps:
+        proc = run_step(ds, *step, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, (step, proc.stderr[-3000:])
+    assert git(ds, "status", "--porcelain") == ""
+    head = git(ds, "rev-parse", "HEAD")
+    assert n_commits(ds) == int(git(ds, "rev-list", "--count", start)) + len(steps)
+    assert len(list((ds / "code" / "nnUNet_raw").rglob("*.nii.gz"))) >= 4
+    assert len(list((ds / "derivatives" / "reg-labels").rglob("*_xfm.txt"))) == 4
+
+    full_env = dict(os.environ, **IDENTITY, **env,
+                    PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(["datalad", "rerun", "--since", start], cwd=ds, env=full_env, capture_output=True,
+                          encoding="utf-8", errors="replace", timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert git(ds, "rev-parse", "HEAD") == head, git(ds, "log", "--stat", f"{head}..HEAD")  # nothing changed
+    assert git(ds, "status", "--porcelain", "--untracked-files=all") == ""
+    (tmp_path / "rerun.log").write_text(proc.stdout + "\n=====\n" + proc.stderr)

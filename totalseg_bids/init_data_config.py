@@ -46,7 +46,6 @@ Decisions (also in ``--help``):
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 import math
 import os
@@ -63,6 +62,7 @@ from .core.atomic import atomic_write_json
 from .core.bids import BidsName, image_for_label, raw_root_of, split_extension
 from .core.config import SPLITS, TYPES, contrasts_code
 from .core.datalad import ensure_content, get_command, get_requested, is_annex_pointer
+from .core.derivatives import now as derivatives_now
 from .core.errors import GeometryError, InputError, MissingFileError, UsageError
 from .core.index import BidsIndex
 
@@ -642,7 +642,7 @@ def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", sp
         "COUNTS": {s: {"files": len(splits[s]), "subjects": len({subject_of[p] for p in splits[s]})}
                    for s in SPLITS},
         "GeneratedBy": {"Name": TOOL_NAME, "Version": __version__,
-                        "Date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")},
+                        "Date": derivatives_now()},  # honours SOURCE_DATE_EPOCH: reruns write the same bytes
     }
     for s, r in zip(SPLITS, ratios):
         if r > 0 and not splits[s]:
