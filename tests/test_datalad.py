@@ -429,7 +429,8 @@ def test_crop_takes_the_shared_datalad_options(clone):
 
 
 # ------------------------------------------ the shared options in every stage
-def check_shared_options(ds: Path, module: str, args: list, outputs: list[str], per_item: bool = False) -> list[str]:
+def check_shared_options(ds: Path, module: str, args: list, outputs: list[str], per_item: bool = False,
+                         extra_env: dict | None = None) -> list[str]:
     """The contract every stage shares: absent content refused naming --datalad-get (one line;
     ``per_item``: each item fails on its own, one line per file, the others go on); fetched with
     TOTALSEG_BIDS_DATALAD_GET=1 (outputs left unsaved); a rerun with --datalad-save saves what
@@ -437,7 +438,7 @@ def check_shared_options(ds: Path, module: str, args: list, outputs: list[str], 
     is checked for crop above). Returns the files of the save commit."""
     from conftest import run_module
 
-    env = {**IDENTITY, "TOTALSEG_BIDS_NO_PROGRESS": "1"}
+    env = {**(extra_env or {}), **IDENTITY, "TOTALSEG_BIDS_NO_PROGRESS": "1"}
     proc = run_module(module, *args, env=env, cwd=ds)
     if per_item:
         lines = [line for line in proc.stderr.splitlines() if ": error: " in line]
