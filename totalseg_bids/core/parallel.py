@@ -133,7 +133,7 @@ def _run_pool(func, items, jobs: int, desc) -> dict[int, tuple[bool, Any]]:
 
 def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]:
     try:
-        from dask.distributed import Client, as_completed as dask_completed
+        from dask.distributed import Client
     except ImportError:
         raise UsageError("--executor dask needs dask.distributed", None,
                          "pip install 'totalseg_bids[dask]'") from None
