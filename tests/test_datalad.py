@@ -426,3 +426,141 @@ def test_crop_takes_the_shared_datalad_options(clone):
     proc = run_module("crop", *CROP_CT, "--datalad-save", env=env, cwd=clone)
     assert proc.returncode == 0 and "everything is saved already" in proc.stderr, proc.stderr
     assert n_commits(clone) == before + 1
+
+
+# ------------------------------------------ the shared options in every stage
+def check_shared_options(ds: Path, module: str, args: list, outputs: list[str], per_item: bool = False,
+                         extra_env: dict | None = None) -> list[str]:
+    """The contract every stage shares: absent content refused naming --datalad-get (one line;
+    ``per_item``: each item fails on its own, one line per file, the others go on); fetched with
+    TOTALSEG_BIDS_DATALAD_GET=1 (outputs left unsaved); a rerun with --datalad-save saves what
+    is unsaved in one commit named after the command and says so (a run with nothing left to save
+    is checked for crop above). Returns the files of the save commit."""
+    from conftest import run_module
+
+    env = {**(extra_env or {}), **IDENTITY, "TOTALSEG_BIDS_NO_PROGRESS": "1"}
+    proc = run_module(module, *args, env=env, cwd=ds)
+    if per_item:
+        lines = [line for line in proc.stderr.splitlines() if ": error: " in line]
+        assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+        assert all("--datalad-get" in line for line in lines[:-1]) and "failed" in lines[-1], proc.stderr
+    else:
+        assert_one_line_error(proc, "annexed file content is not present", "--datalad-get")
+    proc = run_module(module, *args, env={**env, cdl.GET_ENV: "1"}, cwd=ds)
+    assert proc.returncode == 0, proc.stderr
+    assert git(ds, "status", "--porcelain", "--untracked-files=all", "--", *outputs)
+    before = n_commits(ds)
+    proc = run_module(module, *args, "--datalad-save", env=env, cwd=ds)
+    assert proc.returncode == 0, proc.stderr
+    assert "--datalad-save: saved" in proc.stderr, proc.stderr
+    assert n_commits(ds) == before + 1 and git(ds, "status", "--porcelain", "--untracked-files=all") == ""
+    assert git(ds, "log", "-1", "--format=%s").startswith(f"python -m totalseg_bids.{module} ")
+    saved = git(ds, "show", "--name-only", "--format=", "HEAD").splitlines()
+    assert saved and all(any(f.startswith(o) for o in outputs) for f in saved), saved
+    return saved
+
+
+def ct_label_config(ds: Path) -> Path:
+    """A LABEL config (outside the dataset) of the CT sacrum labels: images and labels annexed."""
+    labels = sorted(str(p.relative_to(ds.parent)) for p in ds.glob(CT_LABEL_GLOB))
+    cfg = ds.parent / "ct_sacrum.json"
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(ds.parent),
+                               "TRAINING": labels[:1], "VALIDATION": labels[1:]}))
+    return cfg
+
+
+def test_stats_takes_the_shared_datalad_options(clone):
+    cfg = ct_label_config(clone)
+    check_shared_options(clone, "stats", ["--config", cfg, "-o", "derivatives/stats/stats.tsv",
+                                          "--json", "derivatives/stats/stats.json", "-j", "1"],
+                         ["derivatives/stats/"])
+    assert json.loads((clone / "derivatives" / "stats" / "stats.json").read_text())
+
+
+def test_slices_takes_the_shared_datalad_options(clone):
+    saved = check_shared_options(clone, "slices", ["--config", ct_label_config(clone), "--out", "derivatives/slices",
+                                                   "--only-labelled", "--empty-fraction", "0", "--window", "bone",
+                                                   "-j", "1"], ["derivatives/slices/"])
+    assert "derivatives/slices/slices.tsv" in saved and any(f.endswith(".png") for f in saved)
+
+
+def test_qc_takes_the_shared_datalad_options(clone):
+    labels = [str(p.relative_to(clone)) for p in sorted(clone.glob(CT_LABEL_GLOB))]
+    saved = check_shared_options(clone, "qc", ["--labels", *labels, "--qc", "derivatives/qc"], ["derivatives/qc/"])
+    assert "derivatives/qc/index.html" in saved
+
+
+def test_segment_ct_from_existing_takes_the_shared_datalad_options(clone):
+    """The CTs are annexed; the imported TotalSegmentator outputs live outside the dataset."""
+    from totalseg_bids.core.nifti import load_label as read
+
+    existing = clone.parent / "ts_out"
+    for ct in sorted(clone.glob("sub-*/anat/*_CT.nii.gz")):
+        label = clone / "derivatives" / "labels" / ct.parent.relative_to(clone) / ct.name.replace(
+            "_CT.nii.gz", "_CT_label-sacrum_seg.nii.gz")
+        cdl.ensure_content([label], get=True)
+        lab = read(label)
+        (existing / ct.name[:-7]).mkdir(parents=True)
+        save_mask(lab.data, lab.affine, existing / ct.name[:-7] / "sacrum.nii.gz")
+    saved = check_shared_options(clone, "segment_ct", ["--path-img", ".", "--from-existing", existing,
+                                                       "--path-out", "derivatives/imported", "-j", "1"],
+                                 ["derivatives/imported/"], per_item=True)
+    assert sum(f.endswith("_label-sacrum_seg.nii.gz") for f in saved) == 2
+    assert "derivatives/imported/dataset_description.json" in saved
+
+
+def test_register_resumed_save_takes_the_shared_datalad_options(clone):
+    saved = check_shared_options(clone, "register", ["--path-img", ".", "--contrasts", "T2w", "-j", "1"],
+                                 ["derivatives/reg-labels/"])
+    assert sum(f.endswith("_T2w_label-sacrum_seg.nii.gz") for f in saved) == 2
+
+
+@pytest.mark.slow
+def test_demo_data_pipeline_under_datalad_run_reruns_identically(tmp_path):
+    """The demo's deterministic stages, each a ``run_step`` (``datalad run``) in one dataset:
+    phantoms, TotalSegmentator outputs imported by segment_ct, register (rigid),
+    init_data_config, convert_config_to_nnunet. ``datalad rerun`` of the whole range
+    recomputes every step and finds nothing to commit: byte-identical outputs."""
+    ds = tmp_path / "ds"
+    dl.create(path=str(ds), cfg_proc=None, **QUIET)
+    py, env = sys.executable, {"SOURCE_DATE_EPOCH": "1700000000", "TOTALSEG_BIDS_NO_PROGRESS": "1"}
+    start = git(ds, "rev-parse", "HEAD")
+    stand_in = ("from pathlib import Path; from totalseg_bids.demo import stand_in_totalsegmentator_output as s; "
+                "s(Path('.'), Path('sourcedata/totalseg'))")
+    steps = [
+        ["--", "sub-01", "sub-02", "derivatives/ground_truth", "--", py, "-m", "totalseg_bids.phantoms",
+         "--out", ".", "--subjects", "2", "--seed", "0", "--ct-spacing", "2", "--misalign-mm", "4",
+         "--misalign-deg", "3", "--misalign-fraction", "0.5", "--no-ct-labels", "-q"],
+        ["derivatives/ground_truth", "--", "sourcedata/totalseg", "--", py, "-c", stand_in],
+        ["sourcedata/totalseg", "sub-*/anat/*_CT.nii.gz", "--", "derivatives/labels", "--", py, "-m",
+         "totalseg_bids.segment_ct", "--path-img", ".", "--classes", "sacrum", "--from-existing",
+         "sourcedata/totalseg", "-j", "1"],
+        ["sub-*/**/anat/*", "derivatives/labels", "--", "derivatives/reg-labels", "--", py, "-m",
+         "totalseg_bids.register", "--path-img", ".", "--method", "rigid", "-j", "1"],
+        ["derivatives/reg-labels", "--", "code/config.json", "--", py, "-m", "totalseg_bids.init_data_config",
+         "--bids-dir", ".", "--label-dir", "reg-labels", "--label-suffix", "_label-sacrum_seg", "--type",
+         "LABEL", "--split-validation", "0.25", "--split-test", "0.25", "--seed", "0", "-o", "code/config.json"],
+        ["code/config.json", "--", "code/nnUNet_raw", "--", py, "-m", "totalseg_bids.convert_config_to_nnunet",
+         "--config", "code/config.json", "--path-out", "code/nnUNet_raw", "-dnum", "501", "-dname", "Sacrum",
+         "--labels", "sacrum"],
+    ]
+    for step in steps:
+        proc = run_step(ds, *step, cwd=tmp_path, env=env)
+        assert proc.returncode == 0, (step, proc.stderr[-3000:])
+    assert git(ds, "status", "--porcelain") == ""
+    head = git(ds, "rev-parse", "HEAD")
+    assert n_commits(ds) == int(git(ds, "rev-list", "--count", start)) + len(steps)
+    assert len(list((ds / "code" / "nnUNet_raw").rglob("*.nii.gz"))) >= 4
+    assert len(list((ds / "derivatives" / "reg-labels").rglob("*_xfm.txt"))) == 4
+
+    full_env = dict(os.environ, **IDENTITY, **env,
+                    PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    proc = subprocess.run(["datalad", "rerun", "--since", start], cwd=ds, env=full_env, capture_output=True,
+                          encoding="utf-8", errors="replace", timeout=600, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert git(ds, "rev-parse", "HEAD") == head, git(ds, "log", "--stat", f"{head}..HEAD")  # nothing changed
+    assert git(ds, "status", "--porcelain", "--untracked-files=all") == ""
+    # every step ran again (register recomputed its 4 labels) and no save found anything to commit
+    assert proc.stdout.count("run(ok):") == len(steps), proc.stdout[-3000:]
+    assert f"save (notneeded: {len(steps)})" in proc.stdout, proc.stdout[-3000:]
+    assert "4 written, 0 skipped" in proc.stdout + proc.stderr

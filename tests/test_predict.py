@@ -233,3 +233,26 @@ def test_good_image_reaches_model_load_with_mirroring_notice(tmp_path, cli):
     assert proc.stderr.count("test-time mirroring is on") == 1 and "--no-tta" in proc.stderr
     quiet = cli(MODULE, *args, "--no-tta")
     assert "test-time mirroring" not in quiet.stderr
+
+
+@pytest.mark.slow
+def test_predict_takes_the_shared_datalad_options(trained_model, tmp_path, monkeypatch):  # noqa: F811
+    """In a clone without content: refused naming --datalad-get, fetched with
+    TOTALSEG_BIDS_DATALAD_GET=1, and a resumed run's --datalad-save commits the masks."""
+    dl = pytest.importorskip("datalad.api")
+    from test_datalad import IDENTITY, QUIET, check_shared_options
+
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    origin = _dataset_copy(trained_model, tmp_path)
+    for sub in ("01", "02", "03"):
+        shutil.rmtree(origin / f"sub-{sub}")
+    dl.create(path=str(origin), force=True, cfg_proc=None, **QUIET)
+    dl.save(dataset=str(origin), message="phantom", **QUIET)
+    clone = tmp_path / "clone"
+    dl.clone(source=str(origin), path=str(clone), **QUIET)
+    saved = check_shared_options(clone, MODULE, ["--bids-dir", ".", "--contrasts", "T2w", "--model-dir",
+                                                 trained_model.model_dir, "--no-tta", "--device", "cpu"],
+                                 ["derivatives/labels/"], extra_env=trained_model.env)
+    assert sorted(f for f in saved if f.endswith(".nii.gz")) == [
+        f"derivatives/labels/sub-{s}/anat/sub-{s}_acq-sag_T2w_label-sacrum_seg.nii.gz" for s in ("04", "05")]

@@ -119,7 +119,7 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
             gt = np.asanyarray(nib.load(str(ds / "derivatives" / "ground_truth" / rel.parent / name)).dataobj)
             assert dice(data, gt) > 0.95, (name, dice(data, gt))
             side = json.loads((out / rel.parent / name.replace(".nii.gz", ".json")).read_text())
-            assert side["SpatialReference"] == "orig"
+            assert side["SpatialReference"] == f"bids:raw:{rel.as_posix()}"  # the CT whose grid it is on
             assert side["Sources"] == [f"bids:raw:{rel.as_posix()}"]
             tool, ours = side["GeneratedBy"]
             assert (tool["Name"], tool["Version"], tool["Task"], tool["Fast"], tool["Device"]) == (

@@ -46,7 +46,6 @@ Decisions (also in ``--help``):
 from __future__ import annotations
 
 import argparse
-import datetime
 import logging
 import math
 import os
@@ -64,6 +63,7 @@ from .core.atomic import atomic_write_json
 from .core.bids import BidsName, dataset_path, image_for_label, is_binary_label, raw_root_of, split_extension
 from .core.config import SPLITS, TYPES, contrasts_code
 from .core.datalad import ensure_content, get_command, get_requested, is_annex_pointer
+from .core.derivatives import now as derivatives_now
 from .core.errors import GeometryError, InputError, MissingFileError, UsageError
 from .core.index import BidsIndex
 
@@ -662,7 +662,7 @@ def _config_dict(type: str, images: Sequence[Path], base: Path, splits: Mapping[
         "COUNTS": {s: {"files": len(splits[s]), "subjects": len({subject_of[p] for p in splits[s]})}
                    for s in SPLITS},
         "GeneratedBy": {"Name": TOOL_NAME, "Version": __version__,
-                        "Date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M:%S")},
+                        "Date": derivatives_now()},  # honours SOURCE_DATE_EPOCH: reruns write the same bytes
     }
 
 

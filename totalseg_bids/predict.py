@@ -58,7 +58,7 @@ from .core import flags
 from .core import cli
 from .core.bids import derivative_path, label_value, raw_root_of
 from .core.config import SPLITS, load_config
-from .core.datalad import ensure_content, get_requested, save_outputs
+from .core.datalad import ensure_content, get_requested
 from .core.derivatives import ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar
 from .core.errors import BatchError, InputError, MissingFileError, TotalsegBidsError, UsageError
 from .core.index import find_images
@@ -492,32 +492,17 @@ class PredictSummary:
     failures: list[tuple[str, str]]
     seconds: float
     model_seconds: float = 0.0
+    #: the derivative folders the outputs go to (what ``--datalad-save`` saves)
+    roots: list[Path] = field(default_factory=list)
 
 
-def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | None = None,
-            derivatives: str = "labels", naming: str = "neuropoly", keep: str = "per-label",
-            device: str = "auto", tta: bool = True, overwrite: bool = False, num_parts: int = 1, part_id: int = 0,
-            batch_size: int = 8, jobs: int | None = None, qc_dir: str | Path | None = None,
-            datalad_get: bool = False, datalad_save: bool = False,
-            save_message: str | None = None) -> PredictSummary:
-    """Predict every input with one model load; see the module docstring."""
+def plan_items(inputs: Sequence[tuple[Path, ...]], nchan: int, label_name: str, kind: str,
+               derivatives: str, naming: str, overwrite: bool, summary: PredictSummary) -> list[Item]:
+    """The images still to predict; completed outputs go to ``summary.skipped``,
+    inputs that cannot be planned to ``summary.failures``."""
     from .core.provenance import refuse_manual_overwrite
 
-    t0 = time.perf_counter()
-    if batch_size < 1:
-        raise UsageError("--batch-size must be >= 1", None, "e.g. --batch-size 8")
-    if keep not in KEEP_LARGEST:
-        raise UsageError(f"unknown --keep-largest {keep!r}", None, f"use one of {', '.join(KEEP_LARGEST)}")
-    kind = output_kind(model.labels)
-    classes = model.classes
-    if label_name is None:
-        label_name = classes[min(classes)] if kind == "seg" and classes else re.sub(r"^Dataset\d+_", "", model.dataset)
-    label_value(label_name)  # raises a usage error on a name without letters or digits
-    nchan = len(model.channels) or 1
-    inputs = shard(sorted(inputs, key=lambda c: str(c[0])), num_parts, part_id)
     items: list[Item] = []
-    failures: list[tuple[str, str]] = []
-    skipped: list[Path] = []
     for images in inputs:
         try:
             if len(images) != nchan:
@@ -527,60 +512,93 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | 
             droot = raw / "derivatives" / derivatives
             out = derivative_path(images[0], droot, label_name, kind=kind, naming=naming)
         except TotalsegBidsError as exc:
-            failures.append((str(images[0]), str(exc)))
+            summary.failures.append((str(images[0]), str(exc)))
             continue
+        if droot not in summary.roots:
+            summary.roots.append(droot)
         if output_complete(out) and not overwrite:
-            skipped.append(out)
+            summary.skipped.append(out)
             continue
         try:  # a hand-corrected label survives --overwrite
             refuse_manual_overwrite(out, overwrite)
         except TotalsegBidsError as exc:
-            failures.append((str(out), str(exc)))
+            summary.failures.append((str(out), str(exc)))
             continue
         items.append(Item(tuple(images), out, raw, droot))
     outs = [i.output for i in items]
     if len(set(outs)) != len(outs):
         dup = next(o for o in outs if outs.count(o) > 1)
         raise InputError("two inputs would write the same output", dup, "list every image once")
-    summary = PredictSummary([], skipped, [], failures, 0.0)
-    if skipped:
-        log.info("%d output(s) already done, skipped (--overwrite redoes them)", len(skipped))
+    return items
+
+
+def default_label_name(model: Model, kind: str) -> str:
+    """The ``label-`` entity when none is given: the class of a binary model, else the dataset name."""
+    classes = model.classes
+    return classes[min(classes)] if kind == "seg" and classes else re.sub(r"^Dataset\d+_", "", model.dataset)
+
+
+def make_options(model: Model, engine: Engine, kind: str, keep: str, tta: bool,
+                 qc_dir: str | Path | None) -> Options:
+    """Post-processing options and the ``GeneratedBy`` records of every sidecar."""
+    nn_meta = {"Dataset": model.dataset, "Configuration": model.configuration, "Trainer": model.trainer,
+               "Plans": model.plans, "Folds": list(model.folds), "Checkpoint": model.checkpoint,
+               "Device": engine.device, "TTA": bool(tta), "Model": model.identity or None}
+    post = {"per-label": "largest connected component per label (26-connectivity, cc3d)",
+            "union": "largest connected component of the union of labels (26-connectivity, cc3d)",
+            "off": "none"}[keep]
+    return Options(keep, kind, model.classes,
+                   [generated_by("nnUNet", _nnunet_version(), **nn_meta),
+                    generated_by("totalseg_bids", PostProcessing=post, Command="totalseg_bids.predict")],
+                   Path(qc_dir) if qc_dir else None)
+
+
+def run_items(items: Sequence[Item], model: Model, kind: str, keep: str, device: str, tta: bool,
+              batch_size: int, jobs: int | None, qc_dir: str | Path | None, summary: PredictSummary) -> None:
+    """Load the model once and predict ``items`` chunk by chunk through a scratch folder."""
+    device = choose_device(device)
+    announce_mirroring(device, tta, len(items))
+    tm = time.perf_counter()
+    engine = Engine(model, device=device, tta=tta, jobs=jobs)
+    summary.model_seconds = time.perf_counter() - tm
+    opts = make_options(model, engine, kind, keep, tta, qc_dir)
+    log.info("model loaded in %.1f s on %s; predicting %d image(s)", summary.model_seconds, engine.device,
+             len(items))
+    scratch = Path(tempfile.mkdtemp(prefix="totalseg_bids-predict-"))
+    bar = cli.progress(None, total=len(items), desc="predict")
+    try:
+        for start in range(0, len(items), batch_size):
+            _run_chunk(engine, items[start:start + batch_size], scratch, start, opts, summary, bar)
+    finally:
+        bar.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | None = None,
+            derivatives: str = "labels", naming: str = "neuropoly", keep: str = "per-label",
+            device: str = "auto", tta: bool = True, overwrite: bool = False, num_parts: int = 1, part_id: int = 0,
+            batch_size: int = 8, jobs: int | None = None, qc_dir: str | Path | None = None,
+            datalad_get: bool = False) -> PredictSummary:
+    """Predict every input with one model load; see the module docstring."""
+    t0 = time.perf_counter()
+    if batch_size < 1:
+        raise UsageError("--batch-size must be >= 1", None, "e.g. --batch-size 8")
+    if keep not in KEEP_LARGEST:
+        raise UsageError(f"unknown --keep-largest {keep!r}", None, f"use one of {', '.join(KEEP_LARGEST)}")
+    kind = output_kind(model.labels)
+    label_name = label_name or default_label_name(model, kind)
+    label_value(label_name)  # raises a usage error on a name without letters or digits
+    inputs = shard(sorted(inputs, key=lambda c: str(c[0])), num_parts, part_id)
+    summary = PredictSummary([], [], [], [], 0.0)
+    items = plan_items(inputs, len(model.channels) or 1, label_name, kind, derivatives, naming, overwrite,
+                       summary)
+    if summary.skipped:
+        log.info("%d output(s) already done, skipped (--overwrite redoes them)", len(summary.skipped))
     if items:
         ensure_content([p for it in items for p in it.images], get=get_requested(datalad_get))
-        items = preflight(items, failures)
+        items = preflight(items, summary.failures)
     if items:
-        device = choose_device(device)
-        announce_mirroring(device, tta, len(items))
-        tm = time.perf_counter()
-        engine = Engine(model, device=device, tta=tta, jobs=jobs)
-        summary.model_seconds = time.perf_counter() - tm
-        nn_meta = {"Dataset": model.dataset, "Configuration": model.configuration, "Trainer": model.trainer,
-                   "Plans": model.plans, "Folds": list(model.folds), "Checkpoint": model.checkpoint,
-                   "Device": engine.device, "TTA": bool(tta), "Model": model.identity or None}
-        post = {"per-label": "largest connected component per label (26-connectivity, cc3d)",
-                "union": "largest connected component of the union of labels (26-connectivity, cc3d)",
-                "off": "none"}[keep]
-        opts = Options(keep, kind, classes,
-                       [generated_by("nnUNet", _nnunet_version(), **nn_meta),
-                        generated_by("totalseg_bids", PostProcessing=post, Command="totalseg_bids.predict")],
-                       Path(qc_dir) if qc_dir else None)
-        log.info("model loaded in %.1f s on %s; predicting %d image(s)", summary.model_seconds, engine.device,
-                 len(items))
-        scratch = Path(tempfile.mkdtemp(prefix="totalseg_bids-predict-"))
-        bar = cli.progress(None, total=len(items), desc="predict")
-        try:
-            for start in range(0, len(items), batch_size):
-                _run_chunk(engine, items[start:start + batch_size], scratch, start, opts, summary, bar)
-        finally:
-            bar.close()
-            shutil.rmtree(scratch, ignore_errors=True)
-        if datalad_save and summary.predicted:
-            by_root: dict[Path, list[Path]] = {}
-            for it in items:
-                if it.output in summary.predicted:
-                    by_root.setdefault(it.raw_root, []).append(it.output.parent)
-            for root, paths in by_root.items():
-                save_outputs(root, sorted(set(paths)), save_message or f"totalseg_bids.predict: {model.dataset} masks")
+        run_items(items, model, kind, keep, device, tta, batch_size, jobs, qc_dir, summary)
     summary.seconds = time.perf_counter() - t0
     return summary
 
@@ -705,7 +723,8 @@ def _predict_cli(args: argparse.Namespace, identity: dict) -> int:
     inputs = collect_inputs(args.config, args.split, args.bids_dir, args.contrasts, args.datasets_path)
     res = predict(inputs, model, args.label_name, args.derivatives, args.naming, args.keep_largest, args.device,
                   args.tta, args.overwrite, args.num_parts, args.part_id, args.batch_size, args.jobs, args.qc,
-                  args.datalad_get, args.datalad_save, args.command_line)
+                  args.datalad_get)
+    cli.save_outputs(args, res.roots)  # skipped outputs of a resumed run too; also when some images failed
     rate = len(res.predicted) / res.seconds * 60 if res.seconds and res.predicted else 0.0
     log.info("predicted %d, skipped %d (done), empty %d, failed %d in %.1f s (%.1f images/min, model load %.1f s)",
              len(res.predicted), len(res.skipped), len(res.empty), len(res.failures), res.seconds, rate,

@@ -29,8 +29,8 @@ import numpy as np
 
 from .core import flags
 from .core import cli
-from .core.bids import derivative_path, label_value, sidecar_path, split_extension
-from .core.datalad import dataset_of, ensure_content, get_requested, save_outputs
+from .core.bids import derivative_path, label_value, split_extension
+from .core.datalad import ensure_content, get_requested
 from .core.derivatives import (ensure_dataset_description, generated_by, output_complete,
                                write_dseg_tsv, write_sidecar)
 from .core.errors import ExternalToolError, GeometryError, InputError, MissingFileError, UsageError
@@ -504,11 +504,11 @@ def segment_ct(job: CtJob) -> dict:
         ids = dict(job.class_ids) or {c: i + 1 for i, c in enumerate(job.classes)}
         save_mask(combine_masks(masks, ids), ct_affine, out)
         write_dseg_tsv(out, {ids[c]: c for c in job.classes})
-        write_sidecar(out, [job.ct], generated, raw_root=job.raw_root)
+        write_sidecar(out, [job.ct], generated, spatial_reference=job.ct, raw_root=job.raw_root)
     else:
         for cls, out in zip(job.classes, outputs):
             save_mask(masks[cls], ct_affine, out)
-            write_sidecar(out, [job.ct], generated, raw_root=job.raw_root)
+            write_sidecar(out, [job.ct], generated, spatial_reference=job.ct, raw_root=job.raw_root)
     for cls, mask in masks.items():
         if not mask.any():
             log.warning("%s: %s is empty (not in the field of view?)", job.ct, cls)
@@ -689,21 +689,12 @@ def _run(args: argparse.Namespace) -> int:
         from_existing=args.from_existing, overwrite=args.overwrite, jobs=args.jobs, naming=args.naming,
         qc_dir=args.qc, datalad_get=args.datalad_get, executor=args.executor, scheduler=args.scheduler,
         check=False)
-    written: list[Path] = []
     for outcome in outcomes:
         if outcome.ok:
             for out in outcome.value["outputs"]:
                 print(f"{outcome.value['status']}\t{out}")
-                if outcome.value["status"] == "written":
-                    written += [Path(out), sidecar_path(out)]
-                    tsv = Path(out).with_name(split_extension(Path(out).name)[0] + ".tsv")
-                    if tsv.exists():
-                        written.append(tsv)
-    if args.datalad_save and written:
-        out_root = Path(args.path_out).absolute() if args.path_out else default_out_root(args.path_img)
-        written.append(out_root / "dataset_description.json")
-        save_outputs(dataset_of(out_root / "dataset_description.json"), written,
-                     args.command_line)
+    # the CTs that succeeded are saved even when others failed (rerunning retries those)
+    cli.save_outputs(args, [Path(args.path_out).absolute() if args.path_out else default_out_root(args.path_img)])
     raise_for_segment_failures(outcomes, args.task, args.path_img)
     return 0
 

@@ -480,12 +480,14 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels-tsv", type=Path, default=None, help="index/name table for the class names")
     p.add_argument("--seed", type=int, default=0, help="seed of the empty-slice sampling")
     cli.add_batch_args(p)
+    cli.add_datalad_args(p)
     return p
 
 
 def _run(args: argparse.Namespace) -> int:
     if not 0 <= args.empty_fraction <= 1:
         raise UsageError("--empty-fraction must be in [0, 1]", None, "e.g. --empty-fraction 0.1")
+    cli.fetch_inputs(args, cli.config_inputs(args.config, args.datasets_path))
     cases = config_cases(args.config, args.datasets_path)
     windows = tuple(parse_window(w) for w in args.window) if args.window else None
     dataset_dir = None
@@ -495,8 +497,9 @@ def _run(args: argparse.Namespace) -> int:
         dataset_dir = nnunet_dataset_dir(args.out, args.dataset_id, args.dataset_name)
     opts = SliceOptions(args.out, args.axis, args.only_labelled, args.empty_fraction, windows,
                         tuple(args.percentile), args.fmt, args.layout, dataset_dir, args.seed)
-    manifest = export_slices(cases, opts, args.channels, args.labels_tsv, args.overwrite, args.jobs,
-                             args.executor, args.scheduler)
+    with cli.saving(args, [dataset_dir or args.out]):
+        manifest = export_slices(cases, opts, args.channels, args.labels_tsv, args.overwrite, args.jobs,
+                                 args.executor, args.scheduler)
     print(manifest)
     return 0
 

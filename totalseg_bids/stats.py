@@ -16,6 +16,7 @@ label count as cases and in spacings/shapes, not in class statistics.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,7 +26,7 @@ import numpy as np
 
 from .core import flags
 from .core import cli
-from .core.atomic import atomic_write_json, atomic_write_text
+from .core.atomic import atomic_write_text
 from .core.bids import dataset_path, is_binary_label, raw_root_of
 from .core.config import SPLIT_NAMES
 from .core.derivatives import label_class_names
@@ -224,18 +225,32 @@ def get_parser() -> argparse.ArgumentParser:
     flags.add_out(p, dest="output", default=None, metavar="OUT.tsv", help="write the TSV here")
     p.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the JSON here")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="parallel workers")
+    cli.add_datalad_args(p)
     return p
 
 
+def _write_if_changed(path: Path, text: str) -> None:
+    """Leave an identical file alone: a rerun then changes nothing (a datalad-saved,
+    locked file stays a saved link instead of becoming a modified copy)."""
+    try:
+        if Path(path).read_text(encoding="utf-8") == text:
+            return
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write_text(path, text)
+
+
 def _run(args: argparse.Namespace) -> int:
+    cli.fetch_inputs(args, cli.config_inputs(args.config, args.datasets_path))
     stats = config_stats(args.config, args.datasets_path, args.labels_tsv, args.jobs)
     if args.output is not None:
         rows = to_rows(stats)
         text = "\t".join(TSV_COLUMNS) + "\n" + "".join(
             "\t".join(str(r[c]) for c in TSV_COLUMNS) + "\n" for r in rows)
-        atomic_write_text(args.output, text)
+        _write_if_changed(args.output, text)
     if args.json is not None:
-        atomic_write_json(args.json, stats)
+        _write_if_changed(args.json, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
+    cli.save_outputs(args, [args.output, args.json])
     print(markdown(stats), end="")
     return 0
 

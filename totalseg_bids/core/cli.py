@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shlex
@@ -18,9 +19,10 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence, TypeVar
 
 from .. import __version__
+from .atomic import TMP_PREFIX
 from .bids import NAMINGS
 from .errors import BatchError, TotalsegBidsError
 
@@ -72,31 +74,67 @@ def fetch_inputs(args: argparse.Namespace, paths: Iterable[str | Path]) -> list[
     else refuse absent content with one line; the shared step of every stage that reads inputs."""
     from .datalad import ensure_content, get_requested
 
-    return ensure_content(list(paths), get=get_requested(getattr(args, "datalad_get", False)))
+    return ensure_content([p for p in paths if p is not None],
+                          get=get_requested(getattr(args, "datalad_get", False)))
 
 
-def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message: str) -> int:
+def config_inputs(config: str | Path, datasets_path: str | Path | None = None) -> list[Path]:
+    """Every image and label a data config names (unchecked: :func:`fetch_inputs`
+    fetches or refuses the annexed ones, the stage reports the rest)."""
+    from .config import load_config
+
+    cases = load_config(config, datasets_path).cases(check_exists=False)
+    return list(dict.fromkeys(p for c in cases for p in (*c.images, c.label) if p is not None))
+
+
+def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message: str | None = None) -> int:
     """With ``--datalad-save``: one ``datalad save`` of whatever ``paths`` (files or output
     folders) hold that is not saved yet, skipped outputs of a resumed run included.
-    Logs and returns how many files were saved."""
+    The message defaults to the command line. Logs and returns how many files were saved."""
     if not getattr(args, "datalad_save", False):
         return 0
-    from .datalad import dataset_of, is_datalad_dataset, save_outputs as save, unsaved
+    from .datalad import committed_files, dataset_of, head_commit, is_datalad_dataset, save_outputs as save, unsaved
 
-    paths = [Path(p) for p in paths if Path(p).exists()]
-    if not paths or not is_datalad_dataset(paths[0]):
-        log.warning("--datalad-save: %s is not inside a datalad dataset; nothing saved",
-                    paths[0] if paths else "no output")
+    paths = list(dict.fromkeys(Path(p).absolute() for p in paths if p is not None and Path(p).exists()))
+    if not paths:
+        log.info("--datalad-save: no output to save")
         return 0
-    ds = dataset_of(paths[0])
-    changed = unsaved(ds, paths)
-    if not changed:
-        log.info("--datalad-save: everything is saved already in %s", ds)
-        return 0
-    save(ds, paths, message)
-    log.info("--datalad-save: saved %d file(s) in %s (%s)", len(changed), ds,
-             ", ".join(str(p) for p in changed[:3]) + (", ..." if len(changed) > 3 else ""))
-    return len(changed)
+    by_dataset: dict[Path, list[Path]] = {}
+    for path in paths:
+        if is_datalad_dataset(path):
+            by_dataset.setdefault(dataset_of(path), []).append(path)
+        else:
+            log.warning("--datalad-save: %s is not inside a datalad dataset; not saved", path)
+    total = 0
+    for ds, members in by_dataset.items():
+        # a temporary left by a killed writer (SIGKILL, a lost node) is never committed
+        changed = [f for f in unsaved(ds, members) if not f.name.startswith(TMP_PREFIX)]
+        if not changed:
+            log.info("--datalad-save: everything is saved already in %s", ds)
+            continue
+        before = head_commit(ds)
+        save(ds, changed, message or getattr(args, "command_line", None) or "totalseg_bids outputs")
+        committed = committed_files(ds, before)
+        if not committed:  # rewritten with identical content: git-annex finds the same keys
+            log.info("--datalad-save: no change in %s (%d output(s) rewritten identically)", ds, len(changed))
+            continue
+        log.info("--datalad-save: saved %d file(s) in %s (%s)", len(committed), ds,
+                 ", ".join(committed[:3]) + (", ..." if len(committed) > 3 else ""))
+        total += len(committed)
+    return total
+
+
+@contextlib.contextmanager
+def saving(args: argparse.Namespace, paths: Iterable[str | Path], message: str | None = None) -> Iterator[None]:
+    """Run the body, then :func:`save_outputs`; also when some items failed (BatchError),
+    since every output that exists is complete, but not after Ctrl-C or a fatal error."""
+    paths = list(paths)
+    try:
+        yield
+    except BatchError:
+        save_outputs(args, paths, message)
+        raise
+    save_outputs(args, paths, message)
 
 
 def add_naming_arg(parser: argparse.ArgumentParser) -> None:

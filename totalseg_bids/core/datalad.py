@@ -147,6 +147,25 @@ def unsaved(dataset: str | Path, paths: Sequence[str | Path]) -> list[Path]:
                   if r.get("state") not in (None, "clean") and r.get("type") != "directory")
 
 
+def head_commit(dataset: str | Path) -> str | None:
+    """The commit ``HEAD`` of ``dataset`` names (None before the first commit)."""
+    proc = subprocess.run(["git", "-C", str(dataset), "rev-parse", "--verify", "-q", "HEAD"],
+                          capture_output=True, encoding="utf-8", errors="replace", check=False)
+    return proc.stdout.strip() or None
+
+
+def committed_files(dataset: str | Path, since: str | None) -> list[str]:
+    """Files (relative to ``dataset``) changed by the commits after ``since``; a save that
+    found nothing new (identical content rewritten) makes no commit and lists none."""
+    now = head_commit(dataset)
+    if now is None or now == since:
+        return []
+    cmd = (["git", "-C", str(dataset), "diff", "--name-only", "--no-renames", since, now] if since
+           else ["git", "-C", str(dataset), "show", "--name-only", "--format=", now])
+    proc = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace", check=False)
+    return sorted(line for line in proc.stdout.splitlines() if line)
+
+
 def git_annex_available() -> bool:
     """True when the ``git-annex`` program runs (datalad needs it)."""
     try:

@@ -133,7 +133,7 @@ def _run_pool(func, items, jobs: int, desc) -> dict[int, tuple[bool, Any]]:
 
 def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]:
     try:
-        from dask.distributed import Client, as_completed as dask_completed
+        from dask.distributed import Client
     except ImportError:
         raise UsageError("--executor dask needs dask.distributed", None,
                          "pip install 'totalseg_bids[dask]'") from None
@@ -155,7 +155,11 @@ def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]
         _wait_for_workers(client, scheduler)
         futures = {client.submit(_call, func, item, key=f"totalseg_bids-{keys[i]}-{os.getpid()}-{i}",
                                  pure=False): i for i, item in enumerate(items)}
-        return _collect_dask(client, futures, desc)
+        try:
+            return _collect_dask(client, futures, desc)
+        except KeyboardInterrupt:  # Ctrl-C: no task of this run starts any more (running ones finish)
+            client.cancel(list(futures))
+            raise
     finally:
         if own_client:
             client.close()

@@ -35,6 +35,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--stage", default="label", help="stage name shown in the report (default: label)")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                    help="parallel workers (default: number of CPU cores)")
+    cli.add_datalad_args(p)
     return p
 
 
@@ -64,7 +65,9 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError(f"{len(args.compare_labels)} --compare-labels for {len(pairs)} entries", None,
                          "give one comparison label per entry")
     check_pairs(pairs)
-    index, records = _add_entries(args.qc, pairs, args.stage, args.compare_labels, args.jobs)
+    cli.fetch_inputs(args, [p for pair in pairs for p in pair] + list(args.compare_labels or []))
+    with cli.saving(args, [args.qc]):
+        index, records = _add_entries(args.qc, pairs, args.stage, args.compare_labels, args.jobs)
     print(index)
     raise_for_unreadable(records, index)
     return 0

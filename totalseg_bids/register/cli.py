@@ -98,13 +98,16 @@ def _run(args: argparse.Namespace) -> int:
     import json
 
     spec = spec_from_args(args)
-    results = register_dataset(
-        args.path_img, args.path_label, args.path_out, spec, method=args.method, interp=args.interp,
-        contrasts=args.contrasts, ct_suffixes=args.ct_suffix, naming=args.naming, overwrite=args.overwrite,
-        jobs=args.jobs, executor=args.executor, scheduler=args.scheduler, qc_dir=args.qc,
-        datalad_get=args.datalad_get, datalad_save=args.datalad_save, mri=args.mri, ct_label=args.ct_label,
-        save_message=args.command_line, mri_label_origins=args.mri_label_origins,
-        reg_options=RegOptions(args.init, args.focus_mm, args.max_shift_mm, args.max_rotation_deg, args.on_failure))
+    # --datalad-save: the whole output folder, skipped outputs of a resumed run included
+    with cli.saving(args, [args.path_out or args.path_img / "derivatives" / "reg-labels"]):
+        results = register_dataset(
+            args.path_img, args.path_label, args.path_out, spec, method=args.method, interp=args.interp,
+            contrasts=args.contrasts, ct_suffixes=args.ct_suffix, naming=args.naming, overwrite=args.overwrite,
+            jobs=args.jobs, executor=args.executor, scheduler=args.scheduler, qc_dir=args.qc,
+            datalad_get=args.datalad_get, mri=args.mri, ct_label=args.ct_label,
+            mri_label_origins=args.mri_label_origins,
+            reg_options=RegOptions(args.init, args.focus_mm, args.max_shift_mm, args.max_rotation_deg,
+                                   args.on_failure))
     for r in results:
         print(json.dumps(r, sort_keys=True))
     written = sum(r["status"] == "written" for r in results)
