@@ -33,7 +33,6 @@ Why it is built this way:
 from __future__ import annotations
 
 import argparse
-import contextlib
 import csv
 import errno
 import io
@@ -53,7 +52,6 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
 from .core import flags
 from .core import cli
 from .core.atomic import atomic_write_json, atomic_write_text
@@ -94,7 +92,7 @@ SERIAL_BELOW = 1000
 #: ... and smaller ones use it when their labels hold this many voxels in all: decoding the labels is
 #: the per-case work; below this the pool's start-up costs more than it saves (benchmarks/RESULTS.md).
 POOL_VOXELS = 150_000_000
-log = logging.getLogger("totalseg_bids.convert_config_to_nnunet")  # not __name__ under python -m
+log = logging.getLogger(__name__)  # not __name__ under python -m
 
 READERS = ("SimpleITKIO", "NibabelIO", "NibabelIOWithReorient")
 LINK_MODES = ("symlink", "hardlink", "copy")

@@ -668,9 +668,8 @@ def _run(args: argparse.Namespace) -> int:
         cases = cases_from_bids(args.path_img, args.contrasts, args.roi_dir, args.roi_label,
                                 args.label_dir, args.label_suffix, args.path_out)
     cli.fetch_inputs(args, [p for c in cases for p in (c.image, c.roi, *c.labels) if p is not None])
-    results = crop_batch(cases, opts, args.jobs, args.executor, args.scheduler)
-    cli.save_outputs(args, sorted({c.out_root for c in cases if c.out_root is not None}),
-                     f"totalseg_bids.crop: {len(results)} cropped image(s)")
+    with cli.saving(args, sorted({c.out_root for c in cases if c.out_root is not None})):
+        results = crop_batch(cases, opts, args.jobs, args.executor, args.scheduler)
     done = sum(not r.skipped for r in results)
     log.info("cropped %d image(s), %d already done", done, len(results) - done)
     for r in results:

@@ -18,7 +18,6 @@ from typing import Sequence
 
 from .core import flags
 from .core import cli
-from .core.bids import split_extension
 from .core.config import SPLIT_NAMES
 from .core.errors import InputError, UsageError
 

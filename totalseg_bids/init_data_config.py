@@ -67,7 +67,7 @@ from .core.derivatives import now as derivatives_now
 from .core.errors import GeometryError, InputError, MissingFileError, UsageError
 from .core.index import BidsIndex
 
-log = logging.getLogger("totalseg_bids.init_data_config")
+log = logging.getLogger(__name__)
 
 TOOL_NAME = "totalseg_bids.init_data_config"
 SPLIT_BY = ("subject", "file")

@@ -56,7 +56,7 @@ import numpy as np
 
 from .core import flags
 from .core import cli
-from .core.bids import derivative_path, label_value, raw_root_of
+from .core.bids import dataset_path, derivative_path, label_value, raw_root_of
 from .core.config import SPLITS, load_config
 from .core.datalad import ensure_content, get_requested
 from .core.derivatives import ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar
@@ -65,7 +65,7 @@ from .core.index import find_images
 from .core.nifti import GRID_ATOL, Grid, load_nifti, nonzero_bbox, read_data, resample_label, save_mask
 from .core.parallel import default_jobs, shard
 
-log = logging.getLogger("totalseg_bids.predict")  # not __name__: "__main__" under python -m
+log = logging.getLogger(__name__)  # not __name__: "__main__" under python -m
 
 KEEP_LARGEST = ("per-label", "union", "off")
 _FOLDER_RE = re.compile(r"^(?P<trainer>[^_].*?)__(?P<plans>.+?)__(?P<configuration>[^_].*)$")
@@ -421,7 +421,7 @@ def finalize(item: Item, pred_path: Path, opts: Options) -> dict:
     """Post-process one scratch prediction and write it (then its sidecar) into the derivatives."""
     data, affine, note = to_image_grid(pred_path, item.images[0])
     if note:
-        log.info("%s: %s", item.images[0].name, note)
+        log.info("%s: %s", dataset_path(item.images[0]), note)
     data, removed = keep_largest(data, opts.keep)
     if opts.kind == "seg":
         data = (data > 0).astype(np.uint8)
@@ -641,7 +641,7 @@ def _run_chunk(engine: Engine, chunk: Sequence[Item], scratch: Path, offset: int
 
 def _image_done(item: Item, seconds: float, bar: Any) -> None:
     """Advance the per-image bar and log the image's elapsed time (shared by every path)."""
-    log.info("%s: %.1f s", item.images[0].name, seconds)
+    log.info("%s: %.1f s", dataset_path(item.images[0]), seconds)
     if bar is not None:
         bar.update(1)
 

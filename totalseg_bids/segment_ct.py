@@ -29,7 +29,7 @@ import numpy as np
 
 from .core import flags
 from .core import cli
-from .core.bids import derivative_path, label_value, split_extension
+from .core.bids import CT_SUFFIXES, IMAGE_DATATYPES, derivative_path, dseg_tsv_path, label_value, split_extension
 from .core.datalad import ensure_content, get_requested
 from .core.derivatives import (ensure_dataset_description, generated_by, output_complete,
                                write_dseg_tsv, write_sidecar)
@@ -43,12 +43,12 @@ log = logging.getLogger(__name__)
 
 EXECUTABLE = "TotalSegmentator"
 DEFAULT_CLASSES = ("sacrum",)
-DEFAULT_SUFFIXES = ("CT", "ct")
+DEFAULT_SUFFIXES = CT_SUFFIXES
 #: Image suffixes of TotalSegmentator's MRI tasks (``*_mr``), labelled directly on the MRI.
 MR_SUFFIXES = ("T1w", "T2w")
 #: Smallest image extent, in voxels of the model's own resolution, worth handing to TotalSegmentator.
 MIN_MODEL_VOXELS = 4
-CT_DATATYPES = ("anat", "ct")
+CT_DATATYPES = IMAGE_DATATYPES
 DEVICE_RE = re.compile(r"^(gpu|cpu|mps|auto|gpu:\d+)$")
 WEIGHTS_FIX = ("download the weights where there is internet (`totalseg_download_weights -t {task}`) "
                "and point TOTALSEG_HOME_DIR (or TOTALSEG_WEIGHTS_PATH) at them")
@@ -323,7 +323,7 @@ def outputs_complete(job: CtJob) -> bool:
     if not all(output_complete(p) for p in outs):
         return False
     if job.combine:
-        return outs[0].with_name(split_extension(outs[0].name)[0] + ".tsv").is_file()
+        return dseg_tsv_path(outs[0]).is_file()
     return True
 
 

@@ -64,7 +64,7 @@ import numpy as np
 from .core import flags
 from .core import cli
 from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensure_writable_dir
-from .core.bids import BidsName, dataset_path, is_binary_label, raw_root_of, split_extension
+from .core.bids import BidsName, dataset_path, is_binary_label, is_ct_suffix, raw_root_of, split_extension
 from .core.config import SPLIT_NAMES, Case, read_request, request_difference, request_record
 from .core.display import intensity_range, parse_window, to_uint8
 from .core.errors import GeometryError, InputError, OutputError, UsageError
@@ -432,7 +432,7 @@ def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names:
         suffixes = [BidsName.parse(p).suffix or f"channel{i}" for i, p in enumerate(cases[0].images)]
         # windowed uint8 PNG: nnU-Net's CT normalisation (HU percentiles) would be wrong, z-score is right
         chan = list(channel_names) if channel_names else [
-            f"{s}windowed" if str(s).lower() == "ct" else str(s) for s in suffixes]
+            f"{s}windowed" if is_ct_suffix(s) else str(s) for s in suffixes]
         train_cases = sorted({r["file"].split(";")[0].split("/")[-1][:-9]: r["split"] for r in rows
                               if r["split"] != "test"}.items())
         labels = {"background": 0} | {names[src]: dst for src, dst in mapping.items()}

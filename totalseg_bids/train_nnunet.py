@@ -113,7 +113,7 @@ def copy_splits(dataset_dir: Path, preprocessed: Path) -> Path | None:
 def cli_log():
     import logging
 
-    return logging.getLogger("totalseg_bids.train_nnunet")
+    return logging.getLogger(__name__)
 
 
 def train(dataset_id: str, configuration: str = "3d_fullres", folds: Sequence[str] = ("0",),

@@ -20,7 +20,7 @@ from .convert import convert_item
 from .dataset import write_dataset_files
 from .plan import Plan, check_conflicts, table
 
-log = logging.getLogger("totalseg_bids.bidsify")
+log = logging.getLogger(__name__)
 
 
 def make_plan(source: str, root: Path, opts: argparse.Namespace) -> Plan:

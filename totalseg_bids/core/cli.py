@@ -167,16 +167,36 @@ class _StderrHandler(logging.StreamHandler):
         return text.encode(encoding, "backslashreplace").decode(encoding)
 
 
+def stage_name(logger_name: str, main_name: str = "totalseg_bids") -> str:
+    """The name a log line starts with: the stage, whichever of its modules logged.
+
+    Modules name their loggers ``__name__``; a stage that is a package
+    (``register``, ``qc``, ...) shows as the stage, ``core`` modules as themselves.
+
+    >>> stage_name("totalseg_bids.register.itk"), stage_name("totalseg_bids.core.nifti")
+    ('totalseg_bids.register', 'totalseg_bids.core.nifti')
+    >>> stage_name("__main__", "totalseg_bids.qc"), stage_name("totalseg_bids.crop")
+    ('totalseg_bids.qc', 'totalseg_bids.crop')
+    """
+    if logger_name == "__main__":
+        return main_name
+    parts = logger_name.split(".")
+    if len(parts) > 2 and parts[0] == "totalseg_bids" and parts[1] != "core":
+        return ".".join(parts[:2])
+    return logger_name
+
+
 class _ModuleNameFormatter(logging.Formatter):
-    """Shows ``totalseg_bids.<stage>`` for records of a module run as ``__main__``."""
+    """Shows ``totalseg_bids.<stage>`` for records of any module of a stage (see :func:`stage_name`)."""
 
     def __init__(self, fmt: str, main_name: str):
         super().__init__(fmt)
         self.main_name = main_name
 
     def format(self, record: logging.LogRecord) -> str:
-        if record.name == "__main__":
-            record = logging.makeLogRecord({**record.__dict__, "name": self.main_name})
+        name = stage_name(record.name, self.main_name)
+        if name != record.name:
+            record = logging.makeLogRecord({**record.__dict__, "name": name})
         return super().format(record)
 
 

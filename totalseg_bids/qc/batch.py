@@ -12,7 +12,7 @@ from .entry import write_entry
 from .records import entry_stem
 from .report import build_report
 
-log = logging.getLogger("totalseg_bids.qc")
+log = logging.getLogger(__name__)
 
 #: Flags that mean an input is not a valid file (missing, unreadable, values its name forbids),
 #: as opposed to findings about valid data (grids, emptiness) that the report is for.

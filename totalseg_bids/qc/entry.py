@@ -22,7 +22,7 @@ from .records import (ENTRIES_DIR, SCHEMA, _bids_info, _choose_id, _entry_key, _
 from .render import Views
 from .report import _build_report_locked
 
-log = logging.getLogger("totalseg_bids.qc")
+log = logging.getLogger(__name__)
 
 
 def add_entry(qc_dir, image, label, stage="label", compare_label=None, meta=None, title=None) -> Path | None:

@@ -13,7 +13,7 @@ from ..core.nifti import apply_affine
 from .figures import label_figures
 from .render import Views, render_views
 
-log = logging.getLogger("totalseg_bids.qc")
+log = logging.getLogger(__name__)
 
 
 def _flag(level: str, code: str, message: str) -> dict[str, str]:

@@ -15,7 +15,7 @@ from typing import Iterable, Sequence
 from ..core.errors import InputError
 from .records import file_checksum
 
-log = logging.getLogger("totalseg_bids.qc")
+log = logging.getLogger(__name__)
 
 
 def read_marks(path: str | Path) -> dict[str, dict[str, str]]:

@@ -10,17 +10,16 @@ import hashlib
 import json
 import logging
 import re
-import time
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..core.atomic import TMP_PREFIX, atomic_path, atomic_write_json, file_lock
+from ..core.atomic import TMP_PREFIX, atomic_path
 
 SCHEMA = "totalseg_bids.qc/1"
 ENTRIES_DIR = "entries"
-log = logging.getLogger("totalseg_bids.qc")
+log = logging.getLogger(__name__)
 
 
 def _jsonable(obj: Any) -> Any:

@@ -17,7 +17,7 @@ from .origin import ANY_ORIGIN, ORIGINS
 from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, METHODS
 from .pairing import LabelSpec
 
-log = logging.getLogger("totalseg_bids.register")
+log = logging.getLogger(__name__)
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -17,7 +17,7 @@ from .constants import (
 )
 from .header import ras_lps
 
-log = logging.getLogger("totalseg_bids.register")
+log = logging.getLogger(__name__)
 
 
 def to_sitk(data: np.ndarray, affine: np.ndarray):

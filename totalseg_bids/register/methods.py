@@ -20,7 +20,7 @@ from .header import moved_label_affine
 from .options import RegOptions
 from .quality import correction_size, label_centre, quality_flags
 
-log = logging.getLogger("totalseg_bids.register")
+log = logging.getLogger(__name__)
 
 
 def _itk(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: RegOptions) -> tuple:

@@ -16,7 +16,7 @@ from .origin import label_origin, origin_accepted
 from .options import RegOptions
 from .labels import class_value
 
-log = logging.getLogger("totalseg_bids.register")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

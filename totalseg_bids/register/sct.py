@@ -14,7 +14,7 @@ from ..core.errors import ExternalToolError
 from ..core.nifti import Grid, grid_mismatch, load_nifti, read_data
 from .constants import SCT_COMMAND, SCT_TIMEOUT_S
 
-log = logging.getLogger("totalseg_bids.register")
+log = logging.getLogger(__name__)
 
 
 def run_sct(label: Path, mri_path: Path, mri_grid: Grid, interp: str = "nearest") -> np.ndarray:

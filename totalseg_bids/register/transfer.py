@@ -26,7 +26,7 @@ from .options import RegOptions
 from .labels import extract_class, label_flags
 from .sct import run_sct
 
-log = logging.getLogger("totalseg_bids.register")
+log = logging.getLogger(__name__)
 
 
 @dataclass
