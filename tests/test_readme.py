@@ -92,3 +92,45 @@ def test_readme_workflow_runs_verbatim(tmp_path, request):
         out = ds / "derivatives" / "labels" / image.parent.relative_to(ds) / f"{stem}_label-sacrum_seg.nii.gz"
         assert out.is_file(), out
     assert (data / "qc" / "index.html").is_file()
+
+
+def _readme_commands() -> list[str]:
+    """Every ``python -m totalseg_bids.<stage> ...`` command in the README's bash blocks,
+    backslash continuations joined."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    commands = []
+    for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
+        for line in block.replace("\\\n", " ").splitlines():
+            line = line.split(" #", 1)[0].strip()
+            if line.startswith("python -m totalseg_bids."):
+                commands.append(line)
+    return commands
+
+
+def _stage_parser(module: str):
+    import importlib
+
+    mod = importlib.import_module(f"totalseg_bids.{module}")
+    for inner in ("__main__", "cli", "main"):  # a package keeps its parser in one of its modules
+        if hasattr(mod, "get_parser"):
+            break
+        try:
+            mod = importlib.import_module(f"totalseg_bids.{module}.{inner}")
+        except ImportError:
+            continue
+    return mod.get_parser()
+
+
+@pytest.mark.parametrize("command", _readme_commands())
+def test_every_readme_command_parses(command):
+    """Each command the README shows uses flags and values its stage accepts (the workflow
+    block above also runs them; this catches the other sections' drift cheaply)."""
+    import shlex
+
+    words = shlex.split(command.split(" | ")[0].split(" > ")[0])
+    module = words[2].removeprefix("totalseg_bids.")
+    args = [os.path.expandvars(w) for w in words[3:] if w not in ("&&", ";")]
+    try:
+        _stage_parser(module).parse_args(args)
+    except SystemExit as exc:
+        assert exc.code == 0, f"{command}: usage error"
