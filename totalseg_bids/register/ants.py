@@ -50,8 +50,8 @@ def register_ants(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: R
     mask = None
     if opts.focus_mm is not None:
         mask = sitk_to_ants(sitk.Cast(focus_mask(label, ct.affine, opts.focus_mm), sitk.sitkFloat32))
-    init = None if opts.init == "header" else _ants_init(ants, fixed, moving, opts.init)
     with tempfile.TemporaryDirectory(prefix="totalseg_bids_ants_") as tmp:
+        init = None if opts.init == "header" else _ants_init(ants, fixed, moving, opts.init, tmp)
         try:
             res = ants.registration(fixed, moving, type_of_transform=kind, initial_transform=init,
                                     moving_mask=mask, outprefix=tmp + "/", random_seed=REGISTRATION_SEED)
@@ -76,7 +76,7 @@ def register_ants(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: R
         "Transform": transform_record(tx), "TransformDirection": "MRI (fixed) to CT (moving) points, ITK LPS"}
 
 
-def _ants_init(ants, fixed, moving, init: str):
+def _ants_init(ants, fixed, moving, init: str, folder: str):
     """A centre-aligning initial transform file (geometry or intensity moments)."""
     if init == "geometry":
         shift = np.array(ants.get_center_of_mass(moving * 0 + 1)) - np.array(ants.get_center_of_mass(fixed * 0 + 1))
@@ -84,7 +84,7 @@ def _ants_init(ants, fixed, moving, init: str):
         shift = np.array(ants.get_center_of_mass(moving - moving.min())) - np.array(
             ants.get_center_of_mass(fixed))
     tx = ants.create_ants_transform(transform_type="AffineTransform", dimension=3, translation=list(shift))
-    path = tempfile.mkstemp(suffix=".mat", prefix="totalseg_bids_ants_init_")[1]
+    path = f"{folder}/init.mat"  # inside the registration's scratch folder, removed with it
     ants.write_transform(tx, path)
     return [path]
 
