@@ -247,6 +247,57 @@ def test_bidsified_synthrad_feeds_register_config_and_nnunet(tmp_path):
         assert (np.asanyarray(nib.load(str(label)).dataobj) == truth).mean() > 0.999
 
 
+PNG_PATTERN = ("--suffix", "CT", "--spacing", "2", "2", "2", "--orientation", "RAS",
+               "--pattern", r"case(?P<sub>\d+)/image/(?P<slice>\d+)\.png",
+               "--label-pattern", r"case(?P<sub>\d+)/mask/(?P<slice>\d+)\.png", "--label-name", "sacrum")
+NPY_PATTERN = ("--suffix", "CT", "--spacing", "2", "2", "2", "--pattern", r"volumes/case(?P<sub>\d+)\.npy",
+               "--label-pattern", r"masks/case(?P<sub>\d+)_mask\.npy", "--label-name", "sacrum")
+#: layout -> (source, bidsify options, label folder, label suffix, convert options); "register" as
+#: the label folder means the CT truth is first brought onto the MRIs by ``register``.
+FEEDS = {
+    "mrspineseg": ("mrspineseg", ("--classes", "sacrum"), "labels", "_label-sacrum_seg", ()),
+    "spider": ("spider", (), "labels", "_label-spine_dseg", ("--labels", "vertebra_1")),
+    "totalsegmentator": ("totalsegmentator", ("--classes", "sacrum"), "labels", "_label-sacrum_seg", ()),
+    "dicom": ("dicom", (), "register", "_label-sacrum_seg", ()),
+    "png-stack": ("pattern", PNG_PATTERN, "labels", "_label-sacrum_seg", ()),
+    "npy": ("pattern", NPY_PATTERN, "labels", "_label-sacrum_seg", ()),
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("layout", sorted(FEEDS))
+def test_each_source_feeds_config_and_nnunet(tmp_path, layout):
+    """Every source's BIDS output goes through init_data_config and convert --verify
+    (nnU-Net's own integrity check); DICOM's CT/MR pairs through register first."""
+    source, options, label_dir, suffix, convert_options = FEEDS[layout]
+    ds = bidsify(source, write_layout(layout, tmp_path / "src", subjects=3), tmp_path / "ds", *options)
+    env = {"nnUNet_raw": str(tmp_path / "raw"), "nnUNet_preprocessed": str(tmp_path / "pre"),
+           "nnUNet_results": str(tmp_path / "res"), "nnUNet_def_n_proc": "1"}
+    (tmp_path / "raw").mkdir()
+    steps = []
+    if label_dir == "register":
+        from totalseg_bids.phantom_layouts.truth import write_ground_truth
+
+        write_ground_truth(ds)  # stands in for segment_ct: the phantom's CT labels
+        steps.append(("register", "--bids-dir", ds, "--path-label", ds / "derivatives/ground_truth",
+                      "--label", "sacrum", "-j", "1"))
+        label_dir = "reg-labels"
+    steps += [
+        ("init_data_config", "--bids-dir", ds, "--label-dir", label_dir, "--label-suffix", suffix, "--type", "LABEL",
+         "-o", tmp_path / "cfg.json", "--split-validation", "0.34", "--split-test", "0.34"),
+        ("convert_config_to_nnunet", "--config", tmp_path / "cfg.json", "-o", tmp_path / "raw", "-d", "18",
+         "-j", "1", "--verify", *convert_options),
+    ]
+    for module, *args in steps:
+        proc = run_module(module, *args, env=env)
+        assert proc.returncode == 0, (module, proc.stderr[-3000:])
+    dataset = next((tmp_path / "raw").glob("Dataset018_*"))
+    meta = json.loads((dataset / "dataset.json").read_text())
+    cases = json.loads((tmp_path / "cfg.json").read_text())
+    assert meta["numTraining"] == len(cases["TRAINING"]) + len(cases["VALIDATION"]) > 0
+    assert len(list((dataset / "labelsTr").glob("*.nii.gz"))) == meta["numTraining"]
+
+
 def series_volume(folder: Path) -> tuple[np.ndarray, np.ndarray]:
     """A DICOM series read independently of dcm2niix (SimpleITK/GDCM), RAS+ affine."""
     import SimpleITK as sitk
