@@ -66,6 +66,17 @@ def test_pybids_indexes_derivatives_in_both_namings(tmp_path):
 FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
 
 
+def _other_methods() -> list[str]:
+    """Registration methods besides rigid that this machine can run (ANTs is an extra)."""
+    import importlib.util
+
+    ants = ["ants-rigid", "ants-syn"] if importlib.util.find_spec("ants") else []
+    return ["header", "affine", "sct", *ants]
+
+
+OTHER_METHODS = _other_methods()
+
+
 @needs_validator
 def test_ct_crop_under_bids_naming_validates(tmp_path):
     """CT (no BIDS datatype yet) cropped with --naming bids: the derivative's
@@ -109,7 +120,10 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     steps = [
         ("segment_ct", ["--path-img", ds, "--classes", "sacrum", "--device", "cpu", "-j", "1"]),
         ("register", ["--path-img", ds, "--label", "sacrum", "--method", "rigid", "-j", "1"]),
-        ("crop", ["--path-img", ds, "--contrasts", "T2w", "--roi-dir", "reg-labels", "--roi-label", "sacrum",
+        # every other registration method into its own derivative folder (sct: the stand-in of tests/fake_tools)
+        *[("register", ["--path-img", ds, "--label", "sacrum", "--method", method, "-j", "1",
+                        "-o", ds / "derivatives" / f"reg-{method}"]) for method in OTHER_METHODS],
+        ("crop", ["--path-img", ds, "--contrasts", "T1w", "T2w", "--roi-dir", "reg-labels", "--roi-label", "sacrum",
                   "--label-dir", "reg-labels", "--factor", "2", "-j", "1"]),
         ("crop", ["--path-img", ds, "--contrasts", "CT", "--roi-dir", "labels", "--roi-label", "sacrum",
                   "--label-dir", "labels", "--path-out", ds / "derivatives" / "cropped-ct", "-j", "1"]),
@@ -123,7 +137,7 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     raw, deriv = validate(ds)
     assert raw == [], summary(raw)
     expected = {"/derivatives/labels/", "/derivatives/reg-labels/", "/derivatives/cropped/",
-                "/derivatives/cropped-ct/",
+                "/derivatives/cropped-ct/", *[f"/derivatives/reg-{m}/" for m in OTHER_METHODS],
                 "/derivatives/predictions/", "/derivatives/ground_truth/"}
     assert expected <= set(deriv)
     if naming == "bids":

@@ -360,16 +360,8 @@ def _values_task(case: SliceCase) -> list[int]:
     return label_values(case)
 
 
-def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names: Sequence[str] | None = None,
-                  labels_tsv: Path | None = None, overwrite: bool = False, jobs: int | None = None,
-                  executor: str = "local", scheduler=None) -> Path:
-    """Export every case; return the manifest path.
-
-    A first pass reads every label (checking it and collecting class values)
-    before anything is written, so bad input leaves no partial export.
-    """
-    from .core.parallel import raise_for_failures, run_tasks
-
+def _check_channels(cases: Sequence[SliceCase], opts: SliceOptions, channel_names: Sequence[str] | None) -> int:
+    """The one channel count every case has, checked against the options (before any work)."""
     n_channels = {len(c.images) for c in cases}
     if len(n_channels) != 1:
         raise InputError(f"cases have different channel counts {sorted(n_channels)}", cases[0].images[0],
@@ -384,64 +376,95 @@ def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names:
     if channel_names and len(channel_names) != n_ch:
         raise UsageError(f"{len(channel_names)} --channels names for {n_ch} channels", None,
                          "give one name per IMAGE channel")
+    stems: set[str] = set()
+    for c in cases:
+        if c.key in stems:
+            raise InputError(f"two cases share the slice name {c.key}", c.images[0],
+                             "export datasets with clashing names separately")
+        stems.add(c.key)
+    return n_ch
+
+
+def _up_to_date(base: Path, request: dict, overwrite: bool) -> bool:
+    """True when the export in ``base`` came from this very request; a different one is refused."""
+    manifest = base / MANIFEST
+    if not manifest.exists() or overwrite:
+        return False
+    old = read_request(base / REQUEST_FILE)
+    diff = "made by an older version" if old is None else request_difference(old, request)
+    if diff is None:
+        log.info("%s is up to date with the config; nothing to do", manifest)
+        return True
+    raise OutputError(f"an export from another request is here ({diff})", manifest,
+                      "pass --overwrite to export again, or choose another --out")
+
+
+def _remove_previous(base: Path) -> None:
+    """Delete the files the previous export's manifest lists, then the manifest."""
+    manifest = base / MANIFEST
+    if not manifest.exists():
+        return
+    with open(manifest, encoding="utf-8") as fh:
+        for row in csv.DictReader(fh, delimiter="\t"):
+            for rel in [*row["file"].split(";"), row["mask"]]:
+                if rel:
+                    (base / rel).unlink(missing_ok=True)
+    manifest.unlink()
+
+
+def _write_nnunet_metadata(base: Path, cases: Sequence[SliceCase], rows: list[dict], names: dict[int, str],
+                           mapping: dict[int, int], channel_names: Sequence[str] | None, axis: str) -> None:
+    """``dataset.json`` and ``splits_final.json`` of the 2D nnU-Net dataset (through core.nnunet)."""
+    suffixes = [BidsName.parse(p).suffix or f"channel{i}" for i, p in enumerate(cases[0].images)]
+    # windowed uint8 PNG: nnU-Net's CT normalisation (HU percentiles) would be wrong, z-score is right
+    chan = list(channel_names) if channel_names else [f"{s}windowed" if is_ct_suffix(s) else str(s) for s in suffixes]
+    train_cases = sorted({r["file"].split(";")[0].split("/")[-1][:-9]: r["split"] for r in rows
+                          if r["split"] != "test"}.items())
+    labels = {"background": 0} | {names[src]: dst for src, dst in mapping.items()}
+    write_dataset_json(base, {str(i): n for i, n in enumerate(chan)}, labels, len(train_cases), ".png",
+                       "NaturalImage2DIO", base.name, description=f"{axis} slices exported by totalseg_bids.slices")
+    write_splits(base, [k for k, s in train_cases if s == "train"], [k for k, s in train_cases if s == "val"])
+    for d in ("imagesTr", "labelsTr", "imagesTs"):
+        (base / d).mkdir(parents=True, exist_ok=True)
+
+
+def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names: Sequence[str] | None = None,
+                  labels_tsv: Path | None = None, overwrite: bool = False, jobs: int | None = None,
+                  executor: str = "local", scheduler=None) -> Path:
+    """Export every case; return the manifest path.
+
+    A first pass reads every label (checking it and collecting class values)
+    before anything is written, so bad input leaves no partial export.
+    """
+    from .core.parallel import raise_for_failures, run_tasks
+
+    _check_channels(cases, opts, channel_names)
     base = opts.dataset_dir if opts.layout == "nnunet2d" else opts.out
     manifest = base / MANIFEST
     request = request_record([Case(c.split, c.images, c.label) for c in cases], {
         "channels": list(channel_names or []), "labels_tsv": str(labels_tsv or ""),
         **{k: v for k, v in vars(opts).items() if k != "mapping"}})
-    if manifest.exists() and not overwrite:
-        old = read_request(base / REQUEST_FILE)
-        diff = "made by an older version" if old is None else request_difference(old, request)
-        if diff is None:
-            log.info("%s is up to date with the config; nothing to do", manifest)
-            return manifest
-        raise OutputError(f"an export from another request is here ({diff})", manifest,
-                          "pass --overwrite to export again, or choose another --out")
-    stems = {}
-    for c in cases:
-        if c.key in stems:
-            raise InputError(f"two cases share the slice name {c.key}", c.images[0],
-                             "export datasets with clashing names separately")
-        stems[c.key] = c
-
+    if _up_to_date(base, request, overwrite):
+        return manifest
     ensure_writable_dir(base)
-    outcomes = run_tasks(_values_task, cases, keys=[c.key for c in cases], jobs=jobs, executor=executor,
-                         scheduler=scheduler, desc="labels")
+    keys = [c.key for c in cases]
+    outcomes = run_tasks(_values_task, cases, keys=keys, jobs=jobs, executor=executor, scheduler=scheduler,
+                         desc="labels")
     raise_for_failures(outcomes, "labels")
     values = sorted({v for o in outcomes for v in o.value})
-    mapping = class_mapping(values)
-    opts.mapping = mapping
+    opts.mapping = mapping = class_mapping(values)
     names = class_names(cases, values, labels_tsv)
-
-    if overwrite and manifest.exists():  # remove the previous export's files
-        with open(manifest, encoding="utf-8") as fh:
-            for row in csv.DictReader(fh, delimiter="\t"):
-                for rel in [*row["file"].split(";"), row["mask"]]:
-                    if rel:
-                        (base / rel).unlink(missing_ok=True)
-        manifest.unlink()
-    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=[c.key for c in cases], jobs=jobs,
-                         executor=executor, scheduler=scheduler, desc="slices")
+    if overwrite:
+        _remove_previous(base)
+    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=keys, jobs=jobs, executor=executor,
+                         scheduler=scheduler, desc="slices")
     raise_for_failures(outcomes, "cases")
     rows = [r for o in outcomes for r in o.value]
-
     class_rows = ["index\tname\tsource_value", "0\tbackground\t0"] + [
         f"{dst}\t{names[src]}\t{src}" for src, dst in mapping.items()]
     atomic_write_text(base / "classes.tsv", "\n".join(class_rows) + "\n")
     if opts.layout == "nnunet2d":
-        suffixes = [BidsName.parse(p).suffix or f"channel{i}" for i, p in enumerate(cases[0].images)]
-        # windowed uint8 PNG: nnU-Net's CT normalisation (HU percentiles) would be wrong, z-score is right
-        chan = list(channel_names) if channel_names else [
-            f"{s}windowed" if is_ct_suffix(s) else str(s) for s in suffixes]
-        train_cases = sorted({r["file"].split(";")[0].split("/")[-1][:-9]: r["split"] for r in rows
-                              if r["split"] != "test"}.items())
-        labels = {"background": 0} | {names[src]: dst for src, dst in mapping.items()}
-        write_dataset_json(base, {str(i): n for i, n in enumerate(chan)}, labels, len(train_cases), ".png",
-                           "NaturalImage2DIO", base.name,
-                           description=f"{opts.axis} slices exported by totalseg_bids.slices")
-        write_splits(base, [k for k, s in train_cases if s == "train"], [k for k, s in train_cases if s == "val"])
-        for d in ("imagesTr", "labelsTr", "imagesTs"):
-            (base / d).mkdir(parents=True, exist_ok=True)
+        _write_nnunet_metadata(base, cases, rows, names, mapping, channel_names, opts.axis)
     lines = ["\t".join(MANIFEST_COLUMNS)] + ["\t".join(str(r[c]) for c in MANIFEST_COLUMNS) for r in rows]
     atomic_write_json(base / REQUEST_FILE, request)
     atomic_write_text(manifest, "\n".join(lines) + "\n")  # last: its presence means the export is whole
