@@ -74,3 +74,18 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str, code
     assert len(errors) == 1, proc.stderr
     for needle in needles:
         assert needle in errors[0], (needle, errors[0])
+
+
+def stage_parser(module: str):
+    """The argparse parser of ``python -m totalseg_bids.<module>`` (a package keeps it in one of its modules)."""
+    import importlib
+
+    mod = importlib.import_module(f"totalseg_bids.{module}")
+    for inner in ("__main__", "cli", "main"):
+        if hasattr(mod, "get_parser"):
+            break
+        try:
+            mod = importlib.import_module(f"totalseg_bids.{module}.{inner}")
+        except ImportError:
+            continue
+    return mod.get_parser()

@@ -11,21 +11,14 @@ import importlib
 
 import pytest
 
+from conftest import stage_parser
 from test_cli_contract import STAGES
 from totalseg_bids.core import flags
 
 
 def _parsers(module: str) -> list[tuple[str, argparse.ArgumentParser]]:
     """The stage's parser and every sub-command parser below it."""
-    mod = importlib.import_module(f"totalseg_bids.{module}")
-    for inner in ("__main__", "cli", "main"):  # a package: the parser sits in one of its modules
-        if hasattr(mod, "get_parser"):
-            break
-        try:
-            mod = importlib.import_module(f"totalseg_bids.{module}.{inner}")
-        except ImportError:
-            continue
-    root = mod.get_parser()
+    root = stage_parser(module)
     found, todo = [], [(module, root)]
     while todo:
         name, parser = todo.pop()

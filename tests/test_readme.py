@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import stage_parser
 from totalseg_fixtures import CACHE_ENV, tiny_totalseg_home, totalseg_env  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]
@@ -107,20 +108,6 @@ def _readme_commands() -> list[str]:
     return commands
 
 
-def _stage_parser(module: str):
-    import importlib
-
-    mod = importlib.import_module(f"totalseg_bids.{module}")
-    for inner in ("__main__", "cli", "main"):  # a package keeps its parser in one of its modules
-        if hasattr(mod, "get_parser"):
-            break
-        try:
-            mod = importlib.import_module(f"totalseg_bids.{module}.{inner}")
-        except ImportError:
-            continue
-    return mod.get_parser()
-
-
 @pytest.mark.parametrize("command", _readme_commands())
 def test_every_readme_command_parses(command):
     """Each command the README shows uses flags and values its stage accepts (the workflow
@@ -131,6 +118,6 @@ def test_every_readme_command_parses(command):
     module = words[2].removeprefix("totalseg_bids.")
     args = [os.path.expandvars(w) for w in words[3:] if w not in ("&&", ";")]
     try:
-        _stage_parser(module).parse_args(args)
+        stage_parser(module).parse_args(args)
     except SystemExit as exc:
         assert exc.code == 0, f"{command}: usage error"

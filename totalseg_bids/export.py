@@ -24,16 +24,9 @@ from .core.errors import InputError, UsageError
 
 def export_file(item: tuple[Path, Path]) -> Path:
     """One NIfTI as ``.npy`` + sidecar; skipped when a complete copy exists (``--overwrite`` redoes it)."""
-    import numpy as np
+    from .core.npy_volume import nifti_to_npy
 
-    from .core.nifti import load_nifti
-    from .core.npy_volume import save_npy_volume, sidecar_path
-
-    src, dst = item
-    if dst.is_file() and sidecar_path(dst).is_file():
-        return dst
-    img = load_nifti(src)
-    return save_npy_volume(np.asanyarray(img.dataobj), img.affine, dst, str(src))
+    return nifti_to_npy(*item)
 
 
 def import_file(item: tuple[Path, Path]) -> Path:

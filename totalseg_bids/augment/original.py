@@ -39,16 +39,9 @@ def original_items(rows: list[dict], out: Path) -> list[tuple[Path, Path]]:
 
 def write_volume(item: tuple[Path, Path]) -> Path:
     """One NIfTI as ``.npy`` + geometry sidecar; an existing complete copy is kept."""
-    import numpy as np
+    from ..core.npy_volume import nifti_to_npy
 
-    from ..core.nifti import load_nifti
-    from ..core.npy_volume import save_npy_volume, sidecar_path
-
-    src, dst = item
-    if dst.is_file() and sidecar_path(dst).is_file():
-        return dst
-    img = load_nifti(src)
-    return save_npy_volume(np.asanyarray(img.dataobj), img.affine, dst, str(src))
+    return nifti_to_npy(*item)
 
 
 def copy_sliced(rows: list[dict], src: Path, out: Path) -> None:

@@ -83,6 +83,18 @@ def npy_to_nifti(path: str | Path, out: str | Path) -> Path:
     return Path(out)
 
 
+def nifti_to_npy(src: str | Path, dst: str | Path) -> Path:
+    """One NIfTI as ``.npy`` + geometry sidecar; an existing complete pair is kept
+    (a rerun converts only what is missing)."""
+    from .nifti import load_nifti
+
+    dst = Path(dst)
+    if dst.is_file() and sidecar_path(dst).is_file():
+        return dst
+    img = load_nifti(src)
+    return save_npy_volume(np.asanyarray(img.dataobj), img.affine, dst, str(src))
+
+
 def clot_channel(image: str | Path, has_cta: bool = False, on_cta_grid: bool = False) -> str:
     """The clot workflow's channel tag of an image: ``CTA``, ``NCCT_Reg``, ``NCCT`` or the BIDS suffix.
 
