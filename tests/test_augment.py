@@ -203,6 +203,19 @@ def test_same_seed_same_bytes_any_jobs(slice_dir, tmp_path):
     assert digest(tmp_path / "c") != digest(tmp_path / "a")
 
 
+def test_rerun_is_a_no_op_and_a_changed_request_is_refused(slice_dir, tmp_path, cli):
+    out = tmp_path / "aug"
+    args = ["--slices", str(slice_dir), "--out", str(out), "--target-train", "8", "--target-val", "4", "-q"]
+    assert augment_main(args) == 0
+    stamps = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
+    assert augment_main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == stamps  # nothing rewritten
+    proc = cli("augment", *args[:-4], "9", "--target-val", "4")
+    assert proc.returncode == 1 and "target" in proc.stderr and "--overwrite" in proc.stderr, proc.stderr
+    assert augment_main([*args[:-4], "9", "--target-val", "4", "-q", "--overwrite"]) == 0
+    assert sum(r["split"] == "train" for r in rows(out, "augment.tsv")) == 9
+
+
 def test_keep_originals_counts_them(slice_dir, tmp_path):
     n_train = sum(r["split"] == "train" for r in rows(slice_dir, "slices.tsv"))
     out = tmp_path / "aug"

@@ -6,6 +6,7 @@ import argparse
 import csv
 import io
 import json
+import logging
 from pathlib import Path
 from typing import Sequence
 
@@ -14,7 +15,11 @@ from ..core import cli
 from ..core.atomic import atomic_write_text, ensure_writable_dir
 from ..core.errors import InputError, UsageError
 
+log = logging.getLogger(__name__)
+
 MANIFEST = "augment.tsv"
+#: What the augmented set was made from (source manifest, recipe, counts, seed): a rerun compares it.
+REQUEST_FILE = "augment_request.json"
 COLUMNS = ("file", "mask", "split", "source_file", "source_mask", "has_label", "augmented", "seed", "transforms")
 
 
@@ -109,15 +114,33 @@ def output_base(src: Path, out: Path, layout: str, meta: dict | None, dataset: t
     return base
 
 
+def _up_to_date(base: Path, request: dict, overwrite: bool) -> bool:
+    """True when ``base`` already holds the augmentation of this very request; another one is refused."""
+    from ..core.config import read_request, request_difference
+    from ..core.errors import OutputExistsError
+
+    if overwrite or not (base / MANIFEST).is_file():
+        return False
+    old = read_request(base / REQUEST_FILE)
+    diff = "made by an older version" if old is None else request_difference(old, request)
+    if diff is None:
+        return True
+    raise OutputExistsError(f"an augmentation of another request is here ({diff})", base / MANIFEST,
+                            "pass --overwrite to augment again, or choose another --out")
+
+
 def augment(src: Path, out: Path, targets: dict[str, int | None], recipe_path: Path | None = None,
             keep_originals: bool = False, seed: int = 0, jobs: int | None = None, layout: str | None = None,
-            dataset: tuple[int, str] = (502, "SlicesAugmented")) -> Path:
+            dataset: tuple[int, str] = (502, "SlicesAugmented"), overwrite: bool = False) -> Path:
     """Write the augmented dataset and ``augment.tsv``; returns the manifest path.
 
     ``layout`` defaults to the layout of ``src`` (mmseg, or nnunet2d when it has a ``dataset.json``).
+    A rerun of the same request is a no-op; a different one needs ``overwrite``.
     """
     import albumentations as A
 
+    from ..core.atomic import atomic_write_json
+    from ..core.config import Case, request_record
     from ..core.parallel import raise_for_failures, run_tasks
     from .recipe import load_recipe
     from .sample import run_job
@@ -126,6 +149,12 @@ def augment(src: Path, out: Path, targets: dict[str, int | None], recipe_path: P
     rows, meta = read_slices(src)
     layout = layout or ("nnunet2d" if meta is not None else "mmseg")
     base = output_base(src, out, layout, meta, dataset)
+    request = request_record([Case("TRAINING", (Path(src).resolve() / "slices.tsv",), None)], {
+        "recipe": json.dumps(recipe, sort_keys=True), "targets": targets, "keep_originals": keep_originals,
+        "seed": seed, "layout": layout, "dataset": list(dataset)})
+    if _up_to_date(base, request, overwrite):
+        log.info("%s is up to date with its request; nothing to do", base / MANIFEST)
+        return base / MANIFEST
     ensure_writable_dir(base)
     job_list, manifest = build_jobs(rows, src, base, targets, recipe, keep_originals, seed, layout)
     if layout == "clotseg":
@@ -138,7 +167,8 @@ def augment(src: Path, out: Path, targets: dict[str, int | None], recipe_path: P
         from .nnunet_out import write_nnunet_meta
 
         write_nnunet_meta(src, base, meta, manifest)
-    return write_manifest(base / MANIFEST, manifest)
+    atomic_write_json(base / REQUEST_FILE, request)
+    return write_manifest(base / MANIFEST, manifest)  # last: its presence means the set is whole
 
 
 def _write_clot_trees(rows: list[dict], src: Path, out: Path, jobs: int | None) -> None:
@@ -184,7 +214,7 @@ def _run(args: argparse.Namespace) -> int:
         raise UsageError("--out must differ from --slices", None, "write to a new folder")
     print(augment(args.slices, args.out, {"train": args.target_train, "val": args.target_val},
                   args.recipe, args.keep_originals, args.seed, args.jobs, args.layout,
-                  (args.dataset_id, args.dataset_name)))
+                  (args.dataset_id, args.dataset_name), args.overwrite))
     return 0
 
 
