@@ -110,14 +110,14 @@ class Demo:
         cmd = [str(a) for a in argv]
         log.info("[%s] %s", name, " ".join(cmd))
         start = time.perf_counter()
-        with open(logfile, "w") as fh:
+        with open(logfile, "w", encoding="utf-8") as fh:
             fh.write("$ " + " ".join(cmd) + "\n")
             fh.flush()
             proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env() | (env or {}),
                                   cwd=self.out)
         seconds = time.perf_counter() - start
         if proc.returncode != 0:
-            tail = logfile.read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            tail = logfile.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [""]
             raise ExternalToolError(f"step {name} failed with exit {proc.returncode} ({tail[0][:200]})", logfile,
                                     "read the log for details")
         result = StepResult(name, seconds, detail)
@@ -253,7 +253,8 @@ def _ct_labels_step(demo: Demo, device: str) -> None:
                  demo.source)
         demo.logs.mkdir(parents=True, exist_ok=True)
         (demo.logs / f"{len(demo.steps) + 1:02d}_segment_ct.log").write_text(
-            f"not run: {SHIPPED_CT_LABELS[demo.source]} in {demo.dataset / 'derivatives' / 'labels'}\n")
+            f"not run: {SHIPPED_CT_LABELS[demo.source]} in {demo.dataset / 'derivatives' / 'labels'}\n",
+            encoding="utf-8")
         demo.steps.append(StepResult("segment_ct", 0.0, SHIPPED_CT_LABELS[demo.source]))
         return
     _segment_ct_step(demo, device)
@@ -308,9 +309,9 @@ def _summary(demo: Demo, reg: tuple[list[Path], list[float]], pred: tuple[list[P
     """The figures of one run (written as ``summary.json`` and ``summary.md``)."""
     ds, out = demo.dataset, demo.out
     record = ds / "derivatives/ground_truth/code/misalignment.json"
-    misaligned = {r["subject"] for r in json.loads(record.read_text())["subjects"] if r["misaligned"]} \
+    misaligned = {r["subject"] for r in json.loads(record.read_text(encoding="utf-8"))["subjects"] if r["misaligned"]} \
         if record.is_file() else set()
-    cfg = json.loads(config.read_text()) if config.is_file() else {}
+    cfg = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
     (reg_mean, reg_min), (pred_mean, pred_min) = _mean_min(reg[1]), _mean_min(pred[1])
     return {
         "subjects": demo.subjects, "source": demo.source,
@@ -358,8 +359,8 @@ def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | Non
     if reached("nnunet_train"):
         pred = _train_predict_steps(demo, config, qc_dir, stop_after)
     summary = _summary(demo, reg, pred, config, qc_dir, time.perf_counter() - start)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
-    (out / "summary.md").write_text(format_summary(summary))
+    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
+    (out / "summary.md").write_text(format_summary(summary), encoding="utf-8")
     return summary
 
 

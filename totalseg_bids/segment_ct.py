@@ -607,7 +607,7 @@ def _task_facts(task: str, fast: bool) -> tuple[float | None, str | None]:
     if stamp.is_file():
         import json
 
-        weights = json.loads(stamp.read_text()).get("description")
+        weights = json.loads(stamp.read_text(encoding="utf-8")).get("description")
     return model_spacing(task, fast), weights
 
 

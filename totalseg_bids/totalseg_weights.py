@@ -216,9 +216,9 @@ def install(trained: Path, names: Sequence[str], model: TaskModel, weights_dir: 
     tmp = target.with_name(target.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "fold_0").mkdir(parents=True)
-    dataset = json.loads((trained / "dataset.json").read_text())
+    dataset = json.loads((trained / "dataset.json").read_text(encoding="utf-8"))
     dataset["labels"] = {"background": 0, **{name: k for k, name in sorted(model.labels.items())}}
-    plans = json.loads((trained / "plans.json").read_text())
+    plans = json.loads((trained / "plans.json").read_text(encoding="utf-8"))
     plans["dataset_name"] = Path(model.folder).name
     ckpt = torch.load(trained / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
     ckpt["network_weights"] = widen_output(ckpt["network_weights"], names, model.labels)
@@ -238,7 +238,7 @@ def install(trained: Path, names: Sequence[str], model: TaskModel, weights_dir: 
 def disable_usage_stats(home: Path) -> Path:
     """Write TotalSegmentator's ``config.json`` in ``home`` with usage statistics off."""
     path = home / "config.json"
-    config = json.loads(path.read_text()) if path.is_file() else {}
+    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
     config.setdefault("totalseg_id", "totalseg_bids_local")
     config.setdefault("prediction_counter", 0)
     config["send_usage_stats"] = False
@@ -256,7 +256,7 @@ def is_built(home: str | Path, tasks: Sequence[str]) -> bool:
     stamp = Path(home) / STAMP
     if not stamp.is_file():
         return False
-    info = json.loads(stamp.read_text())
+    info = json.loads(stamp.read_text(encoding="utf-8"))
     from .segment_ct import totalseg_version
 
     return info.get("totalsegmentator") == totalseg_version() and set(tasks) <= set(info.get("tasks", []))
@@ -279,8 +279,8 @@ def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path 
     home.mkdir(parents=True, exist_ok=True)
     disable_usage_stats(home)
     if is_built(home, tasks):
-        return json.loads((home / STAMP).read_text())
-    old = json.loads((home / STAMP).read_text()) if (home / STAMP).is_file() else {}
+        return json.loads((home / STAMP).read_text(encoding="utf-8"))
+    old = json.loads((home / STAMP).read_text(encoding="utf-8")) if (home / STAMP).is_file() else {}
     if old.get("totalsegmentator") != totalseg_version():
         old = {}
     record = {"totalsegmentator": totalseg_version(), "tasks": list(old.get("tasks", [])),

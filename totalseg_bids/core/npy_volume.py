@@ -60,7 +60,7 @@ def load_npy_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
         raise InputError("npy volume not found", path, "check the path")
     if not side.is_file():
         raise InputError("no geometry sidecar", side, "write the volume with totalseg_bids.export --format npy")
-    meta = json.loads(side.read_text())
+    meta = json.loads(side.read_text(encoding="utf-8"))
     if not set(SIDECAR_KEYS) <= set(meta):
         raise InputError(f"sidecar lacks {sorted(set(SIDECAR_KEYS) - set(meta))}", side, "re-export the volume")
     data = np.load(path, allow_pickle=False)

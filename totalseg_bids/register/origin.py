@@ -47,7 +47,7 @@ def label_origin(path: str | Path) -> str:
     """The origin of the label at ``path`` from its JSON sidecar (``unknown`` without one)."""
     side = sidecar_path(path)
     try:
-        data = json.loads(Path(side).read_text())
+        data = json.loads(Path(side).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return "unknown"
     entries = data.get("GeneratedBy") if isinstance(data, dict) else None
