@@ -139,7 +139,7 @@ def _version(mod: str) -> str:
 def machine_info() -> dict[str, str]:
     cpu = platform.processor() or "?"
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
+        for line in Path("/proc/cpuinfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
@@ -147,7 +147,7 @@ def machine_info() -> dict[str, str]:
         pass
     ram = "?"
     try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
+        for line in Path("/proc/meminfo").read_text(encoding="utf-8").splitlines():
             if line.startswith("MemTotal"):
                 ram = f"{int(line.split()[1]) / 1024 ** 2:.1f} GiB"
                 break

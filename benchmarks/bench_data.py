@@ -218,6 +218,6 @@ def clone_phantom_subjects(template: Path, dest: Path, n: int) -> None:
                 out = dest / base / new_sub / Path(str(rel).replace(src_sub, new_sub))
                 out.parent.mkdir(parents=True, exist_ok=True)
                 if path.suffix == ".json":
-                    out.write_text(path.read_text().replace(src_sub, new_sub))
+                    out.write_text(path.read_text(encoding="utf-8").replace(src_sub, new_sub))
                 else:
                     shutil.copyfile(path, out)

@@ -72,13 +72,13 @@ def train(base: Path, ds: Path, log) -> tuple[Path, dict]:
     _run(["nnUNetv2_plan_and_preprocess", "-d", str(DATASET_ID), "-c", "3d_fullres", "-np", "1", "-npfp", "1"],
          {**env, "nnUNet_n_proc_DA": "1"})
     plans_file = Path(env["nnUNet_preprocessed"]) / folder / "nnUNetPlans.json"
-    plans = json.loads(plans_file.read_text())
+    plans = json.loads(plans_file.read_text(encoding="utf-8"))
     plans["configurations"]["3d_fullres"]["patch_size"] = PATCH
     plans["configurations"]["3d_fullres"]["batch_size"] = 2
     plans_file.write_text(json.dumps(plans, indent=2))
     split = Path(env["nnUNet_preprocessed"]) / folder / "splits_final.json"
     if not split.exists():
-        split.write_text((res.folder / "splits_final.json").read_text())
+        split.write_text((res.folder / "splits_final.json").read_text(encoding="utf-8"))
     log(f"  planned in {time.perf_counter() - t:.0f} s; training the tiny model on the CPU")
     t = time.perf_counter()
     _run(["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu"], env, 1200)

@@ -22,7 +22,7 @@ def copy_and_reorient(config: Path, out: Path) -> None:
 
     from totalseg_bids.core.bids import image_for_label
 
-    cfg = json.loads(config.read_text())
+    cfg = json.loads(config.read_text(encoding="utf-8"))
     base = Path(cfg["DATASETS_PATH"])
     (out / "imagesTr").mkdir(parents=True)
     (out / "labelsTr").mkdir()
@@ -46,7 +46,7 @@ def plain_copy(config: Path, out: Path) -> None:
     """``cp`` of the same files (shutil.copyfile, what cp does), no checks."""
     from totalseg_bids.core.bids import image_for_label
 
-    cfg = json.loads(config.read_text())
+    cfg = json.loads(config.read_text(encoding="utf-8"))
     base = Path(cfg["DATASETS_PATH"])
     (out / "imagesTr").mkdir(parents=True)
     (out / "labelsTr").mkdir()

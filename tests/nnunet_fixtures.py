@@ -101,7 +101,7 @@ def train_tiny_model(base: Path) -> TrainedModel:
     timings["plan_and_preprocess"] = time.perf_counter() - t
     pre_split = Path(env["nnUNet_preprocessed"]) / folder / "splits_final.json"
     if not pre_split.exists():  # the converter wrote it only if nnUNet_preprocessed was set in-process
-        pre_split.write_text((res.folder / "splits_final.json").read_text())
+        pre_split.write_text((res.folder / "splits_final.json").read_text(encoding="utf-8"))
     t = time.perf_counter()
     _run(["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu"], env, 900)
     timings["train"] = time.perf_counter() - t

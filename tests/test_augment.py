@@ -278,13 +278,13 @@ def test_nnunet2d_dataset_is_valid_for_nnunet(cta_slices, tmp_path):
     assert augment_main(["--slices", str(cta_slices), "--out", str(raw), "-dnum", "502", "-dname", "CtaAug",
                          "--target-train", "20", "--target-val", "6", "--seed", "2", "-q", "-j", "2"]) == 0
     ds = raw / "Dataset502_CtaAug"
-    meta = json.loads((ds / "dataset.json").read_text())
-    src_meta = json.loads((cta_slices / "dataset.json").read_text())
+    meta = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
+    src_meta = json.loads((cta_slices / "dataset.json").read_text(encoding="utf-8"))
     assert meta["numTraining"] == 26 == len(list((ds / "labelsTr").glob("*.png")))
     assert meta["channel_names"] == {"0": "CTA", "1": "NCCT"} and meta["labels"] == src_meta["labels"]
     assert meta["overwrite_image_reader_writer"] == "NaturalImage2DIO" and meta["file_ending"] == ".png"
     man = rows(ds, "augment.tsv")
-    fold = json.loads((ds / "splits_final.json").read_text())[0]
+    fold = json.loads((ds / "splits_final.json").read_text(encoding="utf-8"))[0]
     for split in ("train", "val"):
         assert sorted(fold[split]) == sorted(nnunet_case(r["file"]) for r in man if r["split"] == split)
     src_split = {nnunet_case(r["file"]): r["split"] for r in rows(cta_slices, "slices.tsv")}
@@ -313,11 +313,11 @@ def test_nnunet_trains_on_augmented_2d_dataset(cta_slices, tmp_path):
     _run(["nnUNetv2_plan_and_preprocess", "-d", "503", "--verify_dataset_integrity", "-c", "2d",
           "-np", "1", "-npfp", "1"], env, 300)
     pre = Path(env["nnUNet_preprocessed"]) / folder
-    (pre / "splits_final.json").write_text((Path(env["nnUNet_raw"]) / folder / "splits_final.json").read_text())
+    (pre / "splits_final.json").write_text((Path(env["nnUNet_raw"]) / folder / "splits_final.json").read_text(encoding="utf-8"))
     _run(["nnUNetv2_train", "503", "2d", "0", "-tr", TRAINER, "-device", "cpu"], env, 600)
     model = Path(env["nnUNet_results"]) / folder / f"{TRAINER}__nnUNetPlans__2d" / "fold_0"
     assert (model / "checkpoint_final.pth").is_file()
-    summary = json.loads((model / "validation" / "summary.json").read_text())
+    summary = json.loads((model / "validation" / "summary.json").read_text(encoding="utf-8"))
     assert len(summary["metric_per_case"]) == 2  # the augmented VALIDATION samples, as splits_final.json says
 
 

@@ -314,7 +314,7 @@ SETUPS: dict[str, Callable[[Path, Path], Setup]] = {
 
 # ------------------------------------------------- config- and folder-level bad inputs
 def _cfg_entries(s: Setup, ds: Path) -> dict:
-    return json.loads(Path(s.targets["config"]).read_text())
+    return json.loads(Path(s.targets["config"]).read_text(encoding="utf-8"))
 
 
 def special(stage: str, kind: str, s: Setup, ds: Path, tmp: Path) -> str:
@@ -357,7 +357,7 @@ def special(stage: str, kind: str, s: Setup, ds: Path, tmp: Path) -> str:
         if not sidecar.exists():
             sidecar.write_text('{"Description": "sidecar"}\n')
         listing = s.targets["list"]
-        listing.write_text(listing.read_text() + f"{sidecar}\n")
+        listing.write_text(listing.read_text(encoding="utf-8") + f"{sidecar}\n")
         return sidecar.name
     if kind == "textlabel":  # a text file named _seg.nii.gz, without --check-geometry
         s.argv.remove("--check-geometry")

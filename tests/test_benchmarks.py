@@ -29,7 +29,7 @@ def test_label_transfer_methods_agree(tmp_path):
                            "--out", str(out), "--tmp", str(tmp_path / "data")],
                           cwd=REPO, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert out.read_text().startswith("# totalseg_bids benchmarks")
+    assert out.read_text(encoding="utf-8").startswith("# totalseg_bids benchmarks")
     rows = [line for line in proc.stdout.splitlines() if line.startswith("| Label transfer")]
     agreements = [re.search(r"differs from ours on (\d+) of (\d+)", line) for line in rows]
     agreements = [m for m in agreements if m]

@@ -89,12 +89,12 @@ def test_ct_crop_under_bids_naming_validates(tmp_path):
     assert proc.returncode == 0, proc.stderr
     out = ds / "derivatives" / "cropped"
     assert list(out.rglob("*_desc-cropped_CT.nii.gz"))
-    assert (out / ".bidsignore").read_text().splitlines() == ["*_CT.nii.gz", "*_CT.json"]
+    assert (out / ".bidsignore").read_text(encoding="utf-8").splitlines() == ["*_CT.nii.gz", "*_CT.json"]
     errors = validate(out)[0]
     assert errors == [], summary(errors)
     # sidecar URIs name the raw dataset through DatasetLinks, as BIDS defines bids:<name>:
-    assert json.loads((out / "dataset_description.json").read_text())["DatasetLinks"] == {"raw": "../.."}
-    side = json.loads(next(out.rglob("*_desc-cropped_CT.json")).read_text())
+    assert json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))["DatasetLinks"] == {"raw": "../.."}
+    side = json.loads(next(out.rglob("*_desc-cropped_CT.json")).read_text(encoding="utf-8"))
     assert side["Sources"] and all(u.startswith("bids:raw:") for u in side["Sources"])
     assert all((out / "../.." / u.removeprefix("bids:raw:")).is_file() for u in side["Sources"])
 
@@ -152,7 +152,7 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
             assert alone == [], (folder.name, summary(alone))
         # no transform file (BIDS has none); the rigid transform is in the sidecar
         assert not list((ds / "derivatives" / "reg-labels").rglob("*_xfm.txt"))
-        side = json.loads(next((ds / "derivatives" / "reg-labels").rglob("*_mask.json")).read_text())
+        side = json.loads(next((ds / "derivatives" / "reg-labels").rglob("*_mask.json")).read_text(encoding="utf-8"))
         assert side["GeneratedBy"][0]["Transform"]["Parameters"]
     else:
         assert list((ds / "derivatives" / "reg-labels").rglob("*_xfm.txt"))

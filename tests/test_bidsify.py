@@ -70,9 +70,9 @@ def test_layout_converts_valid_and_resumes(layouts, tmp_path, source, layout, ex
     before = tree_digest(src)
     out = bidsify(source, src, tmp_path / "bids", "--naming", "bids", *extra)
     assert tree_digest(src) == before
-    plan = json.loads((out / "code" / "bidsify.json").read_text())
+    plan = json.loads((out / "code" / "bidsify.json").read_text(encoding="utf-8"))
     assert plan["files"] and plan["source"] == source
-    participants = (out / "participants.tsv").read_text().splitlines()
+    participants = (out / "participants.tsv").read_text(encoding="utf-8").splitlines()
     assert participants[0].startswith("participant_id\tsource_id")
     assert len(participants) == 3
     if VALIDATOR:
@@ -97,7 +97,7 @@ def test_world_geometry_kept_for_oblique_mha_and_lps_nifti(layouts, tmp_path):
     # MR contrast read from the overview spreadsheet
     assert (syn / "sub-1PA001/anat/sub-1PA001_T1w.nii.gz").is_file()
     assert (syn / "sub-1PA002/anat/sub-1PA002_T2w.nii.gz").is_file()
-    side = json.loads((syn / "sub-1PA002/anat/sub-1PA002_CT.json").read_text())
+    side = json.loads((syn / "sub-1PA002/anat/sub-1PA002_CT.json").read_text(encoding="utf-8"))
     assert side["Sources"][0].endswith("Task1/pelvis/1PA002/ct.nii.gz")
 
 
@@ -108,12 +108,12 @@ def test_mrspineseg_masks_snapped_to_image_grid_and_sacrum_by_name(layouts, tmp_
     dseg = nib.load(str(anat / "sub-001_T2w_label-spine_dseg.nii.gz"))
     np.testing.assert_array_equal(dseg.affine, image.affine)
     np.testing.assert_array_equal(dseg.get_qform(), dseg.get_sform())
-    table = (anat / "sub-001_T2w_label-spine_dseg.tsv").read_text().splitlines()
+    table = (anat / "sub-001_T2w_label-spine_dseg.tsv").read_text(encoding="utf-8").splitlines()
     assert table[:3] == ["index\tname", "1\tsacrum", "2\tL5"]
     sacrum = np.asanyarray(nib.load(str(anat / "sub-001_T2w_label-sacrum_seg.nii.gz")).dataobj)
     np.testing.assert_array_equal(sacrum, np.asanyarray(dseg.dataobj) == 1)
     assert sacrum.sum() > 100
-    side = json.loads((anat / "sub-001_T2w_label-spine_dseg.json").read_text())
+    side = json.loads((anat / "sub-001_T2w_label-spine_dseg.json").read_text(encoding="utf-8"))
     assert "0.300 mm" in side["GeometryCorrection"]
 
 
@@ -148,9 +148,9 @@ def test_goldatlas_series_split_and_rtstruct_filled_on_the_ct(layouts, tmp_path)
             seg = nib.load(str(labels / f"sub-{sub}_CT_label-{roi}_seg.nii.gz"))
             np.testing.assert_array_equal(seg.affine, ct.affine)
             assert dice(np.asanyarray(seg.dataobj) > 0, truth == value) > 0.98
-        side = json.loads((labels / f"sub-{sub}_CT_label-sacrum_seg.json").read_text())
+        side = json.loads((labels / f"sub-{sub}_CT_label-sacrum_seg.json").read_text(encoding="utf-8"))
         assert side["ROIName"] == "Sacrum" and side["Sources"] == [f"bids:raw:sub-{sub}/anat/sub-{sub}_CT.nii.gz"]
-    rows = (out / "participants.tsv").read_text().splitlines()
+    rows = (out / "participants.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[1].split("\t")[:2] == ["sub-101", "1_01_P"]
 
 
@@ -170,10 +170,10 @@ def test_totalsegmentator_dseg_classes_and_meta(layouts, tmp_path):
     out = bidsify("totalsegmentator", layouts["totalsegmentator"], tmp_path / "b")
     anat = out / "derivatives/labels/sub-s0000/anat"
     dseg = np.asanyarray(nib.load(str(anat / "sub-s0000_CT_label-total_dseg.nii.gz")).dataobj)
-    table = dict(line.split("\t")[::-1] for line in (anat / "sub-s0000_CT_label-total_dseg.tsv").read_text().splitlines()[1:])
+    table = dict(line.split("\t")[::-1] for line in (anat / "sub-s0000_CT_label-total_dseg.tsv").read_text(encoding="utf-8").splitlines()[1:])
     truth = np.asanyarray(nib.load(str(layouts["totalsegmentator"] / "s0000/segmentations/sacrum.nii.gz")).dataobj)
     np.testing.assert_array_equal(dseg == int(table["sacrum"]), truth > 0)
-    rows = (out / "participants.tsv").read_text().splitlines()
+    rows = (out / "participants.tsv").read_text(encoding="utf-8").splitlines()
     assert rows[0].split("\t") == ["participant_id", "source_id", "age", "gender", "institute", "study_type", "split"]
     assert rows[1].split("\t")[-1] == "test"
 
@@ -238,7 +238,7 @@ def test_bidsified_synthrad_feeds_register_config_and_nnunet(tmp_path):
         proc = run_module(module, *args, env=env)
         assert proc.returncode == 0, (module, proc.stderr)
     dataset = next((tmp_path / "raw").glob("Dataset017_*"))
-    meta = json.loads((dataset / "dataset.json").read_text())
+    meta = json.loads((dataset / "dataset.json").read_text(encoding="utf-8"))
     assert meta["numTraining"] == 2 and meta["labels"]["background"] == 0
     # the MR label is the source body mask (MR and CT share the grid in SynthRAD)
     for label in (ds / "derivatives/reg-labels").rglob("*_label-body_seg.nii.gz"):
@@ -292,8 +292,8 @@ def test_each_source_feeds_config_and_nnunet(tmp_path, layout):
         proc = run_module(module, *args, env=env)
         assert proc.returncode == 0, (module, proc.stderr[-3000:])
     dataset = next((tmp_path / "raw").glob("Dataset018_*"))
-    meta = json.loads((dataset / "dataset.json").read_text())
-    cases = json.loads((tmp_path / "cfg.json").read_text())
+    meta = json.loads((dataset / "dataset.json").read_text(encoding="utf-8"))
+    cases = json.loads((tmp_path / "cfg.json").read_text(encoding="utf-8"))
     assert meta["numTraining"] == len(cases["TRAINING"]) + len(cases["VALIDATION"]) > 0
     assert len(list((dataset / "labelsTr").glob("*.nii.gz"))) == meta["numTraining"]
 
@@ -326,9 +326,9 @@ def test_dicom_series_keep_patient_coordinates(tmp_path):
         np.testing.assert_allclose(ours, np.sort(corner_world(data.shape, affine), axis=0), atol=1e-3)
         vox = np.rint(np.linalg.inv(img.affine) @ affine @ [3, 5, 2, 1]).astype(int)[:3]
         assert np.asanyarray(img.dataobj)[tuple(vox)] == data[3, 5, 2]
-    side = json.loads((out / "sub-PAT01/anat/sub-PAT01_T2w.json").read_text())
+    side = json.loads((out / "sub-PAT01/anat/sub-PAT01_T2w.json").read_text(encoding="utf-8"))
     assert side["SeriesDescription"] == "t2_tse_sag" and side["Sources"][0].endswith("PAT01/MR_T2")
-    assert "source_id" in (out / "participants.tsv").read_text()
+    assert "source_id" in (out / "participants.tsv").read_text(encoding="utf-8")
     if VALIDATOR:
         assert validator_errors(out)[0] == []
     rules = tmp_path / "rules.json"

@@ -63,7 +63,7 @@ def test_two_registers_on_one_dataset(phantom_ds):
     results = run_twice_at_once("register", "--path-img", phantom_ds, "-j", "1")
     assert_clean_outcomes(results)
     out = phantom_ds / "derivatives" / "reg-labels"
-    desc = json.loads((out / "dataset_description.json").read_text())
+    desc = json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"]
     assert assert_outputs_valid(out) == 8  # 4 subject/sessions x (T1w, T2w)
     for label in out.rglob("*_seg.nii.gz"):
@@ -80,7 +80,7 @@ def test_two_segment_ct_from_existing(phantom_ds, tmp_path):
     results = run_twice_at_once("segment_ct", "--path-img", phantom_ds, "--from-existing", existing,
                                 "--path-out", out, "-j", "1")
     assert_clean_outcomes(results)
-    json.loads((out / "dataset_description.json").read_text())
+    json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))
     assert assert_outputs_valid(out) == 4
     for p in out.rglob("*_seg.nii.gz"):
         gt = next((phantom_ds / "derivatives" / "ground_truth").rglob(p.name))
@@ -93,7 +93,7 @@ def test_two_init_data_config_same_json(phantom_ds, tmp_path):
                                 "--label-suffix", "_label-sacrum_seg", "--contrasts", "T1w", "T2w",
                                 "--type", "LABEL", "-o", out)
     assert_clean_outcomes(results)
-    cfg = json.loads(out.read_text())
+    cfg = json.loads(out.read_text(encoding="utf-8"))
     entries = cfg["TRAINING"] + cfg["VALIDATION"] + cfg["TESTING"]
     assert len(entries) == len(set(entries)) == 8
     assert not list(out.parent.glob(".tmp-*"))
@@ -158,7 +158,7 @@ def _process_group(pgid: int) -> list[int]:
     found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
+            fields = stat.read_text(encoding="utf-8").rsplit(")", 1)[1].split()
         except OSError:
             continue
         if fields[0] != "Z" and int(fields[2]) == pgid:
@@ -225,7 +225,7 @@ def _dask_processes(tmp_path: Path, workers: int) -> tuple[str, list[subprocess.
                                "--port", "0", "--dashboard-address", ":0", "--scheduler-file", str(sched_file)],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]
     _wait_for(lambda: sched_file.is_file() and sched_file.stat().st_size > 0, 60, "the scheduler")
-    address = _json.loads(sched_file.read_text())["address"]
+    address = _json.loads(sched_file.read_text(encoding="utf-8"))["address"]
     for _ in range(workers):
         procs.append(subprocess.Popen([sys.executable, "-m", "distributed.cli.dask_worker", address, "--no-nanny",
                                        "--nthreads", "1", "--host", "127.0.0.1", "--no-dashboard"],

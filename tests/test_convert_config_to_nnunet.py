@@ -61,7 +61,7 @@ def test_phantom_config_converts_with_links(split_config, phantom_ds, tmp_path):
     folder = out / "Dataset300_SacrumDataset"
     assert res.folder == folder and res.num_training == 6 and res.num_testing == 2
     assert leftovers(out) == ["Dataset300_SacrumDataset"]
-    ds_json = json.loads((folder / "dataset.json").read_text())
+    ds_json = json.loads((folder / "dataset.json").read_text(encoding="utf-8"))
     assert ds_json["labels"] == {"background": 0, "sacrum": 1}
     assert ds_json["numTraining"] == 6 and ds_json["file_ending"] == ".nii.gz"
     assert ds_json["channel_names"] == {"0": "t1_t2"}  # MRI: never CT
@@ -79,10 +79,10 @@ def test_phantom_config_converts_with_links(split_config, phantom_ds, tmp_path):
 def test_split_file_matches_config_and_mapping_round_trips(split_config, tmp_path, monkeypatch):
     monkeypatch.setenv("nnUNet_preprocessed", str(tmp_path / "pre"))
     res = convert(split_config, tmp_path / "raw", 300, jobs=1)
-    cfg = json.loads(split_config.read_text())
+    cfg = json.loads(split_config.read_text(encoding="utf-8"))
     base = Path(cfg["DATASETS_PATH"])
-    splits = json.loads((res.folder / "splits_final.json").read_text())
-    pre = json.loads((tmp_path / "pre" / res.folder.name / "splits_final.json").read_text())
+    splits = json.loads((res.folder / "splits_final.json").read_text(encoding="utf-8"))
+    pre = json.loads((tmp_path / "pre" / res.folder.name / "splits_final.json").read_text(encoding="utf-8"))
     assert splits == pre and len(splits) == 1
     mapping = read_mapping(res.folder)
     by_id = {m["case_id"]: m for m in mapping}
@@ -165,7 +165,7 @@ def test_labels_json_remap_and_multichannel(phantom_ds, tmp_path):
     cfg = write_config(tmp_path / "cfg.json", phantom_ds, entries[:3], entries[3:])
     res = convert(cfg, tmp_path / "raw", 302, "Multi", channels=["T2w", "T1w"],
                   labels_json={"labels": {"background": 0, "bone": 1}, "remap": {"1": 1}}, jobs=1)
-    ds_json = json.loads((res.folder / "dataset.json").read_text())
+    ds_json = json.loads((res.folder / "dataset.json").read_text(encoding="utf-8"))
     assert ds_json["channel_names"] == {"0": "T2w", "1": "T1w"} and ds_json["labels"]["bone"] == 1
     r = res.records[0]
     assert [Path(p).name for p in r.nnunet_images] == [f"{r.case_id}_0000.nii.gz", f"{r.case_id}_0001.nii.gz"]
@@ -237,7 +237,7 @@ def test_id_collision_and_existing_folder(split_config, tmp_path, cli):
     assert {p: p.lstat().st_mtime_ns for p in (out / "Dataset302_SacrumDataset").rglob("*")} == before
     changed = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "--link", "copy")
     assert_one_line_error(changed, "Dataset302_SacrumDataset", "option link symlink -> copy", "--overwrite")
-    cfg = json.loads(split_config.read_text())
+    cfg = json.loads(split_config.read_text(encoding="utf-8"))
     cfg["TRAINING"] = cfg["TRAINING"][1:]
     fewer = split_config.with_name("fewer.json")
     fewer.write_text(json.dumps(cfg))
@@ -277,8 +277,8 @@ def test_nnunet_plan_and_preprocess_accepts_dataset(trained_model):  # noqa: F81
     assert "verify_dataset_integrity Done" in trained_model.plan_output
     pre = trained_model.preprocessed / trained_model.dataset_folder
     assert (pre / "nnUNetPlans.json").is_file() and (pre / "nnUNetPlans_3d_fullres").is_dir()
-    splits = json.loads((pre / "splits_final.json").read_text())
-    cfg = json.loads(trained_model.config.read_text())
+    splits = json.loads((pre / "splits_final.json").read_text(encoding="utf-8"))
+    cfg = json.loads(trained_model.config.read_text(encoding="utf-8"))
     mapping = {m["case_id"]: m for m in read_mapping(trained_model.raw_dataset)}
     assert [Path(mapping[c]["label"]) for c in splits[0]["train"]] == \
         [Path(cfg["DATASETS_PATH"]) / p for p in cfg["TRAINING"]]

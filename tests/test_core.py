@@ -83,18 +83,18 @@ def test_atomic_path_leaves_nothing_on_failure(tmp_path):
             raise RuntimeError("killed")
     assert list((tmp_path / "out").iterdir()) == []
     atomic_write_json(tmp_path / "x.json", {"a": 1})
-    assert json.loads((tmp_path / "x.json").read_text()) == {"a": 1}
+    assert json.loads((tmp_path / "x.json").read_text(encoding="utf-8")) == {"a": 1}
 
 
 def test_dataset_description_and_sidecar(tmp_path):
     deriv = tmp_path / "ds" / "derivatives" / "labels"
     p = ensure_dataset_description(deriv, "labels")
-    desc = json.loads(p.read_text())
+    desc = json.loads(p.read_text(encoding="utf-8"))
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "totalseg_bids"
     img = tmp_path / "ds/sub-01/anat/sub-01_T2w.nii.gz"
     lab = deriv / "sub-01/anat/sub-01_T2w_label-sacrum_seg.nii.gz"
     side = write_sidecar(lab, [img], [{"Name": "x"}], spatial_reference=img)
-    data = json.loads(side.read_text())
+    data = json.loads(side.read_text(encoding="utf-8"))
     assert data["SpatialReference"] == "bids:raw:sub-01/anat/sub-01_T2w.nii.gz"
     assert data["Sources"] == ["bids:raw:sub-01/anat/sub-01_T2w.nii.gz"]
 

@@ -52,7 +52,7 @@ def test_crop_keeps_world_position_and_pairs(phantom_ds):
         assert np.allclose(nib.load(str(img)).affine, nib.load(str(lab)).affine)
     # cropped smaller than the source, same voxel values at the same world points
     ct = out / "sub-01" / "anat" / "sub-01_desc-cropped_CT.nii.gz"
-    side = json.loads(ct.with_name("sub-01_desc-cropped_CT.json").read_text())
+    side = json.loads(ct.with_name("sub-01_desc-cropped_CT.json").read_text(encoding="utf-8"))
     start, stop = side["CropBox"]["VoxelStart"], side["CropBox"]["VoxelStop"]
     src = nib.load(str(phantom_ds / "sub-01" / "anat" / "sub-01_CT.nii.gz"))
     cropped = nib.load(str(ct))
@@ -161,7 +161,7 @@ def test_spacing_resamples_on_a_common_grid_and_records_it(phantom_ds, tmp_path,
                      "--label-interp", "label", "--margin-mm", "6")[0] == 0
     img = out / "sub-01" / "anat" / "sub-01_res-2mm_desc-cropped_CT.nii.gz"
     lab = img.with_name("sub-01_res-2mm_desc-cropped_CT_label-sacrum_seg.nii.gz")
-    side = json.loads(img.with_name("sub-01_res-2mm_desc-cropped_CT.json").read_text())
+    side = json.loads(img.with_name("sub-01_res-2mm_desc-cropped_CT.json").read_text(encoding="utf-8"))
     assert np.allclose(nib.affines.voxel_sizes(nib.load(str(img)).affine), 2.0)
     assert nib.load(str(img)).shape == nib.load(str(lab)).shape == tuple(side["Resampling"]["Shape"])
     assert side["Resampling"]["Mode"] == "spacing" and side["Resampling"]["ImageInterpolation"] == "bspline"

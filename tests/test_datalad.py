@@ -230,13 +230,13 @@ def run_record(ds: Path, rev: str = "HEAD") -> dict:
 
 def test_run_step_direct_and_under_datalad_run(tmp_path):
     upper = ["python3", "-c", ("import pathlib as p; o = p.Path('out dir'); o.mkdir(exist_ok=True); "
-                               "(o / 'o.txt').write_text(p.Path('in.txt').read_text().upper())")]
+                               "(o / 'o.txt').write_text(p.Path('in.txt').read_text(encoding='utf-8').upper())")]
     plain = tmp_path / "plain"
     plain.mkdir()
     (plain / "in.txt").write_text("abc\n")
     proc = run_step(plain, "in.txt", "--", "out dir", "--", *upper, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert (plain / "out dir" / "o.txt").read_text() == "ABC\n" and not (plain / ".git").exists()
+    assert (plain / "out dir" / "o.txt").read_text(encoding="utf-8") == "ABC\n" and not (plain / ".git").exists()
 
     ds = tmp_path / "ds"
     dl.create(path=str(ds), cfg_proc=None, **QUIET)
@@ -251,7 +251,7 @@ def test_run_step_direct_and_under_datalad_run(tmp_path):
     record = run_record(ds)
     assert record["inputs"] == ["in.txt"] and record["outputs"] == ["out dir"] and record["pwd"] == "."
     assert record["cmd"].startswith("python3 -c ") and record["exit"] == 0
-    assert (ds / "out dir" / "o.txt").read_text() == "ABC\n"
+    assert (ds / "out dir" / "o.txt").read_text(encoding="utf-8") == "ABC\n"
 
     # a failing command fails the step (and datalad records nothing)
     proc = run_step(ds, "--", "--", "python3", "-c", "raise SystemExit(3)", cwd=tmp_path)
@@ -333,7 +333,7 @@ def test_register_under_datalad_run_then_rerun_reproduces(clone, monkeypatch):
     out = clone / "derivatives" / "reg-labels"
     first = {str(p.relative_to(clone)): sha256(p) for p in sorted(out.rglob("*.nii.gz"))}
     sidecars = {str(p.relative_to(clone)): p for p in sorted(out.rglob("*.json"))}
-    first_json = {k: json.loads(p.read_text()) for k, p in sidecars.items()}
+    first_json = {k: json.loads(p.read_text(encoding="utf-8")) for k, p in sidecars.items()}
     assert len(first) == 4
 
     # replay the run on a branch started at its parent commit: the outputs are made anew
@@ -351,7 +351,7 @@ def test_register_under_datalad_run_then_rerun_reproduces(clone, monkeypatch):
         return {k: undated(v) for k, v in d.items() if k != "Date"} if isinstance(d, dict) else (
             [undated(v) for v in d] if isinstance(d, list) else d)
     for rel, before in first_json.items():
-        assert undated(json.loads((clone / rel).read_text())) == undated(before), rel
+        assert undated(json.loads((clone / rel).read_text(encoding="utf-8"))) == undated(before), rel
 
 
 def docs_block(marker: str) -> str:
@@ -474,7 +474,7 @@ def test_stats_takes_the_shared_datalad_options(clone):
     check_shared_options(clone, "stats", ["--config", cfg, "-o", "derivatives/stats/stats.tsv",
                                           "--json", "derivatives/stats/stats.json", "-j", "1"],
                          ["derivatives/stats/"])
-    assert json.loads((clone / "derivatives" / "stats" / "stats.json").read_text())
+    assert json.loads((clone / "derivatives" / "stats" / "stats.json").read_text(encoding="utf-8"))
 
 
 def test_slices_takes_the_shared_datalad_options(clone):

@@ -16,7 +16,7 @@ def test_demo_end_to_end(tmp_path):
     proc = run_module("demo", "--out", out, "--subjects", "4", "--device", "cpu", timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "| Dice prediction vs ground truth" in proc.stdout
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     steps = [s["name"] for s in summary["steps"] if s["name"] != "totalseg_weights"]  # tiny weights, built once
     assert steps == ["phantoms", "segment_ct", "register", "init_data_config",
                      "convert_config_to_nnunet", "nnunet_train", "predict", "qc"]
@@ -42,7 +42,7 @@ def test_demo_from_a_gold_atlas_download_up_to_the_nnunet_dataset(tmp_path):
     proc = run_module("demo", "--out", out, "--subjects", "4", "--device", "cpu", "--source", "goldatlas",
                       "--stop-after", "convert_config_to_nnunet", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads((out / "summary.json").read_text())
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     assert [s["name"] for s in summary["steps"]] == ["phantoms", "bidsify", "segment_ct", "register",
                                                      "init_data_config", "convert_config_to_nnunet"]
     assert summary["source"] == "goldatlas" and "RTSTRUCT" in summary["ct_labels_from"]
@@ -53,5 +53,5 @@ def test_demo_from_a_gold_atlas_download_up_to_the_nnunet_dataset(tmp_path):
     truth = ds / "derivatives/ground_truth/sub-101/anat/sub-101_CT_label-sacrum_seg.nii.gz"
     a, b = (np.asanyarray(nib.load(str(p)).dataobj) > 0 for p in (contour, truth))
     assert 2 * (a & b).sum() / (a.sum() + b.sum()) > 0.98  # the RTSTRUCT is the phantom's sacrum
-    meta = json.loads(next((out / "nnUNet_raw").glob("Dataset501_*/dataset.json")).read_text())
+    meta = json.loads(next((out / "nnUNet_raw").glob("Dataset501_*/dataset.json")).read_text(encoding="utf-8"))
     assert meta["numTraining"] == summary["split_counts"]["TRAINING"] + summary["split_counts"]["VALIDATION"]

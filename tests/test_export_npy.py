@@ -46,7 +46,7 @@ def test_export_config_and_import_back(phantom_template, tmp_path):
     assert export.main(["--config", str(cfg), "--format", "npy", "--out", str(out), "-q", "-j", "1"]) == 0
     npys = sorted(out.rglob("*.npy"))
     assert [p.name for p in npys] == ["sub-01_CT.npy", "sub-01_CT_label-phantom_dseg.npy"]
-    assert json.loads(sidecar_path(npys[0]).read_text())["source"].endswith("sub-01_CT.nii.gz")
+    assert json.loads(sidecar_path(npys[0]).read_text(encoding="utf-8"))["source"].endswith("sub-01_CT.nii.gz")
     back = tmp_path / "nii"
     assert export.main(["--import", str(out), "--out", str(back), "-q", "-j", "1"]) == 0
     for npy, src in zip(npys, [phantom_template / "sub-01/anat/sub-01_CT.nii.gz",
@@ -80,7 +80,7 @@ def test_clot_names_sidecar_and_exact_round_trip(tmp_path):
     back = tmp_path / "nii"
     assert export.main(["--import", str(out), "--out", str(back), "-q"]) == 0
     for name, src in zip(names, sources):
-        meta = json.loads(sidecar_path(out / "test" / f"{name}.npy").read_text())
+        meta = json.loads(sidecar_path(out / "test" / f"{name}.npy").read_text(encoding="utf-8"))
         assert meta["source"] == str(src) and meta["spacing"] == [3.0, 3.0, 3.0] and meta["axcodes"] == "RAS"
         a, b = nib.load(str(src)), nib.load(str(back / "test" / f"{name}.nii.gz"))
         assert np.array_equal(a.affine, b.affine) and a.get_data_dtype() == b.get_data_dtype()

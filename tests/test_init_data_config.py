@@ -83,7 +83,7 @@ def test_legacy_command_line(phantom_ds, cli):
                "--split-validation", "0.1", "--split-test", "0.1", cwd=parent)
     assert proc.returncode == 0, proc.stderr
     out = parent / "train_sacrum.json"
-    cfg = json.loads(out.read_text())
+    cfg = json.loads(out.read_text(encoding="utf-8"))
     assert cfg["TYPE"] == "LABEL" and cfg["CONTRASTS"] == "t1_t2"
     assert cfg["DATASETS_PATH"] == str(parent)
     entries = [e for s in SPLITS for e in cfg[s]]
@@ -109,14 +109,14 @@ def test_ratios_split_subjects_and_sessions_together(phantom_ds, tmp_path, capsy
     proc = run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "--split-validation", "0.34",
                     "--split-test", "0.33", "-o", out, "--seed", "3")
     assert proc.returncode == 0, proc.stderr
-    cfg = json.loads(out.read_text())
+    cfg = json.loads(out.read_text(encoding="utf-8"))
     assert [cfg["COUNTS"][s]["subjects"] for s in SPLITS] == [1, 1, 1]
     assert_no_leak(cfg)  # sub-02's two sessions stay together
     assert cfg["SPLIT_RATIOS"] == {"TRAINING": 0.33, "VALIDATION": 0.34, "TESTING": 0.33}
     by_file = tmp_path / "f.json"
     assert run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "--split-validation", "0.2", "--split-test", "0.1",
                     "--split-by", "file", "-o", by_file).returncode == 0
-    counts = [len(v) for k, v in json.loads(by_file.read_text()).items() if k in SPLITS]
+    counts = [len(v) for k, v in json.loads(by_file.read_text(encoding="utf-8")).items() if k in SPLITS]
     assert counts == [11, 3, 2]  # 16 files: exact 11.2 / 3.2 / 1.6
 
 
@@ -131,7 +131,7 @@ def test_relative_paths_comments_duplicates(phantom_ds, tmp_path, monkeypatch, c
     assert proc.returncode == 0, proc.stderr
     # one identical line and one other spelling of a listed file: both counted
     assert "2 duplicate line(s) dropped" in proc.stderr, proc.stderr
-    cfg = json.loads((tmp_path / "lists" / "train.json").read_text())  # legacy default output
+    cfg = json.loads((tmp_path / "lists" / "train.json").read_text(encoding="utf-8"))  # legacy default output
     assert sorted(str(tmp_path / e) for s in SPLITS for e in cfg[s]) == labels
 
 
@@ -157,7 +157,7 @@ def test_several_labels_for_one_image_are_refused_naming_them(phantom_ds, tmp_pa
     assert not (tmp_path / "c.json").exists()
     proc = run_main(capsys, "--txt", txt, "--type", "LABEL", "--label-dir", "ground_truth", "-o", tmp_path / "c.json")
     assert proc.returncode == 0, proc.stderr
-    cfg = json.loads((tmp_path / "c.json").read_text())
+    cfg = json.loads((tmp_path / "c.json").read_text(encoding="utf-8"))
     entries = [e for s in SPLITS for e in cfg[s]]
     assert len(entries) == 16 and all("/derivatives/ground_truth/" in e for e in entries)
     both = write_txt(tmp_path / "b.txt", seg_list(phantom_ds))
@@ -165,7 +165,7 @@ def test_several_labels_for_one_image_are_refused_naming_them(phantom_ds, tmp_pa
     assert_one_line_error(proc, "2 labels for ds/", "label-vertebraeL5", "label-sacrum")
     proc = run_main(capsys, "--txt", both, "--type", "LABEL", "--label", "sacrum", "-o", tmp_path / "d.json")
     assert proc.returncode == 0, proc.stderr
-    entries = [e for s in SPLITS for e in json.loads((tmp_path / "d.json").read_text())[s]]
+    entries = [e for s in SPLITS for e in json.loads((tmp_path / "d.json").read_text(encoding="utf-8"))[s]]
     assert len(entries) == 8 and all("label-sacrum" in e for e in entries)
     proc = run_main(capsys, "--txt", both, "--type", "LABEL", "--label", "nosuch", "-o", tmp_path / "e.json")
     assert_one_line_error(proc, "--label nosuch", "sacrum, vertebraeL5")
@@ -180,7 +180,7 @@ def test_bids_dir_two_datasets_stratified(phantom_ds, tmp_path, capsys):
                     "--label-suffix", "label-sacrum_seg", "--contrasts", "T2w", "--type", "LABEL", SEVERAL,
                     "--stratify", "dataset", "--split-validation", "0.34", "--split-test", "0.33", "-o", out)
     assert proc.returncode == 0, proc.stderr
-    cfg = json.loads(out.read_text())
+    cfg = json.loads(out.read_text(encoding="utf-8"))
     assert cfg["DATASETS_PATH"] == str(tmp_path) and cfg["CONTRASTS"] == "t2" and cfg["STRATIFY"] == "dataset"
     for split in SPLITS:  # 3 subjects per dataset at ~1/3 each: one subject of each dataset per split
         assert sorted({unit_of(e)[0] for e in cfg[split]}) == ["ds", "other"], split
@@ -353,7 +353,7 @@ def test_datasets_path_option(phantom_ds, tmp_path, capsys):
     out = tmp_path / "d.json"
     assert run_main(capsys, "--txt", write_txt(tmp_path / "d.txt", labels), "--type", "LABEL", SEVERAL,
                     "--datasets-path", phantom_ds, "-o", out).returncode == 0
-    cfg = json.loads(out.read_text())
+    cfg = json.loads(out.read_text(encoding="utf-8"))
     assert cfg["DATASETS_PATH"] == str(phantom_ds) and cfg["TRAINING"][0].startswith("derivatives/ground_truth/")
     assert len(load_config(out).cases()) == 16
     proc = run_main(capsys, "--txt", tmp_path / "d.txt", "--type", "LABEL", SEVERAL, "--datasets-path", tmp_path / "x",
@@ -368,7 +368,7 @@ def test_api_matches_cli_and_round_trips(phantom_ds, tmp_path, capsys):
     assert run_main(capsys, "--txt", write_txt(tmp_path / "c.txt", labels), "--type", "LABEL", SEVERAL,
                     "--seed", "7", "-o", out).returncode == 0
     cfg = idc.build_config([Path(p) for p in reversed(labels)], type="LABEL", seed=7, allow_several_labels=True)
-    written = json.loads(out.read_text())
+    written = json.loads(out.read_text(encoding="utf-8"))
     for d in (cfg, written):
         d["GeneratedBy"].pop("Date")
     assert cfg == written

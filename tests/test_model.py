@@ -105,7 +105,7 @@ def test_export_install_predict(trained_model, tmp_path, cli):  # noqa: F811
             data = src.read(info)
             dst.writestr(info, data + b" " if info.filename.endswith("/plans.json") else data)
     assert_one_line_error(cli(MODULE, "install", changed, "--name", "other", env=env), "a different model")
-    assert "other" not in json.loads((clean / REGISTRY).read_text())
+    assert "other" not in json.loads((clean / REGISTRY).read_text(encoding="utf-8"))
 
     ds = tmp_path / "bids" / "phantom"
     shutil.copytree(tm.bids, ds, symlinks=True)
@@ -121,7 +121,7 @@ def test_export_install_predict(trained_model, tmp_path, cli):  # noqa: F811
         img = nib.load(str(out))
         assert np.array_equal(np.asanyarray(img.dataobj), np.asanyarray(r.dataobj))
         assert np.array_equal(img.affine, r.affine)
-        side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
+        side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
         assert side["GeneratedBy"][0]["Model"] == {"Name": name, "SHA256": sha}
     assert np.asanyarray(r.dataobj).any()
     proc = cli("predict", "--config", cfg, "--datasets-path", ds.parent, "--model", "nope", env=env)

@@ -104,7 +104,7 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
         assert set(np.unique(data).tolist()) <= {0, 1}
         truth = ds / "derivatives" / "ground_truth" / out.relative_to(ds / "derivatives" / "labels")
         dices[image.name] = dice(data, np.asanyarray(nib.load(str(truth)).dataobj))
-        side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
+        side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
         rel = image.relative_to(ds).as_posix()
         assert side["SpatialReference"] == f"bids:raw:{rel}" and side["Sources"] == [f"bids:raw:{rel}"]
         nn, ours = side["GeneratedBy"]
@@ -114,7 +114,7 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
         assert ours["Name"] == "totalseg_bids" and "largest connected component" in ours["PostProcessing"]
     print("Dice vs ground truth:", {k: round(v, 3) for k, v in dices.items()})
     assert np.mean(list(dices.values())) > 0.5, dices
-    desc = json.loads((ds / "derivatives" / "labels" / "dataset_description.json").read_text())
+    desc = json.loads((ds / "derivatives" / "labels" / "dataset_description.json").read_text(encoding="utf-8"))
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"]
     # resume: nothing left to do, the model is not even loaded
     mtimes = [o.stat().st_mtime_ns for o in outs]

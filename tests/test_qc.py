@@ -108,7 +108,7 @@ def _contrast(qc_dir: Path, record_path: Path, view: str = "sagittal") -> float:
     """Mean grey inside the drawn label minus a 3-pixel ring around it, from the PNGs."""
     from scipy import ndimage
 
-    rec = json.loads(record_path.read_text())
+    rec = json.loads(record_path.read_text(encoding="utf-8"))
     plain = _png(qc_dir / rec["views"][view]["image"]).astype(float)
     over = _png(qc_dir / rec["views"][view]["overlay"]).astype(float)
     assert plain.ndim == 2 and over.shape == plain.shape + (3,)
@@ -139,7 +139,7 @@ def test_figures_flags_and_replacement(qc_ds, tmp_path):
     qcd = tmp_path / "qc"
     img = _img(qc_ds, "sub-01", "acq-sag_T2w")
     ok = json.loads(qc.add_entry(qcd, img, _gt(qc_ds, "sub-01", "acq-sag_T2w", "sacrum_seg"),
-                                 stage="register", meta={"dice": np.float32(0.9)}).read_text())
+                                 stage="register", meta={"dice": np.float32(0.9)}).read_text(encoding="utf-8"))
     f = ok["figures"]
     assert ok["status"] == "ok" and f["components"] == 1 and f["grid_match"] and not f["empty"]
     assert 30 < f["volume_ml"] < 120 and ok["meta"] == {"dice": pytest.approx(0.9)}
@@ -153,13 +153,13 @@ def test_figures_flags_and_replacement(qc_ds, tmp_path):
     corrupt = tmp_path / "sub-09_T2w.nii.gz"
     corrupt.write_bytes(b"\x1f\x8bnot really gzip")
     broken = qc.add_entry(qcd, corrupt, None)
-    codes = {p.stem: {fl["code"] for fl in json.loads(p.read_text())["flags"]}
+    codes = {p.stem: {fl["code"] for fl in json.loads(p.read_text(encoding="utf-8"))["flags"]}
              for p in (missing, mismatch, empty, broken)}
     assert "missing_label" in codes[missing.stem]
     assert "grid_mismatch" in codes[mismatch.stem]
     assert "empty_label" in codes[empty.stem]
     assert {"image_unreadable", "missing_label"} <= codes[broken.stem]
-    mm = json.loads(mismatch.read_text())
+    mm = json.loads(mismatch.read_text(encoding="utf-8"))
     assert mm["status"] == "error" and mm["figures"]["grid_match"] is False and mm["views"]["sagittal"]["has_label"]
     # re-adding replaces: same id, same number of entries
     again = qc.add_entry(qcd, img, _gt(qc_ds, "sub-01", "acq-sag_T2w", "sacrum_seg"))
@@ -178,7 +178,7 @@ def test_compare_label_for_register(qc_ds, tmp_path):
     compare = save_mask(ct_label.data, moved, tmp_path / "sub-01_CT_label-sacrum_seg.nii.gz")
     img = _img(qc_ds, "sub-01", "acq-sag_T2w")
     rec = json.loads(qc.add_entry(tmp_path / "qc", img, _gt(qc_ds, "sub-01", "acq-sag_T2w", "sacrum_seg"),
-                                  stage="register", compare_label=compare).read_text())
+                                  stage="register", compare_label=compare).read_text(encoding="utf-8"))
     assert rec["views"]["sagittal"]["has_compare"] and rec["compare_label"] == str(compare)
     assert rec["figures"]["dice_vs_compare"] < 0.95
     assert rec["figures"]["centroid_shift_mm"] == pytest.approx(5.0, abs=1.0)
@@ -217,7 +217,7 @@ def test_twenty_entries_in_seconds(qc_ds, tmp_path):
     # the sagittal T2w and oblique T1w cut the hips: "touches edge" warnings, never errors
     assert all(e["status"] != "error" for e in data["entries"])
     assert {f["code"] for e in data["entries"] for f in e["flags"]} <= {"touches_edge"}
-    assert '<span id="entry-count">20</span>' in index.read_text()
+    assert '<span id="entry-count">20</span>' in index.read_text(encoding="utf-8")
     for e in data["entries"]:
         for v in e["views"].values():
             assert (index.parent / v["image"]).stat().st_size > 1000
@@ -408,14 +408,14 @@ def test_report_in_headless_chromium(qc_ds, tmp_path):
             assert time.monotonic() < deadline, "no TSV download"
             time.sleep(0.05)
         time.sleep(0.2)
-        assert (downloads / "qc_marks.tsv").read_text() == tsv
+        assert (downloads / "qc_marks.tsv").read_text(encoding="utf-8") == tsv
         browser.key("E", shift=True)
         deadline = time.monotonic() + 10
         while not (downloads / "qc_marks.json").exists():
             assert time.monotonic() < deadline, "no JSON download"
             time.sleep(0.05)
         time.sleep(0.2)
-        exported = json.loads((downloads / "qc_marks.json").read_text())
+        exported = json.loads((downloads / "qc_marks.json").read_text(encoding="utf-8"))
         assert [m["mark"] for m in exported["marks"]][:3] == ["pass", "fail", "artifact"]
         _check_marks_decide_training(downloads / "qc_marks.tsv", [Path(r[header.index("label")]) for r in body])
         # a rerun re-adds an unchanged entry: its mark stays; a changed label loses it

@@ -24,7 +24,7 @@ def test_config_from_marks(phantom_ds, tmp_path, capsys):
         code = init_data_config.main(["--txt", str(txt), "--type", "LABEL", "--split-validation", "0",
                                       "--split-test", "0", "-o", str(out), "--qc-marks", str(marks), *extra])
         assert code == 0, capsys.readouterr().err
-        cfg = json.loads(out.read_text())
+        cfg = json.loads(out.read_text(encoding="utf-8"))
         return sorted(Path(e).name for s in ("TRAINING", "VALIDATION", "TESTING") for e in cfg[s])
 
     names = [p.name for p in labels]
@@ -45,4 +45,4 @@ def test_config_from_marks(phantom_ds, tmp_path, capsys):
     code = init_data_config.main(["--txt", str(txt), "--type", "LABEL", "-o", str(out), "--qc-marks", str(marks),
                                   "--require-pass", "--split-validation", "0", "--split-test", "0"])
     assert "reviewed an older version" in capsys.readouterr().err
-    assert code == 1 or not json.loads(out.read_text())["TRAINING"]
+    assert code == 1 or not json.loads(out.read_text(encoding="utf-8"))["TRAINING"]

@@ -98,4 +98,4 @@ def test_pipeline_on_read_only_raw_tree(phantom_ds, tmp_path):
     assert len(crops) == 4
     for p in crops:
         np.asanyarray(nib.load(str(p)).dataobj)
-    json.loads((ds / "derivatives" / "cropped" / "dataset_description.json").read_text())
+    json.loads((ds / "derivatives" / "cropped" / "dataset_description.json").read_text(encoding="utf-8"))

@@ -105,7 +105,7 @@ def test_header_reproduces_ground_truth_on_every_grid(phantom_ds, cli):
     assert min(dices.values()) >= 0.97, dices
     for out in outs:
         _assert_on_mri_grid(phantom_ds, out)
-        side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
+        side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
         mri_rel = _mri_of(phantom_ds, out).relative_to(phantom_ds).as_posix()
         assert side["SpatialReference"] == f"bids:raw:{mri_rel}"
         assert side["Sources"][0].startswith("bids:raw:derivatives/labels/") and side["Sources"][0].endswith(
@@ -114,7 +114,7 @@ def test_header_reproduces_ground_truth_on_every_grid(phantom_ds, cli):
         gen = side["GeneratedBy"][0]
         assert gen["Name"] == "totalseg_bids.register" and gen["Method"] == "header"
         assert gen["Interpolation"] == "nearest"
-    desc = json.loads((phantom_ds / "derivatives/reg-labels/dataset_description.json").read_text())
+    desc = json.loads((phantom_ds / "derivatives/reg-labels/dataset_description.json").read_text(encoding="utf-8"))
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "totalseg_bids"
     # sessions are paired with their own CT
     ses2 = phantom_ds / "derivatives/reg-labels/sub-02/ses-02/anat"
@@ -139,7 +139,7 @@ def test_interp_label_and_multiclass_by_name_and_value(phantom_ds):
     """Class extraction from the TotalSegmentator-like dseg (by name via its .tsv, by value)."""
     ids = {v: int(k) for k, v in
            (line.split("\t") for line in (phantom_ds / "derivatives/labels/sub-01/anat/"
-                                          "sub-01_CT_label-total_dseg.tsv").read_text().splitlines()[1:])}
+                                          "sub-01_CT_label-total_dseg.tsv").read_text(encoding="utf-8").splitlines()[1:])}
     by_name = phantom_ds / "derivatives/by_name"
     by_value = phantom_ds / "derivatives/by_value"
     reg.register_dataset(phantom_ds, path_out=by_name, spec=reg.LabelSpec("vertebrae_L5", dseg="total"),
@@ -155,9 +155,9 @@ def test_interp_label_and_multiclass_by_name_and_value(phantom_ds):
             d = dice(nib.load(out).get_fdata() > 0, gt)
             assert d >= 0.95, (out.name, d)
             assert set(np.unique(nib.load(out).get_fdata())) <= {0.0, 1.0}
-    side = json.loads(next(by_value.rglob("*_seg.json")).read_text())
+    side = json.loads(next(by_value.rglob("*_seg.json")).read_text(encoding="utf-8"))
     assert side["GeneratedBy"][0]["LabelValue"] == ids["vertebrae_L5"]
-    assert json.loads(next(by_name.rglob("*_seg.json")).read_text())["GeneratedBy"][0]["Interpolation"] == "label"
+    assert json.loads(next(by_name.rglob("*_seg.json")).read_text(encoding="utf-8"))["GeneratedBy"][0]["Interpolation"] == "label"
 
 
 def test_whole_dseg_and_bids_naming(phantom_ds, cli):
@@ -166,7 +166,7 @@ def test_whole_dseg_and_bids_naming(phantom_ds, cli):
     assert proc.returncode == 0, proc.stderr
     out = phantom_ds / "derivatives/reg-labels/sub-01/anat/sub-01_space-T1w_desc-total_dseg.nii.gz"
     data = np.asarray(nib.load(out).dataobj)
-    table = (out.parent / "sub-01_space-T1w_desc-total_dseg.tsv").read_text()
+    table = (out.parent / "sub-01_space-T1w_desc-total_dseg.tsv").read_text(encoding="utf-8")
     assert "sacrum" in table and "index\tname" in table
     gt = np.asarray(nib.load(phantom_ds / "derivatives/ground_truth/sub-01/anat/"
                              "sub-01_T1w_label-phantom_dseg.nii.gz").dataobj)
@@ -190,7 +190,7 @@ def test_reads_bids_named_ct_labels(phantom_ds):
     res = reg.register_dataset(phantom_ds, path_out=out, contrasts=["T1w"], jobs=1,
                                spec=reg.LabelSpec("vertebrae_L5"))
     assert all(r["ct_label"].endswith("_space-CT_desc-total_dseg.nii.gz") for r in res)
-    side = json.loads(next(out.rglob("*_seg.json")).read_text())
+    side = json.loads(next(out.rglob("*_seg.json")).read_text(encoding="utf-8"))
     assert side["Sources"][1].endswith("_CT.nii.gz")  # the CT image found from the bids name
 
 
@@ -246,7 +246,7 @@ def test_own_mri_label_is_used_and_resampled(phantom_ds):
     _assert_on_mri_grid(phantom_ds, out2)
     assert dice(np.asarray(nib.load(out2).dataobj), np.asarray(g2.dataobj)) >= 0.97
     assert results["sub-01_T1w.nii.gz"]["method"] == "header"
-    side = json.loads(out1.with_name(out1.name.replace(".nii.gz", ".json")).read_text())
+    side = json.loads(out1.with_name(out1.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
     assert side["GeneratedBy"][0]["LabelOrigin"] == "unknown"
 
 
@@ -287,7 +287,7 @@ def test_jobs_two_equals_jobs_one(misaligned_ds, tmp_path):
     assert len(files) == 4
     for rel in files:
         if rel.suffix == ".txt":
-            assert (a / rel).read_text() == (b / rel).read_text()
+            assert (a / rel).read_text(encoding="utf-8") == (b / rel).read_text(encoding="utf-8")
         else:
             ia, ib = nib.load(a / rel), nib.load(b / rel)
             assert np.array_equal(np.asarray(ia.dataobj), np.asarray(ib.dataobj))
@@ -300,7 +300,7 @@ def test_rigid_recovers_misalignment(misaligned_ds, cli, tmp_path):
     """4 mm / 3 degree motion: rigid Dice >= 0.90 and clearly above header; transform re-applies."""
     import SimpleITK as sitk
 
-    assert json.loads(misalignment_record(misaligned_ds).read_text())["subjects"][0]["misaligned"]
+    assert json.loads(misalignment_record(misaligned_ds).read_text(encoding="utf-8"))["subjects"][0]["misaligned"]
     header_out = tmp_path / "header"
     reg.register_dataset(misaligned_ds, path_out=header_out, jobs=2)
     header = {o.name: dice(nib.load(o).get_fdata() > 0, load_label(
@@ -318,7 +318,7 @@ def test_rigid_recovers_misalignment(misaligned_ds, cli, tmp_path):
     out = _outputs(misaligned_ds)[0]
     _assert_on_mri_grid(misaligned_ds, out)
     xfm = out.with_name(out.name.replace(".nii.gz", "_xfm.txt"))
-    side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
+    side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
     gen = side["GeneratedBy"][0]
     assert gen["Method"] == "rigid" and gen["TransformFile"] == xfm.name
     assert gen["SimpleITKVersion"] == sitk.Version_VersionString()
@@ -356,7 +356,7 @@ def test_sct_mode_with_mimic(phantom_ds, cli, tmp_path):
     env = {"PATH": f"{FAKE_TOOLS}{os.pathsep}{os.environ['PATH']}", "FAKE_SCT_LOG": str(log_file)}
     proc = cli("register", "--path-img", phantom_ds, "--method", "sct", "--contrasts", "T2w", "-j", "1", env=env)
     assert proc.returncode == 0, proc.stderr
-    calls = [json.loads(x) for x in log_file.read_text().splitlines()]
+    calls = [json.loads(x) for x in log_file.read_text(encoding="utf-8").splitlines()]
     assert len(calls) == 4
     argv = calls[0]["argv"]
     assert argv[argv.index("-identity") + 1] == "1" and argv[argv.index("-x") + 1] == "nn"
@@ -369,7 +369,7 @@ def test_sct_mode_with_mimic(phantom_ds, cli, tmp_path):
     assert len(dices) == 4 and min(dices.values()) >= 0.97
     for out in _outputs(phantom_ds):
         _assert_on_mri_grid(phantom_ds, out)
-    side = json.loads(next((phantom_ds / "derivatives/reg-labels").rglob("*_seg.json")).read_text())
+    side = json.loads(next((phantom_ds / "derivatives/reg-labels").rglob("*_seg.json")).read_text(encoding="utf-8"))
     assert side["GeneratedBy"][0]["Method"] == "sct"
 
 
@@ -448,12 +448,12 @@ def test_empty_and_edge_warnings_in_sidecar(phantom_ds, tmp_path):
     out = tmp_path / "sub-01/anat/sub-01_acq-sag_T2w_label-sacrum_seg.nii.gz"
     res = reg.transfer_label(empty_in, mri, out)
     assert res.flags == {"EmptyLabel": True}
-    assert json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())["EmptyLabel"] is True
+    assert json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))["EmptyLabel"] is True
     data[:] = 1  # fills the whole MRI field of view
     nib.save(nib.Nifti1Image(data, img.affine), empty_in)
     res = reg.transfer_label(empty_in, mri, out, overwrite=True)
     assert res.flags == {"TouchesFieldOfViewEdge": True}
-    side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
+    side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
     assert side["TouchesFieldOfViewEdge"] is True and "EmptyLabel" not in side
 
 

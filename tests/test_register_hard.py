@@ -56,7 +56,7 @@ def test_no_common_origin_geometry_init(far_ds, cli):
     results = reg.register_dataset(far_ds, path_out=out, method="rigid", jobs=1,
                                    reg_options=RegOptions(init="geometry"))
     assert np.mean(_dices(far_ds, out, results)) >= 0.95
-    side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text())
+    side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
     quality = side["GeneratedBy"][0]["Quality"]
     assert quality["Init"] == "geometry" and quality["MetricHeader"] is None and quality["ShiftMm"] > 400
     assert not results[0]["flags"]
@@ -69,7 +69,7 @@ def test_suspicious_pair_flagged_and_on_failure(far_ds, tmp_path):
     results = reg.register_dataset(far_ds, path_out=tmp_path / "keep", method="rigid", jobs=1,
                                    contrasts=["T2w"], reg_options=strict)
     assert all(r["flags"].get("CorrectionBeyondLimit") and r["flags"]["RegistrationSuspicious"] for r in results)
-    side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text())
+    side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
     assert side["RegistrationSuspicious"] is True
     with pytest.raises(Exception, match="failed"):
         reg.register_dataset(far_ds, path_out=tmp_path / "err", method="rigid", jobs=1, contrasts=["T2w"],
@@ -94,7 +94,7 @@ def test_ants_backends_same_outputs(far_ds, tmp_path):
             assert d >= floor or r.get("flags", {}).get("RegistrationSuspicious"), (method, d, r)
         data = np.asarray(nib.load(results[0]["output"]).dataobj)
         assert set(np.unique(data)) <= {0, 1}
-        side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text())
+        side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
         assert side["GeneratedBy"][0]["Method"] == method and "Quality" in side["GeneratedBy"][0]
 
 
@@ -111,7 +111,7 @@ def test_hard_phantom_options_change_only_what_they_say(tmp_path):
     ct_base = np.asarray(nib.load(base / rel / "sub-01_CT.nii.gz").dataobj)
     ct_cut = np.asarray(nib.load(cut / rel / "sub-01_CT.nii.gz").dataobj)
     assert (ct_cut > 750).sum() > 1000 and (ct_base > 750).sum() == 0  # femurs: bone brighter than the pelvis
-    record = json.loads(phantoms.misalignment_record(cut).read_text())
+    record = json.loads(phantoms.misalignment_record(cut).read_text(encoding="utf-8"))
     assert record["subjects"][0]["femur_flexion_deg"] == 8.0
 
 

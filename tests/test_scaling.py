@@ -45,7 +45,7 @@ def outputs(root: Path) -> dict[str, object]:
             continue
         rel = str(p.relative_to(root))
         assert not p.name.startswith("."), f"leftover {rel}"  # no lock or temporary files
-        found[rel] = _strip(json.loads(p.read_text())) if p.suffix == ".json" else p.read_bytes()
+        found[rel] = _strip(json.loads(p.read_text(encoding="utf-8"))) if p.suffix == ".json" else p.read_bytes()
     return found
 
 

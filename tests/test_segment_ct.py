@@ -97,7 +97,7 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
     assert tree(out) == expected_outputs(ds, out)
     assert len([line for line in proc.stdout.splitlines() if line.startswith("written\t")]) == 14
 
-    calls = [json.loads(line) for line in log.read_text().splitlines()]
+    calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert sorted(c[c.index("-i") + 1] for c in calls) == sorted(map(str, cts))
     for call in calls:
         joined = " ".join(call)
@@ -118,23 +118,23 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
             assert int(img.header["qform_code"]) == int(img.header["sform_code"]) == 1
             gt = np.asanyarray(nib.load(str(ds / "derivatives" / "ground_truth" / rel.parent / name)).dataobj)
             assert dice(data, gt) > 0.95, (name, dice(data, gt))
-            side = json.loads((out / rel.parent / name.replace(".nii.gz", ".json")).read_text())
+            side = json.loads((out / rel.parent / name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
             assert side["SpatialReference"] == f"bids:raw:{rel.as_posix()}"  # the CT whose grid it is on
             assert side["Sources"] == [f"bids:raw:{rel.as_posix()}"]
             tool, ours = side["GeneratedBy"]
             assert (tool["Name"], tool["Version"], tool["Task"], tool["Fast"], tool["Device"]) == (
                 "TotalSegmentator", version, "total", True, "cpu")
             assert tool["Classes"] == ["sacrum", "vertebrae_L5"] and ours["Name"] == "totalseg_bids"
-    desc = json.loads((out / "dataset_description.json").read_text())
+    desc = json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))
     assert desc["DatasetType"] == "derivative" and desc["GeneratedBy"][0]["Name"] == "totalseg_bids"
 
     # re-running does nothing
     mtimes = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    n_calls = len(log.read_text().splitlines())
+    n_calls = len(log.read_text(encoding="utf-8").splitlines())
     proc = cli("segment_ct", *args, env=env)
     assert proc.returncode == 0, proc.stderr
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes
-    assert len(log.read_text().splitlines()) == n_calls
+    assert len(log.read_text(encoding="utf-8").splitlines()) == n_calls
     assert all(line.startswith("skipped\t") for line in proc.stdout.splitlines())
 
     # a truncated CT: one line naming it, the other six complete
@@ -226,7 +226,7 @@ def test_from_existing_folder_on_other_grid(small_ds, tmp_path):
     img = nib.load(str(out))
     assert img.shape == gt.shape and np.allclose(img.affine, gt.affine, atol=1e-4)
     assert dice(np.asanyarray(img.dataobj), np.asanyarray(gt.dataobj)) > 0.8
-    tool = json.loads(out.with_name("sub-01_CT_label-sacrum_seg.json").read_text())["GeneratedBy"][0]
+    tool = json.loads(out.with_name("sub-01_CT_label-sacrum_seg.json").read_text(encoding="utf-8"))["GeneratedBy"][0]
     assert tool["Name"] == "TotalSegmentator" and "imported" in tool["Description"]
     assert [o.value["status"] for o in sc.segment_dataset(small_ds, from_existing=existing.parent, jobs=1)] == ["skipped"]
 

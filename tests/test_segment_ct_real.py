@@ -82,7 +82,7 @@ def check_on_grid_and_dice(ds: Path, images: list[Path], classes: list[str], tas
                 f"{stem}_label-{label_value(cls)}_seg.nii.gz"
             img, ref = nib.load(out), nib.load(image)
             assert img.shape == ref.shape[:3] and np.allclose(img.affine, ref.affine, atol=1e-5), out
-            side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text())
+            side = json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
             tool = side["GeneratedBy"][0]
             assert tool["Version"] == importlib.metadata.version("TotalSegmentator")
             assert tool["Task"] == task and "--roi_subset" in tool["Flags"] and "tiny" in tool["Weights"]
@@ -110,7 +110,7 @@ def test_total_roi_subset_ras_lps_oblique(ct_ds, tiny_totalseg_home, cli, record
     # the tiny model learns the sacrum well and the small L5 body and the hips poorly:
     # those masks are checked for grid and sidecar, their Dice only reported
     assert min(v for k, v in scores.items() if k.endswith(":sacrum")) > MIN_DICE, scores
-    config = json.loads((tiny_totalseg_home / "config.json").read_text())
+    config = json.loads((tiny_totalseg_home / "config.json").read_text(encoding="utf-8"))
     assert config["send_usage_stats"] is False
 
 
@@ -132,7 +132,7 @@ def test_fast_combine(ct_ds, tiny_totalseg_home, cli):
     data = np.asarray(img.dataobj)
     assert set(np.unique(data)) <= {0, ids["sacrum"], ids["hip_left"], ids["hip_right"]}
     assert dice(data == ids["sacrum"], truth(ct_ds, ct, "sacrum")) > MIN_DICE
-    side = json.loads(out.with_name("sub-01_CT_label-pelvis_dseg.json").read_text())
+    side = json.loads(out.with_name("sub-01_CT_label-pelvis_dseg.json").read_text(encoding="utf-8"))
     assert side["GeneratedBy"][0]["Fast"] is True and "--fast" in side["GeneratedBy"][0]["Flags"]
 
 

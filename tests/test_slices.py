@@ -65,13 +65,13 @@ def test_nnunet2d_multichannel_ct_bone(phantom_ds, tmp_path):
                         "-dname", "Slices", "--axis", "sagittal", "--only-labelled", "--empty-fraction", "0.05",
                         "--window", "bone", "-q", "-j", "2"]) == 0
     ds = raw / "Dataset501_Slices"
-    meta = json.loads((ds / "dataset.json").read_text())
+    meta = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
     assert meta["file_ending"] == ".png" and meta["overwrite_image_reader_writer"] == "NaturalImage2DIO"
     assert set(meta["channel_names"]) == {"0", "1"} and "CT" != meta["channel_names"]["0"]
     assert meta["labels"] == {"background": 0, "sacrum": 1, "vertebrae_L5": 2, "hip_left": 3, "hip_right": 4}
     labels_tr = sorted((ds / "labelsTr").glob("*.png"))
     assert meta["numTraining"] == len(labels_tr) > 0 and list((ds / "imagesTs").glob("*_0001.png"))
-    assert json.loads((ds / "splits_final.json").read_text())[0]["train"]
+    assert json.loads((ds / "splits_final.json").read_text(encoding="utf-8"))[0]["train"]
 
     from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
 

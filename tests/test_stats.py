@@ -28,7 +28,7 @@ def test_stats_match_numpy(phantom_ds, tmp_path, capsys):
                                "TESTING": labels["test"]}))
     tsv, js = tmp_path / "stats.tsv", tmp_path / "stats.json"
     assert stats.main(["--config", str(cfg), "-o", str(tsv), "--json", str(js), "-j", "1"]) == 0
-    result = json.loads(js.read_text())["ds"]
+    result = json.loads(js.read_text(encoding="utf-8"))["ds"]
     printed = capsys.readouterr().out
     assert "| ds | train | 2 | 2 |" in printed and "sacrum" in printed
 
@@ -88,12 +88,12 @@ def test_image_config_counts_cases_without_classes_and_rerun_gives_the_same_tabl
                                "TRAINING": ["ds/sub-01/anat/sub-01_CT.nii.gz", "ds/sub-03/anat/sub-03_CT.nii.gz"]}))
     tsv, js = tmp_path / "s.tsv", tmp_path / "s.json"
     assert run_main(capsys, "--config", cfg, "-o", tsv, "--json", js, "-j", "1")[0] == 0
-    first = (tsv.read_text(), js.read_text())
+    first = (tsv.read_text(encoding="utf-8"), js.read_text(encoding="utf-8"))
     g = json.loads(first[1])["ds"]["train"]
     assert (g["cases"], g["subjects"], g["labelled_cases"], g["classes"]) == (2, 2, 0, {})
     assert g["shape"]["min"] == [180.0, 140.0, 150.0] and g["spacing_mm"]["median"] == [1.0, 1.0, 1.0]
     assert run_main(capsys, "--config", cfg, "-o", tsv, "--json", js, "-j", "1")[0] == 0
-    assert (tsv.read_text(), js.read_text()) == first
+    assert (tsv.read_text(encoding="utf-8"), js.read_text(encoding="utf-8")) == first
 
 
 def test_class_names_from_labels_tsv_first_then_dseg_tables(phantom_ds, tmp_path, capsys):
@@ -102,7 +102,7 @@ def test_class_names_from_labels_tsv_first_then_dseg_tables(phantom_ds, tmp_path
     cfg = config(tmp_path, phantom_ds, TRAINING=[f"{GT}/sub-01/anat/sub-01_CT_label-phantom_dseg.nii.gz"])
     js = tmp_path / "s.json"
     assert run_main(capsys, "--config", cfg, "--labels-tsv", names, "--json", js, "-j", "1")[0] == 0
-    classes = json.loads(js.read_text())["ds"]["train"]["classes"]
+    classes = json.loads(js.read_text(encoding="utf-8"))["ds"]["train"]["classes"]
     assert classes["2"]["name"] == "L5" and classes["1"]["name"] == "sacrum" and classes["0"]["name"] == "background"
     code, _, err = run_main(capsys, "--config", cfg, "--labels-tsv", tmp_path / "none.tsv", "-j", "1")
     assert code == 1 and "none.tsv" in one_error(err)
@@ -166,7 +166,7 @@ def test_two_datasets_with_a_sub_03_are_kept_apart_and_a_failure_names_its_datas
     cfg = config(tmp_path, phantom_ds, TRAINING=[f"ds/{lab}", f"other/{lab}"])
     js = tmp_path / "s.json"
     assert run_main(capsys, "--config", cfg, "--json", js, "-j", "1")[0] == 0
-    result = json.loads(js.read_text())
+    result = json.loads(js.read_text(encoding="utf-8"))
     assert set(result) == {"ds", "other"} and result["ds"]["train"] == result["other"]["train"]
     img = other / "sub-03" / "anat" / "sub-03_acq-sag_T2w.nii.gz"
     img.write_bytes(img.read_bytes()[:200])
