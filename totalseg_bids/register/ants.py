@@ -9,6 +9,7 @@ ANTs' ``genericLabel`` interpolation (label-preserving, no new values).
 
 from __future__ import annotations
 
+import os
 import tempfile
 
 import numpy as np
@@ -20,6 +21,8 @@ from .options import RegOptions
 
 
 def _ants():
+    # one ITK thread: ANTs' multi-threaded metric sums differ from run to run, and so do its results
+    os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
     try:
         import ants
     except ImportError:
