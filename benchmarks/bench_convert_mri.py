@@ -53,18 +53,10 @@ def make_cohort(root: Path, subjects: int, shape: tuple[int, int, int], template
         for contrast in (("T1w", "T2w") if i % 3 == 1 else ("T2w",)):
             img = root / sub / "anat" / f"{sub}_{contrast}.nii.gz"
             lab = root / "derivatives" / "labels" / sub / "anat" / f"{sub}_{contrast}_seg.nii.gz"
-            if len(made) < templates:
-                arr, mask, aff = data.small_pair(shape, seed=len(made))
-                data.save_nifti(arr, aff, img)
-                data.save_nifti(mask, aff, lab)
-                made.append((img, lab))
-            else:
-                src = made[len(labels) % templates]
-                img.parent.mkdir(parents=True, exist_ok=True)
-                lab.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copyfile(src[0], img)
-                shutil.copyfile(src[1], lab)
-            (img.parent / f"{sub}_{contrast}.json").write_text('{"RepetitionTime": 3.0}')
+            fresh = len(made) < templates
+            pair = data.write_case(img, lab, shape, len(made), None if fresh else made[len(labels) % templates])
+            if fresh:
+                made.append(pair)
             labels.append(lab)
     return labels
 

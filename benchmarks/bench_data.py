@@ -149,6 +149,24 @@ def small_pair(shape=(64, 64, 24), seed=0, oblique=True) -> tuple[np.ndarray, np
     return img, lab, aff
 
 
+def write_case(img_path: Path, lab_path: Path, shape, seed: int,
+               template: tuple[Path, Path] | None = None) -> tuple[Path, Path]:
+    """One image/label pair (plus the image's sidecar): freshly drawn, or a byte copy of
+    ``template`` (the content does not change what the benchmarks time). Returns the pair."""
+    if template is None:
+        img, lab, aff = small_pair(shape, seed=seed)
+        save_nifti(img, aff, img_path)
+        save_nifti(lab, aff, lab_path)
+    else:
+        img_path.parent.mkdir(parents=True, exist_ok=True)
+        lab_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(template[0], img_path)
+        shutil.copyfile(template[1], lab_path)
+    stem = img_path.name.removesuffix(".nii.gz")
+    (img_path.parent / f"{stem}.json").write_text('{"RepetitionTime": 3.0}', encoding="utf-8")
+    return img_path, lab_path
+
+
 def make_small_cohort(root: Path, n: int, shape=(64, 64, 24), unique: bool = True) -> list[Path]:
     """``n`` subjects with ``sub-XXXX_T2w.nii.gz`` and
     ``derivatives/reg-labels/.../sub-XXXX_T2w_label-sacrum_seg.nii.gz``.
@@ -166,17 +184,8 @@ def make_small_cohort(root: Path, n: int, shape=(64, 64, 24), unique: bool = Tru
         sub = f"sub-{i:04d}"
         img_path = root / sub / "anat" / f"{sub}_T2w.nii.gz"
         lab_path = root / "derivatives" / "reg-labels" / sub / "anat" / f"{sub}_T2w_label-sacrum_seg.nii.gz"
-        if unique or template is None:
-            img, lab, aff = small_pair(shape, seed=i)
-            save_nifti(img, aff, img_path)
-            save_nifti(lab, aff, lab_path)
-            template = (img_path, lab_path)
-        else:
-            img_path.parent.mkdir(parents=True, exist_ok=True)
-            lab_path.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(template[0], img_path)
-            shutil.copyfile(template[1], lab_path)
-        (img_path.parent / f"{sub}_T2w.json").write_text('{"RepetitionTime": 3.0}')
+        pair = write_case(img_path, lab_path, shape, i, None if unique else template)
+        template = template or pair
         labels.append(lab_path)
     return labels
 
