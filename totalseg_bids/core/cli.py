@@ -137,6 +137,50 @@ def saving(args: argparse.Namespace, paths: Iterable[str | Path], message: str |
     save_outputs(args, paths, message)
 
 
+def record(stage: str, result: object) -> dict:
+    """One stdout record: ``{"stage", "status", "path", ...}`` from a result.
+
+    A result is a mapping, a dataclass or a path (then ``status`` is ``written``).
+
+    >>> record("qc", Path("qc/index.html"))
+    {'stage': 'qc', 'status': 'written', 'path': 'qc/index.html'}
+    >>> record("register", {"status": "skipped", "path": "a_seg.nii.gz", "flags": {}})
+    {'stage': 'register', 'status': 'skipped', 'path': 'a_seg.nii.gz', 'flags': {}}
+    """
+    import dataclasses
+
+    if isinstance(result, (str, os.PathLike)):
+        fields = {"status": "written", "path": os.fspath(result)}
+    elif dataclasses.is_dataclass(result) and not isinstance(result, type):
+        fields = dataclasses.asdict(result)
+    else:
+        fields = dict(result)  # type: ignore[call-overload]
+    if "status" not in fields or "path" not in fields:
+        raise ValueError(f"a {stage} record needs 'status' and 'path': {sorted(fields)}")
+    return {"stage": stage, **fields}
+
+
+def emit(stage: str, results: Iterable[object]) -> None:
+    """Print one JSON object per result on stdout: the one machine-readable
+    format of every stage (docs/conventions.md section 8)."""
+    import json
+
+    for result in results:
+        print(json.dumps(record(stage, result), default=os.fspath), flush=True)
+
+
+def report(stage: str, produce: Callable[[], Iterable[object]]) -> list:
+    """Run a batch and :func:`emit` its results; when some items failed, emit the
+    ones that completed (``BatchError.done``) and re-raise."""
+    try:
+        results = list(produce())
+    except BatchError as exc:
+        emit(stage, exc.done)
+        raise
+    emit(stage, results)
+    return results
+
+
 def add_naming_arg(parser: argparse.ArgumentParser) -> None:
     """``--naming neuropoly|bids`` for stages that write derivatives."""
     parser.add_argument("--naming", choices=NAMINGS, default="neuropoly",

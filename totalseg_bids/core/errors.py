@@ -70,16 +70,20 @@ class ExternalToolError(TotalsegBidsError, RuntimeError):
 class BatchError(TotalsegBidsError, RuntimeError):
     """Some items of a batch failed; the others completed.
 
-    ``failures`` holds ``(item, message)`` pairs for the summary.
+    ``failures`` holds ``(item, message)`` pairs for the summary; ``done``
+    holds the results of the items that completed, so a library caller keeps
+    them and the CLI still reports them.
     """
 
-    def __init__(self, problem: str, path=None, fix=None, failures: Sequence[tuple[str, str]] = ()):
+    def __init__(self, problem: str, path=None, fix=None, failures: Sequence[tuple[str, str]] = (),
+                 done: Sequence = ()):
         super().__init__(problem, path, fix)
         self.failures = list(failures)
+        self.done = list(done)
 
     def __reduce__(self):
-        return (_rebuild_batch_error, (self.problem, self.path, self.fix, self.failures))
+        return (_rebuild_batch_error, (self.problem, self.path, self.fix, self.failures, self.done))
 
 
-def _rebuild_batch_error(problem, path, fix, failures):
-    return BatchError(problem, path, fix, failures=failures)
+def _rebuild_batch_error(problem, path, fix, failures, done=()):
+    return BatchError(problem, path, fix, failures=failures, done=done)

@@ -2,7 +2,9 @@
 
 Tasks must be module-level functions taking one picklable item. A failing task
 becomes an :class:`Outcome` with its error message; the others continue, and
-:func:`raise_for_failures` turns the failures into one :class:`BatchError`.
+:func:`finish` is how every stage ends a batch: the results of the tasks that
+succeeded, or one :class:`BatchError` listing the failures (and carrying those
+results, so the caller can still save and report them).
 """
 
 from __future__ import annotations
@@ -222,11 +224,27 @@ def _collect_dask(client, futures: dict, desc) -> dict[int, tuple[bool, Any]]:
 
 
 def raise_for_failures(outcomes: Sequence[Outcome], what: str = "items") -> None:
-    """Raise one BatchError summarising the failed outcomes, if any."""
+    """Raise one BatchError summarising the failed outcomes, if any (``done``: the others' values)."""
     failed = [o for o in outcomes if not o.ok]
     if failed:
         shown = ", ".join(o.key for o in failed[:5]) + (", ..." if len(failed) > 5 else "")
         raise BatchError(f"{len(outcomes) - len(failed)} of {len(outcomes)} {what} done, "
                          f"{len(failed)} failed: {shown}", None,
                          "rerun the same command to retry: finished items are skipped",
-                         failures=[(o.key, o.error or "failed") for o in failed])
+                         failures=[(o.key, o.error or "failed") for o in failed],
+                         done=[o.value for o in outcomes if o.ok])
+
+
+def finish(outcomes: Sequence[Outcome], what: str = "items") -> list:
+    """The values of a batch whose tasks all succeeded; otherwise one BatchError.
+
+    >>> finish([Outcome("a", True, 1), Outcome("b", True, 2)])
+    [1, 2]
+    >>> try:
+    ...     finish([Outcome("a", True, 1), Outcome("b", False, error="b: unreadable")], "cases")
+    ... except BatchError as exc:
+    ...     print(exc.problem, exc.done, exc.failures)
+    1 of 2 cases done, 1 failed: b [1] [('b', 'b: unreadable')]
+    """
+    raise_for_failures(outcomes, what)
+    return [o.value for o in outcomes]

@@ -1,0 +1,53 @@
+"""Stage options: one frozen dataclass per stage, built once and passed down.
+
+A stage's entry function takes ``options`` (built by the CLI from its parsed
+arguments, or by a library caller) or the same fields as keyword arguments,
+so a new option is one dataclass field plus one argparse argument whose
+``dest`` is the field's name.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import fields
+from typing import Any, Mapping, TypeVar
+
+T = TypeVar("T")
+
+
+def resolve_options(cls: type[T], options: T | None, kwargs: Mapping[str, Any]) -> T:
+    """``options`` as given, or ``cls(**kwargs)``; never both.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Opts:
+    ...     jobs: int = 1
+    >>> resolve_options(Opts, None, {"jobs": 2})
+    Opts(jobs=2)
+    >>> resolve_options(Opts, Opts(3), {})
+    Opts(jobs=3)
+    """
+    if options is not None:
+        if kwargs:
+            raise TypeError(f"give {cls.__name__} or keyword arguments, not both: {sorted(kwargs)}")
+        if not isinstance(options, cls):
+            raise TypeError(f"options must be a {cls.__name__}, not {type(options).__name__}")
+        return options
+    return cls(**kwargs)
+
+
+def options_from_args(cls: type[T], args: argparse.Namespace, **extra: Any) -> T:
+    """The options of ``cls`` found (by field name) in parsed arguments, then ``extra``.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Opts:
+    ...     jobs: int = 1
+    ...     overwrite: bool = False
+    >>> options_from_args(Opts, argparse.Namespace(jobs=4, verbose=1), overwrite=True)
+    Opts(jobs=4, overwrite=True)
+    """
+    names = {f.name for f in fields(cls)}
+    values = {k: v for k, v in vars(args).items() if k in names}
+    values.update(extra)
+    return cls(**values)
