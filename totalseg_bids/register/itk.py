@@ -169,8 +169,11 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     Mattes mutual information (CT and MRI intensities are unrelated), starting
     from ``init`` (headers, or aligned centres for frames with no common origin),
     the pyramid, per-level random sampling (fixed seed) and regular-step
-    gradient descent of REGISTRATION_SCHEDULE with physical-shift scales;
-    ``mask`` (CT space) restricts the metric to the structure.
+    gradient descent of REGISTRATION_SCHEDULE with physical-shift scales.
+    ``mask`` (CT space) restricts the metric to the structure at every level,
+    from ``init`` while most of the focus region starts inside the MRI (a
+    whole-image start would let a moving neighbour pull it off), else from
+    where a coarse whole-image registration brings it in.
     Returns (transform, metric with the headers or None, final metric).
     """
     import SimpleITK as sitk
@@ -179,27 +182,52 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
         raise UsageError(f"unknown registration kind {kind!r}", None, "use rigid or affine")
     fixed = to_sitk(mri.data, mri.affine)
     moving = _registration_moving(ct)
-    reg, evaluator = _method(seed), _method(seed, optimise=False)
     previous = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(REGISTRATION_THREADS)  # the pyramid filters too
     try:
         initial = _initial(kind, fixed, moving, init)
-        if mask is not None:  # the whole image first brings the focus region in, then only it counts
-            initial = _whole_image_start(fixed, moving, initial, seed)
-            _restrict(reg, evaluator, fixed, mask, initial, seed)
+        start = initial
+        if mask is not None and _share_inside(mask, fixed, initial) < FOCUS_START_INSIDE:
+            start = _whole_image_start(fixed, moving, initial, seed)
+        result, final, evaluator = _run_from(fixed, moving, start, mask, seed)
         header_metric = _metric(evaluator, fixed, moving, sitk.Euler3DTransform())
-        reg.SetInitialTransform(initial, inPlace=False)
-        result = reg.Execute(fixed, moving)
-        final = _metric(evaluator, fixed, moving, result)
     except RuntimeError as exc:
         raise ExternalToolError(f"SimpleITK registration failed ({str(exc).splitlines()[-1][:160]})",
                                 mri.path, "check that the CT and MRI show the same anatomy, try --init "
                                 "geometry, or use --method header") from None
     finally:
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(previous)
-    log.debug("%s: %s after %d iterations, metric %s -> %.4f", mri.path, kind, reg.GetOptimizerIteration(),
-              header_metric, final)
+    log.debug("%s: %s, metric %s -> %s", mri.path, kind, header_metric, final)
+    if final is None:
+        raise ExternalToolError("SimpleITK registration ended with no overlap between CT and MRI", mri.path,
+                                "check that the CT and MRI show the same anatomy, or try --init geometry")
     return result, header_metric, final
+
+
+def _run_from(fixed, moving, start, mask, seed: int) -> tuple:
+    """One registration from ``start`` (focused on ``mask`` where given): (transform, final metric,
+    the evaluator whose metric that is)."""
+    reg, evaluator = _method(seed), _method(seed, optimise=False)
+    if mask is not None:
+        _restrict(reg, evaluator, fixed, mask, start, seed)
+    reg.SetInitialTransform(start, inPlace=False)
+    result = reg.Execute(fixed, moving)
+    return result, _metric(evaluator, fixed, moving, result), evaluator
+
+
+#: a focused registration starts from ``--init`` when at least this share of the focus region
+#: lies inside the MRI there; below it, a coarse whole-image registration first brings it in
+FOCUS_START_INSIDE = 0.1
+
+
+def _share_inside(mask, fixed, transform) -> float:
+    """Share of the focus region (CT space) that ``transform`` maps inside the MRI's field of view."""
+    import SimpleITK as sitk
+
+    on_fixed = sitk.Resample(mask, fixed, transform, sitk.sitkNearestNeighbor, 0, sitk.sitkUInt8)
+    inside = float(sitk.GetArrayViewFromImage(on_fixed).sum()) * float(np.prod(fixed.GetSpacing()))
+    total = float(sitk.GetArrayViewFromImage(mask).sum()) * float(np.prod(mask.GetSpacing()))
+    return inside / total if total else 0.0
 
 
 def _whole_image_start(fixed, moving, initial, seed: int):
@@ -209,7 +237,7 @@ def _whole_image_start(fixed, moving, initial, seed: int):
     s = REGISTRATION_SCHEDULE
     reg.SetShrinkFactorsPerLevel(list(s["shrink"][:-1]))
     reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"][:-1]))
-    reg.SetMetricSamplingPercentage(REGISTRATION_SAMPLING, seed)
+    reg.SetMetricSamplingPercentagePerLevel(list(s["sampling"][:-1]), seed)
     reg.SetInitialTransform(initial, inPlace=False)
     return _single(reg.Execute(fixed, moving))
 

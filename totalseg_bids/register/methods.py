@@ -18,7 +18,7 @@ from ..core.nifti import Grid, Volume, grid_mismatch, load_image, resample_label
 from .constants import REGISTRATION_SEED
 from .header import moved_label_affine
 from .options import RegOptions
-from .quality import correction_size, label_centre, quality_flags
+from .quality import correction_size, edge_contrast, label_centre, quality_flags
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,8 @@ def _register(method: str, label_path: Path, ct_image: Path | None, label: Volum
                             label_path, f"re-create the label on {ct_image.name}")
     backend, kind = REGISTERING[method]
     t0 = time.perf_counter()
-    ct_from_mri, transform, before, after, tool = backend(kind, ct, load_image(mri_path), data, opts)
+    mri = load_image(mri_path)
+    ct_from_mri, transform, before, after, tool = backend(kind, ct, mri, data, opts)
     if callable(ct_from_mri):  # a deformable method warps the label itself
         out = ct_from_mri(data, interp)
         ct_from_mri = np.eye(4)
@@ -86,10 +87,12 @@ def _register(method: str, label_path: Path, ct_image: Path | None, label: Volum
         out = resample_label(data, moved_label_affine(label.affine, ct_from_mri), mri_grid,
                              mode=interp, values=values)
     shift, angle = correction_size(ct_from_mri, label_centre(data, label.affine))
+    edges = edge_contrast(mri.data, out)
     quality = {"MetricHeader": None if before is None else round(before, 5), "MetricAfter": round(after, 5),
-               "ShiftMm": shift, "RotationDeg": angle, "Init": opts.init, "FocusMm": opts.focus_mm}
+               "ShiftMm": shift, "RotationDeg": angle, "Init": opts.init, "FocusMm": opts.focus_mm,
+               "EdgeContrast": edges}
     flags = quality_flags(before, after, shift, angle, opts,
-                          header_shift_mm=shift if opts.init != "header" else 0.0)
+                          header_shift_mm=shift if opts.init != "header" else 0.0, edges=edges)
     if not np.any(out):
         flags["LabelLeftFieldOfView"] = True
     tool["Quality"] = quality

@@ -18,7 +18,9 @@ class RegOptions:
     ``focus_mm``: restrict the metric to the CT label dilated by this many mm
     (None: whole image). A pair is suspicious when the metric ends worse than
     the header's, the correction exceeds ``max_shift_mm``/``max_rotation_deg``,
-    or the label leaves the MRI; ``on_failure`` says what is then written.
+    or the label leaves the MRI, or its boundary is hardly sharper on the MRI
+    than around it (edge contrast below ``min_edge_contrast``; 0 turns that
+    check off); ``on_failure`` says what is then written.
     """
 
     init: str = "header"
@@ -26,6 +28,7 @@ class RegOptions:
     max_shift_mm: float = 30.0
     max_rotation_deg: float = 20.0
     on_failure: str = "keep"
+    min_edge_contrast: float = 2.5
 
     def check(self) -> RegOptions:
         from ..core.errors import UsageError
@@ -35,4 +38,6 @@ class RegOptions:
                              f"use --init {'|'.join(INITS)} and --on-failure {'|'.join(ON_FAILURE)}")
         if self.focus_mm is not None and self.focus_mm < 0:
             raise UsageError("--focus-mm must be >= 0", None, "e.g. --focus-mm 15")
+        if self.min_edge_contrast < 0:
+            raise UsageError("--min-edge-contrast must be >= 0", None, "e.g. --min-edge-contrast 2.5, or 0 for no check")
         return self
