@@ -54,7 +54,8 @@ def register_ants(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: R
     if opts.focus_mm is not None:
         mask = sitk_to_ants(sitk.Cast(focus_mask(label, ct.affine, opts.focus_mm), sitk.sitkFloat32))
     with tempfile.TemporaryDirectory(prefix="totalseg_bids_ants_") as tmp:
-        init = None if opts.init == "header" else _ants_init(ants, fixed, moving, opts.init, tmp)
+        # antspyx starts from the centres of mass unless told otherwise: --init header means the headers
+        init = ["Identity"] if opts.init == "header" else _ants_init(ants, fixed, moving, opts.init, tmp)
         try:
             res = ants.registration(fixed, moving, type_of_transform=kind, initial_transform=init,
                                     moving_mask=mask, outprefix=tmp + "/", random_seed=REGISTRATION_SEED)
