@@ -46,13 +46,13 @@ def run_method(root: Path, method: str, options: dict | None = None, tag: str = 
     n_mri = len(list(root.glob("sub-*/**/anat/*_T?w.nii.gz")))
     t, cpu = time.perf_counter(), time.process_time()
     try:
-        results = register_dataset(root, path_out=out, method=method, jobs=1, reg_options=RegOptions(**(options or {})))
+        results = register_dataset(root, path_out=out, method=method, jobs=1, reg=RegOptions(**(options or {})))
     except Exception:  # noqa: BLE001 - refused pairs (BatchError): those score 0
         results = []
     dt = (time.perf_counter() - t) / max(n_mri, 1)
     LAST_CPU[0] = (time.process_time() - cpu) / max(n_mri, 1)
     gt = root / "derivatives" / "ground_truth"
-    dice = [_dice(nib.load(r["output"]).dataobj, nib.load(gt / Path(r["output"]).relative_to(out)).dataobj)
+    dice = [_dice(nib.load(r["path"]).dataobj, nib.load(gt / Path(r["path"]).relative_to(out)).dataobj)
             for r in results]
     return dt, dice + [0.0] * (n_mri - len(dice)), out
 

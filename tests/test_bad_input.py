@@ -615,7 +615,7 @@ def test_unicode_paths_through_a_real_process(small_template, tmp_path):
     s = setup_register(ds, base)
     proc = run_module("register", *s.argv, env={"PYTHONIOENCODING": "utf-8"})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    outputs = [json.loads(line)["output"] for line in proc.stdout.splitlines() if line.startswith("{")]
+    outputs = [json.loads(line)["path"] for line in proc.stdout.splitlines() if line.startswith("{")]
     assert outputs and all(UNICODE_DIR in o for o in outputs), proc.stdout
     for good in s.good:
         load_fully(good)

@@ -100,6 +100,8 @@ def test_header_reproduces_ground_truth_on_every_grid(phantom_ds, cli):
     lines = [json.loads(x) for x in proc.stdout.splitlines()]
     outs = _outputs(phantom_ds)
     assert len(lines) == len(outs) == 8  # sub-01, sub-02 x 2 sessions, sub-03; T1w + T2w
+    assert {(r["stage"], r["status"]) for r in lines} == {("register", "written")}
+    assert sorted(Path(r["path"]) for r in lines) == outs and all(r["method"] == "header" for r in lines)
     dices = _dices(phantom_ds)
     print("header Dice:", {k: round(v, 4) for k, v in dices.items()})
     assert min(dices.values()) >= 0.97, dices
@@ -130,7 +132,7 @@ def test_rerun_skips_and_overwrite_redoes(phantom_ds):
     assert {r["status"] for r in again} == {"skipped"} and out.stat().st_mtime_ns == mtime
     # a killed run (mask without sidecar) is redone
     out.with_name(out.name.replace(".nii.gz", ".json")).unlink()
-    redo = {Path(r["output"]).name: r["status"] for r in reg.register_dataset(phantom_ds, jobs=1)}
+    redo = {Path(r["path"]).name: r["status"] for r in reg.register_dataset(phantom_ds, jobs=1)}
     assert redo[out.name] == "written" and list(redo.values()).count("written") == 1
     assert {r["status"] for r in reg.register_dataset(phantom_ds, jobs=1, overwrite=True)} == {"written"}
 
@@ -240,9 +242,9 @@ def test_own_mri_label_is_used_and_resampled(phantom_ds):
                                                                      mri_label_origins=["any"])}
     r1 = results["sub-03_T1w.nii.gz"]
     assert r1["method"] == "own-label" and r1["ct_label"] == str(own)
-    out1 = Path(r1["output"])
+    out1 = Path(r1["path"])
     assert np.array_equal(np.asarray(nib.load(out1).dataobj), np.asarray(nib.load(gt).dataobj))
-    out2 = Path(results["sub-03_acq-sag_T2w.nii.gz"]["output"])
+    out2 = Path(results["sub-03_acq-sag_T2w.nii.gz"]["path"])
     _assert_on_mri_grid(phantom_ds, out2)
     assert dice(np.asarray(nib.load(out2).dataobj), np.asarray(g2.dataobj)) >= 0.97
     assert results["sub-01_T1w.nii.gz"]["method"] == "header"
@@ -388,6 +390,22 @@ def test_missing_ct_label_one_line_error_and_others_continue(phantom_ds, cli):
     proc = cli("register", "--path-img", phantom_ds, "--contrasts", "T1w", "-j", "1")
     assert_one_line_error(proc, str(lab), "no CT label", "sub-03_T1w.nii.gz")
     assert len(_outputs(phantom_ds)) == 3  # sub-01, sub-02 x 2 done
+
+
+def test_library_batch_error_carries_the_completed_records(phantom_ds):
+    """One MRI without its CT label: one BatchError naming it, the other records in ``.done``
+    and their labels written."""
+    (phantom_ds / "derivatives/labels/sub-03/anat/sub-03_CT_label-sacrum_seg.nii.gz").unlink()
+    (phantom_ds / "derivatives/labels/sub-03/anat/sub-03_CT_label-total_dseg.nii.gz").unlink()
+    options = reg.RegisterOptions(contrasts=("T1w",), jobs=1)
+    with pytest.raises(errors.BatchError) as info:
+        reg.register_dataset(phantom_ds, options=options)
+    assert [item for item, _ in info.value.failures] == ["sub-03_T1w.nii.gz"]
+    done = info.value.done
+    assert sorted(Path(r["path"]) for r in done) == _outputs(phantom_ds) and len(done) == 3
+    assert all(r["status"] == "written" and Path(r["path"]).is_file() for r in done)
+    with pytest.raises(TypeError, match="not both"):
+        reg.register_dataset(phantom_ds, options=options, jobs=2)
 
 
 def test_missing_input_folder(tmp_path, cli):

@@ -21,7 +21,7 @@ def dice(a, b) -> float:
 
 def _dices(root: Path, out: Path, results: list[dict]) -> list[float]:
     gt_root = root / "derivatives" / "ground_truth"
-    return [dice(nib.load(r["output"]).dataobj, nib.load(gt_root / Path(r["output"]).relative_to(out)).dataobj)
+    return [dice(nib.load(r["path"]).dataobj, nib.load(gt_root / Path(r["path"]).relative_to(out)).dataobj)
             for r in results]
 
 
@@ -54,9 +54,9 @@ def test_no_common_origin_geometry_init(far_ds, cli):
     assert proc.returncode == 1 and "do not overlap" in proc.stderr
     out = far_ds / "derivatives" / "geom"
     results = reg.register_dataset(far_ds, path_out=out, method="rigid", jobs=1,
-                                   reg_options=RegOptions(init="geometry"))
+                                   reg=RegOptions(init="geometry"))
     assert np.mean(_dices(far_ds, out, results)) >= 0.95
-    side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
+    side = json.loads(Path(results[0]["path"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
     quality = side["GeneratedBy"][0]["Quality"]
     assert quality["Init"] == "geometry" and quality["MetricHeader"] is None and quality["ShiftMm"] > 400
     assert not results[0]["flags"]
@@ -67,13 +67,13 @@ def test_suspicious_pair_flagged_and_on_failure(far_ds, tmp_path):
     """A correction beyond --max-shift-mm is flagged; error refuses it, header writes the header result."""
     strict = RegOptions(init="geometry", max_shift_mm=0.5, max_rotation_deg=0.5)
     results = reg.register_dataset(far_ds, path_out=tmp_path / "keep", method="rigid", jobs=1,
-                                   contrasts=["T2w"], reg_options=strict)
+                                   contrasts=["T2w"], reg=strict)
     assert all(r["flags"].get("CorrectionBeyondLimit") and r["flags"]["RegistrationSuspicious"] for r in results)
-    side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
+    side = json.loads(Path(results[0]["path"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
     assert side["RegistrationSuspicious"] is True
     with pytest.raises(Exception, match="failed"):
         reg.register_dataset(far_ds, path_out=tmp_path / "err", method="rigid", jobs=1, contrasts=["T2w"],
-                             reg_options=RegOptions(init="geometry", max_rotation_deg=0.5, on_failure="error"))
+                             reg=RegOptions(init="geometry", max_rotation_deg=0.5, on_failure="error"))
     assert not list((tmp_path / "err").rglob("*_seg.nii.gz"))
 
 
@@ -84,7 +84,7 @@ def test_ants_backends_same_outputs(far_ds, tmp_path):
     for method in ("ants-rigid", "ants-syn"):
         out = tmp_path / method
         results = reg.register_dataset(far_ds, path_out=out, method=method, jobs=1, contrasts=["T2w"],
-                                       reg_options=RegOptions(init="geometry"))
+                                       reg=RegOptions(init="geometry"))
         # every pair is either aligned or flagged: an ANTs failure is never silent. ANTs runs
         # multi-threaded, so its result varies a little between runs (ants-rigid 0.89-0.98 seen on
         # these pairs); the phantom's truth is rigid, so SyN's extra freedom may reshape the small
@@ -92,9 +92,9 @@ def test_ants_backends_same_outputs(far_ds, tmp_path):
         floor = 0.85 if method == "ants-rigid" else 0.8
         for r, d in zip(results, _dices(far_ds, out, results)):
             assert d >= floor or r.get("flags", {}).get("RegistrationSuspicious"), (method, d, r)
-        data = np.asarray(nib.load(results[0]["output"]).dataobj)
+        data = np.asarray(nib.load(results[0]["path"]).dataobj)
         assert set(np.unique(data)) <= {0, 1}
-        side = json.loads(Path(results[0]["output"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
+        side = json.loads(Path(results[0]["path"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
         assert side["GeneratedBy"][0]["Method"] == method and "Quality" in side["GeneratedBy"][0]
 
 
@@ -129,7 +129,7 @@ def _case_run(tmp_path: Path, case: str, method: str, options: dict | None) -> t
     out = tmp_path / f"{method}-{len(list(tmp_path.iterdir()))}"
     try:
         results = reg.register_dataset(root, path_out=out, method=method, jobs=1,
-                                       reg_options=RegOptions(**(options or {})))
+                                       reg=RegOptions(**(options or {})))
     except Exception:  # noqa: BLE001 - header refuses frames with no common origin: Dice 0
         return 0.0, []
     return float(np.mean(_dices(root, out, results))), results

@@ -95,7 +95,10 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
     cts = ct_files(ds)
     assert len(cts) == 7
     assert tree(out) == expected_outputs(ds, out)
-    assert len([line for line in proc.stdout.splitlines() if line.startswith("written\t")]) == 14
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(records) == 14 and {(r["stage"], r["status"]) for r in records} == {("segment_ct", "written")}
+    assert {Path(r["path"]).relative_to(out).as_posix() for r in records} == {
+        n for n in expected_outputs(ds, out) if n.endswith(".nii.gz")}
 
     calls = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
     assert sorted(c[c.index("-i") + 1] for c in calls) == sorted(map(str, cts))
@@ -135,7 +138,7 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
     assert proc.returncode == 0, proc.stderr
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == mtimes
     assert len(log.read_text(encoding="utf-8").splitlines()) == n_calls
-    assert all(line.startswith("skipped\t") for line in proc.stdout.splitlines())
+    assert [json.loads(line)["status"] for line in proc.stdout.splitlines()] == ["skipped"] * 14
 
     # a truncated CT: one line naming it, the other six complete
     bad = ds / "sub-04" / "ses-02" / "anat" / "sub-04_ses-02_CT.nii.gz"
@@ -144,6 +147,9 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
     out2 = tmp_path / "labels2"
     proc = cli("segment_ct", *args, "--path-out", out2, env=env)
     assert_one_line_error(proc, str(bad), "truncated")
+    # the records of the six CTs that completed are printed before the error
+    printed = {Path(json.loads(line)["path"]).relative_to(out2).as_posix() for line in proc.stdout.splitlines()}
+    assert printed == {n for n in expected_outputs(ds, out2) if n.endswith(".nii.gz") and "sub-04_ses-02" not in n}
     done = tree(out2)
     assert not [n for n in done if "sub-04_ses-02" in n]
     assert done == {n for n in expected_outputs(ds, out2) if "sub-04_ses-02" not in n}
@@ -178,9 +184,11 @@ def test_all_cts_missing_weights_collapse_to_one_error():
     msg = "/d/{}: TotalSegmentator weights ... could not be downloaded; run `totalseg_download_weights -t total`"
     outcomes = [Outcome(f"sub-0{i}", False, error=msg.format(i)) for i in (1, 2, 3)]
     with pytest.raises(ExternalToolError, match="3 CTs not segmented.*TOTALSEG_HOME_DIR"):
-        sc.raise_for_segment_failures(outcomes, "total", "/d")
-    with pytest.raises(BatchError):
-        sc.raise_for_segment_failures(outcomes[:2] + [Outcome("sub-03", True, {})], "total", "/d")
+        sc.finish_segment(outcomes, "total", "/d")
+    record = {"status": "written", "path": "/d/sub-03_CT_label-sacrum_seg.nii.gz"}
+    with pytest.raises(BatchError) as info:
+        sc.finish_segment(outcomes[:2] + [Outcome("sub-03", True, [record])], "total", "/d")
+    assert info.value.done == [record] and len(info.value.failures) == 2
 
 
 def test_executable_not_on_path(small_ds, tmp_path, monkeypatch):
@@ -219,16 +227,16 @@ def test_from_existing_folder_on_other_grid(small_ds, tmp_path):
     existing = tmp_path / "ts_out" / "sub-01_CT"
     existing.mkdir(parents=True)
     nib.save(nib.Nifti1Image(coarse.astype(np.uint8), aff), str(existing / "sacrum.nii.gz"))
-    outcomes = sc.segment_dataset(small_ds, from_existing=existing.parent, jobs=1)
-    assert [o.value["status"] for o in outcomes] == ["written"]
-    out = Path(outcomes[0].value["outputs"][0])
+    records = sc.segment_dataset(small_ds, from_existing=existing.parent, jobs=1)
+    assert [(r["status"], r["label"], r["ct"]) for r in records] == [("written", "sacrum", str(ct))]
+    out = Path(records[0]["path"])
     assert out.name == "sub-01_CT_label-sacrum_seg.nii.gz"
     img = nib.load(str(out))
     assert img.shape == gt.shape and np.allclose(img.affine, gt.affine, atol=1e-4)
     assert dice(np.asanyarray(img.dataobj), np.asanyarray(gt.dataobj)) > 0.8
     tool = json.loads(out.with_name("sub-01_CT_label-sacrum_seg.json").read_text(encoding="utf-8"))["GeneratedBy"][0]
     assert tool["Name"] == "TotalSegmentator" and "imported" in tool["Description"]
-    assert [o.value["status"] for o in sc.segment_dataset(small_ds, from_existing=existing.parent, jobs=1)] == ["skipped"]
+    assert [r["status"] for r in sc.segment_dataset(small_ds, from_existing=existing.parent, jobs=1)] == ["skipped"]
 
 
 def test_from_existing_multilabel_combined_bids_naming(small_ds, tmp_path, monkeypatch):
@@ -249,10 +257,11 @@ def test_from_existing_multilabel_combined_bids_naming(small_ds, tmp_path, monke
     fake_qc.add_entry = lambda qc_dir, **kw: calls.append((qc_dir, kw)) or Path(qc_dir) / "x"
     monkeypatch.setitem(sys.modules, "totalseg_bids.qc", fake_qc)
     out_root = tmp_path / "labels"
-    outcomes = sc.segment_dataset(small_ds, classes=["sacrum", "vertebrae_L5"], from_existing=existing,
-                                  combine="lumbosacral", naming="bids", path_out=out_root,
-                                  qc_dir=tmp_path / "qc", jobs=1)
-    out = Path(outcomes[0].value["outputs"][0])
+    options = sc.SegmentOptions(classes=("sacrum", "vertebrae_L5"), from_existing=existing, combine="lumbosacral",
+                                naming="bids", qc_dir=tmp_path / "qc", jobs=1)
+    records = sc.segment_dataset(small_ds, out_root, options)
+    assert [(r["status"], r["label"]) for r in records] == [("written", "lumbosacral")]
+    out = Path(records[0]["path"])
     assert out == out_root / "sub-01" / "anat" / "sub-01_space-CT_desc-lumbosacral_dseg.nii.gz"
     data = np.asanyarray(nib.load(str(out)).dataobj)
     assert np.array_equal(data, ml)
@@ -266,7 +275,27 @@ def test_from_existing_missing_entry_fails_that_ct(small_ds, tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(BatchError) as info:
         sc.segment_dataset(small_ds, from_existing=tmp_path / "empty", jobs=1)
-    assert "sub-01_CT" in info.value.failures[0][1]
+    assert "sub-01_CT" in info.value.failures[0][1] and info.value.done == []
+
+
+def test_batch_error_carries_the_completed_cts(tmp_path):
+    """Library call, one CT without outputs to import: one BatchError naming it, whose ``done``
+    holds the records of the others, whose labels are written."""
+    ds = generate(tmp_path / "ds", subjects=3, ct_labels=False, ct_spacing=2.0)
+    existing = tmp_path / "ts"
+    cts = ct_files(ds)
+    for ct in cts[1:]:
+        folder = existing / ct.name.replace(".nii.gz", "")
+        folder.mkdir(parents=True)
+        shutil.copyfile(_gt(ds, ct, "sacrum").get_filename(), folder / "sacrum.nii.gz")
+    out = tmp_path / "labels"
+    with pytest.raises(BatchError) as info:
+        sc.segment_dataset(ds, out, sc.SegmentOptions(from_existing=existing, jobs=1))
+    assert [item for item, _ in info.value.failures] == [str(cts[0].relative_to(ds))]
+    done = info.value.done
+    assert sorted(r["ct"] for r in done) == [str(ct) for ct in cts[1:]] and len(cts) == 3
+    assert all(r["status"] == "written" and Path(r["path"]).is_file() for r in done)
+    assert not list(out.rglob(cts[0].name.replace(".nii.gz", "") + "_*"))
 
 
 def test_class_map_lookups(monkeypatch, caplog):

@@ -126,6 +126,9 @@ def test_fast_combine(ct_ds, tiny_totalseg_home, cli):
     assert proc.returncode == 0, proc.stderr
     ct = ct_ds / "sub-01" / "anat" / "sub-01_CT.nii.gz"
     out = ct_ds / "derivatives" / "labels" / "sub-01" / "anat" / "sub-01_CT_label-pelvis_dseg.nii.gz"
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["stage"], r["status"], r["path"], r["label"]) for r in records] == [
+        ("segment_ct", "written", str(out), "pelvis")]
     img = nib.load(out)
     assert img.shape == nib.load(ct).shape and np.allclose(img.affine, nib.load(ct).affine)
     ids = {v: k for k, v in class_map["total"].items()}

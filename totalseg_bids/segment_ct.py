@@ -21,9 +21,9 @@ import shutil
 import subprocess
 import tempfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -33,11 +33,12 @@ from .core.bids import CT_SUFFIXES, IMAGE_DATATYPES, derivative_path, dseg_tsv_p
 from .core.datalad import ensure_content, get_requested
 from .core.derivatives import (ensure_dataset_description, generated_by, output_complete,
                                write_dseg_tsv, write_sidecar)
-from .core.errors import ExternalToolError, GeometryError, InputError, MissingFileError, UsageError
+from .core.errors import BatchError, ExternalToolError, GeometryError, InputError, MissingFileError, UsageError
 from .core.index import BidsIndex
 from .core.nifti import (Grid, Volume, grid_mismatch, grids_overlap, load_label, load_nifti, present_values,
                           resample_label, save_mask)
-from .core.parallel import raise_for_failures, run_tasks
+from .core.options import options_from_args, resolve_options
+from .core.parallel import Outcome, finish, run_tasks
 
 log = logging.getLogger(__name__)
 
@@ -281,26 +282,78 @@ def resolve_device(requested: str) -> str:
     return device
 
 
+# ============================================================ options
+@dataclass(frozen=True)
+class SegmentOptions:
+    """Everything :func:`segment_dataset` takes besides the raw dataset and the output folder.
+
+    ``classes``/``task``/``fast``/``device``: what TotalSegmentator runs
+    (``device`` ``auto``: gpu when CUDA works); ``ct_suffixes``: the images to
+    label (None: CT, or MRI contrasts for ``*_mr`` tasks); ``combine``: one
+    ``_dseg`` of that name instead of one ``_seg`` per class;
+    ``from_existing``: a folder of outputs made elsewhere, read instead of
+    running the program; ``overwrite`` (``"manual"`` also replaces
+    hand-corrected labels), ``naming``, ``qc_dir``; ``jobs``/``executor``/
+    ``scheduler``: the batch (default one CT at a time: TotalSegmentator uses
+    every core or the whole GPU by itself); ``datalad_get``.
+
+    >>> SegmentOptions(classes=["sacrum", "sacrum"]).classes
+    ('sacrum', 'sacrum')
+    >>> SegmentOptions(device="tpu").check()
+    Traceback (most recent call last):
+    ...
+    totalseg_bids.core.errors.UsageError: unknown device 'tpu'; use gpu, gpu:N, cpu, mps or auto
+    """
+
+    classes: tuple[str, ...] = DEFAULT_CLASSES
+    task: str = "total"
+    fast: bool = False
+    device: str = "auto"
+    ct_suffixes: tuple[str, ...] | None = None
+    combine: str | None = None
+    from_existing: Path | None = None
+    overwrite: bool | str = False
+    naming: str = "neuropoly"
+    qc_dir: Path | None = None
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: Any = field(default=None, compare=False)
+    datalad_get: bool = False
+
+    def __post_init__(self) -> None:
+        # argparse lists become tuples and folders absolute: the options travel to workers unchanged
+        object.__setattr__(self, "classes", tuple(self.classes))
+        if self.ct_suffixes is not None:
+            object.__setattr__(self, "ct_suffixes", tuple(self.ct_suffixes))
+        for name in ("from_existing", "qc_dir"):
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, Path(getattr(self, name)).absolute())
+
+    def check(self) -> SegmentOptions:
+        """Refuse values no CT could use, before the dataset is read (usage errors, exit 2)."""
+        pick_device(self.device, False)
+        if not self.classes:
+            raise UsageError("no classes given", None, "pass --classes sacrum ...")
+        if self.combine:
+            label_value(self.combine)
+        return self
+
+
 # ============================================================ per-CT step
 @dataclass(frozen=True)
 class CtJob:
-    """Everything one CT needs; picklable so it can travel to a worker."""
+    """Everything one CT needs; picklable so it can travel to a worker.
+
+    ``options`` are the run's, resolved (classes checked, device chosen, no
+    scheduler); the other fields are what the installed TotalSegmentator says
+    about the task."""
 
     ct: Path
     raw_root: Path
     out_root: Path
-    classes: tuple[str, ...]
-    task: str = "total"
-    fast: bool = False
-    device: str = "gpu"
+    options: SegmentOptions = SegmentOptions()
     class_ids: Mapping[str, int] = field(default_factory=dict)  # empty: no class map
-    combine: str | None = None
-    naming: str = "neuropoly"
-    from_existing: Path | None = None
-    overwrite: bool = False
-    qc_dir: Path | None = None
     version: str | None = None
-    datalad_get: bool = False
     task_ids: tuple[int, ...] = ()
     model_mm: float | None = None  # TotalSegmentator's resolution for this task
     weights: str | None = None  # description of locally built weights, when used
@@ -312,9 +365,9 @@ class CtJob:
 
 def planned_outputs(job: CtJob) -> list[Path]:
     """The label files this CT gets (sidecars and ``.tsv`` go beside them)."""
-    if job.combine:
-        return [derivative_path(job.ct, job.out_root, job.combine, kind="dseg", naming=job.naming)]
-    return [derivative_path(job.ct, job.out_root, c, kind="seg", naming=job.naming) for c in job.classes]
+    if job.options.combine:
+        return [derivative_path(job.ct, job.out_root, job.options.combine, kind="dseg", naming=job.options.naming)]
+    return [derivative_path(job.ct, job.out_root, c, kind="seg", naming=job.options.naming) for c in job.options.classes]
 
 
 def outputs_complete(job: CtJob) -> bool:
@@ -322,7 +375,7 @@ def outputs_complete(job: CtJob) -> bool:
     outs = planned_outputs(job)
     if not all(output_complete(p) for p in outs):
         return False
-    if job.combine:
+    if job.options.combine:
         return dseg_tsv_path(outs[0]).is_file()
     return True
 
@@ -393,32 +446,32 @@ def read_existing(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
     Layout: ``<DIR>/<CT stem>/<class>.nii.gz`` (one file per class), or
     ``<DIR>/<CT stem>.nii.gz`` (``--ml`` output, ids of the class map).
     """
-    assert job.from_existing is not None
-    folder = job.from_existing / job.stem
-    multi = job.from_existing / f"{job.stem}.nii.gz"
+    assert job.options.from_existing is not None
+    folder = job.options.from_existing / job.stem
+    multi = job.options.from_existing / f"{job.stem}.nii.gz"
     if folder.is_dir():
-        missing = [c for c in job.classes if not (folder / f"{c}.nii.gz").exists()
+        missing = [c for c in job.options.classes if not (folder / f"{c}.nii.gz").exists()
                    and not (folder / f"{c}.nii.gz").is_symlink()]
         if missing:
             raise MissingFileError(f"no {', '.join(m + '.nii.gz' for m in missing)} in this folder", folder,
                                    "run TotalSegmentator with --roi_subset including these classes")
-        files = [folder / f"{c}.nii.gz" for c in job.classes]
-        ensure_content(files, get=get_requested(job.datalad_get))
-        return {c: _read_class_file(f, ct_grid) for c, f in zip(job.classes, files)}
+        files = [folder / f"{c}.nii.gz" for c in job.options.classes]
+        ensure_content(files, get=get_requested(job.options.datalad_get))
+        return {c: _read_class_file(f, ct_grid) for c, f in zip(job.options.classes, files)}
     if multi.exists() or multi.is_symlink():
         if not job.class_ids:
             raise UsageError("reading a multi-label TotalSegmentator file needs its class map", multi,
                              "pip install TotalSegmentator, or give a folder with one <class>.nii.gz per class")
-        ensure_content([multi], get=get_requested(job.datalad_get))
+        ensure_content([multi], get=get_requested(job.options.datalad_get))
         label = load_label(multi)  # read once: for the id check and for the masks
         unknown = sorted(present_values(label.data) - {0} - set(job.task_ids))
         if unknown:
-            raise InputError(f"values {unknown[:10]} are not class ids of task {job.task!r} in "
+            raise InputError(f"values {unknown[:10]} are not class ids of task {job.options.task!r} in "
                              f"TotalSegmentator {job.version or ''}".rstrip(), multi,
                              "pass the --task (and TotalSegmentator version) the file was made with")
-        return _read_masks(label, ct_grid, {c: job.class_ids[c] for c in job.classes})
+        return _read_masks(label, ct_grid, {c: job.class_ids[c] for c in job.options.classes})
     raise MissingFileError(f"no TotalSegmentator output for this CT (looked for {folder}/ and {multi.name})",
-                           job.ct, f"put the outputs in {job.from_existing} as <CT stem>/<class>.nii.gz "
+                           job.ct, f"put the outputs in {job.options.from_existing} as <CT stem>/<class>.nii.gz "
                            "or <CT stem>.nii.gz, or drop --from-existing")
 
 
@@ -427,7 +480,7 @@ def run_totalsegmentator(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
     exe = find_executable()
     with tempfile.TemporaryDirectory(prefix="totalseg_bids-") as tmp:
         out_dir = Path(tmp) / "out"
-        cmd = totalseg_command(exe, job.ct, out_dir, job.task, job.classes, job.device, job.fast)
+        cmd = totalseg_command(exe, job.ct, out_dir, job.options.task, job.options.classes, job.options.device, job.options.fast)
         log.info("%s", " ".join(cmd))
         try:
             proc = subprocess.run(cmd, capture_output=True, encoding="utf-8", errors="replace")
@@ -438,37 +491,37 @@ def run_totalsegmentator(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
         if proc.returncode != 0:
             if looks_like_missing_weights(proc.stdout, proc.stderr):
                 raise ExternalToolError(
-                    f"TotalSegmentator weights for task {job.task!r}"
-                    f"{' (--fast)' if job.fast else ''} are not installed and could not be downloaded "
+                    f"TotalSegmentator weights for task {job.options.task!r}"
+                    f"{' (--fast)' if job.options.fast else ''} are not installed and could not be downloaded "
                     f"({last_line(proc.stderr, 120) or 'no network'})", job.ct,
-                    WEIGHTS_FIX.format(task=job.task))
+                    WEIGHTS_FIX.format(task=job.options.task))
             raise ExternalToolError(
                 f"TotalSegmentator failed (exit {proc.returncode}: "
                 f"{last_line(proc.stderr) or last_line(proc.stdout) or 'no output'})", job.ct,
                 "rerun with -vv to see its full output")
-        missing = [c for c in job.classes if not (out_dir / f"{c}.nii.gz").is_file()]
+        missing = [c for c in job.options.classes if not (out_dir / f"{c}.nii.gz").is_file()]
         if missing:
             raise ExternalToolError(f"TotalSegmentator wrote no {', '.join(m + '.nii.gz' for m in missing)}",
                                     job.ct, "check the class names against "
-                                    f"`TotalSegmentator --list-classes {job.task}`")
-        return {c: _read_class_file(out_dir / f"{c}.nii.gz", ct_grid) for c in job.classes}
+                                    f"`TotalSegmentator --list-classes {job.options.task}`")
+        return {c: _read_class_file(out_dir / f"{c}.nii.gz", ct_grid) for c in job.options.classes}
 
 
 def _tool_entry(job: CtJob) -> dict:
-    if job.from_existing is not None:
-        return generated_by("TotalSegmentator", None, Task=job.task, Classes=list(job.classes),
+    if job.options.from_existing is not None:
+        return generated_by("TotalSegmentator", None, Task=job.options.task, Classes=list(job.options.classes),
                             Description=f"imported from existing TotalSegmentator outputs "
-                                        f"({job.from_existing.name}/)")
-    cmd = totalseg_command(EXECUTABLE, "<image>", "<out>", job.task, job.classes, job.device, job.fast)
+                                        f"({job.options.from_existing.name}/)")
+    cmd = totalseg_command(EXECUTABLE, "<image>", "<out>", job.options.task, job.options.classes, job.options.device, job.options.fast)
     extra = {"Weights": job.weights} if job.weights else {}
-    return generated_by("TotalSegmentator", job.version, Task=job.task, Classes=list(job.classes),
-                        ClassIds={c: job.class_ids[c] for c in job.classes if c in job.class_ids},
-                        Fast=job.fast, Device=job.device, Flags=cmd[5:], **extra)
+    return generated_by("TotalSegmentator", job.version, Task=job.options.task, Classes=list(job.options.classes),
+                        ClassIds={c: job.class_ids[c] for c in job.options.classes if c in job.class_ids},
+                        Fast=job.options.fast, Device=job.options.device, Flags=cmd[5:], **extra)
 
 
 def _add_qc(job: CtJob, outputs: Sequence[Path]) -> None:
     """Hand each new label to the QC report, when one was asked for."""
-    if job.qc_dir is None:
+    if job.options.qc_dir is None:
         return
     try:
         from .qc import add_entry
@@ -476,47 +529,56 @@ def _add_qc(job: CtJob, outputs: Sequence[Path]) -> None:
         log.warning("--qc: the totalseg_bids.qc module is not available; no QC entries written")
         return
     for out in outputs:
-        add_entry(job.qc_dir, image=job.ct, label=out, stage="segment_ct", compare_label=None,
-                  meta={"task": job.task, "classes": list(job.classes), "fast": job.fast,
-                        "source": "existing" if job.from_existing else "TotalSegmentator"})
+        add_entry(job.options.qc_dir, image=job.ct, label=out, stage="segment_ct", compare_label=None,
+                  meta={"task": job.options.task, "classes": list(job.options.classes), "fast": job.options.fast,
+                        "source": "existing" if job.options.from_existing else "TotalSegmentator"})
 
 
-def segment_ct(job: CtJob) -> dict:
+def output_records(job: CtJob, status: str) -> list[dict]:
+    """One result per label file of this CT: ``status``, ``path``, the CT and the label name
+    (a class, or the ``--combine`` name)."""
+    names = [job.options.combine] if job.options.combine else list(job.options.classes)
+    return [{"status": status, "path": str(out), "ct": str(job.ct), "label": name}
+            for name, out in zip(names, planned_outputs(job))]
+
+
+def segment_ct(job: CtJob) -> list[dict]:
     """Label one CT; skip it when its outputs are complete (unless overwrite).
 
     Inputs are checked and every mask is read before the first write, so a bad
-    input leaves no partial output. Sidecars are written last.
+    input leaves no partial output. Sidecars are written last. Returns
+    :func:`output_records`.
     """
     outputs = planned_outputs(job)
-    if not job.overwrite and outputs_complete(job):
+    if not job.options.overwrite and outputs_complete(job):
         log.info("%s: outputs complete, skipped", job.ct)
-        return {"ct": str(job.ct), "status": "skipped", "outputs": [str(p) for p in outputs]}
+        return output_records(job, "skipped")
     from .core.provenance import refuse_manual_overwrite
     for out in outputs:  # a hand-corrected label survives --overwrite
-        refuse_manual_overwrite(out, job.overwrite)
+        refuse_manual_overwrite(out, job.options.overwrite)
     ct_grid, ct_affine = check_ct(job.ct, job.model_mm)
-    masks = (read_existing(job, ct_grid) if job.from_existing is not None
+    masks = (read_existing(job, ct_grid) if job.options.from_existing is not None
              else run_totalsegmentator(job, ct_grid))
     generated = [_tool_entry(job), generated_by("totalseg_bids", Step="segment_ct")]
     ensure_dataset_description(job.out_root, description="CT labels from TotalSegmentator (totalseg_bids.segment_ct)")
-    if job.combine:
+    if job.options.combine:
         out = outputs[0]
-        ids = dict(job.class_ids) or {c: i + 1 for i, c in enumerate(job.classes)}
+        ids = dict(job.class_ids) or {c: i + 1 for i, c in enumerate(job.options.classes)}
         save_mask(combine_masks(masks, ids), ct_affine, out)
-        write_dseg_tsv(out, {ids[c]: c for c in job.classes})
+        write_dseg_tsv(out, {ids[c]: c for c in job.options.classes})
         write_sidecar(out, [job.ct], generated, spatial_reference=job.ct, raw_root=job.raw_root)
     else:
-        for cls, out in zip(job.classes, outputs):
+        for cls, out in zip(job.options.classes, outputs):
             save_mask(masks[cls], ct_affine, out)
             write_sidecar(out, [job.ct], generated, spatial_reference=job.ct, raw_root=job.raw_root)
     for cls, mask in masks.items():
         if not mask.any():
             log.warning("%s: %s is empty (not in the field of view?)", job.ct, cls)
     _add_qc(job, outputs)
-    return {"ct": str(job.ct), "status": "written", "outputs": [str(p) for p in outputs]}
+    return output_records(job, "written")
 
 
-def _segment_task(job: CtJob) -> dict:
+def _segment_task(job: CtJob) -> list[dict]:
     """Module-level task for the process pool."""
     return segment_ct(job)
 
@@ -536,61 +598,59 @@ def find_cts(path_img: Path, suffixes: Sequence[str] = DEFAULT_SUFFIXES) -> list
     return [f.path for f in files]
 
 
-def segment_dataset(path_img: str | Path, classes: Sequence[str] = DEFAULT_CLASSES, task: str = "total",
-                    fast: bool = False, device: str = "auto", ct_suffixes: Sequence[str] | None = None,
-                    path_out: str | Path | None = None, combine: str | None = None,
-                    from_existing: str | Path | None = None, overwrite: bool = False,
-                    jobs: int | None = None, naming: str = "neuropoly", qc_dir: str | Path | None = None,
-                    datalad_get: bool = False, executor: str = "local", scheduler=None,
-                    check: bool = True) -> list:
-    """Label every CT of ``path_img`` and return the outcomes.
+def segment_dataset(path_img: str | Path, path_out: str | Path | None = None,
+                    options: SegmentOptions | None = None, **kwargs) -> list[dict]:
+    """Label every CT of ``path_img`` into ``path_out`` (default ``<path_img>/derivatives/labels``).
 
-    Every CT runs even when some fail; then, with ``check``, the failures are
-    raised as one BatchError (the CLI passes ``check=False`` so it can report
-    and ``datalad save`` the CTs that succeeded first)."""
+    ``options``: a :class:`SegmentOptions`, or its fields as keyword arguments.
+    Returns one record per label file (``status``, ``path``, ``ct``, ``label``).
+    Every CT runs even when some fail; then one BatchError lists the failures
+    and carries the records of the CTs that completed in ``.done``.
+    """
+    opts = resolve_options(SegmentOptions, options, kwargs).check()
     path_img = Path(path_img).absolute()
     out_root = Path(path_out).absolute() if path_out else default_out_root(path_img)
-    class_map = load_class_map(task)
+    if opts.from_existing is not None and not opts.from_existing.is_dir():
+        raise MissingFileError("--from-existing folder not found", opts.from_existing, "check the path")
+    scheduler = opts.scheduler  # stays here: the jobs' options travel to the workers without it
+    opts, jobs_list = _plan_jobs(path_img, out_root, opts)
+    todo = [j for j in jobs_list if opts.overwrite or not outputs_complete(j)]
+    if todo and opts.from_existing is None:
+        if is_package_program(find_executable()):  # one clear error up front rather than one per CT
+            check_weights(opts.task, opts.fast, opts.classes)
+    if todo and opts.datalad_get:
+        ensure_content([j.ct for j in todo], get=True)
+    jobs = opts.jobs
+    if jobs is None and opts.from_existing is None:
+        jobs = 1  # TotalSegmentator uses all cores / the whole GPU by itself
+    outcomes = run_tasks(_segment_task, jobs_list, keys=[str(j.ct.relative_to(path_img)) for j in jobs_list],
+                         jobs=jobs, executor=opts.executor, scheduler=scheduler, desc="segment_ct")
+    return finish_segment(outcomes, opts.task, path_img)
+
+
+def _plan_jobs(path_img: Path, out_root: Path, opts: SegmentOptions) -> tuple[SegmentOptions, list[CtJob]]:
+    """The options resolved once, and one job per image carrying them: classes checked against the installed
+    TotalSegmentator's class map, the device chosen, the datalad choice read, no scheduler."""
+    class_map = load_class_map(opts.task)
     ids: dict[str, int] = {}
     if class_map is not None:
-        classes = check_classes(classes, class_map.values(), task)
+        classes = check_classes(opts.classes, class_map.values(), opts.task)
         by_name = {v: k for k, v in class_map.items()}
         ids = {c: by_name[c] for c in classes}
     else:
-        classes = check_classes(classes, classes, task)
-        if combine:
+        classes = check_classes(opts.classes, opts.classes, opts.task)
+        if opts.combine:
             log.info("--combine without TotalSegmentator's class map: ids 1..%d in --classes order", len(classes))
-    if combine:
-        label_value(combine)
-    existing = Path(from_existing).absolute() if from_existing else None
-    if existing is not None and not existing.is_dir():
-        raise MissingFileError("--from-existing folder not found", existing, "check the path")
-    cts = find_cts(path_img, ct_suffixes or default_suffixes(task))
+    cts = find_cts(path_img, opts.ct_suffixes or default_suffixes(opts.task))
+    model_mm, weights = _task_facts(opts.task, opts.fast)
+    existing = opts.from_existing is not None
+    resolved = replace(opts, classes=tuple(classes), scheduler=None, datalad_get=get_requested(opts.datalad_get),
+                       device=opts.device if existing else resolve_device(opts.device))
     version = totalseg_version()
-    model_mm, weights = _task_facts(task, fast)
-    if existing is None:
-        device = resolve_device(device)
-    jobs_list = [CtJob(ct=ct, raw_root=path_img, out_root=out_root, classes=tuple(classes), task=task,
-                       fast=fast, device=device, class_ids=ids, combine=combine, naming=naming,
-                       from_existing=existing, overwrite=overwrite,
-                       qc_dir=Path(qc_dir).absolute() if qc_dir else None, version=version,
-                       datalad_get=get_requested(datalad_get),
-                       task_ids=tuple(sorted(class_map)) if class_map else (), model_mm=model_mm,
-                       weights=weights if existing is None else None)
-                 for ct in cts]
-    todo = [j for j in jobs_list if overwrite or not outputs_complete(j)]
-    if todo and existing is None:
-        if is_package_program(find_executable()):  # one clear error up front rather than one per CT
-            check_weights(task, fast, classes)
-    if todo and get_requested(datalad_get):
-        ensure_content([j.ct for j in todo], get=True)
-    if jobs is None and existing is None:
-        jobs = 1  # TotalSegmentator uses all cores / the whole GPU by itself
-    outcomes = run_tasks(_segment_task, jobs_list, keys=[str(j.ct.relative_to(path_img)) for j in jobs_list],
-                         jobs=jobs, executor=executor, scheduler=scheduler, desc="segment_ct")
-    if check:
-        raise_for_segment_failures(outcomes, task, path_img)
-    return outcomes
+    return resolved, [CtJob(ct=ct, raw_root=path_img, out_root=out_root, options=resolved, class_ids=ids,
+                            version=version, task_ids=tuple(sorted(class_map)) if class_map else (),
+                            model_mm=model_mm, weights=None if existing else weights)
+                      for ct in cts]
 
 
 def _task_facts(task: str, fast: bool) -> tuple[float | None, str | None]:
@@ -629,16 +689,27 @@ def check_weights(task: str, fast: bool, classes: Sequence[str]) -> None:
                                 WEIGHTS_FIX.format(task=task))
 
 
-def raise_for_segment_failures(outcomes: Sequence, task: str = "total", where: str | Path | None = None) -> None:
-    """Failures as one BatchError; when every CT failed for want of weights,
-    one line says so instead of the same line per CT."""
+def finish_segment(outcomes: Sequence[Outcome], task: str = "total",
+                   where: str | Path | None = None) -> list[dict]:
+    """The label records of every CT, or one error: when every CT failed for want of weights,
+    one line says so instead of the same line per CT; else a BatchError whose ``done``
+    holds the records of the CTs that completed.
+
+    >>> finish_segment([Outcome("a", True, [{"status": "written", "path": "a_seg.nii.gz"}])])
+    [{'status': 'written', 'path': 'a_seg.nii.gz'}]
+    """
     failed = [o for o in outcomes if not o.ok]
     if len(failed) > 1 and len(failed) == len(outcomes) and all(
             "totalseg_download_weights" in (o.error or "") for o in failed):
         raise ExternalToolError(f"TotalSegmentator weights for task {task!r} are not installed and could "
                                 f"not be downloaded ({len(failed)} CTs not segmented)", where,
                                 WEIGHTS_FIX.format(task=task))
-    raise_for_failures(outcomes, "CT images")
+    try:
+        per_ct = finish(outcomes, "CT images")
+    except BatchError as exc:
+        exc.done = [record for records in exc.done for record in records]  # one per label file
+        raise
+    return [record for records in per_ct for record in records]
 
 
 # ============================================================ CLI
@@ -667,7 +738,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="TotalSegmentator task (default: total; total_mr labels MRI directly)")
     p.add_argument("--fast", action="store_true", help="TotalSegmentator's 3 mm model (--fast)")
     flags.add_device(p, spelling="totalsegmentator", help="auto (GPU when CUDA is available), cpu, mps, cuda or cuda:N")
-    p.add_argument("--ct-suffix", nargs="+", default=None, metavar="SUFFIX",
+    p.add_argument("--ct-suffix", nargs="+", default=None, metavar="SUFFIX", dest="ct_suffixes",
                    help="file suffixes of the images to label (default: CT ct; T1w T2w for *_mr tasks)")
     flags.add_out(p, dest="path_out", default=None, help="derivative folder (default: <bids-dir>/derivatives/labels)")
     p.add_argument("--combine", metavar="NAME", default=None,
@@ -675,7 +746,7 @@ def get_parser() -> argparse.ArgumentParser:
                         "instead of one _seg per class")
     p.add_argument("--from-existing", type=Path, metavar="DIR", default=None,
                    help="import TotalSegmentator outputs from DIR instead of running it (layout below)")
-    p.add_argument("--qc", type=Path, metavar="DIR", default=None, help="add each label to the QC report in DIR")
+    p.add_argument("--qc", type=Path, metavar="DIR", default=None, dest="qc_dir", help="add each label to the QC report in DIR")
     cli.add_batch_args(p)
     cli.add_naming_arg(p)
     cli.add_datalad_args(p)
@@ -683,19 +754,13 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    outcomes = segment_dataset(
-        args.path_img, classes=args.classes, task=args.task, fast=args.fast, device=args.device,
-        ct_suffixes=args.ct_suffix, path_out=args.path_out, combine=args.combine,
-        from_existing=args.from_existing, overwrite=args.overwrite, jobs=args.jobs, naming=args.naming,
-        qc_dir=args.qc, datalad_get=args.datalad_get, executor=args.executor, scheduler=args.scheduler,
-        check=False)
-    for outcome in outcomes:
-        if outcome.ok:
-            for out in outcome.value["outputs"]:
-                print(f"{outcome.value['status']}\t{out}")
+    options = options_from_args(SegmentOptions, args)
+    out_root = Path(args.path_out).absolute() if args.path_out else default_out_root(args.path_img)
     # the CTs that succeeded are saved even when others failed (rerunning retries those)
-    cli.save_outputs(args, [Path(args.path_out).absolute() if args.path_out else default_out_root(args.path_img)])
-    raise_for_segment_failures(outcomes, args.task, args.path_img)
+    with cli.saving(args, [out_root]):
+        results = cli.report("segment_ct", lambda: segment_dataset(args.path_img, args.path_out, options))
+    written = sum(r["status"] == "written" for r in results)
+    log.info("%d label file(s) written, %d skipped", written, len(results) - written)
     return 0
 
 

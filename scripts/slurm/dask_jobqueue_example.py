@@ -25,7 +25,6 @@ The same from the command line, against a scheduler started by other means
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
@@ -76,8 +75,9 @@ def main(argv: list[str] | None = None) -> int:
 
     from dask.distributed import Client
 
+    from totalseg_bids.core.cli import emit
     from totalseg_bids.core.errors import TotalsegBidsError
-    from totalseg_bids.register import LabelSpec, register_dataset
+    from totalseg_bids.register import LabelSpec, RegisterOptions, register_dataset
 
     t0 = time.perf_counter()
     with make_cluster(args) as cluster, Client(cluster) as client:
@@ -87,16 +87,17 @@ def main(argv: list[str] | None = None) -> int:
         try:
             # run_tasks(transfer_pair, pairs, executor="dask", scheduler=client) underneath:
             # one task per MRI, results in input order, failures collected into one BatchError
-            results = register_dataset(args.path_img, spec=LabelSpec(name=args.label), method=args.method,
-                                       executor="dask", scheduler=client, datalad_get=args.datalad_get,
-                                       datalad_save=args.datalad_save)
+            options = RegisterOptions(spec=LabelSpec(name=args.label), method=args.method, executor="dask",
+                                      scheduler=client, datalad_get=args.datalad_get,
+                                      datalad_save=args.datalad_save)
+            results = register_dataset(args.path_img, options=options)
         except TotalsegBidsError as exc:
+            emit("register", getattr(exc, "done", []))  # the MRIs that completed (a BatchError's .done)
             print(f"dask_jobqueue_example: error: {exc}", file=sys.stderr)
             for item, message in getattr(exc, "failures", []):
                 print(f"  {item}: {message}", file=sys.stderr)
             return 1
-    for r in results:
-        print(json.dumps(r, sort_keys=True))
+    emit("register", results)  # one JSON line per MRI, as `python -m totalseg_bids.register` prints
     written = sum(r["status"] == "written" for r in results)
     print(f"{written} written, {len(results) - written} skipped in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0

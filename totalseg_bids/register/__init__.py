@@ -16,10 +16,14 @@ every MRI of the same subject and session. Four ways to get them there:
   spinalcordtoolbox user runs it, in a scratch folder.
 
 ``python -m totalseg_bids.register --path-img <bids> [--label sacrum] [--method rigid]``
+
+Library callers pass :class:`RegisterOptions` (or its fields as keywords) to
+:func:`register_dataset`, which returns one record per MRI or raises one
+BatchError whose ``done`` holds the records of the MRIs that completed.
 """
 
-from .batch import register_dataset, transfer_pair
-from .cli import get_parser, main, spec_from_args
+from .batch import register_dataset, result_record, transfer_pair
+from .cli import get_parser, main, options_from_cli, spec_from_args
 from .constants import (
     CT_WINDOW_HU, DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS,
     REGISTRATION_MIN_SPACING_MM, REGISTRATION_SAMPLING, REGISTRATION_SCHEDULE, REGISTRATION_SEED, REGISTRATION_THREADS,
@@ -28,7 +32,8 @@ from .constants import (
 from .header import moved_label_affine, ras_lps
 from .itk import register_ct_to_mri, to_sitk, transform_record, transform_to_ras, write_transform
 from .labels import class_value, extract_class, label_flags
-from .pairing import LabelSpec, Pair, explicit_pair, needed_inputs, pick_ct_label, plan_pairs
+from .options import LabelSpec, RegisterOptions, RegOptions
+from .pairing import Pair, explicit_pair, needed_inputs, pick_ct_label, plan_pairs
 from .sct import run_sct
 from .transfer import TransferResult, transfer_label
 
@@ -38,7 +43,8 @@ __all__ = [
     "BidsName", "CT_WINDOW_HU", "DEFAULT_CONTRASTS", "DEFAULT_CT_SUFFIXES", "DEFAULT_LABEL", "INTERPOLATIONS",
     "LabelSpec", "METHODS", "Pair", "REGISTRATION_MIN_SPACING_MM", "REGISTRATION_SAMPLING", "REGISTRATION_SCHEDULE", "REGISTRATION_SEED",
     "REGISTRATION_THREADS", "SCT_COMMAND", "TransferResult", "class_value", "explicit_pair", "extract_class",
-    "get_parser", "label_flags", "main", "moved_label_affine", "needed_inputs", "pick_ct_label", "plan_pairs",
-    "ras_lps", "register_ct_to_mri", "register_dataset", "run_sct", "spec_from_args", "to_sitk",
+    "get_parser", "label_flags", "main", "moved_label_affine", "needed_inputs", "options_from_cli", "pick_ct_label",
+    "plan_pairs", "ras_lps", "RegisterOptions", "RegOptions", "register_ct_to_mri", "register_dataset",
+    "result_record", "run_sct", "spec_from_args", "to_sitk",
     "transfer_label", "transfer_pair", "transform_record", "transform_to_ras", "write_transform",
 ]

@@ -7,15 +7,14 @@ import argparse
 from collections.abc import Sequence
 from pathlib import Path
 
-from ..core import flags
-from ..core import cli
+from ..core import cli, flags
 from ..core.bids import label_value
 from ..core.errors import UsageError
+from ..core.options import options_from_args
 from .batch import register_dataset
-from .options import INITS, ON_FAILURE, RegOptions
-from .origin import ANY_ORIGIN, ORIGINS
 from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, METHODS
-from .pairing import LabelSpec
+from .options import INITS, ON_FAILURE, LabelSpec, RegisterOptions, RegOptions
+from .origin import ANY_ORIGIN, ORIGINS
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +57,7 @@ def get_parser() -> argparse.ArgumentParser:
     flags.add_label_interp(p, dest="interp", help="nearest, or label: per-label linear then argmax/threshold 0.5")
     p.add_argument("--contrasts", nargs="+", default=list(DEFAULT_CONTRASTS), metavar="SUFFIX",
                    help="MRI suffixes to process (default T1w T2w)")
-    p.add_argument("--ct-suffix", nargs="+", default=list(DEFAULT_CT_SUFFIXES), metavar="SUFFIX",
+    p.add_argument("--ct-suffix", nargs="+", default=list(DEFAULT_CT_SUFFIXES), metavar="SUFFIX", dest="ct_suffixes",
                    help="CT suffixes (default CT ct)")
     p.add_argument("--mri", type=Path, default=None, help="one MRI file (with --ct-label): an explicit pair")
     p.add_argument("--ct-label", type=Path, default=None, help="the CT label for --mri")
@@ -67,7 +66,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="use a label already on the MRI (same name, in --path-label) instead of the CT label "
                         "when its sidecar's GeneratedBy is one of these: Manual, nnU-Net, TotalSegmentator, any "
                         "(default: always transfer the CT label)")
-    p.add_argument("--qc", type=Path, default=None, metavar="DIR", help="add each output to the QC report in DIR")
+    p.add_argument("--qc", type=Path, default=None, metavar="DIR", dest="qc_dir", help="add each output to the QC report in DIR")
     cli.add_batch_args(p)
     cli.add_naming_arg(p)
     cli.add_datalad_args(p)
@@ -94,22 +93,18 @@ def spec_from_args(args: argparse.Namespace) -> LabelSpec:
     return LabelSpec(name=name, dseg=args.labels_dseg)
 
 
-def _run(args: argparse.Namespace) -> int:
-    import json
+def options_from_cli(args: argparse.Namespace) -> RegisterOptions:
+    """The :class:`RegisterOptions` of parsed arguments; the CLI saves with :func:`cli.saving`
+    (the whole output folder, skipped outputs of a resumed run included), not the library."""
+    return options_from_args(RegisterOptions, args, spec=spec_from_args(args),
+                             reg=options_from_args(RegOptions, args), datalad_save=False)
 
-    spec = spec_from_args(args)
-    # --datalad-save: the whole output folder, skipped outputs of a resumed run included
+
+def _run(args: argparse.Namespace) -> int:
+    options = options_from_cli(args)
     with cli.saving(args, [args.path_out or args.path_img / "derivatives" / "reg-labels"]):
-        results = register_dataset(
-            args.path_img, args.path_label, args.path_out, spec, method=args.method, interp=args.interp,
-            contrasts=args.contrasts, ct_suffixes=args.ct_suffix, naming=args.naming, overwrite=args.overwrite,
-            jobs=args.jobs, executor=args.executor, scheduler=args.scheduler, qc_dir=args.qc,
-            datalad_get=args.datalad_get, mri=args.mri, ct_label=args.ct_label,
-            mri_label_origins=args.mri_label_origins,
-            reg_options=RegOptions(args.init, args.focus_mm, args.max_shift_mm, args.max_rotation_deg,
-                                   args.on_failure))
-    for r in results:
-        print(json.dumps(r, sort_keys=True))
+        results = cli.report("register", lambda: register_dataset(
+            args.path_img, args.path_label, args.path_out, options, mri=args.mri, ct_label=args.ct_label))
     written = sum(r["status"] == "written" for r in results)
     flagged = sum(bool(r.get("flags", {}).get("RegistrationSuspicious")) for r in results)
     log.info("%d written, %d skipped, %d flagged suspicious", written, len(results) - written, flagged)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS
 
 INITS = ("header", "geometry", "moments")
 ON_FAILURE = ("error", "header", "keep")
@@ -40,4 +44,85 @@ class RegOptions:
             raise UsageError("--focus-mm must be >= 0", None, "e.g. --focus-mm 15")
         if self.min_edge_contrast < 0:
             raise UsageError("--min-edge-contrast must be >= 0", None, "e.g. --min-edge-contrast 2.5, or 0 for no check")
+        return self
+
+
+@dataclass(frozen=True)
+class LabelSpec:
+    """Which label to transfer, from the CLI's --label / --label-value / --labels-dseg.
+
+    ``name`` is the structure in the output name; ``value`` a class to extract;
+    ``dseg`` the multi-class map's name; ``keep_dseg`` transfers all classes.
+    """
+
+    name: str = DEFAULT_LABEL
+    value: int | None = None
+    dseg: str | None = None
+    keep_dseg: bool = False
+
+    @property
+    def kind(self) -> str:
+        return "dseg" if self.keep_dseg else "seg"
+
+
+@dataclass(frozen=True)
+class RegisterOptions:
+    """Everything :func:`~totalseg_bids.register.register_dataset` takes besides its primary inputs.
+
+    The primary inputs stay arguments of the function, since they say *what*
+    is transferred rather than *how*: the raw dataset, the CT label folder,
+    the output folder, and the explicit ``mri``/``ct_label`` pair that
+    replaces discovery. Each pair of a batch carries these options (without
+    ``scheduler``, which stays with the caller), so the per-pair step reads
+    them from one place.
+
+    ``spec``: which label; ``method``/``interp``: how it is moved; ``reg``:
+    rigid/affine/ANTs settings; ``contrasts``/``ct_suffixes``: which images
+    pair up; ``mri_label_origins``: label origins (``Manual``, ``nnU-Net``,
+    ``TotalSegmentator``, ``any``) of labels already on an MRI used instead of
+    the CT label; ``overwrite`` (``"manual"`` also replaces hand-corrected
+    labels), ``jobs``/``executor``/``scheduler``: the batch;
+    ``datalad_get``/``datalad_save``/``save_message``: datalad; ``qc_dir``:
+    the QC report to add each output to.
+
+    >>> RegisterOptions(contrasts=["T2w"]).contrasts
+    ('T2w',)
+    >>> RegisterOptions(method="warp").check()
+    Traceback (most recent call last):
+    ...
+    totalseg_bids.core.errors.UsageError: unknown method/interpolation 'warp'/'nearest'; ...
+    """
+
+    spec: LabelSpec = LabelSpec()
+    method: str = "header"
+    interp: str = "nearest"
+    reg: RegOptions = RegOptions()
+    contrasts: tuple[str, ...] = DEFAULT_CONTRASTS
+    ct_suffixes: tuple[str, ...] = DEFAULT_CT_SUFFIXES
+    naming: str = "neuropoly"
+    mri_label_origins: tuple[str, ...] = ()
+    overwrite: bool | str = False
+    qc_dir: Path | None = None
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: Any = field(default=None, compare=False)
+    datalad_get: bool = False
+    datalad_save: bool = False
+    save_message: str | None = None
+
+    def __post_init__(self) -> None:
+        # lists from argparse become tuples: the options stay hashable and compare equal
+        for name in ("contrasts", "ct_suffixes", "mri_label_origins"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.qc_dir is not None:
+            object.__setattr__(self, "qc_dir", Path(self.qc_dir))
+
+    def check(self) -> RegisterOptions:
+        """Refuse unknown values before any file is read (usage errors, exit 2)."""
+        from ..core.errors import UsageError
+
+        if self.method not in METHODS or self.interp not in INTERPOLATIONS:
+            raise UsageError(f"unknown method/interpolation {self.method!r}/{self.interp!r}", None,
+                             f"use --method {'|'.join(METHODS)} and --interp {'|'.join(INTERPOLATIONS)}")
+        self.reg.check()
         return self

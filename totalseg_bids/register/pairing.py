@@ -11,35 +11,20 @@ from ..core.bids import BINARY_LABEL_SUFFIXES, BidsName, dataset_path, derivativ
 from ..core.derivatives import read_dseg_tsv
 from ..core.errors import InputError, MissingFileError
 from ..core.index import BidsFile, BidsIndex
-from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL
-from .origin import label_origin, origin_accepted
-from .options import RegOptions
 from .labels import class_value
+from .options import LabelSpec, RegisterOptions
+from .origin import label_origin, origin_accepted
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class LabelSpec:
-    """Which label to transfer, from the CLI's --label / --label-value / --labels-dseg.
-
-    ``name`` is the structure in the output name; ``value`` a class to extract;
-    ``dseg`` the multi-class map's name; ``keep_dseg`` transfers all classes.
-    """
-
-    name: str = DEFAULT_LABEL
-    value: int | None = None
-    dseg: str | None = None
-    keep_dseg: bool = False
-
-    @property
-    def kind(self) -> str:
-        return "dseg" if self.keep_dseg else "seg"
-
-
-@dataclass(frozen=True)
 class Pair:
-    """One planned transfer (picklable); ``error`` is a pairing problem to report."""
+    """One planned transfer (picklable); ``error`` is a pairing problem to report.
+
+    ``options`` are the batch's, without its scheduler (a Dask client does not
+    travel to the workers); ``raw_root`` is the raw dataset the sidecar cites.
+    """
 
     mri: str
     out: str
@@ -49,13 +34,8 @@ class Pair:
     kind: str = "seg"
     classes: tuple[tuple[int, str], ...] | None = None
     own_label: bool = False
-    method: str = "header"
-    interp: str = "nearest"
-    overwrite: bool = False
-    qc_dir: str | None = None
     raw_root: str | None = None
-    datalad_get: bool = False
-    reg_options: RegOptions = RegOptions()
+    options: RegisterOptions = RegisterOptions()
     error: tuple[str, str | None, str] | None = None
 
     @property
@@ -89,7 +69,7 @@ def pick_ct_label(mri: BidsName, candidates: Sequence[Path]) -> Path:
 
 def needed_inputs(pair: Pair) -> list[str]:
     """The files a transfer reads: the MRI, the CT label, and the CT image for rigid/affine."""
-    ct_image = pair.ct_image if pair.method not in ("header", "sct") else None
+    ct_image = pair.ct_image if pair.options.method not in ("header", "sct") else None
     return [p for p in (pair.mri, pair.ct_label, ct_image) if p]
 
 
@@ -149,66 +129,81 @@ def _resolve_source(spec: LabelSpec, labels: list[BidsFile]) -> tuple[list[Path]
     return [p for p, _, _ in found], (values.pop() if len(values) == 1 else None), found[0][2], None
 
 
-def plan_pairs(path_img: Path, path_label: Path, path_out: Path, spec: LabelSpec,
-               contrasts: Sequence[str] = DEFAULT_CONTRASTS, ct_suffixes: Sequence[str] = DEFAULT_CT_SUFFIXES,
-               naming: str = "neuropoly", method: str = "header", interp: str = "nearest",
-               overwrite: bool = False, qc_dir: Path | None = None, datalad_get: bool = False,
-               mri_label_origins: tuple[str, ...] = ()) -> list[Pair]:
+@dataclass(frozen=True)
+class _Found:
+    """What one dataset scan found: raw CTs, CT labels, labels already on MRIs."""
+
+    path_label: Path
+    cts: list[BidsFile]
+    ct_labels: list[BidsFile]
+    own_labels: dict[str, Path]
+
+
+def plan_pairs(path_img: str | Path, path_label: str | Path, path_out: str | Path,
+               options: RegisterOptions | None = None, **kwargs) -> list[Pair]:
     """Pair every MRI with its CT label (same subject and session, acq/run aware).
 
+    ``options`` (or the same fields as keywords): :class:`RegisterOptions`,
+    of which ``spec``, ``contrasts``, ``ct_suffixes``, ``naming`` and
+    ``mri_label_origins`` decide the pairing; every pair carries them.
     Pairing problems become :class:`Pair` items carrying an error, so they are
     reported with the other failures while the good pairs still run.
     """
+    from ..core.options import resolve_options
+
+    opts = resolve_options(RegisterOptions, options, kwargs)
+    path_img, path_label, path_out = Path(path_img), Path(path_label), Path(path_out)
     raw = BidsIndex.scan(path_img)
     label_index = BidsIndex.scan(path_label)
-    mris = raw.query(suffix=list(contrasts), derivative=False)
+    mris = raw.query(suffix=list(opts.contrasts), derivative=False)
     if not mris:
-        raise InputError(f"no MRI image with suffix {' or '.join(contrasts)}", path_img,
+        raise InputError(f"no MRI image with suffix {' or '.join(opts.contrasts)}", path_img,
                          "check --path-img and --contrasts")
-    cts = raw.query(suffix=list(ct_suffixes), derivative=False)
-    ct_labels = label_index.query(suffix=list(ct_suffixes), derivative=True)
-    own_labels = {f.path.name: f.path for f in label_index.query(suffix=list(contrasts), derivative=True)}
-    common = {"method": method, "interp": interp, "overwrite": overwrite, "raw_root": str(path_img),
-                  "qc_dir": str(qc_dir) if qc_dir else None, "datalad_get": datalad_get}
+    found = _Found(path_label, raw.query(suffix=list(opts.ct_suffixes), derivative=False),
+                   label_index.query(suffix=list(opts.ct_suffixes), derivative=True),
+                   {f.path.name: f.path for f in label_index.query(suffix=list(opts.contrasts), derivative=True)})
+    common = {"raw_root": str(path_img), "options": opts}
     pairs: list[Pair] = []
-
-    def plan_one(m: BidsFile, out: Path) -> Pair:
-        own = _mri_label(m, spec, own_labels, out, mri_label_origins)
-        if own is not None:
-            table = _dseg_table(own) if spec.keep_dseg else None
-            return Pair(str(m.path), str(out), str(own), kind=spec.kind, own_label=True,
-                        classes=tuple(sorted(table.items())) if table else None, **common)
-        session_labels = [f for f in ct_labels if f.subject == m.subject and f.session == m.session]
-        candidates, value, table, problem = _resolve_source(spec, session_labels)
-        if not candidates:
-            expected = [derivative_path(c.path, path_label, spec.dseg or spec.name,
-                                        kind="dseg" if (spec.dseg or spec.value) else "seg")
-                        for c in cts if c.subject == m.subject and c.session == m.session]
-            err = (f"{problem or 'no CT label'} (for {m.path.name} in {path_label})",
-                   str(expected[0]) if expected else str(m.path),
-                   "run the CT segmentation first, or check --path-label / --label")
-            return Pair(str(m.path), str(out), error=err, **common)
-        try:
-            chosen = pick_ct_label(m.name, candidates)
-        except InputError as exc:
-            return Pair(str(m.path), str(out), error=(exc.problem, str(m.path), exc.fix or ""), **common)
-        from_dseg = BidsName.parse(chosen.name).deriv_suffix == "dseg"
-        if value is None and spec.value is None and not spec.keep_dseg and from_dseg:
-            value = class_value(_dseg_table(chosen) or {}, spec.name, chosen)
-        if spec.keep_dseg or spec.value is not None:
-            table = _dseg_table(chosen)
-        ct_image = _ct_image_of(chosen, cts)
-        return Pair(str(m.path), str(out), str(chosen), str(ct_image) if ct_image else None,
-                    value=value, kind=spec.kind,
-                    classes=tuple(sorted(table.items())) if (spec.keep_dseg and table) else None, **common)
-
     for m in mris:
-        out = derivative_path(m.path, path_out, spec.name, kind=spec.kind, naming=naming)
+        out = derivative_path(m.path, path_out, opts.spec.name, kind=opts.spec.kind, naming=opts.naming)
         try:
-            pairs.append(plan_one(m, out))
+            pairs.append(_plan_one(m, out, found, opts, common))
         except InputError as exc:  # an unreadable table, a class missing: this MRI only
             pairs.append(Pair(str(m.path), str(out), error=(exc.problem, exc.path, exc.fix or ""), **common))
     return pairs
+
+
+def _plan_one(m: BidsFile, out: Path, found: _Found, opts: RegisterOptions, common: dict) -> Pair:
+    """The pair of one MRI: its own label when asked for, else the CT label of its session."""
+    spec = opts.spec
+    own = _mri_label(m, spec, found.own_labels, out, opts.mri_label_origins)
+    if own is not None:
+        table = _dseg_table(own) if spec.keep_dseg else None
+        return Pair(str(m.path), str(out), str(own), kind=spec.kind, own_label=True,
+                    classes=tuple(sorted(table.items())) if table else None, **common)
+    session_labels = [f for f in found.ct_labels if f.subject == m.subject and f.session == m.session]
+    candidates, value, table, problem = _resolve_source(spec, session_labels)
+    if not candidates:
+        expected = [derivative_path(c.path, found.path_label, spec.dseg or spec.name,
+                                    kind="dseg" if (spec.dseg or spec.value) else "seg")
+                    for c in found.cts if c.subject == m.subject and c.session == m.session]
+        err = (f"{problem or 'no CT label'} (for {m.path.name} in {found.path_label})",
+               str(expected[0]) if expected else str(m.path),
+               "run the CT segmentation first, or check --path-label / --label")
+        return Pair(str(m.path), str(out), error=err, **common)
+    try:
+        chosen = pick_ct_label(m.name, candidates)
+    except InputError as exc:
+        return Pair(str(m.path), str(out), error=(exc.problem, str(m.path), exc.fix or ""), **common)
+    from_dseg = BidsName.parse(chosen.name).deriv_suffix == "dseg"
+    if value is None and spec.value is None and not spec.keep_dseg and from_dseg:
+        value = class_value(_dseg_table(chosen) or {}, spec.name, chosen)
+    if spec.keep_dseg or spec.value is not None:
+        table = _dseg_table(chosen)
+    ct_image = _ct_image_of(chosen, found.cts)
+    return Pair(str(m.path), str(out), str(chosen), str(ct_image) if ct_image else None,
+                value=value, kind=spec.kind,
+                classes=tuple(sorted(table.items())) if (spec.keep_dseg and table) else None, **common)
 
 
 def _ct_image_of(label: Path, cts: list[BidsFile]) -> Path | None:
@@ -220,9 +215,11 @@ def _ct_image_of(label: Path, cts: list[BidsFile]) -> Path | None:
     return None
 
 
-def explicit_pair(mri: Path, ct_label: Path, path_img: Path, path_out: Path, spec: LabelSpec,
-                  naming: str = "neuropoly", **common) -> Pair:
+def explicit_pair(mri: str | Path, ct_label: str | Path, path_img: str | Path, path_out: str | Path,
+                  options: RegisterOptions = RegisterOptions()) -> Pair:
     """A user-given (MRI, CT label) pair: same checks, no discovery."""
+    mri, ct_label, path_img, path_out = Path(mri), Path(ct_label), Path(path_img), Path(path_out)
+    spec = options.spec
     for p in (mri, ct_label):
         if not (p.exists() or p.is_symlink()):
             raise MissingFileError("file not found", p, "check the path")
@@ -242,10 +239,10 @@ def explicit_pair(mri: Path, ct_label: Path, path_img: Path, path_out: Path, spe
     except InputError:
         cts = []
     ct_image = _ct_image_of(ct_label, cts)
-    out = derivative_path(mri, path_out, spec.name, kind=spec.kind, naming=naming)
+    out = derivative_path(mri, path_out, spec.name, kind=spec.kind, naming=options.naming)
     return Pair(str(mri), str(out), str(ct_label), str(ct_image) if ct_image else None, value=value,
                 kind=spec.kind, classes=tuple(sorted(table.items())) if (spec.keep_dseg and table) else None,
-                raw_root=str(path_img), **common)
+                raw_root=str(path_img), options=options)
 
 
 def _mri_label(m: BidsFile, spec: LabelSpec, own_labels: dict[str, Path], out: Path,

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class TransferResult:
-    """What one transfer produced (the CLI prints it as one JSON line)."""
+    """What one transfer produced (``batch.result_record`` makes it the record the CLI prints)."""
 
     output: str
     status: str  # "written" or "skipped"
