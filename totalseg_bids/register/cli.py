@@ -51,6 +51,9 @@ def get_parser() -> argparse.ArgumentParser:
                         "bones that move independently); default: whole image")
     g.add_argument("--max-shift-mm", type=float, default=30.0, help="flag a correction beyond this (default 30)")
     g.add_argument("--max-rotation-deg", type=float, default=20.0, help="flag a rotation beyond this (default 20)")
+    g.add_argument("--min-edge-contrast", type=float, default=2.5, metavar="R",
+                   help="flag a label whose boundary is less than R times sharper on the MRI than the tissue "
+                        "around it (a misplaced label gives ~1; default 2.5; 0: no check)")
     g.add_argument("--on-failure", choices=ON_FAILURE, default="keep",
                    help="a flagged pair: keep (write it, flagged; default), header (write the header transfer, "
                         "flagged) or error (write nothing, fail the pair)")
