@@ -147,7 +147,7 @@ def bench_scaling(ctx: Context) -> None:
             cfg_path = ctx.tmp / f"n{n}" / f"config_{r}.json"
             t = time.perf_counter()
             if idc is not None:
-                idc.write_config(idc.build_config(labels, "LABEL", split_validation=0.2, split_test=0.0), cfg_path)
+                idc.write_config(idc.build_config(labels, type="LABEL", split_validation=0.2, split_test=0.0), cfg_path)
                 stage_times["config"].append(time.perf_counter() - t)
             if conv is not None and idc is not None:
                 out = ctx.tmp / f"n{n}" / f"nnunet_{r}"

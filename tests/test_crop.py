@@ -208,3 +208,31 @@ def test_shape_smaller_than_roi_plus_margin_warns_naming_the_dataset(phantom_ds,
     assert code == 0 and "ds/sub-01/anat/sub-01_CT.nii.gz: ROI plus margin" in err, err
     img = out / "sub-01" / "anat" / "sub-01_desc-cropped_CT.nii.gz"
     assert nib.load(str(img)).shape == (8, 8, 8)
+
+
+def test_one_unreadable_image_fails_the_batch_after_the_others(phantom_ds, tmp_path, capsys):
+    """Library: one BatchError naming the bad image, ``.done`` holds the other case's result and its
+    outputs exist; the CLI prints the completed records as JSON lines (the rerun: skipped) and exits 1."""
+    from totalseg_bids.core.errors import BatchError
+
+    cfg = tmp_path / "two.json"
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "DATASETS_PATH": str(phantom_ds.parent), "TRAINING": [
+        {"IMAGE": CT1, "LABEL": CT1_LABEL},
+        {"IMAGE": "ds/sub-03/anat/sub-03_CT.nii.gz",
+         "LABEL": "ds/derivatives/ground_truth/sub-03/anat/sub-03_CT_label-sacrum_seg.nii.gz"}]}))
+    bad = phantom_ds / "sub-03" / "anat" / "sub-03_CT.nii.gz"
+    bad.write_bytes(bad.read_bytes()[:300])
+    out = tmp_path / "cropped"
+    with pytest.raises(BatchError) as err:
+        crop.crop_config(cfg, out, roi_label="sacrum", roi_dir="labels", jobs=1)
+    assert [key for key, _ in err.value.failures] == ["ds/sub-03/anat/sub-03_CT.nii.gz"]
+    (good,) = err.value.done
+    assert good.status == "written" and good.path.name == "sub-01_desc-cropped_CT.nii.gz"
+    assert all(p.is_file() for p in (good.path, *good.labels)) and len(good.labels) == 1
+    assert not (out / "sub-03").exists()
+    code = crop.main(["--config", str(cfg), "--roi-dir", "labels", "--roi-label", "sacrum",
+                      "--path-out", str(out), "-j", "1"])
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert code == 1 and [(r["stage"], r["status"], r["path"]) for r in records] == [
+        ("crop", "skipped", str(good.path))]
+    assert records[0]["labels"] == [str(p) for p in good.labels]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import nibabel as nib
 import numpy as np
 import pytest
@@ -85,3 +87,31 @@ def test_clot_names_sidecar_and_exact_round_trip(tmp_path):
         a, b = nib.load(str(src)), nib.load(str(back / "test" / f"{name}.nii.gz"))
         assert np.array_equal(a.affine, b.affine) and a.get_data_dtype() == b.get_data_dtype()
         assert np.array_equal(np.asanyarray(a.dataobj), np.asanyarray(b.dataobj))
+
+
+def test_one_unreadable_volume_fails_the_batch_after_the_others(phantom_ds, tmp_path, capsys):
+    """Library: one BatchError naming the bad volume, ``.done`` holds the others' records and
+    their files exist; the CLI prints the same records as JSON lines and exits 1."""
+    import json
+
+    from totalseg_bids import export
+    from totalseg_bids.core.errors import BatchError
+
+    gt = "ds/derivatives/ground_truth"
+    bad = phantom_ds / "sub-01" / "anat" / "sub-01_CT.nii.gz"
+    bad.unlink()
+    bad.write_bytes(b"\x1f\x8b not a gzip stream")
+    cfg = tmp_path / "cfg.json"
+    cfg.write_text(json.dumps({"TYPE": "LABEL", "CONTRASTS": "", "DATASETS_PATH": str(phantom_ds.parent),
+                               "TRAINING": [{"IMAGE": "ds/sub-01/anat/sub-01_CT.nii.gz",
+                                             "LABEL": f"{gt}/sub-01/anat/sub-01_CT_label-phantom_dseg.nii.gz"}]}))
+    out = tmp_path / "npy"
+    with pytest.raises(BatchError) as err:
+        export.export_config(cfg, out, jobs=1)
+    assert [key for key, _ in err.value.failures] == [str(bad)]
+    assert [Path(r["path"]).name for r in err.value.done] == ["sub-01_CT_label-phantom_dseg.npy"]
+    assert all(Path(r["path"]).is_file() and r["status"] == "written" for r in err.value.done)
+    assert export.main(["--config", str(cfg), "--out", str(out), "-q", "-j", "1"]) == 1
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(r["stage"], r["status"], Path(r["path"]).name) for r in records] == [
+        ("export", "skipped", "sub-01_CT_label-phantom_dseg.npy")]

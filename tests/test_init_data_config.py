@@ -365,10 +365,19 @@ def test_datasets_path_option(phantom_ds, tmp_path, capsys):
 def test_api_matches_cli_and_round_trips(phantom_ds, tmp_path, capsys):
     labels = seg_list(phantom_ds.parent)
     out = tmp_path / "c.json"
-    assert run_main(capsys, "--txt", write_txt(tmp_path / "c.txt", labels), "--type", "LABEL", SEVERAL,
-                    "--seed", "7", "-o", out).returncode == 0
+    proc = run_main(capsys, "--txt", write_txt(tmp_path / "c.txt", labels), "--type", "LABEL", SEVERAL,
+                    "--seed", "7", "-o", out)
+    assert proc.returncode == 0
     cfg = idc.build_config([Path(p) for p in reversed(labels)], type="LABEL", seed=7, allow_several_labels=True)
     written = json.loads(out.read_text(encoding="utf-8"))
+    (record,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert record == {"stage": "init_data_config", "status": "written", "path": str(out), "type": "LABEL",
+                      "counts": written["COUNTS"]}
+    options = idc.InitConfigOptions(type="label", seed=7, allow_several_labels=True, check_geometry=False)
+    assert (options.type, options.check_geometry) == ("LABEL", None)
+    assert idc.build_config([Path(p) for p in labels], options)["TRAINING"] == written["TRAINING"]
+    with pytest.raises(TypeError):
+        idc.build_config(labels, options, seed=8)
     for d in (cfg, written):
         d["GeneratedBy"].pop("Date")
     assert cfg == written

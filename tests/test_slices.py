@@ -8,6 +8,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import assert_one_line_error
@@ -114,9 +115,13 @@ def test_rerun_is_a_noop_and_a_changed_request_is_named(phantom_ds, tmp_path, ca
     argv = ["--config", str(cfg), "--out", str(out), "--only-labelled", "--empty-fraction", "0", "-j", "1"]
     assert slices.main(argv) == 0
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()}
-    capsys.readouterr()
+    (first,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    n_rows = len((out / "slices.tsv").read_text(encoding="utf-8").splitlines()) - 1
+    assert first == {"stage": "slices", "status": "written", "path": str(out / "slices.tsv"), "cases": 2,
+                     "slices": n_rows} and n_rows > 0
     assert slices.main([*argv, "-v"]) == 0
-    assert "up to date" in capsys.readouterr().err
+    printed = capsys.readouterr()
+    assert "up to date" in printed.err and json.loads(printed.out) == first | {"status": "skipped"}
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*") if p.is_file()} == before
     assert slices.main([*argv, "--axis", "sagittal"]) == 1
     errors = [ln for ln in capsys.readouterr().err.splitlines() if ": error: " in ln]
@@ -236,3 +241,33 @@ def test_bad_options_exit_2_and_bad_inputs_exit_1_without_output(phantom_ds, tmp
     code, err = run_main(capsys, "--config", two_channels, "--out", out)
     assert code == 1 and "different channel counts" in one_error(err)
     assert not list(out.rglob("*.png"))
+
+
+def test_library_call_with_one_unreadable_image_raises_one_batch_error_with_the_other_slices(phantom_ds, tmp_path):
+    """The case that fails while slicing is named; ``.done`` holds the other case's slices, which exist;
+    no manifest is written, so the export counts as unfinished."""
+    from totalseg_bids.core.errors import BatchError
+
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, TRAINING=[_t2("sub-01")], TESTING=[_t2("sub-03")])
+    bad = phantom_ds / "sub-03" / "anat" / "sub-03_acq-sag_T2w.nii.gz"
+    bad.write_bytes(bad.read_bytes()[:400])
+    out = tmp_path / "out"
+    with pytest.raises(BatchError) as caught:
+        slices.export_slices(cfg, out, only_labelled=True, empty_fraction=0.0, jobs=1)
+    err = caught.value
+    assert [key for key, _ in err.failures] == ["sub-03_acq-sag_T2w"]
+    (good,) = err.done
+    assert good.path.name == "sub-01_acq-sag_T2w.nii.gz" and good.rows
+    assert all((out / row["file"]).is_file() and (out / row["mask"]).is_file() for row in good.rows)
+    assert not (out / "slices.tsv").exists()
+
+
+def test_options_are_checked_when_built():
+    from totalseg_bids.core.errors import UsageError
+
+    opts = slices.SlicesOptions(window=["bone", "300,100"], percentile=[5, 95])
+    assert opts.windows == ((2000.0, 500.0), (300.0, 100.0)) and opts.percentile == (5, 95)
+    for bad in ({"empty_fraction": 1.5}, {"layout": "nnunet2d", "fmt": "tif"}, {"window": ["0,40"]},
+                {"layout": "nnunet2d", "dataset_name": "no_underscores"}):
+        with pytest.raises(UsageError):
+            slices.SlicesOptions(**bad)

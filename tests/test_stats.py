@@ -29,8 +29,17 @@ def test_stats_match_numpy(phantom_ds, tmp_path, capsys):
     tsv, js = tmp_path / "stats.tsv", tmp_path / "stats.json"
     assert stats.main(["--config", str(cfg), "-o", str(tsv), "--json", str(js), "-j", "1"]) == 0
     result = json.loads(js.read_text(encoding="utf-8"))["ds"]
-    printed = capsys.readouterr().out
-    assert "| ds | train | 2 | 2 |" in printed and "sacrum" in printed
+    out, err = capsys.readouterr()
+    (record,) = [json.loads(line) for line in out.splitlines()]
+    assert record == {"stage": "stats", "status": "computed", "path": str(cfg), "cases": 4,
+                      "datasets": {"ds": result}, "outputs": [str(tsv), str(js)]}
+    assert "| ds |" not in err  # the tables went to files
+    md = tmp_path / "stats.md"
+    assert stats.main(["--config", str(cfg), "-o", str(md), "-j", "1"]) == 0
+    assert "| ds | train | 2 | 2 |" in md.read_text(encoding="utf-8") and "sacrum" in md.read_text(encoding="utf-8")
+    assert stats.main(["--config", str(cfg), "-j", "1"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out.splitlines()[-1])["outputs"] == [] and "| ds | train | 2 | 2 |" in err
 
     for split, paths in labels.items():
         imgs = [nib.load(str(phantom_ds.parent / p)) for p in paths]
@@ -120,7 +129,7 @@ def test_a_seg_with_values_0_2_is_refused_not_counted_as_class2(phantom_ds, tmp_
     code, out, err = run_main(capsys, "--config", config(tmp_path, phantom_ds, TRAINING=[SACRUM_T2]), "-j", "1")
     line = one_error(err)
     assert code == 1 and "ds/derivatives/ground_truth/sub-01/anat/sub-01_acq-sag_T2w_label-sacrum_seg" in line
-    assert "class2" not in out
+    assert "class2" not in out and out == ""
 
 
 def test_nan_image_is_refused_naming_dataset_and_file(phantom_ds, tmp_path, capsys):
@@ -137,7 +146,7 @@ def test_nan_image_is_refused_naming_dataset_and_file(phantom_ds, tmp_path, caps
 
 
 def test_output_path_that_is_a_folder_is_one_line_error(phantom_ds, tmp_path, capsys):
-    folder = tmp_path / "out"
+    folder = tmp_path / "out.tsv"
     folder.mkdir()
     code, _, err = run_main(capsys, "--config", config(tmp_path, phantom_ds, TRAINING=[SACRUM_T2]),
                             "-o", folder, "-j", "1")
@@ -174,3 +183,26 @@ def test_two_datasets_with_a_sub_03_are_kept_apart_and_a_failure_names_its_datas
     line = one_error(err)
     assert code == 1 and "other/sub-03/anat/sub-03_acq-sag_T2w.nii.gz" in line, line
     assert "ds/sub-03/anat" not in line
+
+
+def test_report_format_follows_the_extension_and_an_unknown_one_is_a_usage_error(phantom_ds, tmp_path, capsys):
+    cfg = config(tmp_path, phantom_ds, TRAINING=[SACRUM_T2])
+    js = tmp_path / "s.json"
+    assert run_main(capsys, "--config", cfg, "-o", js, "-j", "1")[0] == 0
+    assert set(json.loads(js.read_text(encoding="utf-8"))) == {"ds"}
+    code, out, err = run_main(capsys, "--config", cfg, "-o", tmp_path / "s.txt", "-j", "1")
+    assert code == 2 and out == "" and ".tsv, .md or .json" in one_error(err)
+    assert not (tmp_path / "s.txt").exists()
+
+
+def test_library_call_with_one_unreadable_case_raises_one_batch_error_with_the_others(phantom_ds, tmp_path):
+    from totalseg_bids.core.errors import BatchError
+
+    other = f"{GT}/sub-03/anat/sub-03_acq-sag_T2w_label-sacrum_seg.nii.gz"
+    img = phantom_ds / "sub-03" / "anat" / "sub-03_acq-sag_T2w.nii.gz"
+    img.write_bytes(img.read_bytes()[:200])
+    with pytest.raises(BatchError) as err:
+        stats.config_stats(config(tmp_path, phantom_ds, TRAINING=[SACRUM_T2, other]), jobs=1)
+    assert [key for key, _ in err.value.failures] == ["ds/sub-03/anat/sub-03_acq-sag_T2w.nii.gz"]
+    assert [(c.subject, c.split) for c in err.value.done] == [("01", "train")]
+    assert err.value.done[0].counts[1] > 0

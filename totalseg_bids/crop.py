@@ -27,6 +27,9 @@ is built from the cropped image name, so :func:`core.bids.image_for_label`,
 ``init_data_config`` and the nnU-Net bridge pair them unchanged. Sidecars
 record the crop box (voxel indices and world bounds), margin, resampling,
 interpolation and Sources.
+
+Stdout: one JSON line per image (``status`` written or skipped, ``path`` the
+cropped image, ``labels`` its cropped labels, ``box`` the crop box when written).
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from .core.derivatives import (BIDSIGNORED_SUFFIXES, ensure_bidsignore, ensure_d
                                generated_by, output_complete, read_dseg_tsv,
                                write_dseg_tsv, write_sidecar)
 from .core.errors import GeometryError, InputError, MissingFileError, UsageError
+from .core.options import options_from_args, resolve_options
 from .core.nifti import Grid, Volume, apply_affine, grid_mismatch, load_image, load_label, save_image, save_mask
 
 log = logging.getLogger(__name__)
@@ -246,11 +250,22 @@ def resample_label_edge(label: np.ndarray, affine: np.ndarray, grid: Grid, mode:
 
 
 # ================================================================ per case
-@dataclass
+@dataclass(frozen=True)
 class CropOptions:
-    """Everything a case needs, picklable for process pools."""
+    """How cases are found (ROI, labels, contrasts), cut, resampled, named and run.
+
+    ``roi_dir``: a derivative name inside ``<bids>/derivatives/`` or a path;
+    ``label_dir``/``label_suffix``: labels cropped along (``--path-img`` only);
+    at most one of ``spacing``, ``factor``, ``shape``. ``jobs``/``executor``/
+    ``scheduler``: how the batch runs (see core/parallel.py).
+    """
 
     roi_label: str
+    roi_dir: str | Path = "labels"
+    contrasts: tuple[str, ...] = DEFAULT_CONTRASTS
+    label_dir: str | None = "labels"
+    label_suffix: str | None = None
+    datasets_path: str | None = None
     margin_mm: float = 20.0
     spacing: tuple[float, float, float] | None = None
     factor: float | None = None
@@ -258,9 +273,15 @@ class CropOptions:
     image_interp: str = "linear"
     label_interp: str = "nearest"
     naming: str = "neuropoly"
-    overwrite: bool = False
+    overwrite: bool | str = False
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: object = None
 
     def __post_init__(self) -> None:
+        for name in ("spacing", "shape", "contrasts"):  # argparse gives lists; a frozen option is a tuple
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
         chosen = [x for x in (self.spacing, self.factor, self.shape) if x is not None]
         if len(chosen) > 1:
             raise UsageError("--spacing, --factor and --shape are alternatives", None, "give at most one")
@@ -304,9 +325,11 @@ def _describe_resolution(opts, grid) -> str:
 
 @dataclass
 class CropResult:
-    image: Path
+    """One cropped image (``path``), its cropped labels; ``status`` written or skipped (already done)."""
+
+    path: Path
     labels: list[Path] = field(default_factory=list)
-    skipped: bool = False
+    status: str = "written"
     box: dict | None = None
 
 
@@ -471,7 +494,7 @@ def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
     out_img = output_image_path(case, opts)
     out_labels = [output_label_path(lab, out_img, opts.naming) for lab in case.labels]
     if not opts.overwrite and output_complete(out_img) and all(output_complete(p) for p in out_labels):
-        return CropResult(out_img, out_labels, skipped=True)
+        return CropResult(out_img, out_labels, status="skipped")
     image, lo, hi, labels = _read_inputs(case, opts)
     start, stop = _crop_bounds(case, opts, image.grid, lo, hi)
     img_out, crop_grid, out_grid, pad_value = _crop_image(image, start, stop, opts)
@@ -492,7 +515,7 @@ def crop_case(case: CropCase, opts: CropOptions) -> CropResult:
     save_image(img_out, out_grid.affine, out_img, like=image.header)
     # SkullStripped is REQUIRED for preprocessed anatomical images in BIDS derivatives
     write_sidecar(out_img, [case.image, case.roi], [tool], raw_root=case.raw_root, SkullStripped=False, **common)
-    return CropResult(out_img, written, skipped=False, box=box)
+    return CropResult(out_img, written, box=box)
 
 
 # ================================================================ discovery
@@ -556,12 +579,12 @@ def labels_for_image(image: Path, label_root: Path, label_suffix: str | None) ->
     return out
 
 
-def cases_from_bids(path_img: Path, contrasts: Sequence[str], roi_dir: str, roi_label: str,
-                    label_dir: str | None, label_suffix: str | None, path_out: Path | None) -> list[CropCase]:
+def cases_from_bids(path_img: str | Path, path_out: str | Path | None, opts: CropOptions) -> list[CropCase]:
     """One case per raw image of the wanted contrasts in a BIDS dataset."""
     from .core.index import find_images
 
-    path_img = Path(path_img)
+    path_img, contrasts, roi_label = Path(path_img), opts.contrasts, opts.roi_label
+    roi_dir, label_dir, label_suffix = opts.roi_dir, opts.label_dir, opts.label_suffix
     files = find_images(path_img, contrasts)
     if not files:
         raise MissingFileError(f"no images with suffix {', '.join(contrasts)}", path_img,
@@ -579,12 +602,11 @@ def cases_from_bids(path_img: Path, contrasts: Sequence[str], roi_dir: str, roi_
     return cases
 
 
-def cases_from_config(config: Path, datasets_path: str | None, roi_dir: str, roi_label: str,
-                      path_out: Path | None) -> list[CropCase]:
+def cases_from_config(config: str | Path, path_out: str | Path | None, opts: CropOptions) -> list[CropCase]:
     """One case per config image channel; the case's label goes with its first channel."""
     from .core.config import load_config
 
-    cfg = load_config(config, datasets_path)
+    cfg, roi_dir, roi_label = load_config(config, opts.datasets_path), opts.roi_dir, opts.roi_label
     cases = []
     for c in cfg.cases():
         for i, img in enumerate(c.images):
@@ -601,11 +623,14 @@ def _task(item: tuple[CropCase, CropOptions]) -> CropResult:
     return crop_case(case, opts)
 
 
-def crop_batch(cases: Sequence[CropCase], opts: CropOptions, jobs: int | None = None,
-               executor: str = "local", scheduler=None) -> list[CropResult]:
-    """Crop every case in parallel; one BatchError lists the failed ones."""
-    from .core.parallel import raise_for_failures, run_tasks
+def crop_batch(cases: Sequence[CropCase], options: CropOptions | None = None, **kwargs) -> list[CropResult]:
+    """Crop every case in parallel; the results, or one BatchError listing the failed
+    cases (``.done``: the results of the others, whose outputs are complete)."""
+    from dataclasses import replace
 
+    from .core.parallel import finish, run_tasks
+
+    opts = resolve_options(CropOptions, options, kwargs)
     seen: dict[Path, Path] = {}
     for c in cases:
         out = output_image_path(c, opts)
@@ -613,17 +638,32 @@ def crop_batch(cases: Sequence[CropCase], opts: CropOptions, jobs: int | None = 
             raise UsageError(f"two inputs map to the same output {out}", c.image,
                              "give each dataset its own --path-out")
         seen[out] = c.image
-    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=[dataset_path(c.image) for c in cases], jobs=jobs,
-                         executor=executor, scheduler=scheduler, desc="crop")
-    raise_for_failures(outcomes, "images")
-    return [o.value for o in outcomes]
+    per_case = replace(opts, scheduler=None)  # a Dask client stays here, never shipped with each task
+    outcomes = run_tasks(_task, [(c, per_case) for c in cases], keys=[dataset_path(c.image) for c in cases],
+                         jobs=opts.jobs, executor=opts.executor, scheduler=opts.scheduler, desc="crop")
+    return finish(outcomes, "images")
+
+
+def crop_dataset(path_img: str | Path, path_out: str | Path | None = None, options: CropOptions | None = None,
+                 **kwargs) -> list[CropResult]:
+    """Crop every image of ``options.contrasts`` in a raw BIDS dataset (and its labels)."""
+    opts = resolve_options(CropOptions, options, kwargs)
+    return crop_batch(cases_from_bids(path_img, path_out, opts), opts)
+
+
+def crop_config(config: str | Path, path_out: str | Path | None = None, options: CropOptions | None = None,
+                **kwargs) -> list[CropResult]:
+    """Crop every image channel of a data config (and each case's label with its first channel)."""
+    opts = resolve_options(CropOptions, options, kwargs)
+    return crop_batch(cases_from_config(config, path_out, opts), opts)
 
 
 # ===================================================================== CLI
 def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser(
         "crop", __doc__.splitlines()[0],
-        epilog="examples:\n"
+        epilog="stdout: one JSON line per image (status, path, labels, box)\n"
+               "examples:\n"
                "  python -m totalseg_bids.crop --path-img ds --contrasts CT T2w --roi-dir labels "
                "--roi-label sacrum --margin-mm 20 --factor 3\n"
                "  python -m totalseg_bids.crop --config train.json --roi-dir labels --roi-label skull "
@@ -658,22 +698,16 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    opts = CropOptions(args.roi_label, args.margin_mm,
-                       tuple(args.spacing) if args.spacing else None, args.factor,
-                       tuple(args.shape) if args.shape else None, args.image_interp, args.label_interp,
-                       args.naming, args.overwrite)
+    opts = options_from_args(CropOptions, args)
     if args.config is not None:
-        cases = cases_from_config(args.config, args.datasets_path, args.roi_dir, args.roi_label, args.path_out)
+        cases = cases_from_config(args.config, args.path_out, opts)
     else:
-        cases = cases_from_bids(args.path_img, args.contrasts, args.roi_dir, args.roi_label,
-                                args.label_dir, args.label_suffix, args.path_out)
+        cases = cases_from_bids(args.path_img, args.path_out, opts)
     cli.fetch_inputs(args, [p for c in cases for p in (c.image, c.roi, *c.labels) if p is not None])
     with cli.saving(args, sorted({c.out_root for c in cases if c.out_root is not None})):
-        results = crop_batch(cases, opts, args.jobs, args.executor, args.scheduler)
-    done = sum(not r.skipped for r in results)
+        results = cli.report("crop", lambda: crop_batch(cases, opts))
+    done = sum(r.status == "written" for r in results)
     log.info("cropped %d image(s), %d already done", done, len(results) - done)
-    for r in results:
-        print(r.image)
     return 0
 
 

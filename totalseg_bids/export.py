@@ -8,32 +8,90 @@ subject, and session, label), in the source voxel order, each with ``<stem>.json
 carrying the affine, spacing, axis codes and source file
 (``totalseg_bids.core.npy_volume``). ``--import DIR`` turns such a folder back
 into NIfTI files with the same array and affine.
+
+Stdout: one JSON line per volume (``status`` written or skipped, ``path`` the
+file written, ``source`` the file it came from); docs/conventions.md section 8.
 """
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Sequence
 
 from .core import flags
 from .core import cli
 from .core.config import SPLIT_NAMES
 from .core.errors import InputError, UsageError
+from .core.options import options_from_args, resolve_options
 
 
-def export_file(item: tuple[Path, Path]) -> Path:
+NPY_NAMES = ("bids", "clot")
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    """How a config is exported (or a folder imported back); paths are the call's arguments.
+
+    ``npy_names``: ``bids`` (<BIDS stem>.npy) or ``clot`` (the clot workflow's names).
+    ``overwrite``: convert again volumes whose ``.npy`` and sidecar exist.
+    """
+
+    fmt: str = "npy"
+    npy_names: str = "bids"
+    datasets_path: str | None = None
+    overwrite: bool = False
+    jobs: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.fmt != "npy" or self.npy_names not in NPY_NAMES:
+            raise UsageError(f"unknown --format {self.fmt!r} or --npy-names {self.npy_names!r}", None,
+                             f"use --format npy and --npy-names {'|'.join(NPY_NAMES)}")
+
+
+def export_file(item: tuple[Path, Path]) -> dict:
     """One NIfTI as ``.npy`` + sidecar; skipped when a complete copy exists (``--overwrite`` redoes it)."""
-    from .core.npy_volume import nifti_to_npy
+    from .core.npy_volume import nifti_to_npy, sidecar_path
 
-    return nifti_to_npy(*item)
+    src, dst = item
+    status = "skipped" if dst.is_file() and sidecar_path(dst).is_file() else "written"
+    return {"status": status, "path": nifti_to_npy(src, dst), "source": src}
 
 
-def import_file(item: tuple[Path, Path]) -> Path:
+def import_file(item: tuple[Path, Path]) -> dict:
     """One ``.npy`` volume + sidecar back to NIfTI."""
     from .core.npy_volume import npy_to_nifti
 
-    return npy_to_nifti(*item)
+    src, dst = item
+    return {"status": "written", "path": npy_to_nifti(src, dst), "source": src}
+
+
+def export_config(config: str | Path, out: str | Path, options: ExportOptions | None = None,
+                  **kwargs) -> list[dict]:
+    """Every image and label of ``config`` as ``.npy`` + sidecar under ``out``: one
+    record per volume; a volume that fails raises one BatchError after the others are done."""
+    from .core.parallel import finish, run_tasks
+
+    opts = resolve_options(ExportOptions, options, kwargs)
+    items = plan(Path(config), opts.datasets_path, Path(out), opts.npy_names)
+    if opts.overwrite:
+        for _, dst in items:
+            dst.unlink(missing_ok=True)
+    outcomes = run_tasks(export_file, items, keys=[str(s) for s, _ in items], jobs=opts.jobs, desc="export")
+    return finish(outcomes, "volumes")
+
+
+def import_folder(folder: str | Path, out: str | Path, options: ExportOptions | None = None,
+                  **kwargs) -> list[dict]:
+    """Every ``.npy`` volume below ``folder`` back to NIfTI under ``out`` (same relative path)."""
+    from .core.parallel import finish, run_tasks
+
+    opts = resolve_options(ExportOptions, options, kwargs)
+    folder, out = Path(folder), Path(out)
+    items = [(p, out / p.relative_to(folder).with_suffix(".nii.gz")) for p in sorted(folder.rglob("*.npy"))]
+    outcomes = run_tasks(import_file, items, keys=[str(s) for s, _ in items], jobs=opts.jobs, desc="import")
+    return finish(outcomes, "volumes")
 
 
 def plan(config: Path, datasets_path: str | None, out: Path, names: str = "bids") -> list[tuple[Path, Path]]:
@@ -62,12 +120,13 @@ def plan(config: Path, datasets_path: str | None, out: Path, names: str = "bids"
 
 def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser("export", __doc__.splitlines()[0],
-                         epilog="example:\n  python -m totalseg_bids.export --config train.json --format npy --out npy")
+                         epilog="stdout: one JSON line per volume (status, path, source)\n"
+                                "example:\n  python -m totalseg_bids.export --config train.json --format npy --out npy")
     p.add_argument("--config", type=Path, help="data config (docs/conventions.md)")
     p.add_argument("--import", dest="import_dir", type=Path, default=None,
                    help="instead: turn the .npy volumes of this folder back into NIfTI under --out")
     p.add_argument("--format", dest="fmt", choices=("npy",), default="npy")
-    p.add_argument("--npy-names", choices=("bids", "clot"), default="bids",
+    p.add_argument("--npy-names", choices=NPY_NAMES, default="bids",
                    help="bids: <BIDS stem>.npy; clot: <case>_CTA_Binary.npy, <case>_NCCT_Reg_Binary.npy, "
                         "<case>_seg_corrected_binary.npy (the clot workflow's names)")
     flags.add_out(p, dest="out", required=True, help="output folder")
@@ -77,22 +136,13 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .core.parallel import raise_for_failures, run_tasks
-
+    opts = options_from_args(ExportOptions, args)
     if args.import_dir is not None:
-        items = [(p, args.out / p.relative_to(args.import_dir).with_suffix(".nii.gz"))
-                 for p in sorted(args.import_dir.rglob("*.npy"))]
-        outcomes = run_tasks(import_file, items, keys=[str(s) for s, _ in items], jobs=args.jobs, desc="import")
-    else:
-        if args.config is None:
-            raise UsageError("--config is required without --import", None, "add --config train.json")
-        items = plan(args.config, args.datasets_path, args.out, args.npy_names)
-        if args.overwrite:
-            for _, dst in items:
-                dst.unlink(missing_ok=True)
-        outcomes = run_tasks(export_file, items, keys=[str(s) for s, _ in items], jobs=args.jobs, desc="export")
-    raise_for_failures(outcomes, "volumes")
-    print(args.out)
+        cli.report("export", lambda: import_folder(args.import_dir, args.out, opts))
+        return 0
+    if args.config is None:
+        raise UsageError("--config is required without --import", None, "add --config train.json")
+    cli.report("export", lambda: export_config(args.config, args.out, opts))
     return 0
 
 

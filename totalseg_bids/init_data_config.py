@@ -41,6 +41,8 @@ Decisions (also in ``--help``):
 * ``--check-geometry`` (= ``error``) refuses labels off their image's grid,
   non-binary ``_seg``/``_mask`` labels and empty labels (exit 1, no JSON);
   ``--check-geometry warn`` logs them and writes the config anyway.
+* Stdout is one JSON line: ``{"stage": "init_data_config", "status":
+  "written", "path": <config>, "type": ..., "counts": {split: {files, subjects}}}``.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ from .core.datalad import ensure_content, get_command, get_requested, is_annex_p
 from .core.derivatives import now as derivatives_now
 from .core.errors import GeometryError, InputError, MissingFileError, UsageError
 from .core.index import BidsIndex
+from .core.options import options_from_args, resolve_options
 
 log = logging.getLogger(__name__)
 
@@ -575,50 +578,78 @@ def check_pairs(pairs: Sequence[tuple[Path, Path | None]]) -> list[tuple[Path, s
     return problems
 
 
-def build_config(labels_or_images: Sequence[str | Path], type: str = "LABEL", split_validation: float = 0.1,
-                 split_test: float = 0.1, seed: int = 42, split_by: str = "subject", stratify: str | None = None,
-                 check_geometry: bool | str = False, datasets_path: str | Path | None = None,
-                 datalad_get: bool = False, source: str | Path | None = None, label_dir: str | None = None,
-                 label: str | None = None, allow_several_labels: bool = False) -> dict[str, Any]:
+@dataclass(frozen=True)
+class InitConfigOptions:
+    """How the listed files become a config: their TYPE, the split, which labels to keep, what to check.
+
+    ``check_geometry``: False/None (no check), True/``'error'`` (raise
+    GeometryError) or ``'warn'`` (log); stored as None, ``error`` or ``warn``.
+    ``label_dir``/``label`` keep only the labels of that derivatives folder /
+    ``label-`` name; several labels left for one image are refused unless
+    ``allow_several_labels`` (see :func:`choose_labels`). ``datasets_path``:
+    the DATASETS_PATH to write (default: the datasets' common parent).
+    """
+
+    type: str = "LABEL"
+    split_validation: float = 0.1
+    split_test: float = 0.1
+    seed: int = 42
+    split_by: str = "subject"
+    stratify: str | None = None
+    check_geometry: bool | str | None = None
+    datasets_path: str | Path | None = None
+    datalad_get: bool = False
+    label_dir: str | None = None
+    label: str | None = None
+    allow_several_labels: bool = False
+
+    def __post_init__(self) -> None:
+        validate_ratios(self.split_validation, self.split_test)
+        type, mode = _check_options(self.type, self.split_by, self.stratify, self.check_geometry)
+        object.__setattr__(self, "type", type)
+        object.__setattr__(self, "check_geometry", mode)
+        if type != "LABEL" and (self.label_dir or self.label):
+            raise UsageError("--label-dir and --label select labels", None, "use them with --type LABEL")
+
+    @property
+    def ratios(self) -> tuple[Fraction, Fraction, Fraction]:
+        return validate_ratios(self.split_validation, self.split_test)
+
+
+def build_config(labels_or_images: Sequence[str | Path], options: InitConfigOptions | None = None, *,
+                 source: str | Path | None = None, **kwargs) -> dict[str, Any]:
     """The data config for these labels (``type='LABEL'``) or images, as the JSON's dict.
 
     Every check runs before anything is returned so a caller never writes a
-    partial config. ``check_geometry`` is False, True/``'error'`` (raise
-    GeometryError) or ``'warn'`` (log). ``source`` is the file named in
-    error messages (the path list); relative paths are taken from the current folder.
-    ``label_dir``/``label`` keep only the labels of that derivatives folder /
-    ``label-`` name; several labels left for one image are refused unless
-    ``allow_several_labels`` (see :func:`choose_labels`).
+    partial config. ``source`` is the file named in error messages (the path
+    list); relative paths are taken from the current folder.
     """
-    ratios = validate_ratios(split_validation, split_test)
-    type, mode = _check_options(type, split_by, stratify, check_geometry)
+    opts = resolve_options(InitConfigOptions, options, kwargs)
     src = _absolute(source) if source is not None else None
     paths = list(dict.fromkeys(_absolute(p) for p in labels_or_images))
     if not paths:
         raise InputError("no files to split", src, "give at least one label or image path")
 
-    items, problems = _parse_items(paths, type, src)
-    _check_files(items, problems, len(paths), type, src, datalad_get)
-    if type == "LABEL":
-        items = choose_labels(items, label_dir, label, allow_several_labels, src)
-    elif label_dir or label:
-        raise UsageError("--label-dir and --label select labels", None, "use them with --type LABEL")
-    base = _datasets_base(items, datasets_path, src)
-    if mode:
-        _check_geometry(items, mode, src)
+    items, problems = _parse_items(paths, opts.type, src)
+    _check_files(items, problems, len(paths), opts.type, src, opts.datalad_get)
+    if opts.type == "LABEL":
+        items = choose_labels(items, opts.label_dir, opts.label, opts.allow_several_labels, src)
+    base = _datasets_base(items, opts.datasets_path, src)
+    if opts.check_geometry:
+        _check_geometry(items, opts.check_geometry, src)
 
     entries = [Entry(i.path.relative_to(base).as_posix(), i.root.relative_to(base).as_posix() or ".",
                      i.name.subject) for i in items]
-    splits = assign_splits(entries, ratios, seed=seed, split_by=split_by, stratify=stratify)
+    splits = assign_splits(entries, opts.ratios, seed=opts.seed, split_by=opts.split_by, stratify=opts.stratify)
     images = [i.image if i.image is not None else i.path for i in items]
-    for s, r in zip(SPLITS, ratios):
+    for s, r in zip(SPLITS, opts.ratios):
         if r > 0 and not splits[s]:
             log.warning("%s is empty: %d %s(s) are too few for a ratio of %g", s,
-                        len({split_unit(e, split_by) for e in entries}), split_by, float(r))
-    return _config_dict(type, images, base, splits, entries, ratios, seed, split_by, stratify)
+                        len({split_unit(e, opts.split_by) for e in entries}), opts.split_by, float(r))
+    return _config_dict(images, base, splits, entries, opts)
 
 
-def _check_options(type: str, split_by: str, stratify: str | None, check_geometry: bool | str
+def _check_options(type: str, split_by: str, stratify: str | None, check_geometry: bool | str | None
                    ) -> tuple[str, str | None]:
     """The upper-cased type and the geometry mode (None, ``error``, ``warn``); UsageError otherwise."""
     type = str(type).upper()
@@ -645,20 +676,19 @@ def _check_geometry(items: Sequence[_Item], mode: str, src: Path | None) -> None
         log.warning("%s: %s", path, why)
 
 
-def _config_dict(type: str, images: Sequence[Path], base: Path, splits: Mapping[str, list[str]],
-                 entries: Sequence[Entry], ratios: Sequence[Fraction], seed: int, split_by: str,
-                 stratify: str | None) -> dict[str, Any]:
+def _config_dict(images: Sequence[Path], base: Path, splits: Mapping[str, list[str]],
+                 entries: Sequence[Entry], opts: InitConfigOptions) -> dict[str, Any]:
     """The config JSON's content, with what made the split (seed, ratios, counts, tool)."""
     subject_of = {e.path: (e.dataset, e.subject) for e in entries}
     return {
-        "TYPE": type,
+        "TYPE": opts.type,
         "CONTRASTS": contrasts_code(BidsName.parse(p).suffix or "" for p in images),
         "DATASETS_PATH": str(base),
         **splits,
-        "SEED": seed,
-        "SPLIT_BY": split_by,
-        "STRATIFY": stratify,
-        "SPLIT_RATIOS": {s: float(r) for s, r in zip(SPLITS, ratios)},
+        "SEED": opts.seed,
+        "SPLIT_BY": opts.split_by,
+        "STRATIFY": opts.stratify,
+        "SPLIT_RATIOS": {s: float(r) for s, r in zip(SPLITS, opts.ratios)},
         "COUNTS": {s: {"files": len(splits[s]), "subjects": len({subject_of[p] for p in splits[s]})}
                    for s in SPLITS},
         "GeneratedBy": {"Name": TOOL_NAME, "Version": __version__,
@@ -728,7 +758,7 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    validate_ratios(args.split_validation, args.split_test)  # usage errors before touching files
+    opts = options_from_args(InitConfigOptions, args)  # usage errors before touching files
     if args.txt is not None:
         for flag in ("label_suffix", "contrasts"):
             if getattr(args, flag):
@@ -752,16 +782,12 @@ def _run(args: argparse.Namespace) -> int:
         paths, dropped = filter_labels(paths, read_marks(args.qc_marks), args.exclude.split(","), args.require_pass)
         for lab, why in dropped:
             log.warning("dropped %s (%s)", lab, why)
-    cfg = build_config(paths, type=args.type, split_validation=args.split_validation, split_test=args.split_test,
-                       seed=args.seed, split_by=args.split_by, stratify=args.stratify,
-                       check_geometry=args.check_geometry or False, datasets_path=args.datasets_path,
-                       datalad_get=args.datalad_get, source=source, label_dir=args.label_dir,
-                       label=args.label, allow_several_labels=args.allow_several_labels)
+    cfg = build_config(paths, opts, source=source)
     write_config(cfg, output)
     counts = cfg["COUNTS"]
     log.info("%s: %s", output, ", ".join(f"{s} {counts[s]['files']} files / {counts[s]['subjects']} subjects"
                                           for s in SPLITS))
-    print(output)
+    cli.emit("init_data_config", [{"status": "written", "path": output, "type": cfg["TYPE"], "counts": counts}])
     return 0
 
 

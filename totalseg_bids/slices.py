@@ -44,6 +44,9 @@ its dataset (``ds1_sub-03_T1w_axial-012``), as convert_config_to_nnunet's
 case ids do. ``slices_request.json`` records what an export was made from: the
 same command again is a no-op; a changed request is refused naming the
 difference (``--overwrite`` exports again).
+
+Stdout: one JSON line per export (``status`` written, or skipped when up to
+date; ``path`` the manifest ``slices.tsv``; ``cases``; ``slices``).
 """
 
 from __future__ import annotations
@@ -67,9 +70,10 @@ from .core.atomic import atomic_path, atomic_write_json, atomic_write_text, ensu
 from .core.bids import BidsName, dataset_path, is_binary_label, is_ct_suffix, raw_root_of, split_extension
 from .core.config import SPLIT_NAMES, Case, read_request, request_difference, request_record
 from .core.display import intensity_range, parse_window, to_uint8
-from .core.errors import GeometryError, InputError, OutputError, UsageError
+from .core.errors import BatchError, GeometryError, InputError, OutputError, UsageError
 from .core.nnunet import dataset_dir, write_dataset_json, write_splits
 from .core.nifti import grid_mismatch, load_image, load_label, present_values
+from .core.options import options_from_args, resolve_options
 
 log = logging.getLogger(__name__)
 
@@ -189,26 +193,92 @@ def slice_stem(image: Path, axis: str, index: int, width: int = 3) -> str:
 
 
 # ============================================================== per case
-@dataclass
-class SliceOptions:
-    """Export settings shared by every case (picklable)."""
+@dataclass(frozen=True)
+class SlicesOptions:
+    """How a config becomes 2D slices: axis, which slices, intensity scaling, file format and layout.
 
-    out: Path
+    ``window``: CT windows (names or ``W,L``), one for all channels or one per
+    channel; without it each volume is scaled by its ``percentile`` range.
+    ``dataset_id``/``dataset_name``: the ``Dataset<NNN>_<Name>`` of ``layout
+    nnunet2d``. ``jobs``/``executor``/``scheduler``: how the batch runs.
+    """
+
     axis: str = "axial"
     only_labelled: bool = False
     empty_fraction: float = 0.1
-    windows: tuple[tuple[float, float], ...] | None = None
+    window: tuple[str, ...] | None = None
     percentile: tuple[float, float] = (1.0, 99.0)
     fmt: str = "png"
     layout: str = "mmseg"
-    dataset_dir: Path | None = None
+    dataset_id: int = 501
+    dataset_name: str = "Slices"
+    channels: tuple[str, ...] | None = None
+    labels_tsv: Path | None = None
     seed: int = 0
+    datasets_path: str | None = None
+    overwrite: bool | str = False
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: object = None
+
+    def __post_init__(self) -> None:
+        for name in ("window", "channels", "percentile"):  # argparse gives lists; a frozen option is a tuple
+            if getattr(self, name) is not None:
+                object.__setattr__(self, name, tuple(getattr(self, name)))
+        if self.axis not in AXES or self.fmt not in FORMATS or self.layout not in LAYOUTS:
+            raise UsageError(f"unknown --axis {self.axis!r}, --format {self.fmt!r} or --layout {self.layout!r}",
+                             None, f"use --axis {'|'.join(AXES)}, --format {'|'.join(FORMATS)}, "
+                                   f"--layout {'|'.join(LAYOUTS)}")
+        if not 0 <= self.empty_fraction <= 1:
+            raise UsageError("--empty-fraction must be in [0, 1]", None, "e.g. --empty-fraction 0.1")
+        if self.layout == "nnunet2d" and self.fmt != "png":
+            raise UsageError("--layout nnunet2d writes PNG", None, "use --format png (or --layout mmseg)")
+        if self.layout == "nnunet2d" and not self.dataset_name.isalnum():
+            raise UsageError(f"dataset name {self.dataset_name!r} must be letters and digits", None,
+                             "e.g. -dname Slices")
+        self.windows  # a bad window is a usage error now, not in a worker
+
+    @property
+    def windows(self) -> tuple[tuple[float, float], ...] | None:
+        """The ``(width, level)`` of each ``window`` (names and ``W,L`` parsed)."""
+        if not self.window:
+            return None
+        return tuple(parse_window(w) if isinstance(w, str) else (float(w[0]), float(w[1])) for w in self.window)
+
+
+@dataclass(frozen=True)
+class SliceJob:
+    """What every case of one export shares (picklable: the Dask client stays behind)."""
+
+    options: SlicesOptions
+    out: Path
+    dataset_dir: Path | None = None
     mapping: dict[int, int] = field(default_factory=dict)
 
     def window_for(self, channel: int) -> tuple[float, float] | None:
-        if not self.windows:
+        windows = self.options.windows
+        if not windows:
             return None
-        return self.windows[channel] if len(self.windows) > 1 else self.windows[0]
+        return windows[channel] if len(windows) > 1 else windows[0]
+
+
+@dataclass
+class CaseSlices:
+    """The slices written for one case (``path``: its first image; ``rows``: its manifest rows)."""
+
+    path: Path
+    rows: list[dict]
+    status: str = "written"
+
+
+@dataclass
+class SlicesResult:
+    """One export: ``path`` is its manifest; ``status`` written, or skipped when already up to date."""
+
+    status: str
+    path: Path
+    cases: int
+    slices: int
 
 
 @dataclass
@@ -261,8 +331,9 @@ def _write(path: Path, payload: bytes) -> None:
         tmp.write_bytes(payload)
 
 
-def export_case(case: SliceCase, opts: SliceOptions) -> list[dict]:
+def export_case(case: SliceCase, job: SliceJob) -> CaseSlices:
     """Write one case's slices; return its manifest rows."""
+    opts = job.options
     channels, label, ornt, src_shape = load_case(case)
     axis = AXES[opts.axis]
     n = channels[0].shape[axis]
@@ -271,9 +342,9 @@ def export_case(case: SliceCase, opts: SliceOptions) -> list[dict]:
     has_label = label.any(axis=others) if label is not None else np.zeros(n, bool)
     rng = np.random.default_rng([opts.seed, zlib.crc32(case.key.encode())])
     selected = select_slices(has_label, opts.only_labelled and label is not None, opts.empty_fraction, rng)
-    ranges = [intensity_range(c, opts.window_for(i), opts.percentile) for i, c in enumerate(channels)]
+    ranges = [intensity_range(c, job.window_for(i), opts.percentile) for i, c in enumerate(channels)]
     lut = np.zeros(256, np.uint8)
-    for src, dst in opts.mapping.items():
+    for src, dst in job.mapping.items():
         lut[src] = dst
     width = max(3, len(str(n - 1)))
     rows = []
@@ -288,7 +359,7 @@ def export_case(case: SliceCase, opts: SliceOptions) -> list[dict]:
         files: list[Path] = []
         mask_path: Path | None = None
         if opts.layout == "nnunet2d":
-            root = opts.dataset_dir
+            root = job.dataset_dir
             img_dir = "imagesTs" if split == "test" else "imagesTr"
             lab_dir = "labelsTs" if split == "test" else "labelsTr"
             case_id = f"{root.name.split('_', 1)[1]}_{stem}"
@@ -301,12 +372,12 @@ def export_case(case: SliceCase, opts: SliceOptions) -> list[dict]:
             base = root
         else:
             stack = pics[0] if len(pics) == 1 else np.stack(pics, axis=-1)
-            files.append(opts.out / "images" / split / f"{stem}.{opts.fmt}")
+            files.append(job.out / "images" / split / f"{stem}.{opts.fmt}")
             _write(files[-1], encode_image(stack, opts.fmt))
             if mask is not None:
-                mask_path = opts.out / "masks" / split / f"{stem}.{opts.fmt}"
+                mask_path = job.out / "masks" / split / f"{stem}.{opts.fmt}"
                 _write(mask_path, encode_image(mask, opts.fmt))
-            base = opts.out
+            base = job.out
         s_axis, s_index = source_index(ornt, src_shape, axis, idx)
         rows.append({
             "file": ";".join(f.relative_to(base).as_posix() for f in files),
@@ -317,7 +388,7 @@ def export_case(case: SliceCase, opts: SliceOptions) -> list[dict]:
             "axis": opts.axis, "index": idx, "source_axis": s_axis, "source_index": s_index,
             "has_label": int(has_label[idx]),
         })
-    return rows
+    return CaseSlices(case.images[0], rows)
 
 
 # ================================================================== batch
@@ -352,7 +423,7 @@ def nnunet_dataset_dir(out: Path, dataset_id: int, name: str) -> Path:
     return dataset_dir(out, dataset_id, name)
 
 
-def _task(item: tuple[SliceCase, SliceOptions]) -> list[dict]:
+def _task(item: tuple[SliceCase, SliceJob]) -> CaseSlices:
     return export_case(*item)
 
 
@@ -360,19 +431,17 @@ def _values_task(case: SliceCase) -> list[int]:
     return label_values(case)
 
 
-def _check_channels(cases: Sequence[SliceCase], opts: SliceOptions, channel_names: Sequence[str] | None) -> int:
+def _check_channels(cases: Sequence[SliceCase], opts: SlicesOptions) -> int:
     """The one channel count every case has, checked against the options (before any work)."""
     n_channels = {len(c.images) for c in cases}
     if len(n_channels) != 1:
         raise InputError(f"cases have different channel counts {sorted(n_channels)}", cases[0].images[0],
                          "give every config entry the same number of IMAGE channels")
-    n_ch = n_channels.pop()
-    if opts.layout == "nnunet2d" and opts.fmt != "png":
-        raise UsageError("--layout nnunet2d writes PNG", None, "use --format png (or --layout mmseg)")
+    n_ch, channel_names = n_channels.pop(), opts.channels
     if opts.layout == "mmseg" and opts.fmt == "png" and n_ch > 3:
         raise UsageError(f"{n_ch} channels do not fit an RGB PNG", None, "use --format tif or npy")
-    if opts.windows and len(opts.windows) not in (1, n_ch):
-        raise UsageError(f"{len(opts.windows)} windows for {n_ch} channels", None, "give one window or one per channel")
+    if opts.window and len(opts.window) not in (1, n_ch):
+        raise UsageError(f"{len(opts.window)} windows for {n_ch} channels", None, "give one window or one per channel")
     if channel_names and len(channel_names) != n_ch:
         raise UsageError(f"{len(channel_names)} --channels names for {n_ch} channels", None,
                          "give one name per IMAGE channel")
@@ -428,54 +497,81 @@ def _write_nnunet_metadata(base: Path, cases: Sequence[SliceCase], rows: list[di
         (base / d).mkdir(parents=True, exist_ok=True)
 
 
-def export_slices(cases: Sequence[SliceCase], opts: SliceOptions, channel_names: Sequence[str] | None = None,
-                  labels_tsv: Path | None = None, overwrite: bool = False, jobs: int | None = None,
-                  executor: str = "local", scheduler=None) -> Path:
-    """Export every case; return the manifest path.
+def _request(cases: Sequence[SliceCase], job: SliceJob) -> dict:
+    """What this export is made from (the options that change its files), for :func:`_up_to_date`."""
+    o = job.options
+    return request_record([Case(c.split, c.images, c.label) for c in cases], {
+        "channels": list(o.channels or []), "labels_tsv": str(o.labels_tsv or ""), "out": job.out,
+        "axis": o.axis, "only_labelled": o.only_labelled, "empty_fraction": o.empty_fraction,
+        "windows": o.windows, "percentile": o.percentile, "fmt": o.fmt, "layout": o.layout,
+        "dataset_dir": job.dataset_dir, "seed": o.seed})
+
+
+def _run_batch(func, items: Sequence, keys: Sequence[str], opts: SlicesOptions, desc: str) -> list:
+    from .core.parallel import finish, run_tasks
+
+    return finish(run_tasks(func, items, keys=keys, jobs=opts.jobs, executor=opts.executor,
+                            scheduler=opts.scheduler, desc=desc), desc)
+
+
+def export_cases(cases: Sequence[SliceCase], out: str | Path, options: SlicesOptions | None = None,
+                 **kwargs) -> SlicesResult:
+    """Export every case under ``out`` (nnunet2d: into ``out/Dataset<NNN>_<Name>``).
 
     A first pass reads every label (checking it and collecting class values)
-    before anything is written, so bad input leaves no partial export.
+    before anything is written, so bad input leaves no partial export
+    (a BatchError with nothing in ``.done``). A case that fails while slicing
+    raises one BatchError whose ``.done`` holds the other cases' slices;
+    the manifest is then not written, so a rerun exports again.
     """
-    from .core.parallel import raise_for_failures, run_tasks
+    from dataclasses import replace
 
-    _check_channels(cases, opts, channel_names)
-    base = opts.dataset_dir if opts.layout == "nnunet2d" else opts.out
-    manifest = base / MANIFEST
-    request = request_record([Case(c.split, c.images, c.label) for c in cases], {
-        "channels": list(channel_names or []), "labels_tsv": str(labels_tsv or ""),
-        **{k: v for k, v in vars(opts).items() if k != "mapping"}})
-    if _up_to_date(base, request, overwrite):
-        return manifest
+    opts = resolve_options(SlicesOptions, options, kwargs)
+    _check_channels(cases, opts)
+    out = Path(out)
+    dataset_dir = nnunet_dataset_dir(out, opts.dataset_id, opts.dataset_name) if opts.layout == "nnunet2d" else None
+    job = SliceJob(replace(opts, scheduler=None), out, dataset_dir)
+    base = dataset_dir or out
+    manifest, request = base / MANIFEST, _request(cases, job)
+    if _up_to_date(base, request, bool(opts.overwrite)):
+        with open(manifest, encoding="utf-8") as fh:
+            return SlicesResult("skipped", manifest, len(cases), sum(1 for _ in fh) - 1)
     ensure_writable_dir(base)
     keys = [c.key for c in cases]
-    outcomes = run_tasks(_values_task, cases, keys=keys, jobs=jobs, executor=executor, scheduler=scheduler,
-                         desc="labels")
-    raise_for_failures(outcomes, "labels")
-    values = sorted({v for o in outcomes for v in o.value})
-    opts.mapping = mapping = class_mapping(values)
-    names = class_names(cases, values, labels_tsv)
-    if overwrite:
+    try:
+        values = sorted({v for vs in _run_batch(_values_task, cases, keys, opts, "labels") for v in vs})
+    except BatchError as exc:
+        exc.done = []  # label values are no export: nothing was written
+        raise
+    job = replace(job, mapping=class_mapping(values))
+    names = class_names(cases, values, opts.labels_tsv)
+    if opts.overwrite:
         _remove_previous(base)
-    outcomes = run_tasks(_task, [(c, opts) for c in cases], keys=keys, jobs=jobs, executor=executor,
-                         scheduler=scheduler, desc="slices")
-    raise_for_failures(outcomes, "cases")
-    rows = [r for o in outcomes for r in o.value]
+    rows = [r for done in _run_batch(_task, [(c, job) for c in cases], keys, opts, "cases") for r in done.rows]
     class_rows = ["index\tname\tsource_value", "0\tbackground\t0"] + [
-        f"{dst}\t{names[src]}\t{src}" for src, dst in mapping.items()]
+        f"{dst}\t{names[src]}\t{src}" for src, dst in job.mapping.items()]
     atomic_write_text(base / "classes.tsv", "\n".join(class_rows) + "\n")
     if opts.layout == "nnunet2d":
-        _write_nnunet_metadata(base, cases, rows, names, mapping, channel_names, opts.axis)
+        _write_nnunet_metadata(base, cases, rows, names, job.mapping, opts.channels, opts.axis)
     lines = ["\t".join(MANIFEST_COLUMNS)] + ["\t".join(str(r[c]) for c in MANIFEST_COLUMNS) for r in rows]
     atomic_write_json(base / REQUEST_FILE, request)
     atomic_write_text(manifest, "\n".join(lines) + "\n")  # last: its presence means the export is whole
-    return manifest
+    return SlicesResult("written", manifest, len(cases), len(rows))
+
+
+def export_slices(config: str | Path, out: str | Path, options: SlicesOptions | None = None,
+                  **kwargs) -> SlicesResult:
+    """Export the slices of every case of a data config (see :func:`export_cases`)."""
+    opts = resolve_options(SlicesOptions, options, kwargs)
+    return export_cases(config_cases(Path(config), opts.datasets_path), out, opts)
 
 
 # =================================================================== CLI
 def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser(
         "slices", __doc__.splitlines()[0],
-        epilog="examples:\n"
+        epilog="stdout: one JSON line (status, path = the slices.tsv manifest, cases, slices)\n"
+               "examples:\n"
                "  python -m totalseg_bids.slices --config train.json --out slices --axis axial "
                "--only-labelled --window bone\n"
                "  python -m totalseg_bids.slices --config ct_mr.json --out $nnUNet_raw --layout nnunet2d "
@@ -488,7 +584,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--empty-fraction", type=float, default=0.1,
                    help="share of the label-free slices kept with --only-labelled (default 0.1)")
     scale = p.add_mutually_exclusive_group()
-    scale.add_argument("--window", nargs="+", metavar="W",
+    scale.add_argument("--window", nargs="+", metavar="W", default=None,
                        help="CT window(s): brain (W80/L40), bone (W2000/L500), soft (W400/L40) or W,L; "
                             "one for all channels or one per channel")
     scale.add_argument("--percentile", type=float, nargs=2, default=(1.0, 99.0), metavar=("LOW", "HIGH"),
@@ -508,22 +604,13 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if not 0 <= args.empty_fraction <= 1:
-        raise UsageError("--empty-fraction must be in [0, 1]", None, "e.g. --empty-fraction 0.1")
+    opts = options_from_args(SlicesOptions, args)
     cli.fetch_inputs(args, cli.config_inputs(args.config, args.datasets_path))
     cases = config_cases(args.config, args.datasets_path)
-    windows = tuple(parse_window(w) for w in args.window) if args.window else None
-    dataset_dir = None
-    if args.layout == "nnunet2d":
-        if not args.dataset_name.isalnum():
-            raise UsageError(f"dataset name {args.dataset_name!r} must be letters and digits", None, "e.g. -dname Slices")
-        dataset_dir = nnunet_dataset_dir(args.out, args.dataset_id, args.dataset_name)
-    opts = SliceOptions(args.out, args.axis, args.only_labelled, args.empty_fraction, windows,
-                        tuple(args.percentile), args.fmt, args.layout, dataset_dir, args.seed)
-    with cli.saving(args, [dataset_dir or args.out]):
-        manifest = export_slices(cases, opts, args.channels, args.labels_tsv, args.overwrite, args.jobs,
-                                 args.executor, args.scheduler)
-    print(manifest)
+    base = nnunet_dataset_dir(args.out, opts.dataset_id, opts.dataset_name) if opts.layout == "nnunet2d" else args.out
+    with cli.saving(args, [base]):
+        result = export_cases(cases, args.out, opts)
+    cli.emit("slices", [result])
     return 0
 
 

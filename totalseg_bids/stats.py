@@ -4,9 +4,14 @@ Per dataset (the raw BIDS folder of each case) and per split, the table of
 seed 002 and more: for every class the voxel share (% of all label voxels of
 that group, background included) and the number of images containing it,
 its volume in ml (mean/min/max over the images that contain it), and a
-summary of voxel spacings and shapes (min/median/max per axis). Printed as
-Markdown on stdout, written as TSV (``-o``, one row per dataset/split/class)
-and JSON (``--json``, nested).
+summary of voxel spacings and shapes (min/median/max per axis).
+
+Stdout is one JSON line: ``{"stage": "stats", "status": "computed", "path":
+<config>, "cases": N, "datasets": {dataset: {split: ...}}, "outputs": [...]}``.
+``-o FILE`` writes the report by its extension: ``.tsv`` (one row per
+dataset/split/class), ``.md`` (two Markdown tables) or ``.json`` (nested, the
+record's ``datasets``); ``--json FILE`` writes the JSON beside another ``-o``.
+Without any file the Markdown tables go to stderr, for a human reading the terminal.
 
 Class names come from ``--labels-tsv``, a ``_dseg.tsv`` beside a label, the
 ``label-`` entity of binary masks, else ``class<value>``. Cases without a
@@ -18,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -31,6 +37,7 @@ from .core.bids import dataset_path, is_binary_label, raw_root_of
 from .core.config import SPLIT_NAMES
 from .core.derivatives import label_class_names
 from .core.errors import InputError
+from .core.options import options_from_args, resolve_options
 
 log = logging.getLogger(__name__)
 
@@ -182,27 +189,43 @@ def case_stats(item: tuple[str, str, str, Path, Path | None]) -> CaseStats:
                      tuple(int(s) for s in grid.shape), voxel_ml, counts)
 
 
-def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Path | None = None,
-                 jobs: int | None = None, executor: str = "local", scheduler=None) -> dict:
-    """``{dataset: {split: group stats}}`` for a config (see :func:`group_stats`)."""
+@dataclass(frozen=True)
+class StatsOptions:
+    """How the statistics are gathered: class names (``labels_tsv``) and where the cases are read."""
+
+    datasets_path: str | None = None
+    labels_tsv: Path | None = None
+    jobs: int | None = None
+    executor: str = "local"
+    scheduler: object = None
+
+    def __post_init__(self) -> None:
+        if self.labels_tsv is not None and not Path(self.labels_tsv).is_file():
+            from .core.errors import MissingFileError
+
+            raise MissingFileError("labels table not found", self.labels_tsv, "give a TSV with columns index, name")
+
+
+def config_stats(config: str | Path, options: StatsOptions | None = None, **kwargs) -> dict:
+    """``{dataset: {split: group stats}}`` for a config (see :func:`group_stats`).
+
+    A case that cannot be read raises one BatchError once the others are read
+    (``.done``: their :class:`CaseStats`): statistics of part of a config would mislead.
+    """
     from .core.config import check_cases, load_config
-    from .core.parallel import raise_for_failures, run_tasks
+    from .core.parallel import finish, run_tasks
 
-    if labels_tsv is not None and not Path(labels_tsv).is_file():
-        from .core.errors import MissingFileError
-
-        raise MissingFileError("labels table not found", labels_tsv, "give a TSV with columns index, name")
-    cfg = load_config(config, datasets_path, require=("TRAINING",))
+    opts = resolve_options(StatsOptions, options, kwargs)
+    cfg = load_config(config, opts.datasets_path, require=("TRAINING",))
     cases = cfg.cases()
     if not cases:
         raise InputError("the config lists no cases", config, "add entries to TRAINING/VALIDATION/TESTING")
     check_cases(cases, config)  # a duplicate would be counted twice
     items = [(raw_root_of(c.image).name, SPLIT_NAMES[c.split], c.subject, c.image, c.label) for c in cases]
-    outcomes = run_tasks(case_stats, items, keys=[dataset_path(c.image) for c in cases], jobs=jobs, executor=executor,
-                         scheduler=scheduler, desc="stats")
-    raise_for_failures(outcomes, "cases")
-    per_case: list[CaseStats] = [o.value for o in outcomes]
-    names = label_class_names([c.label for c in cases if c.label is not None], labels_tsv)
+    outcomes = run_tasks(case_stats, items, keys=[dataset_path(c.image) for c in cases], jobs=opts.jobs,
+                         executor=opts.executor, scheduler=opts.scheduler, desc="stats")
+    per_case: list[CaseStats] = finish(outcomes, "cases")
+    names = label_class_names([c.label for c in cases if c.label is not None], opts.labels_tsv)
     stats: dict = {}
     for dataset in sorted({c.dataset for c in per_case}):
         stats[dataset] = {}
@@ -214,16 +237,45 @@ def config_stats(config: Path, datasets_path: str | None = None, labels_tsv: Pat
     return stats
 
 
+def tsv(stats: dict) -> str:
+    """The TSV report: a header of :data:`TSV_COLUMNS`, one row per dataset/split/class."""
+    rows = to_rows(stats)
+    return "\t".join(TSV_COLUMNS) + "\n" + "".join("\t".join(str(r[c]) for c in TSV_COLUMNS) + "\n" for r in rows)
+
+
+#: Report formats of ``-o``, by file extension.
+REPORTS = {".tsv": tsv, ".md": markdown,
+           ".json": lambda stats: json.dumps(stats, indent=2, ensure_ascii=False) + "\n"}
+
+
+def report_format(path: Path) -> str:
+    """The report format of an ``-o`` file, from its extension.
+
+    >>> report_format(Path("stats.md")), report_format(Path("out/S.TSV"))
+    ('.md', '.tsv')
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix not in REPORTS:
+        from .core.errors import UsageError
+
+        raise UsageError(f"-o {path}: unknown report format {suffix or '(no extension)'}", None,
+                         "name it .tsv, .md or .json")
+    return suffix
+
+
 # =================================================================== CLI
 def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser("stats", __doc__.splitlines()[0],
-                         epilog="example: python -m totalseg_bids.stats --config train.json -o stats.tsv "
-                                "--json stats.json")
+                         epilog="stdout: one JSON line (status computed, path = the config, cases, datasets, "
+                                "outputs).\nWithout -o/--json the Markdown tables go to stderr.\n"
+                                "examples:\n  python -m totalseg_bids.stats --config train.json -o stats.tsv "
+                                "--json stats.json\n  python -m totalseg_bids.stats --config train.json -o stats.md")
     p.add_argument("--config", required=True, type=Path, help="data config (docs/conventions.md section 4)")
     p.add_argument("--datasets-path", default=None, help="override the config's DATASETS_PATH")
     p.add_argument("--labels-tsv", type=Path, default=None, help="index/name table (a _dseg.tsv) for class names")
-    flags.add_out(p, dest="output", default=None, metavar="OUT.tsv", help="write the TSV here")
-    p.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="write the JSON here")
+    flags.add_out(p, dest="output", default=None, metavar="OUT.tsv|OUT.md|OUT.json",
+                  help="write the report here, in the format of its extension")
+    p.add_argument("--json", type=Path, default=None, metavar="OUT.json", help="also write the JSON here")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N", help="parallel workers")
     cli.add_datalad_args(p)
     return p
@@ -241,17 +293,18 @@ def _write_if_changed(path: Path, text: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    reports = [(path, fmt) for path, fmt in ((args.output, args.output and report_format(args.output)),
+                                             (args.json, ".json")) if path is not None]
     cli.fetch_inputs(args, cli.config_inputs(args.config, args.datasets_path))
-    stats = config_stats(args.config, args.datasets_path, args.labels_tsv, args.jobs)
-    if args.output is not None:
-        rows = to_rows(stats)
-        text = "\t".join(TSV_COLUMNS) + "\n" + "".join(
-            "\t".join(str(r[c]) for c in TSV_COLUMNS) + "\n" for r in rows)
-        _write_if_changed(args.output, text)
-    if args.json is not None:
-        _write_if_changed(args.json, json.dumps(stats, indent=2, ensure_ascii=False) + "\n")
-    cli.save_outputs(args, [args.output, args.json])
-    print(markdown(stats), end="")
+    stats = config_stats(args.config, options_from_args(StatsOptions, args))
+    for path, fmt in reports:
+        _write_if_changed(path, REPORTS[fmt](stats))
+    cli.save_outputs(args, [path for path, _ in reports])
+    if not reports and not args.quiet:
+        sys.stderr.write(markdown(stats))
+    cases = sum(splits["all"]["cases"] for splits in stats.values())
+    cli.emit("stats", [{"status": "computed", "path": args.config, "cases": cases, "datasets": stats,
+                        "outputs": [path for path, _ in reports]}])
     return 0
 
 
