@@ -107,12 +107,13 @@ def _registration_moving(ct: Volume):
 _MOVING_CACHE: dict = {}
 
 
-def _method(seed: int, optimise: bool = True):
-    """The configured SimpleITK registration (metric, optimiser, pyramid), no transform yet.
+def _method(seed: int, optimise: bool = True, levels: slice = slice(None), learning_rate: float | None = None,
+            min_step: float | None = None):
+    """The configured SimpleITK registration (metric, optimiser, pyramid ``levels`` of
+    REGISTRATION_SCHEDULE), no transform yet.
 
     ``optimise=False`` gives the cheaper evaluator of the quality figures: the
-    same metric and samples, without the gradient images only the optimiser
-    needs.
+    same metric, without the gradient images only the optimiser needs.
     """
     import SimpleITK as sitk
 
@@ -129,13 +130,14 @@ def _method(seed: int, optimise: bool = True):
     if not optimise:
         reg.MetricUseFixedImageGradientFilterOff()
         return reg
-    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=s["learning_rate"], minStep=s["min_step"],
+    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=learning_rate or s["learning_rate"],
+                                                 minStep=min_step or s["min_step"],
                                                  numberOfIterations=s["iterations"], relaxationFactor=0.5,
                                                  gradientMagnitudeTolerance=1e-6)
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(list(s["shrink"]))
-    reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"]))
-    reg.SetMetricSamplingPercentagePerLevel(list(s["sampling"]), seed)
+    reg.SetShrinkFactorsPerLevel(list(s["shrink"][levels]))
+    reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"][levels]))
+    reg.SetMetricSamplingPercentagePerLevel(list(s["sampling"][levels]), seed)
     reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
     return reg
 
@@ -208,13 +210,24 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
 
 def _run_from(fixed, moving, start, mask, seed: int) -> tuple:
     """One registration from ``start`` (focused on ``mask`` where given): (transform, final metric,
-    the evaluator whose metric that is)."""
-    reg, evaluator = _method(seed), _method(seed, optimise=False)
-    if mask is not None:
-        _restrict(reg, evaluator, fixed, mask, start, seed)
-    reg.SetInitialTransform(start, inPlace=False)
-    result = reg.Execute(fixed, moving)
-    return result, _metric(evaluator, fixed, moving, result), evaluator
+    the evaluator whose metric that is).
+
+    Two passes: the coarse levels stop at a coarse step (they only need to
+    bring the structure within a voxel), then the full-resolution level
+    starts with a small step from there, so its costly iterations refine
+    instead of travelling.
+    """
+    s = REGISTRATION_SCHEDULE
+    coarse = _method(seed, levels=slice(None, -1), min_step=s["coarse_min_step"])
+    fine = _method(seed, levels=slice(-1, None), learning_rate=s["fine_learning_rate"])
+    evaluator = _method(seed, optimise=False)
+    transform = start
+    for reg in (coarse, fine):
+        if mask is not None:
+            _restrict(reg, evaluator, fixed, mask, transform, seed)
+        reg.SetInitialTransform(transform, inPlace=False)
+        transform = _single(reg.Execute(fixed, moving))
+    return transform, _metric(evaluator, fixed, moving, transform), evaluator
 
 
 #: a focused registration starts from ``--init`` when at least this share of the focus region
@@ -235,11 +248,7 @@ def _share_inside(mask, fixed, transform) -> float:
 def _whole_image_start(fixed, moving, initial, seed: int):
     """The coarse levels of a whole-image registration from ``initial``: a start for a focused one
     that is within reach even when the image centres are far apart (a partial MRI field of view)."""
-    reg = _method(seed)
-    s = REGISTRATION_SCHEDULE
-    reg.SetShrinkFactorsPerLevel(list(s["shrink"][:-1]))
-    reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"][:-1]))
-    reg.SetMetricSamplingPercentagePerLevel(list(s["sampling"][:-1]), seed)
+    reg = _method(seed, levels=slice(None, -1), min_step=REGISTRATION_SCHEDULE["coarse_min_step"])
     reg.SetInitialTransform(initial, inPlace=False)
     return _single(reg.Execute(fixed, moving))
 
