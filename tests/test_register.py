@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import sys
-import types
 from pathlib import Path
 
 import nibabel as nib
@@ -482,18 +481,21 @@ def test_usage_errors(phantom_ds, cli):
 
 
 # ------------------------------------------------------------------------ QC
-def test_qc_hook_contract(phantom_ds, tmp_path, monkeypatch):
-    """The hook is called once per written output with the agreed arguments."""
-    calls = []
-    fake = types.ModuleType("totalseg_bids.qc")
-    fake.add_entry = lambda qc_dir, **kw: calls.append((qc_dir, kw)) or Path(qc_dir)
-    monkeypatch.setitem(sys.modules, "totalseg_bids.qc", fake)
-    reg.register_dataset(phantom_ds, contrasts=["T1w"], jobs=1, qc_dir=tmp_path / "qc")
-    assert len(calls) == 4
-    qc_dir, kw = calls[0]
-    assert Path(qc_dir) == tmp_path / "qc" and kw["stage"] == "register"
-    assert Path(kw["label"]).is_file() and kw["image"].name.endswith("_T1w.nii.gz")
-    assert kw["compare_label"].name.endswith("_CT_label-sacrum_seg.nii.gz") and kw["meta"]["method"] == "header"
+def test_qc_hook_contract(phantom_ds, tmp_path):
+    """One report entry per written output, naming the MRI, the label and the CT label it came from;
+    a QC folder that cannot be written is a warning, never a failed transfer."""
+    qc = tmp_path / "qc"
+    results = reg.register_dataset(phantom_ds, path_out=tmp_path / "out", contrasts=["T1w"], jobs=1, qc_dir=qc)
+    records = [json.loads(f.read_text(encoding="utf-8")) for f in sorted((qc / "entries").glob("*.json"))]
+    assert len(records) == len(results) == 4
+    assert {Path(r["label"]) for r in records} == {Path(r["path"]) for r in results}
+    for rec in records:
+        assert rec["stage"] == "register" and rec["image"].endswith("_T1w.nii.gz")
+        assert rec["compare_label"].endswith("_CT_label-sacrum_seg.nii.gz") and rec["meta"]["method"] == "header"
+    blocked = tmp_path / "blocked"
+    blocked.write_text("a file where the QC folder should be", encoding="utf-8")
+    again = reg.register_dataset(phantom_ds, path_out=tmp_path / "out2", contrasts=["T1w"], jobs=1, qc_dir=blocked)
+    assert [r["status"] for r in again] == ["written"] * 4
 
 
 def test_qc_real_module(phantom_ds, tmp_path, cli):

@@ -39,6 +39,7 @@ from .core.nifti import (Grid, Volume, grid_mismatch, grids_overlap, load_label,
                           resample_label, save_mask)
 from .core.options import options_from_args, resolve_options
 from .core.parallel import Outcome, finish, run_tasks
+from .core.qc_hook import qc_entry
 
 log = logging.getLogger(__name__)
 
@@ -521,17 +522,10 @@ def _tool_entry(job: CtJob) -> dict:
 
 def _add_qc(job: CtJob, outputs: Sequence[Path]) -> None:
     """Hand each new label to the QC report, when one was asked for."""
-    if job.options.qc_dir is None:
-        return
-    try:
-        from .qc import add_entry
-    except ImportError:
-        log.warning("--qc: the totalseg_bids.qc module is not available; no QC entries written")
-        return
     for out in outputs:
-        add_entry(job.options.qc_dir, image=job.ct, label=out, stage="segment_ct", compare_label=None,
-                  meta={"task": job.options.task, "classes": list(job.options.classes), "fast": job.options.fast,
-                        "source": "existing" if job.options.from_existing else "TotalSegmentator"})
+        qc_entry(job.options.qc_dir, job.ct, out, "segment_ct",
+                 meta={"task": job.options.task, "classes": list(job.options.classes), "fast": job.options.fast,
+                       "source": "existing" if job.options.from_existing else "TotalSegmentator"})
 
 
 def output_records(job: CtJob, status: str) -> list[dict]:

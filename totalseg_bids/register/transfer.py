@@ -18,6 +18,7 @@ from ..core.derivatives import (
 )
 from ..core.errors import GeometryError, InputError, UsageError
 from ..core.nifti import grids_overlap, load_grid, load_label, present_values, resample_label, same_grid, save_mask
+from ..core.qc_hook import qc_entry
 from .constants import INTERPOLATIONS, METHODS, SCT_COMMAND
 from .itk import write_transform
 from .origin import label_origin
@@ -56,19 +57,6 @@ def _check_same_subject(ct_label: Path, mri: Path, own_label: bool) -> None:
     if own_label and a.source().filename != b.filename:
         raise InputError(f"label belongs to {a.source().filename}, not to {b.filename}", ct_label,
                          "name it <MRI stem>_label-<name>_seg.nii.gz")
-
-
-def _qc(qc_dir: str | Path, mri: Path, out: Path, ct_label: Path, meta: dict) -> None:
-    """The QC hook (totalseg_bids.qc); a QC problem never fails the transfer."""
-    try:
-        from ..qc import add_entry
-    except ImportError:
-        log.warning("--qc: totalseg_bids.qc is not available; no QC entry for %s", out)
-        return
-    try:
-        add_entry(qc_dir, image=mri, label=out, stage="register", compare_label=ct_label, meta=meta)
-    except Exception as exc:  # noqa: BLE001 - QC is a report, not part of the result
-        log.warning("%s: QC entry failed (%s)", out, exc)
 
 
 @dataclass
@@ -194,8 +182,8 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
     flags = label_flags(out) | qflags
     transform = None if bids_named else transform
     _write_outputs(job, out_path, out, transform, xfm_path, kind, classes, tool, flags, raw_root)
-    if qc_dir is not None:
-        _qc(qc_dir, mri_path, out_path, ct_label_path, {"method": used_method, "interp": interp, **flags})
+    qc_entry(qc_dir, mri_path, out_path, "register", compare_label=ct_label_path,
+             meta={"method": used_method, "interp": interp, **flags})
     return TransferResult(str(out_path), "written", used_method, str(mri_path), str(ct_label_path),
                           str(xfm_path) if transform is not None else None, flags,
                           round(time.perf_counter() - t0, 3))

@@ -1,0 +1,33 @@
+"""The one way a stage hands a finished output to the QC report.
+
+``register``, ``segment_ct`` and ``predict`` call :func:`qc_entry` after an
+output is complete; the report (``totalseg_bids.qc``) is imported only then,
+and a QC problem is a warning, never a failure of the stage's work.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Mapping
+
+log = logging.getLogger(__name__)
+
+
+def qc_entry(qc_dir: str | Path | None, image: str | Path, label: str | Path, stage: str,
+             compare_label: str | Path | None = None, meta: Mapping[str, Any] | None = None) -> Path | None:
+    """Add or replace the report entry of ``label`` over ``image`` in ``qc_dir`` (None: no QC asked).
+
+    Returns the entry's record, or None when no QC was asked or the entry
+    could not be written (logged as a warning; the stage's output stays valid).
+    """
+    if qc_dir is None:
+        return None
+    from ..qc.entry import add_entry  # the renderer (matplotlib) only when QC is asked for
+
+    try:
+        return add_entry(qc_dir, image=image, label=label, stage=stage, compare_label=compare_label,
+                         meta=dict(meta or {}))
+    except Exception as exc:  # noqa: BLE001 - add_entry reports its own problems; this is the last guard
+        log.warning("--qc: no QC entry for %s (%s)", label, exc)
+        return None
