@@ -17,6 +17,7 @@ zlib fallback (used to compare the two).
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import zlib
 from pathlib import Path
@@ -35,7 +36,7 @@ def backend() -> str:
     if os.environ.get("TOTALSEG_BIDS_GZIP", "").lower() == "zlib":
         return "zlib"
     try:
-        import isal.isal_zlib  # noqa: F401
+        importlib.import_module("isal.isal_zlib")
     except ImportError:
         return "zlib"
     return "isal"
