@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import sys
-import types
 from pathlib import Path
 
 import nibabel as nib
@@ -239,7 +238,7 @@ def test_from_existing_folder_on_other_grid(small_ds, tmp_path):
     assert [r["status"] for r in sc.segment_dataset(small_ds, from_existing=existing.parent, jobs=1)] == ["skipped"]
 
 
-def test_from_existing_multilabel_combined_bids_naming(small_ds, tmp_path, monkeypatch):
+def test_from_existing_multilabel_combined_bids_naming(small_ds, tmp_path):
     """A ``--ml`` file becomes one dseg with TotalSegmentator's ids, and QC gets each label."""
     from totalsegmentator.map_to_binary import class_map
 
@@ -252,10 +251,6 @@ def test_from_existing_multilabel_combined_bids_naming(small_ds, tmp_path, monke
     existing = tmp_path / "ts_ml"
     existing.mkdir()
     nib.save(nib.Nifti1Image(ml, nib.load(str(ct)).affine), str(existing / "sub-01_CT.nii.gz"))
-    calls = []
-    fake_qc = types.ModuleType("totalseg_bids.qc")
-    fake_qc.add_entry = lambda qc_dir, **kw: calls.append((qc_dir, kw)) or Path(qc_dir) / "x"
-    monkeypatch.setitem(sys.modules, "totalseg_bids.qc", fake_qc)
     out_root = tmp_path / "labels"
     options = sc.SegmentOptions(classes=("sacrum", "vertebrae_L5"), from_existing=existing, combine="lumbosacral",
                                 naming="bids", qc_dir=tmp_path / "qc", jobs=1)
@@ -267,8 +262,9 @@ def test_from_existing_multilabel_combined_bids_naming(small_ds, tmp_path, monke
     assert np.array_equal(data, ml)
     assert read_dseg_tsv(out.with_name("sub-01_space-CT_desc-lumbosacral_dseg.tsv")) == {
         ids["sacrum"]: "sacrum", ids["vertebrae_L5"]: "vertebrae_L5"}
-    assert len(calls) == 1 and calls[0][1]["stage"] == "segment_ct"
-    assert calls[0][1]["image"] == ct and calls[0][1]["label"] == out
+    (record,) = [json.loads(f.read_text(encoding="utf-8")) for f in (tmp_path / "qc" / "entries").glob("*.json")]
+    assert record["stage"] == "segment_ct" and record["meta"]["source"] == "existing"
+    assert Path(record["image"]) == ct and Path(record["label"]) == out
 
 
 def test_from_existing_missing_entry_fails_that_ct(small_ds, tmp_path):

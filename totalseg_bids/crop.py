@@ -50,7 +50,7 @@ from .core.derivatives import (BIDSIGNORED_SUFFIXES, ensure_bidsignore, ensure_d
                                generated_by, output_complete, read_dseg_tsv,
                                write_dseg_tsv, write_sidecar)
 from .core.errors import GeometryError, InputError, MissingFileError, UsageError
-from .core.options import options_from_args, resolve_options
+from .core.options import normalise_fields, options_from_args, resolve_options
 from .core.nifti import Grid, Volume, apply_affine, grid_mismatch, load_image, load_label, save_image, save_mask
 
 log = logging.getLogger(__name__)
@@ -279,9 +279,7 @@ class CropOptions:
     scheduler: object = None
 
     def __post_init__(self) -> None:
-        for name in ("spacing", "shape", "contrasts"):  # argparse gives lists; a frozen option is a tuple
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, tuple(getattr(self, name)))
+        normalise_fields(self, tuples=("spacing", "shape", "contrasts"))
         chosen = [x for x in (self.spacing, self.factor, self.shape) if x is not None]
         if len(chosen) > 1:
             raise UsageError("--spacing, --factor and --shape are alternatives", None, "give at most one")

@@ -37,7 +37,7 @@ from .core.errors import BatchError, ExternalToolError, GeometryError, InputErro
 from .core.index import BidsIndex
 from .core.nifti import (Grid, Volume, grid_mismatch, grids_overlap, load_label, load_nifti, present_values,
                           resample_label, save_mask)
-from .core.options import options_from_args, resolve_options
+from .core.options import normalise_fields, options_from_args, resolve_options
 from .core.parallel import Outcome, finish, run_tasks
 from .core.qc_hook import qc_entry
 
@@ -322,13 +322,8 @@ class SegmentOptions:
     datalad_get: bool = False
 
     def __post_init__(self) -> None:
-        # argparse lists become tuples and folders absolute: the options travel to workers unchanged
-        object.__setattr__(self, "classes", tuple(self.classes))
-        if self.ct_suffixes is not None:
-            object.__setattr__(self, "ct_suffixes", tuple(self.ct_suffixes))
-        for name in ("from_existing", "qc_dir"):
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, Path(getattr(self, name)).absolute())
+        # folders absolute: the options travel to workers unchanged
+        normalise_fields(self, tuples=("classes", "ct_suffixes"), paths=("from_existing", "qc_dir"), absolute=True)
 
     def check(self) -> SegmentOptions:
         """Refuse values no CT could use, before the dataset is read (usage errors, exit 2)."""

@@ -73,7 +73,7 @@ from .core.display import intensity_range, parse_window, to_uint8
 from .core.errors import BatchError, GeometryError, InputError, OutputError, UsageError
 from .core.nnunet import dataset_dir, write_dataset_json, write_splits
 from .core.nifti import grid_mismatch, load_image, load_label, present_values
-from .core.options import options_from_args, resolve_options
+from .core.options import normalise_fields, options_from_args, resolve_options
 
 log = logging.getLogger(__name__)
 
@@ -222,9 +222,7 @@ class SlicesOptions:
     scheduler: object = None
 
     def __post_init__(self) -> None:
-        for name in ("window", "channels", "percentile"):  # argparse gives lists; a frozen option is a tuple
-            if getattr(self, name) is not None:
-                object.__setattr__(self, name, tuple(getattr(self, name)))
+        normalise_fields(self, tuples=("window", "channels", "percentile"))
         if self.axis not in AXES or self.fmt not in FORMATS or self.layout not in LAYOUTS:
             raise UsageError(f"unknown --axis {self.axis!r}, --format {self.fmt!r} or --layout {self.layout!r}",
                              None, f"use --axis {'|'.join(AXES)}, --format {'|'.join(FORMATS)}, "

@@ -51,3 +51,30 @@ def options_from_args(cls: type[T], args: argparse.Namespace, **extra: Any) -> T
     values = {k: v for k, v in vars(args).items() if k in names}
     values.update(extra)
     return cls(**values)
+
+
+def normalise_fields(options: object, tuples: tuple[str, ...] = (), paths: tuple[str, ...] = (),
+                     absolute: bool = False) -> None:
+    """In a frozen options dataclass's ``__post_init__``: the named sequence fields become tuples
+    (argparse gives lists; the options stay hashable and compare equal) and the named path fields
+    ``Path`` objects (absolute with ``absolute``, so they mean the same in a worker); None stays None.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass(frozen=True)
+    ... class Opts:
+    ...     contrasts: tuple = ()
+    ...     qc_dir: object = None
+    ...     def __post_init__(self):
+    ...         normalise_fields(self, tuples=("contrasts",), paths=("qc_dir",))
+    >>> Opts(["T1w", "T2w"], "qc")
+    Opts(contrasts=('T1w', 'T2w'), qc_dir=PosixPath('qc'))
+    """
+    from pathlib import Path
+
+    for name in tuples:
+        if getattr(options, name) is not None:
+            object.__setattr__(options, name, tuple(getattr(options, name)))
+    for name in paths:
+        value = getattr(options, name)
+        if value is not None:
+            object.__setattr__(options, name, Path(value).absolute() if absolute else Path(value))

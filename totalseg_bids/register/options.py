@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..core.options import normalise_fields
 from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS
 
 INITS = ("header", "geometry", "moments")
@@ -111,11 +112,7 @@ class RegisterOptions:
     save_message: str | None = None
 
     def __post_init__(self) -> None:
-        # lists from argparse become tuples: the options stay hashable and compare equal
-        for name in ("contrasts", "ct_suffixes", "mri_label_origins"):
-            object.__setattr__(self, name, tuple(getattr(self, name)))
-        if self.qc_dir is not None:
-            object.__setattr__(self, "qc_dir", Path(self.qc_dir))
+        normalise_fields(self, tuples=("contrasts", "ct_suffixes", "mri_label_origins"), paths=("qc_dir",))
 
     def check(self) -> RegisterOptions:
         """Refuse unknown values before any file is read (usage errors, exit 2)."""
