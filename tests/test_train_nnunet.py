@@ -26,7 +26,8 @@ def _stand_ins(bin_dir: Path, log: Path) -> None:
     for name in ("nnUNetv2_plan_and_preprocess", "nnUNetv2_train"):
         tool = bin_dir / name
         tool.write_text("#!/usr/bin/env python3\nimport json, sys\n"
-                        f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n", encoding="utf-8")
+                        f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n"
+                        "print('progress a tool prints')\n", encoding="utf-8")
         tool.chmod(tool.stat().st_mode | stat.S_IEXEC)
 
 
@@ -47,7 +48,8 @@ def test_cli_trains_every_fold_and_prints_the_model_record(nnunet_env, tmp_path,
     assert proc.returncode == 0, proc.stderr
     model = Path(nnunet_env["nnUNet_results"]) / "Dataset300_Sacrum" / \
         "nnUNetTrainer_2epochs_10iters__nnUNetPlans__3d_fullres"
-    (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]  # the tools' output went to stderr
+    assert "progress a tool prints" in proc.stderr
     assert rec == {"stage": MODULE, "status": "written", "path": str(model), "dataset_id": "300",
                    "configuration": "3d_fullres", "folds": ["0", "1"], "trainer": "nnUNetTrainer_2epochs_10iters"}
     calls = [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text(encoding="utf-8").splitlines()]

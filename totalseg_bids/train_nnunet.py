@@ -94,8 +94,9 @@ def _tool(name: str) -> str:
 
 
 def _call(cmd: Sequence[str], env: dict) -> None:
+    """Run one nnU-Net tool; its output goes to stderr, since stdout carries only our result record."""
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
-    rc = subprocess.call(list(cmd), env=env)
+    rc = subprocess.call(list(cmd), env=env, stdout=2)
     if rc != 0:
         raise ExternalToolError(f"{Path(cmd[0]).name} exited with {rc}", None, "see its output above")
 
