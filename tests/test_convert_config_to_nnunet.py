@@ -14,9 +14,9 @@ import pytest
 from conftest import assert_one_line_error
 from nnunet_fixtures import DATASET_ID, trained_model  # noqa: F401 - session fixture
 
-from totalseg_bids.convert_config_to_nnunet import convert, read_mapping
+from totalseg_bids.convert_config_to_nnunet import ConvertOptions, convert, read_mapping
 from totalseg_bids.core.bids import BidsName
-from totalseg_bids.core.errors import GeometryError, InputError, OutputError, UsageError
+from totalseg_bids.core.errors import BatchError, InputError, OutputError, UsageError
 from totalseg_bids.core.nifti import qform_sform_discrepancy
 
 MODULE = "convert_config_to_nnunet"
@@ -229,11 +229,14 @@ def test_id_collision_and_existing_folder(split_config, tmp_path, cli):
             del os.environ["nnUNet_results"]
     proc = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "-j", "1")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str(out / "Dataset302_SacrumDataset")
+    (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rec == {"stage": MODULE, "status": "written", "path": str(out / "Dataset302_SacrumDataset"),
+                   "dataset_id": 302, "cases": 8, "training": 6, "testing": 2, "corrected": 0}
     before = {p: p.lstat().st_mtime_ns for p in (out / "Dataset302_SacrumDataset").rglob("*")}
     again = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "-v")
     assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
-    assert again.stdout.strip() == str(out / "Dataset302_SacrumDataset")
+    (rec,) = [json.loads(line) for line in again.stdout.splitlines()]
+    assert (rec["status"], rec["path"], rec["cases"]) == ("skipped", str(out / "Dataset302_SacrumDataset"), 8)
     assert {p: p.lstat().st_mtime_ns for p in (out / "Dataset302_SacrumDataset").rglob("*")} == before
     changed = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "--link", "copy")
     assert_one_line_error(changed, "Dataset302_SacrumDataset", "option link symlink -> copy", "--overwrite")
@@ -264,9 +267,22 @@ def test_errors_are_library_exceptions(phantom_ds, tmp_path):
         a[:3, 3] += 9000.0
         return a
     _bad_label(phantom_ds, tmp_path, lambda d: d.astype(np.uint8), far)
-    cfg = write_config(tmp_path / "cfg2.json", phantom_ds, labels[:2], labels[2:3])
-    with pytest.raises(GeometryError):
-        convert(cfg, tmp_path / "raw", 300, jobs=1)
+    soft = labels[2]
+    img = nib.load(str(soft))
+    nib.save(nib.Nifti1Image(np.asanyarray(img.dataobj).astype(np.float32) * 0.5, img.affine), str(soft))
+    cfg = write_config(tmp_path / "cfg2.json", phantom_ds, labels[:2], labels[2:4])
+    # every case is checked: one BatchError names both bad ones, and nothing is written
+    with pytest.raises(BatchError) as info:
+        convert(cfg, tmp_path / "raw", 300, options=ConvertOptions(jobs=1))
+    failures = dict(info.value.failures)
+    assert len(failures) == 2 and "do not overlap" in " ".join(failures.values())
+    assert "non-integer" in " ".join(failures.values())
+    assert info.value.done == [] and "no dataset was written" in str(info.value)
+    assert leftovers(tmp_path / "raw") == []
+    with pytest.raises(TypeError, match="not both"):
+        convert(cfg, tmp_path / "raw", 300, options=ConvertOptions(), jobs=1)
+    with pytest.raises(UsageError, match="exclude each other"):
+        convert(cfg, tmp_path / "raw", 300, labels=["a"], labels_json={"background": 0, "a": 1})
 
 
 # -------------------------------------------------------- real nnU-Net check

@@ -64,8 +64,9 @@ def _predict(cli, env, ds, cfg, deriv, *model_args):
     proc = cli("predict", "--config", cfg, "--datasets-path", ds.parent, *model_args, "--no-tta", "--device", "cpu",
                "--derivatives", deriv, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (out,) = [Path(p) for p in proc.stdout.split()]
-    return out
+    (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rec["stage"] == "predict" and rec["status"] == "written"
+    return Path(rec["path"])
 
 
 @pytest.mark.slow
@@ -75,7 +76,9 @@ def test_export_install_predict(trained_model, tmp_path, cli):  # noqa: F811
     proc = cli(MODULE, "export", "-d", str(DATASET_ID), "-c", "3d_fullres", "-f", "0",
                "-tr", tm.model_dir.name.split("__")[0], "-o", zip_path, env=tm.env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert proc.stdout.strip() == str(zip_path)
+    (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert rec == {"stage": "model", "status": "written", "path": str(zip_path), "dataset": str(DATASET_ID),
+                   "configuration": "3d_fullres"}
     prefix = f"{tm.dataset_folder}/{tm.model_dir.name}"
     with zipfile.ZipFile(zip_path) as zf:
         names = set(zf.namelist())
@@ -96,6 +99,7 @@ def test_export_install_predict(trained_model, tmp_path, cli):  # noqa: F811
     assert again.returncode == 0, again.stderr[-3000:]
     (listed,) = [json.loads(line) for line in cli(MODULE, "list", env=env).stdout.splitlines()]
     assert listed["name"] == "sacrum" and listed["card"]["Dataset"] == tm.dataset_folder
+    assert listed["status"] == "installed" and listed["path"] == str(clean / prefix)
     sha = listed["sha256"]
 
     # a different model under the same dataset id is refused

@@ -13,7 +13,8 @@ from conftest import assert_one_line_error
 from nnunet_fixtures import DATASET_ID, trained_model  # noqa: F401 - session fixture
 
 from totalseg_bids.core.nifti import dice, qform_sform_discrepancy
-from totalseg_bids.predict import find_dataset_folder, keep_largest, resolve_model
+from totalseg_bids.core.errors import BatchError, UsageError
+from totalseg_bids.predict import PredictOptions, find_dataset_folder, keep_largest, predict, resolve_model
 
 MODULE = "predict"
 
@@ -94,7 +95,8 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
     proc = cli(MODULE, *args, env=trained_model.env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     outs = [_out(ds, i) for i in images]
-    assert proc.stdout.split() == [str(o) for o in outs]
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [(r["stage"], r["status"], r["path"]) for r in records] == [("predict", "written", str(o)) for o in outs]
     dices = {}
     for image, out in zip(images, outs):
         img, pred = nib.load(str(image)), nib.load(str(out))
@@ -119,7 +121,8 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
     # resume: nothing left to do, the model is not even loaded
     mtimes = [o.stat().st_mtime_ns for o in outs]
     again = cli(MODULE, *args, env=trained_model.env)
-    assert again.returncode == 0 and again.stdout == "" and "skipped 4" in again.stderr
+    assert again.returncode == 0 and "skipped 4" in again.stderr
+    assert [json.loads(line)["status"] for line in again.stdout.splitlines()] == ["skipped"] * len(outs)
     assert [o.stat().st_mtime_ns for o in outs] == mtimes
     # pybids indexes the derivatives
     from bids import BIDSLayout
@@ -142,19 +145,30 @@ def test_predict_bids_query_sharding_and_failures(trained_model, tmp_path, cli):
     for part in (0, 1):
         proc = cli(MODULE, *base, "--num-parts", "2", "--part-id", str(part), env=trained_model.env, timeout=900)
         assert proc.returncode == 0, proc.stderr[-3000:]
-        parts.append(set(proc.stdout.split()))
+        parts.append({json.loads(line)["path"] for line in proc.stdout.splitlines()})
     assert not parts[0] & parts[1]
     assert parts[0] | parts[1] == {str(_out(ds, i)) for i in _mri(ds)}
-    # a corrupt image: reported in one line, the others are still predicted, no half-written output
+    # a corrupt image, in a library call: the others are still predicted, then one BatchError
+    # lists it, with the good outputs' records in .done; no half-written output
     bad = _mri(ds, ["05"])[0]
     bad.write_bytes(bad.read_bytes()[:400])
     for out in (_out(ds, i) for i in _mri(ds)):
         out.unlink()
+    model = resolve_model(trained_model.model_dir)
+    with pytest.raises(BatchError) as info:
+        predict([(i,) for i in _mri(ds)], model, tta=False, keep="union", device="cpu")
+    assert [item for item, _msg in info.value.failures] == [str(bad)]
+    good = [str(_out(ds, i)) for i in _mri(ds) if i != bad]
+    assert sorted(r["path"] for r in info.value.done) == sorted(good)
+    assert {r["status"] for r in info.value.done} <= {"written", "empty"}
+    assert not _out(ds, bad).exists()
+    assert all(Path(p).exists() for p in good)
+    assert not list((ds / "derivatives" / "labels").rglob(".tmp-*"))
+    # the CLI: the good outputs are printed (skipped now), the bad image in one line on stderr
     proc = cli(MODULE, *base, env=trained_model.env, timeout=900)
     assert_one_line_error(proc, bad.name)
-    assert not _out(ds, bad).exists()
-    assert all(_out(ds, i).exists() for i in _mri(ds) if i != bad)
-    assert not list((ds / "derivatives" / "labels").rglob(".tmp-*"))
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert sorted(r["path"] for r in records) == sorted(good) and {r["status"] for r in records} == {"skipped"}
 
 
 @pytest.mark.slow
@@ -211,6 +225,32 @@ def test_bad_image_found_before_model_load(tmp_path, cli, bad):
     assert_one_line_error(proc, image.name)
     assert "cannot load the model" not in proc.stderr and "model loaded" not in proc.stderr
     assert not (ds / "derivatives" / "labels" / "sub-01").exists()
+
+
+def test_library_batch_error_lists_failures_and_keeps_done(tmp_path):
+    """A library call with one bad image raises one BatchError after the rest: its
+    ``done`` holds the good image's record (a finished output, skipped) and that
+    output is untouched; options come as one PredictOptions or as keywords."""
+    ds = _tiny_bids(tmp_path, np.zeros((8, 8, 8), np.float32))
+    good = ds / "sub-01" / "anat" / "sub-01_T1w.nii.gz"
+    bad = ds / "sub-02" / "anat" / "sub-02_T1w.nii.gz"
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(good.read_bytes()[:60])
+    done = _out(ds, good)
+    done.parent.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(np.zeros((8, 8, 8), np.uint8), np.eye(4)), str(done))
+    done.with_name(done.name.replace(".nii.gz", ".json")).write_text(json.dumps({"GeneratedBy": []}))
+    before = done.stat().st_mtime_ns
+    model = resolve_model(_unloadable_model(tmp_path))
+    for kwargs in ({"options": PredictOptions(label_name="sacrum", device="cpu")},
+                   {"label_name": "sacrum", "device": "cpu"}):
+        with pytest.raises(BatchError) as info:
+            predict([(good,), (bad,)], model, **kwargs)
+        assert [item for item, _msg in info.value.failures] == [str(bad)]
+        assert info.value.done == [{"status": "skipped", "path": str(done)}]
+        assert done.stat().st_mtime_ns == before and not _out(ds, bad).exists()
+    with pytest.raises(UsageError, match="batch-size"):
+        predict([(good,)], model, batch_size=0)
 
 
 def test_unwritable_output_found_before_model_load(tmp_path, cli):

@@ -21,7 +21,9 @@ Why it is built this way:
   acq-sag_T2w``) so a person can read them; the mapping file gives every case's
   split, source image(s) and label, so results map back to BIDS.
 * The dataset is built in a hidden temporary folder beside the target and
-  renamed into place at the end: a failure leaves no partial dataset.
+  renamed into place at the end: a failure leaves no partial dataset. Every
+  case is checked even after one fails, and one ``BatchError`` lists all the
+  failing cases (its ``done`` is empty: nothing was written).
 * ``conversion_request.json`` records the cases, options and input sizes and
   times: rerunning the same command is a no-op ("up to date"); a changed
   config, option or input file is refused naming the difference, and
@@ -61,6 +63,7 @@ from .core.nnunet import (SPLITS_FILE, dataset_folder_name, find_id_conflicts, s
 from .core.config import Case, check_cases, load_config, read_request, request_difference, request_record
 from .core.datalad import ensure_content, get_requested
 from .core.errors import (
+    BatchError,
     ExternalToolError,
     GeometryError,
     InputError,
@@ -85,7 +88,8 @@ from .core.nifti import (
     resample_label,
     save_mask,
 )
-from .core.parallel import run_tasks
+from .core.options import options_from_args, resolve_options
+from .core.parallel import finish, run_tasks
 
 #: Without -j, cohorts of this many cases always use the process pool (benchmarks/RESULTS.md) ...
 SERIAL_BELOW = 1000
@@ -397,15 +401,6 @@ def convert_case(task: CaseTask) -> CaseRecord:
                       str(task.label) if task.label else None, out_images, out_label, actions)
 
 
-def _convert_case_or_error(task: CaseTask) -> CaseRecord | TotalsegBidsError:
-    """:func:`convert_case` returning our errors instead of raising them, so the
-    batch can re-raise the first with its class intact (errors pickle)."""
-    try:
-        return convert_case(task)
-    except TotalsegBidsError as exc:
-        return exc
-
-
 def _save_float(data: np.ndarray, affine: np.ndarray, dst: Path) -> None:
     import nibabel as nib
 
@@ -522,9 +517,48 @@ def stream_label_values(img, path: Path) -> set[int]:
 
 
 # --------------------------------------------------------------- batch step
+@dataclass(frozen=True)
+class ConvertOptions:
+    """Every option of :func:`convert` besides the config, the output folder and the dataset id and name.
+
+    ``labels`` (foreground names for values 1, 2, ...) or ``labels_json`` (a file or
+    dict, with an optional remap) set the label map, else the files' ``label-``
+    entity does; ``channels`` names the channels; ``reader`` is nnU-Net's image
+    reader; ``link`` how unchanged files are placed; ``datasets_path`` overrides
+    the config's; ``verify`` runs nnU-Net's integrity check; ``form_tolerance``
+    (mm) is the qform/sform gap above which a file is rewritten; ``jobs`` None
+    picks serial or a pool from the cohort size.
+    """
+
+    labels: Sequence[str] | None = None
+    labels_json: str | Path | dict | None = None
+    channels: Sequence[str] | None = None
+    reader: str = "SimpleITKIO"
+    link: str = "symlink"
+    datasets_path: str | Path | None = None
+    verify: bool = False
+    overwrite: bool | str = False
+    jobs: int | None = None
+    form_tolerance: float = QFORM_SFORM_TOLERANCE_MM
+    datalad_get: bool = False
+
+    def check(self) -> ConvertOptions:
+        """Refuse option values that contradict each other before any file is read."""
+        if self.reader not in READERS:
+            raise UsageError(f"unknown reader {self.reader!r}", None, f"use one of {', '.join(READERS)}")
+        if self.link not in LINK_MODES:
+            raise UsageError(f"unknown link mode {self.link!r}", None, f"use one of {', '.join(LINK_MODES)}")
+        if self.labels and self.labels_json:
+            raise UsageError("--labels and --labels-json exclude each other", None, "give one of them")
+        if self.form_tolerance < 0:
+            raise UsageError("--form-tolerance must be >= 0", None, f"e.g. --form-tolerance {QFORM_SFORM_TOLERANCE_MM}")
+        return self
+
+
 @dataclass
 class ConversionResult:
-    """Summary of a conversion, for the CLI and for callers."""
+    """Summary of a conversion, for the CLI and for callers (``status``: ``written``, or
+    ``skipped`` when the folder was already up to date)."""
 
     folder: Path
     num_training: int
@@ -533,6 +567,13 @@ class ConversionResult:
     seconds: float
     splits_written: list[Path]
     records: list[CaseRecord]
+    status: str = "written"
+
+    def record(self, dataset_id: int) -> dict:
+        """The stdout record of the dataset folder."""
+        return {"status": self.status, "path": str(self.folder), "dataset_id": dataset_id,
+                "cases": self.num_training + self.num_testing, "training": self.num_training,
+                "testing": self.num_testing, "corrected": self.corrected}
 
 
 def _label_names_from_files(labels: Iterable[Path]) -> list[str]:
@@ -614,29 +655,28 @@ def verify_with_nnunet(folder: Path, processes: int = 1) -> None:
 
 
 def convert(config: str | Path, path_out: str | Path | None, number: int, name: str = DEFAULT_NAME,
-            labels: Sequence[str] | None = None, labels_json: str | Path | dict | None = None,
-            channels: Sequence[str] | None = None, reader: str = "SimpleITKIO", link: str = "symlink",
-            datasets_path: str | Path | None = None, verify: bool = False, overwrite: bool = False,
-            jobs: int | None = None, form_tolerance: float = QFORM_SFORM_TOLERANCE_MM,
-            datalad_get: bool = False) -> ConversionResult:
-    """Convert a data config into ``<path_out>/Dataset<NNN>_<name>/`` (see module doc)."""
+            options: ConvertOptions | None = None, **kwargs) -> ConversionResult:
+    """Convert a data config into ``<path_out>/Dataset<NNN>_<name>/`` (see module doc).
+
+    ``options`` (or its fields as keyword arguments): see :class:`ConvertOptions`.
+    A case that fails does not stop the others from being checked; then one
+    ``BatchError`` lists every failing case and nothing is written.
+    """
     t0 = time.perf_counter()
-    _check_options(reader, link, labels, labels_json)
+    opts = resolve_options(ConvertOptions, options, kwargs).check()
+    reader, link, form_tolerance = opts.reader, opts.link, opts.form_tolerance
     folder_name = dataset_folder_name(number, name)
     path_out = _output_root(path_out)
-    cfg, cases = _load_cases(config, datasets_path, datalad_get)
-    label_map, remap = _label_map(labels, labels_json, cases)
-    channel_names = _channel_names(cases, channels)
-    conflicts = find_id_conflicts(number, name, [path_out, *[os.environ.get(v) for v in NNUNET_ENV]])
-    if conflicts:
-        raise OutputError(f"dataset id {number:03d} already belongs to {conflicts[0].name}", conflicts[0],
-                          "choose another -dnum (or remove that dataset)")
+    cfg, cases = _load_cases(config, opts.datasets_path, opts.datalad_get)
+    label_map, remap = _label_map(opts.labels, opts.labels_json, cases)
+    channel_names = _channel_names(cases, opts.channels)
+    _refuse_id_conflict(number, name, path_out)
     final = path_out / folder_name
     check_cases(cases, cfg.path)
     request = request_record(cases, {"name": name, "labels": label_map, "remap": remap or {},
                                      "channels": channel_names, "reader": reader, "link": link,
                                      "form_tolerance": form_tolerance})
-    if (final.exists() or final.is_symlink()) and not overwrite:
+    if (final.exists() or final.is_symlink()) and not opts.overwrite:
         done = _up_to_date(final, request, cfg.path)
         if done is not None:
             return done
@@ -645,7 +685,7 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
     work = _work_dir(path_out, folder_name)
     try:
         tasks = _tasks(cases, ids, work, link, tuple(sorted(label_map.values())), remap, form_tolerance)
-        records = _convert_all(tasks, [str(c.image) for c in cases], jobs)
+        records = _convert_all(tasks, [str(c.image) for c in cases], opts.jobs)
         num_training = sum(r.split != "TESTING" for r in records)
         write_dataset_json(work, channel_names, label_map, num_training, FILE_ENDING, reader, name,
                            totalseg_bids={"config": str(cfg.path), "contrasts": cfg.contrasts,
@@ -653,8 +693,8 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
         _write_mapping(work, records, cfg.datasets_path, len(channel_names))
         splits = _write_splits(work, records)
         atomic_write_json(work / REQUEST_FILE, request)
-        if verify:
-            verify_with_nnunet(work, jobs or 1)
+        if opts.verify:
+            verify_with_nnunet(work, opts.jobs or 1)
         _move_into_place(work, final, path_out, folder_name)
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
@@ -670,13 +710,12 @@ def convert(config: str | Path, path_out: str | Path | None, number: int, name: 
                             time.perf_counter() - t0, written, records)
 
 
-def _check_options(reader: str, link: str, labels: Sequence[str] | None, labels_json: object) -> None:
-    if reader not in READERS:
-        raise UsageError(f"unknown reader {reader!r}", None, f"use one of {', '.join(READERS)}")
-    if link not in LINK_MODES:
-        raise UsageError(f"unknown link mode {link!r}", None, f"use one of {', '.join(LINK_MODES)}")
-    if labels and labels_json:
-        raise UsageError("--labels and --labels-json exclude each other", None, "give one of them")
+def _refuse_id_conflict(number: int, name: str, path_out: Path) -> None:
+    """A dataset id already taken by another dataset name, here or in the nnU-Net folders, is refused."""
+    conflicts = find_id_conflicts(number, name, [path_out, *[os.environ.get(v) for v in NNUNET_ENV]])
+    if conflicts:
+        raise OutputError(f"dataset id {number:03d} already belongs to {conflicts[0].name}", conflicts[0],
+                          "choose another -dnum (or remove that dataset)")
 
 
 def _output_root(path_out: str | Path | None) -> Path:
@@ -751,19 +790,21 @@ def _tasks(cases: Sequence[Case], ids: Sequence[str], work: Path, link: str, all
 
 
 def _convert_all(tasks: Sequence[CaseTask], keys: Sequence[str], jobs: int | None) -> list[CaseRecord]:
-    """Run every case; re-raise the first case error with its class (and how many more failed)."""
+    """Run every case; one BatchError lists every case that failed.
+
+    Its ``done`` is empty: the cases that were placed live in the working folder,
+    which the caller removes, so no output of them exists.
+    """
     if jobs is None:
         jobs = _default_jobs(tasks)
-    outcomes = run_tasks(_convert_case_or_error, list(tasks), keys=list(keys), jobs=jobs, desc="convert")
-    errors = [o.value for o in outcomes if o.ok and isinstance(o.value, TotalsegBidsError)]
-    crashed = [o for o in outcomes if not o.ok]
-    if errors:
-        first, n = errors[0], len(errors) + len(crashed)
-        fix = first.fix + (f" ({n - 1} more case(s) failed)" if n > 1 else "") if first.fix else first.fix
-        raise type(first)(first.problem, first.path, fix)
-    if crashed:
-        raise InputError(crashed[0].error or "case failed", crashed[0].key, "rerun with -v for details")
-    return [o.value for o in outcomes]
+    outcomes = run_tasks(convert_case, list(tasks), keys=list(keys), jobs=jobs, desc="convert")
+    try:
+        return finish(outcomes, "case(s)")
+    except BatchError as exc:
+        failed = [item for item, _msg in exc.failures]
+        shown = ", ".join(failed[:5]) + (", ..." if len(failed) > 5 else "")
+        raise BatchError(f"{len(failed)} of {len(outcomes)} case(s) failed, so no dataset was written: {shown}",
+                         None, "fix the cases named above and rerun", failures=exc.failures) from None
 
 
 def _default_jobs(tasks: Sequence[CaseTask]) -> int | None:
@@ -826,7 +867,7 @@ def _up_to_date(final: Path, request: dict, config: Path | None) -> ConversionRe
     records = [CaseRecord(c["case_id"], c["split"], c["images"], c["label"], c["nnunet_images"],
                           c["nnunet_label"], c.get("actions", [])) for c in cases]
     ntr = sum(r.split != "TESTING" for r in records)
-    return ConversionResult(final, ntr, len(records) - ntr, 0, 0.0, [final / SPLITS_FILE], records)
+    return ConversionResult(final, ntr, len(records) - ntr, 0, 0.0, [final / SPLITS_FILE], records, "skipped")
 
 
 def _default_dir_mode() -> int:
@@ -874,13 +915,11 @@ def get_parser() -> argparse.ArgumentParser:
 def _run(args: argparse.Namespace) -> int:
     if args.datalad_save:
         log.warning("--datalad-save: the nnU-Net dataset is outside BIDS; nothing to save")
-    res = convert(args.config, args.path_out, args.dataset_number, args.dataset_name, labels=args.labels,
-                  labels_json=args.labels_json, channels=args.channels, reader=args.reader, link=args.link,
-                  datasets_path=args.datasets_path, verify=args.verify, overwrite=args.overwrite, jobs=args.jobs,
-                  form_tolerance=args.form_tolerance, datalad_get=args.datalad_get)
+    res = convert(args.config, args.path_out, args.dataset_number, args.dataset_name,
+                  options_from_args(ConvertOptions, args))
     log.info("%d training and %d testing case(s), %d corrected copy(ies), in %.1f s; split file: %s",
              res.num_training, res.num_testing, res.corrected, res.seconds, ", ".join(map(str, res.splits_written)))
-    print(res.folder)
+    cli.emit("convert_config_to_nnunet", [res.record(args.dataset_number)])
     return 0
 
 

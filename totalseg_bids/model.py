@@ -34,6 +34,7 @@ import os
 import re
 import zipfile
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ from .core import cli
 from .core.atomic import atomic_path, atomic_write_json, file_lock
 from .core.derivatives import now
 from .core.errors import InputError, MissingFileError, OutputError, UsageError
+from .core.options import options_from_args, resolve_options
 
 CARD = "totalseg_bids_model_card.json"
 MAPPING = "case_mapping.tsv"
@@ -167,15 +169,34 @@ def _dataset_name(image: Path) -> str | None:
     return None
 
 
-def export(dataset: str, configuration: str, output: str | Path, folds: Sequence[str] = ("0",),
-           trainer: str = "nnUNetTrainer", plans: str = "nnUNetPlans", results: str | Path | None = None) -> Path:
-    """nnU-Net's export of one trained configuration, plus our model card, written atomically."""
+@dataclass(frozen=True)
+class ExportOptions:
+    """Which trained configuration to export: nnU-Net's configuration, folds, trainer and plans,
+    from ``results`` (default ``$nnUNet_results``)."""
+
+    configuration: str = "3d_fullres"
+    folds: tuple[str, ...] = ("0",)
+    trainer: str = "nnUNetTrainer"
+    plans: str = "nnUNetPlans"
+    results: str | Path | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "folds", tuple(str(f) for f in self.folds))
+
+
+def export(dataset: str, output: str | Path, options: ExportOptions | None = None, **kwargs) -> Path:
+    """nnU-Net's export of one trained configuration, plus our model card, written atomically.
+
+    ``options`` (or its fields as keyword arguments): see :class:`ExportOptions`.
+    """
     from .predict import find_dataset_folder, resolve_model
 
-    root = Path(results or os.environ.get("nnUNet_results") or "")
+    opts = resolve_options(ExportOptions, options, kwargs)
+    configuration, trainer, plans = opts.configuration, opts.trainer, opts.plans
+    root = Path(opts.results or os.environ.get("nnUNet_results") or "")
     if not str(root) or not root.is_dir():
         raise UsageError("export needs nnUNet_results", root or None, "export nnUNet_results=DIR")
-    model = resolve_model(None, dataset, configuration, trainer, plans, folds, results=root)
+    model = resolve_model(None, dataset, configuration, trainer, plans, opts.folds, results=root)
     if not (model.folder / f"fold_{model.folds[0]}" / "progress.png").is_file():
         raise MissingFileError("fold has no progress.png (training unfinished?)", model.folder, "finish training")
     ds_name = find_dataset_folder(root, str(dataset)).name
@@ -343,15 +364,25 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+def installed_record(entry: dict, root: Path) -> dict:
+    """One stdout record of an installed model: its first model folder as ``path``, then the registry entry.
+
+    >>> installed_record({"name": "sacrum", "folders": ["Dataset300_S/T__P__3d"]}, Path("/m"))
+    {'status': 'installed', 'path': '/m/Dataset300_S/T__P__3d', 'name': 'sacrum', 'folders': ['Dataset300_S/T__P__3d']}
+    """
+    return {"status": "installed", "path": str(root / entry["folders"][0]),
+            **{k: v for k, v in entry.items() if k != "folder"}}
+
+
 def _run(args: argparse.Namespace) -> int:
     if args.action == "export":
-        print(export(args.dataset, args.configuration, args.output, args.folds, args.trainer, args.plans))
+        zip_path = export(args.dataset, args.output, options_from_args(ExportOptions, args))
+        cli.emit("model", [{"status": "written", "path": zip_path, "dataset": args.dataset,
+                            "configuration": args.configuration}])
     elif args.action == "install":
-        entry = install(args.zip, args.name)
-        print(json.dumps(entry))
+        cli.emit("model", [installed_record(install(args.zip, args.name), models_root())])
     else:
-        for entry in installed():
-            print(json.dumps(entry))
+        cli.emit("model", [installed_record(entry, models_root()) for entry in installed()])
     return 0
 
 

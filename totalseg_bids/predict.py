@@ -17,7 +17,9 @@ Why it is built this way:
   export, into a **scratch folder** (nnU-Net writes its own JSON files beside
   predictions). The result is then checked against the image grid, post-
   processed and written atomically into the derivatives. One failing image is
-  reported; the others continue (exit 1 and a summary at the end).
+  reported; the others continue, and the batch ends in one ``BatchError``
+  listing every failed image (its ``done``: the records of the outputs that
+  were written or skipped), after a summary line in the log.
 * On the CPU (``-j 1``, the default there) images are predicted one after the
   other in this process: nnU-Net's worker pools would spawn processes that
   each import torch, which costs more than they save on small machines. With
@@ -61,6 +63,7 @@ from .core.config import SPLITS, load_config
 from .core.datalad import ensure_content, get_requested
 from .core.derivatives import ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar
 from .core.errors import BatchError, InputError, MissingFileError, TotalsegBidsError, UsageError
+from .core.options import options_from_args, resolve_options
 from .core.index import find_images
 from .core.nifti import GRID_ATOL, Grid, load_nifti, nonzero_bbox, read_data, resample_label, save_mask
 from .core.parallel import default_jobs, shard
@@ -407,8 +410,8 @@ def to_image_grid(pred_path: Path, image_path: Path) -> tuple[np.ndarray, np.nda
 
 
 @dataclass
-class Options:
-    """Post-processing and metadata options shared by every image."""
+class PostOptions:
+    """Post-processing and metadata of every image, derived once from :class:`PredictOptions` and the model."""
 
     keep: str = "per-label"
     kind: str = "seg"
@@ -417,7 +420,7 @@ class Options:
     qc_dir: Path | None = None
 
 
-def finalize(item: Item, pred_path: Path, opts: Options) -> dict:
+def finalize(item: Item, pred_path: Path, opts: PostOptions) -> dict:
     """Post-process one scratch prediction and write it (then its sidecar) into the derivatives."""
     data, affine, note = to_image_grid(pred_path, item.images[0])
     if note:
@@ -484,8 +487,49 @@ def collect_inputs(config: str | Path | None = None, split: str = "TESTING", bid
     return [(f.path,) for f in files]
 
 
+@dataclass(frozen=True)
+class PredictOptions:
+    """Every option of :func:`predict` besides the inputs and the model.
+
+    ``label_name``: the outputs' ``label-`` entity (default: the model's class
+    for a binary model, else its dataset name); ``derivatives``: the folder in
+    each dataset's ``derivatives/``; ``keep``: largest-component filter (one of
+    ``KEEP_LARGEST``); ``tta``: test-time mirroring; ``overwrite``: True, or
+    ``"manual"`` to replace hand-corrected labels too; ``num_parts``/``part_id``:
+    this run's shard; ``batch_size``: images per predictor call; ``jobs``:
+    nnU-Net workers (None: 1 on the CPU, up to 3 on a GPU); ``qc_dir``: QC report
+    to add every output to; ``datalad_get``: fetch annexed images first.
+    """
+
+    label_name: str | None = None
+    derivatives: str = "labels"
+    naming: str = "neuropoly"
+    keep: str = "per-label"
+    device: str = "auto"
+    tta: bool = True
+    overwrite: bool | str = False
+    num_parts: int = 1
+    part_id: int = 0
+    batch_size: int = 8
+    jobs: int | None = None
+    qc_dir: str | Path | None = None
+    datalad_get: bool = False
+
+    def check(self) -> PredictOptions:
+        """Refuse values no image could be predicted with, before anything is read."""
+        if self.batch_size < 1:
+            raise UsageError("--batch-size must be >= 1", None, "e.g. --batch-size 8")
+        if self.keep not in KEEP_LARGEST:
+            raise UsageError(f"unknown --keep-largest {self.keep!r}", None, f"use one of {', '.join(KEEP_LARGEST)}")
+        if self.label_name is not None:
+            label_value(self.label_name)  # raises a usage error on a name without letters or digits
+        return self
+
+
 @dataclass
 class PredictSummary:
+    """What a run did: outputs written (``empty``: those without foreground), skipped and failed."""
+
     predicted: list[Path]
     skipped: list[Path]
     empty: list[Path]
@@ -495,11 +539,39 @@ class PredictSummary:
     #: the derivative folders the outputs go to (what ``--datalad-save`` saves)
     roots: list[Path] = field(default_factory=list)
 
+    def records(self) -> list[dict]:
+        """One stdout record per output: ``skipped``, ``written``, or ``empty`` (written, no foreground).
 
-def plan_items(inputs: Sequence[tuple[Path, ...]], nchan: int, label_name: str, kind: str,
-               derivatives: str, naming: str, overwrite: bool, summary: PredictSummary) -> list[Item]:
+        >>> PredictSummary([Path("a"), Path("b")], [Path("c")], [Path("b")], [], 1.0).records()[1:]
+        [{'status': 'written', 'path': 'a'}, {'status': 'empty', 'path': 'b'}]
+        """
+        empty = set(self.empty)
+        return ([{"status": "skipped", "path": str(p)} for p in self.skipped]
+                + [{"status": "empty" if p in empty else "written", "path": str(p)} for p in self.predicted])
+
+    def log(self) -> None:
+        """The run's one summary line (stderr in the CLI)."""
+        rate = len(self.predicted) / self.seconds * 60 if self.seconds and self.predicted else 0.0
+        log.info("predicted %d, skipped %d (done), empty %d, failed %d in %.1f s (%.1f images/min, "
+                 "model load %.1f s)", len(self.predicted), len(self.skipped), len(self.empty),
+                 len(self.failures), self.seconds, rate, self.model_seconds)
+
+    def finish(self) -> PredictSummary:
+        """This summary when every image succeeded, else one BatchError (``done``: :meth:`records`)."""
+        if self.failures:
+            total = len(self.predicted) + len(self.skipped) + len(self.failures)
+            shown = ", ".join(key for key, _ in self.failures[:5]) + (", ..." if len(self.failures) > 5 else "")
+            raise BatchError(f"{len(self.failures)} of {total} image(s) failed: {shown}", None,
+                             "fix them and re-run: finished outputs are skipped", failures=self.failures,
+                             done=self.records())
+        return self
+
+
+def plan_items(inputs: Sequence[tuple[Path, ...]], nchan: int, label_name: str, kind: str, opts: PredictOptions,
+               summary: PredictSummary) -> list[Item]:
     """The images still to predict; completed outputs go to ``summary.skipped``,
     inputs that cannot be planned to ``summary.failures``."""
+    overwrite = opts.overwrite
     from .core.provenance import refuse_manual_overwrite
 
     items: list[Item] = []
@@ -509,8 +581,8 @@ def plan_items(inputs: Sequence[tuple[Path, ...]], nchan: int, label_name: str, 
                 raise InputError(f"the model takes {nchan} channel(s), got {len(images)}", images[0],
                                  "list one image per model channel (object entries in the config)")
             raw = raw_root_of(images[0])
-            droot = raw / "derivatives" / derivatives
-            out = derivative_path(images[0], droot, label_name, kind=kind, naming=naming)
+            droot = raw / "derivatives" / opts.derivatives
+            out = derivative_path(images[0], droot, label_name, kind=kind, naming=opts.naming)
         except TotalsegBidsError as exc:
             summary.failures.append((str(images[0]), str(exc)))
             continue
@@ -538,30 +610,31 @@ def default_label_name(model: Model, kind: str) -> str:
     return classes[min(classes)] if kind == "seg" and classes else re.sub(r"^Dataset\d+_", "", model.dataset)
 
 
-def make_options(model: Model, engine: Engine, kind: str, keep: str, tta: bool,
-                 qc_dir: str | Path | None) -> Options:
+def make_options(model: Model, engine: Engine, kind: str, opts: PredictOptions) -> PostOptions:
     """Post-processing options and the ``GeneratedBy`` records of every sidecar."""
+    keep = opts.keep
     nn_meta = {"Dataset": model.dataset, "Configuration": model.configuration, "Trainer": model.trainer,
                "Plans": model.plans, "Folds": list(model.folds), "Checkpoint": model.checkpoint,
-               "Device": engine.device, "TTA": bool(tta), "Model": model.identity or None}
+               "Device": engine.device, "TTA": bool(opts.tta), "Model": model.identity or None}
     post = {"per-label": "largest connected component per label (26-connectivity, cc3d)",
             "union": "largest connected component of the union of labels (26-connectivity, cc3d)",
             "off": "none"}[keep]
-    return Options(keep, kind, model.classes,
-                   [generated_by("nnUNet", _nnunet_version(), **nn_meta),
-                    generated_by("totalseg_bids", PostProcessing=post, Command="totalseg_bids.predict")],
-                   Path(qc_dir) if qc_dir else None)
+    return PostOptions(keep, kind, model.classes,
+                       [generated_by("nnUNet", _nnunet_version(), **nn_meta),
+                        generated_by("totalseg_bids", PostProcessing=post, Command="totalseg_bids.predict")],
+                       Path(opts.qc_dir) if opts.qc_dir else None)
 
 
-def run_items(items: Sequence[Item], model: Model, kind: str, keep: str, device: str, tta: bool,
-              batch_size: int, jobs: int | None, qc_dir: str | Path | None, summary: PredictSummary) -> None:
+def run_items(items: Sequence[Item], model: Model, kind: str, options: PredictOptions,
+              summary: PredictSummary) -> None:
     """Load the model once and predict ``items`` chunk by chunk through a scratch folder."""
-    device = choose_device(device)
-    announce_mirroring(device, tta, len(items))
+    device = choose_device(options.device)
+    announce_mirroring(device, options.tta, len(items))
     tm = time.perf_counter()
-    engine = Engine(model, device=device, tta=tta, jobs=jobs)
+    engine = Engine(model, device=device, tta=options.tta, jobs=options.jobs)
     summary.model_seconds = time.perf_counter() - tm
-    opts = make_options(model, engine, kind, keep, tta, qc_dir)
+    opts = make_options(model, engine, kind, options)
+    batch_size = options.batch_size
     log.info("model loaded in %.1f s on %s; predicting %d image(s)", summary.model_seconds, engine.device,
              len(items))
     scratch = Path(tempfile.mkdtemp(prefix="totalseg_bids-predict-"))
@@ -574,36 +647,53 @@ def run_items(items: Sequence[Item], model: Model, kind: str, keep: str, device:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def predict(inputs: Sequence[tuple[Path, ...]], model: Model, label_name: str | None = None,
-            derivatives: str = "labels", naming: str = "neuropoly", keep: str = "per-label",
-            device: str = "auto", tta: bool = True, overwrite: bool = False, num_parts: int = 1, part_id: int = 0,
-            batch_size: int = 8, jobs: int | None = None, qc_dir: str | Path | None = None,
-            datalad_get: bool = False) -> PredictSummary:
-    """Predict every input with one model load; see the module docstring."""
+def shard_inputs(inputs: Sequence[tuple[Path, ...]], opts: PredictOptions) -> list[tuple[Path, ...]]:
+    """This run's part of the inputs (``num_parts``/``part_id``), in a stable order."""
+    return shard(sorted(inputs, key=lambda c: str(c[0])), opts.num_parts, opts.part_id)
+
+
+def derivative_roots(inputs: Sequence[tuple[Path, ...]], opts: PredictOptions) -> list[Path]:
+    """The derivative folders this run's outputs go to (what ``--datalad-save`` saves),
+    known before anything is predicted; inputs outside a BIDS dataset have none."""
+    roots: list[Path] = []
+    for images in shard_inputs(inputs, opts):
+        try:
+            root = raw_root_of(images[0]) / "derivatives" / opts.derivatives
+        except TotalsegBidsError:
+            continue
+        if root not in roots:
+            roots.append(root)
+    return roots
+
+
+def predict(inputs: Sequence[tuple[Path, ...]], model: Model, options: PredictOptions | None = None,
+            **kwargs) -> PredictSummary:
+    """Predict every input with one model load; see the module docstring.
+
+    ``options`` (or its fields as keyword arguments): see :class:`PredictOptions`.
+    Returns the summary when every image succeeded; otherwise raises one
+    ``BatchError`` after the others are done, whose ``done`` holds their records.
+    """
     t0 = time.perf_counter()
-    if batch_size < 1:
-        raise UsageError("--batch-size must be >= 1", None, "e.g. --batch-size 8")
-    if keep not in KEEP_LARGEST:
-        raise UsageError(f"unknown --keep-largest {keep!r}", None, f"use one of {', '.join(KEEP_LARGEST)}")
+    opts = resolve_options(PredictOptions, options, kwargs).check()
     kind = output_kind(model.labels)
-    label_name = label_name or default_label_name(model, kind)
+    label_name = opts.label_name or default_label_name(model, kind)
     label_value(label_name)  # raises a usage error on a name without letters or digits
-    inputs = shard(sorted(inputs, key=lambda c: str(c[0])), num_parts, part_id)
     summary = PredictSummary([], [], [], [], 0.0)
-    items = plan_items(inputs, len(model.channels) or 1, label_name, kind, derivatives, naming, overwrite,
-                       summary)
+    items = plan_items(shard_inputs(inputs, opts), len(model.channels) or 1, label_name, kind, opts, summary)
     if summary.skipped:
         log.info("%d output(s) already done, skipped (--overwrite redoes them)", len(summary.skipped))
     if items:
-        ensure_content([p for it in items for p in it.images], get=get_requested(datalad_get))
+        ensure_content([p for it in items for p in it.images], get=get_requested(opts.datalad_get))
         items = preflight(items, summary.failures)
     if items:
-        run_items(items, model, kind, keep, device, tta, batch_size, jobs, qc_dir, summary)
+        run_items(items, model, kind, opts, summary)
     summary.seconds = time.perf_counter() - t0
-    return summary
+    summary.log()
+    return summary.finish()
 
 
-def _run_chunk(engine: Engine, chunk: Sequence[Item], scratch: Path, offset: int, opts: Options,
+def _run_chunk(engine: Engine, chunk: Sequence[Item], scratch: Path, offset: int, opts: PostOptions,
                summary: PredictSummary, bar: Any = None) -> None:
     """Predict and finalise one chunk (validated by :func:`preflight`); failures are recorded, not raised."""
     ready = [(item, scratch / f"case{offset + n:06d}") for n, item in enumerate(chunk)]
@@ -689,7 +779,7 @@ def get_parser() -> argparse.ArgumentParser:
                         "on the CPU it costs up to ~8x in 3D and a warning says so: --no-tta turns it off")
     p.add_argument("--label-name", default=None,
                    help="label- entity of the outputs (default: the model's label name)")
-    p.add_argument("--keep-largest", choices=KEEP_LARGEST, default="per-label",
+    p.add_argument("--keep-largest", dest="keep", choices=KEEP_LARGEST, default="per-label",
                    help="largest connected component per label (default), on the union, or off")
     p.add_argument("--derivatives", default="labels", help="derivative folder name (default labels)")
     cli.add_naming_arg(p)
@@ -698,7 +788,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--part-id", type=int, default=0, help="which part this run does (0-based)")
     p.add_argument("--batch-size", type=int, default=8, metavar="M",
                    help="images per predictor call (and per scratch folder); default 8")
-    p.add_argument("--qc", type=Path, default=None, metavar="DIR", help="add every output to the QC report in DIR")
+    p.add_argument("--qc", dest="qc_dir", type=Path, default=None, metavar="DIR",
+                   help="add every output to the QC report in DIR")
     cli.add_datalad_args(p)
     return p
 
@@ -721,20 +812,10 @@ def _predict_cli(args: argparse.Namespace, identity: dict) -> int:
                           args.folds, args.checkpoint)
     model.identity = identity
     inputs = collect_inputs(args.config, args.split, args.bids_dir, args.contrasts, args.datasets_path)
-    res = predict(inputs, model, args.label_name, args.derivatives, args.naming, args.keep_largest, args.device,
-                  args.tta, args.overwrite, args.num_parts, args.part_id, args.batch_size, args.jobs, args.qc,
-                  args.datalad_get)
-    cli.save_outputs(args, res.roots)  # skipped outputs of a resumed run too; also when some images failed
-    rate = len(res.predicted) / res.seconds * 60 if res.seconds and res.predicted else 0.0
-    log.info("predicted %d, skipped %d (done), empty %d, failed %d in %.1f s (%.1f images/min, model load %.1f s)",
-             len(res.predicted), len(res.skipped), len(res.empty), len(res.failures), res.seconds, rate,
-             res.model_seconds)
-    for out in res.predicted:
-        print(out)
-    if res.failures:
-        total = len(res.predicted) + len(res.skipped) + len(res.failures)
-        raise BatchError(f"{len(res.failures)} of {total} image(s) failed", None,
-                         "fix them and re-run: finished outputs are skipped", failures=res.failures)
+    opts = options_from_args(PredictOptions, args).check()
+    # skipped outputs of a resumed run are saved too; also when some images failed
+    with cli.saving(args, derivative_roots(inputs, opts)):
+        cli.report("predict", lambda: predict(inputs, model, opts).records())
     return 0
 
 

@@ -20,10 +20,12 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from .core import cli
 from .core.errors import ExternalToolError, MissingFileError, UsageError
+from .core.options import options_from_args, resolve_options
 
 MODULE = "train_nnunet"
 TRAINER_ENV = "TOTALSEG_BIDS_NNUNET_TRAINER"
@@ -92,8 +94,9 @@ def _tool(name: str) -> str:
 
 
 def _call(cmd: Sequence[str], env: dict) -> None:
+    """Run one nnU-Net tool; its output goes to stderr, since stdout carries only our result record."""
     print("+ " + " ".join(cmd), file=sys.stderr, flush=True)
-    rc = subprocess.call(list(cmd), env=env)
+    rc = subprocess.call(list(cmd), env=env, stdout=2)
     if rc != 0:
         raise ExternalToolError(f"{Path(cmd[0]).name} exited with {rc}", None, "see its output above")
 
@@ -116,27 +119,54 @@ def cli_log():
     return logging.getLogger(__name__)
 
 
-def train(dataset_id: str, configuration: str = "3d_fullres", folds: Sequence[str] = ("0",),
-          trainer: str = "nnUNetTrainer", plans: str = "nnUNetPlans", device: str | None = None,
-          preprocess: bool = True, extra_args: Sequence[str] = ()) -> Path:
-    """Plan/preprocess (with nnU-Net's integrity check), copy the split, train each fold; returns the model folder."""
+@dataclass(frozen=True)
+class TrainOptions:
+    """What to train: nnU-Net's configuration, folds, trainer and plans, on which device.
+
+    ``device`` None picks cuda when torch sees a GPU; ``preprocess`` False reuses
+    an earlier plan/preprocess; ``extra_args`` go to ``nnUNetv2_train`` as they are.
+    """
+
+    configuration: str = "3d_fullres"
+    folds: tuple[str, ...] = ("0",)
+    trainer: str = "nnUNetTrainer"
+    plans: str = "nnUNetPlans"
+    device: str | None = None
+    preprocess: bool = True
+    extra_args: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # lists from callers and the CLI become tuples, so the options stay hashable and frozen
+        object.__setattr__(self, "folds", tuple(str(f) for f in self.folds))
+        object.__setattr__(self, "extra_args", tuple(self.extra_args))
+        if not self.folds:
+            raise UsageError("no fold to train", None, "give folds, e.g. 0 or \"0 1 2 3 4\"")
+
+
+def train(dataset_id: str, options: TrainOptions | None = None, **kwargs) -> Path:
+    """Plan/preprocess (with nnU-Net's integrity check), copy the split, train each fold; returns the model folder.
+
+    ``options`` (or its fields as keyword arguments): see :class:`TrainOptions`.
+    """
+    opts = resolve_options(TrainOptions, options, kwargs)
+    configuration, trainer, plans = opts.configuration, opts.trainer, opts.plans
     missing = [v for v in NNUNET_VARS if not os.environ.get(v)]
     if missing:
         raise UsageError(f"{missing[0]} is not set", None, f"export {missing[0]}=DIR (see docs/conventions.md)")
     raw, pre, results = (Path(os.environ[v]) for v in NNUNET_VARS)
     ds_dir = dataset_folder(raw, dataset_id)
-    device = choose_device(device)
+    device = choose_device(opts.device)
     env = training_env(device=device)
     np_ = env["nnUNet_def_n_proc"]
     cli_log().info("%s, configuration %s, folds %s, trainer %s, plans %s, device %s", ds_dir.name, configuration,
-                   " ".join(folds), trainer, plans, device)
-    if preprocess:
+                   " ".join(opts.folds), trainer, plans, device)
+    if opts.preprocess:
         _call([_tool("nnUNetv2_plan_and_preprocess"), "-d", dataset_id, "--verify_dataset_integrity",
                "-c", configuration, "-np", np_, "-npfp", np_], env)
     copy_splits(ds_dir, pre)
-    for fold in folds:
+    for fold in opts.folds:
         _call([_tool("nnUNetv2_train"), dataset_id, configuration, fold, "-tr", trainer, "-p", plans,
-               "-device", device, *extra_args], env)
+               "-device", device, *opts.extra_args], env)
     model = results / ds_dir.name / f"{trainer}__{plans}__{configuration}"
     cli_log().info("done; model in %s", model)
     return model
@@ -161,11 +191,14 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    trainer = args.trainer or os.environ.get(TRAINER_ENV) or "nnUNetTrainer"
-    model = train(args.dataset_id, args.configuration, args.folds.split(), trainer, args.plans,
-                  os.environ.get("DEVICE") or None, os.environ.get("SKIP_PREPROCESS", "0") != "1",
-                  os.environ.get("TRAIN_ARGS", "").split())
-    print(model)
+    opts = options_from_args(TrainOptions, args, folds=tuple(args.folds.split()),
+                             trainer=args.trainer or os.environ.get(TRAINER_ENV) or "nnUNetTrainer",
+                             device=os.environ.get("DEVICE") or None,
+                             preprocess=os.environ.get("SKIP_PREPROCESS", "0") != "1",
+                             extra_args=tuple(os.environ.get("TRAIN_ARGS", "").split()))
+    model = train(args.dataset_id, opts)
+    cli.emit(MODULE, [{"status": "written", "path": model, "dataset_id": args.dataset_id,
+                       "configuration": opts.configuration, "folds": list(opts.folds), "trainer": opts.trainer}])
     return 0
 
 
