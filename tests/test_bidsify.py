@@ -241,6 +241,8 @@ def test_phantoms_layout_cli_and_light_import(tmp_path):
     proc = run_module("phantoms", "--layout", "mrspineseg", "--out", tmp_path / "m", "--subjects", "1")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m/train/MR/Case1.nii.gz").is_file() and (tmp_path / "m/train/Mask/mask_case1.nii.gz").is_file()
+    assert json.loads(proc.stdout) == {"stage": "phantoms", "status": "written", "path": str(tmp_path / "m"),
+                                       "kind": "layout", "layout": "mrspineseg", "subjects": 1}
     assert_one_line_error(run_module("phantoms", "--layout", "nosuch", "--out", tmp_path / "x"), "--layout", code=2)
     code = ("import sys, totalseg_bids.bidsify.__main__; "
             "print([m for m in ('torch', 'nnunetv2', 'SimpleITK', 'openpyxl') if m in sys.modules])")
