@@ -48,8 +48,9 @@ def add_entries(qc_dir: str | Path, pairs: Sequence[tuple[Any, Any]], options: Q
     index = build_report(qc_dir)
     for outcome in outcomes:
         if outcome.ok:
-            outcome.value = entry_result(Path(outcome.value))
-            problem = unreadable_problem(outcome.value, index)
+            rec = json.loads(Path(outcome.value).read_text(encoding="utf-8"))
+            problem = unreadable_problem(rec, index)
+            outcome.value = entry_result(Path(outcome.value), rec)
             if problem is not None:
                 outcome.ok, outcome.error = False, problem
     report = {"status": "written", "path": str(index), "kind": "report", "entries": _entry_count(qc_dir)}
@@ -68,29 +69,34 @@ def _entry_count(qc_dir: Path) -> int:
     return sum(1 for p in (qc_dir / ENTRIES_DIR).glob("*.json") if not p.name.startswith(TMP_PREFIX))
 
 
-def entry_result(record_path: Path) -> dict:
-    """The stdout record of one written entry: where it is, what it shows, what it found."""
-    rec = json.loads(Path(record_path).read_text(encoding="utf-8"))
+def entry_result(record_path: Path, rec: dict) -> dict:
+    """The stdout record of one written entry (``rec``, its JSON): where it is, what it shows, what it found.
+
+    >>> entry_result(Path("qc/entries/a.json"), {"label": "a.nii.gz", "status": "ok", "flags": []})["kind"]
+    'entry'
+    """
     return {"status": "written", "path": str(record_path), "kind": "entry", "image": rec.get("image"),
             "label": rec.get("label"), "qc_status": rec.get("status"),
             "flags": [f.get("code") for f in rec.get("flags", [])]}
 
 
-def unreadable_problem(entry: dict, index: Path) -> str | None:
-    """The error line of an entry whose input is missing, unreadable or invalid, else None.
+def unreadable_problem(rec: dict, index: Path) -> str | None:
+    """The error line of an entry (its JSON record) whose input is missing, unreadable or invalid, else None.
 
     Grid mismatches, empty labels and other findings are what the report is
     for and do not fail the batch.
 
-    >>> unreadable_problem({"flags": ["touches_edge"]}, Path("qc/index.html")) is None
+    >>> unreadable_problem({"flags": [{"code": "touches_edge", "message": "label touches the edge"}]},
+    ...                    Path("qc/index.html")) is None
     True
+    >>> unreadable_problem({"label": "a_seg.nii.gz", "flags": [{"code": "missing_label", "message": "missing"}]},
+    ...                    Path("qc/index.html"))
+    'a_seg.nii.gz: missing (flagged in qc/index.html); fix or re-create the file, then re-run'
     """
-    code = next((c for c in entry.get("flags", []) if c in UNREADABLE_FLAGS), None)
-    if code is None:
+    flag = next((f for f in rec.get("flags", []) if f.get("code") in UNREADABLE_FLAGS), None)
+    if flag is None:
         return None
-    rec = json.loads(Path(entry["path"]).read_text(encoding="utf-8"))
-    flag = next(f for f in rec["flags"] if f.get("code") == code)
-    which = rec.get("label") if "label" in code else rec.get("image")
+    which = rec.get("label") if "label" in flag["code"] else rec.get("image")
     return str(InputError(f"{flag['message']} (flagged in {index})", which or rec.get("image") or rec.get("label"),
                           "fix or re-create the file, then re-run"))
 
