@@ -21,9 +21,10 @@ download carries RTSTRUCT sacrum contours, which then stand for stage 1.
 6. ``predict`` on the test split, largest component kept;
 7. ``qc`` report.
 
-It ends with a table: Dice of the transferred labels and of the predictions
-against the phantom ground truth, counts, time per stage, and where the
-outputs are. Uses the GPU when there is one (nnU-Net training and inference).
+It ends with a table on stderr (and in ``summary.md``): Dice of the transferred
+labels and of the predictions against the phantom ground truth, counts, time per
+stage, and where the outputs are; stdout gets the same figures as one JSON record
+(``summary.json``). Uses the GPU when there is one (nnU-Net training and inference).
 """
 
 from __future__ import annotations
