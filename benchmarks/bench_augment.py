@@ -82,7 +82,7 @@ def bench_augment(ctx: Context) -> None:
             out = ctx.tmp / f"aug_ours{jobs}"
             shutil.rmtree(out, ignore_errors=True)
             t = time.perf_counter()
-            mod.augment(src, out, {"train": target}, seed=1, jobs=jobs)
+            mod.augment(src, out, target_train=target, seed=1, jobs=jobs)
             return time.perf_counter() - t
         return go
 

@@ -10,7 +10,6 @@ pydicom start-up included), and the header scan alone (where the overhead is).
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
@@ -44,7 +43,9 @@ def clinical_tree(root: Path, series: int) -> Path:
 def _rows(ctx: Context, mod, exe: str, src: Path, size: str, repeats: int) -> None:
     series = sorted({p.parent for p in src.rglob("*.dcm")})
     n = len(series)
-    opts = argparse.Namespace(mr_suffix=None, classes=None, naming="neuropoly", config=None, subject_regex=None)
+    from totalseg_bids.bidsify.options import BidsifyOptions
+
+    opts = BidsifyOptions(jobs=1)
     bench = "DICOM -> BIDS per series (-j 1)"
     env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""),
            "TOTALSEG_BIDS_NO_PROGRESS": "1"}
@@ -53,7 +54,7 @@ def _rows(ctx: Context, mod, exe: str, src: Path, size: str, repeats: int) -> No
         out = ctx.tmp / "bids"
         shutil.rmtree(out, ignore_errors=True)
         t = time.perf_counter()
-        mod.bidsify("dicom", src, out, opts, jobs=1)
+        mod.bidsify("dicom", src, out, opts)
         return (time.perf_counter() - t) / n
 
     def ours_cli() -> float:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The whole pipeline on bundled phantom data: installs what is missing, then runs
-# python -m totalseg_bids.demo and prints the summary table.
+# python -m totalseg_bids.demo: the summary table on stderr, its figures as one JSON record on stdout.
 #   bash scripts/demo.sh [--out DIR] [--subjects N] [--device auto|cuda|cpu]
 #                        [--source phantoms|synthrad2023|dicom|goldatlas] [--stop-after STAGE]
 set -euo pipefail

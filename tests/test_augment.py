@@ -216,6 +216,46 @@ def test_rerun_is_a_no_op_and_a_changed_request_is_refused(slice_dir, tmp_path, 
     assert sum(r["split"] == "train" for r in rows(out, "augment.tsv")) == 9
 
 
+def test_cli_prints_one_record_per_sample_then_the_manifest(slice_dir, tmp_path, cli):
+    out = tmp_path / "aug"
+    args = ["--slices", str(slice_dir), "--out", str(out), "--target-train", "6", "--target-val", "2", "-j", "1"]
+    proc = cli("augment", *args)
+    assert proc.returncode == 0, proc.stderr
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    man = rows(out, "augment.tsv")
+    assert [r["kind"] for r in records] == ["sample"] * len(man) + ["manifest"]
+    assert {r["stage"] for r in records} == {"augment"} and {r["status"] for r in records} == {"written"}
+    assert [r["path"] for r in records[:-1]] == [str(out / m["file"]) for m in man]
+    assert all(Path(r["path"]).is_file() and Path(r["mask"]).is_file() for r in records[:-1])
+    assert records[-1]["path"] == str(out / "augment.tsv") and (records[-1]["train"], records[-1]["val"]) == (6, 2)
+    again = [json.loads(line) for line in cli("augment", *args).stdout.splitlines()]
+    assert [r["status"] for r in again] == ["skipped"] * len(records)
+    assert [r["path"] for r in again] == [r["path"] for r in records]
+
+
+def test_library_batch_with_one_unreadable_slice_raises_once_keeping_the_others(slice_dir, tmp_path):
+    """One broken source slice fails its samples only: one BatchError whose ``done`` holds the
+    written samples; the manifest is not written, so the set never looks whole."""
+    import shutil
+
+    from totalseg_bids.augment import AugmentOptions, augment
+    from totalseg_bids.core.errors import BatchError
+
+    src = tmp_path / "slices"
+    shutil.copytree(slice_dir, src)
+    broken = rows(src, "slices.tsv")[0]
+    (src / broken["file"]).write_bytes(b"not a png")
+    out = tmp_path / "aug"
+    with pytest.raises(BatchError) as caught:
+        augment(src, out, AugmentOptions(target_train=10, target_val=3, seed=2, jobs=1))
+    exc = caught.value
+    assert exc.failures and all(broken["file"].rsplit(".", 1)[0].rsplit("/", 1)[-1] in item
+                                for item, _ in exc.failures)
+    assert exc.done and all(r["status"] == "written" and Path(r["path"]).is_file() for r in exc.done)
+    assert len(exc.done) + len(exc.failures) == 10 + 3 + sum(r["split"] == "test" for r in rows(src, "slices.tsv"))
+    assert not (out / "augment.tsv").exists()
+
+
 def test_keep_originals_counts_them(slice_dir, tmp_path):
     n_train = sum(r["split"] == "train" for r in rows(slice_dir, "slices.tsv"))
     out = tmp_path / "aug"

@@ -181,7 +181,13 @@ def test_totalsegmentator_dseg_classes_and_meta(layouts, tmp_path):
 def test_dry_run_writes_nothing(layouts, tmp_path):
     proc = run_module("bidsify", "--source", "spider", "--in", layouts["spider"], "--out", tmp_path / "b", "--dry-run")
     assert proc.returncode == 0, proc.stderr
-    assert "2_t2_SPACE.mha\t->\tsub-002/anat/sub-002_acq-SPACE_T2w.nii.gz" in proc.stdout
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert {r["stage"] for r in records} == {"bidsify"} and {r["status"] for r in records} == {"planned"}
+    assert {"source": str(layouts["spider"].resolve() / "images" / "2_t2_SPACE.mha"),
+            "path": str((tmp_path / "b").resolve() / "sub-002/anat/sub-002_acq-SPACE_T2w.nii.gz")} in [
+        {"source": r.get("source"), "path": r["path"]} for r in records]
+    assert records[-1]["kind"] == "dataset" and records[-1]["files"] == len(records) - 1
+    assert "2_t2_SPACE.mha\t->\tsub-002/anat/sub-002_acq-SPACE_T2w.nii.gz" in proc.stderr  # the table, for people
     assert not (tmp_path / "b").exists()
 
 
@@ -205,12 +211,38 @@ def test_bad_inputs_one_line_nothing_written(layouts, tmp_path):
     assert_one_line_error(proc, "s0001/ct.nii.gz")
     assert not list((tmp_path / "o2").rglob("sub-s0001*.nii.gz"))
     assert not list((tmp_path / "o2").rglob(".tmp-*"))
+    written = [json.loads(line) for line in proc.stdout.splitlines()]  # the good subject's files, still reported
+    assert written and all(r["status"] == "written" and "sub-s0000" in r["path"] for r in written)
+
+
+def test_library_batch_with_one_bad_file_raises_once_keeping_the_good_files(layouts, tmp_path):
+    from totalseg_bids.bidsify.__main__ import bidsify as convert
+    from totalseg_bids.bidsify.options import BidsifyOptions
+    from totalseg_bids.core.errors import BatchError
+
+    bad = tmp_path / "ts"
+    shutil.copytree(layouts["totalsegmentator"], bad)
+    (bad / "s0001" / "ct.nii.gz").write_bytes(b"not a nifti")
+    out = tmp_path / "b"
+    with pytest.raises(BatchError) as caught:
+        convert("totalsegmentator", bad, out, BidsifyOptions(jobs=1, naming="bids"))
+    exc = caught.value
+    assert "sub-s0001/anat/sub-s0001_CT.nii.gz" in [item for item, _ in exc.failures]
+    assert all("sub-s0001" in item for item, _ in exc.failures) and "s0001/ct.nii.gz" in exc.failures[0][1]
+    assert exc.done and all(r["status"] == "written" and "sub-s0000" in r["path"] for r in exc.done)
+    assert all(Path(r["path"]).is_file() for r in exc.done)
+    assert not (out / "dataset_description.json").exists()
+    again = convert("totalsegmentator", layouts["totalsegmentator"], tmp_path / "c", jobs=1, naming="bids")
+    assert again[-1] == {"status": "written", "path": str((tmp_path / "c").resolve()), "kind": "dataset",
+                         "written": len(again) - 1, "skipped": 0}
 
 
 def test_phantoms_layout_cli_and_light_import(tmp_path):
     proc = run_module("phantoms", "--layout", "mrspineseg", "--out", tmp_path / "m", "--subjects", "1")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "m/train/MR/Case1.nii.gz").is_file() and (tmp_path / "m/train/Mask/mask_case1.nii.gz").is_file()
+    assert json.loads(proc.stdout) == {"stage": "phantoms", "status": "written", "path": str(tmp_path / "m"),
+                                       "kind": "layout", "layout": "mrspineseg", "subjects": 1}
     assert_one_line_error(run_module("phantoms", "--layout", "nosuch", "--out", tmp_path / "x"), "--layout", code=2)
     code = ("import sys, totalseg_bids.bidsify.__main__; "
             "print([m for m in ('torch', 'nnunetv2', 'SimpleITK', 'openpyxl') if m in sys.modules])")

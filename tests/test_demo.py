@@ -15,8 +15,11 @@ def test_demo_end_to_end(tmp_path):
     out = tmp_path / "demo"
     proc = run_module("demo", "--out", out, "--subjects", "4", "--device", "cpu", timeout=1800)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    assert "| Dice prediction vs ground truth" in proc.stdout
+    assert "| Dice prediction vs ground truth" in proc.stderr  # the table, for people
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    record = json.loads(proc.stdout)  # stdout: the one JSON record, with the same figures
+    assert (record["stage"], record["status"], record["path"]) == ("demo", "written", str(out / "summary.json"))
+    assert {k: record[k] for k in summary} == summary
     steps = [s["name"] for s in summary["steps"] if s["name"] != "totalseg_weights"]  # tiny weights, built once
     assert steps == ["phantoms", "segment_ct", "register", "init_data_config",
                      "convert_config_to_nnunet", "nnunet_train", "predict", "qc"]

@@ -209,7 +209,11 @@ def test_twenty_entries_in_seconds(qc_ds, tmp_path):
     pairs = _twenty_pairs(qc_ds)
     assert len(pairs) == 20
     t0 = time.perf_counter()
-    index = qc.add_entries(tmp_path / "qc", pairs, jobs=2)
+    results = qc.add_entries(tmp_path / "qc", pairs, jobs=2)
+    index = Path(results[-1]["path"])
+    assert results[-1]["kind"] == "report" and results[-1]["entries"] == 20
+    assert [r["label"] for r in results[:-1]] == [str(lab) for _, lab in pairs]
+    assert all(Path(r["path"]).parent == tmp_path / "qc" / "entries" for r in results[:-1])
     seconds = time.perf_counter() - t0
     print(f"20 QC entries in {seconds:.1f} s")
     data = _page_data(index)
@@ -247,7 +251,11 @@ def test_cli(cli, qc_ds, tmp_path, capsys):
     labels = [str(lab) for _, lab in _twenty_pairs(qc_ds)[:3]]
     proc = cli("qc", "--labels", *labels, "--qc", tmp_path / "qc")
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == str(tmp_path / "qc" / "index.html")
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert [r["kind"] for r in records] == ["entry"] * 3 + ["report"]
+    assert {r["stage"] for r in records} == {"qc"} and {r["status"] for r in records} == {"written"}
+    assert records[-1]["path"] == str(tmp_path / "qc" / "index.html") and records[-1]["entries"] == 3
+    assert [r["label"] for r in records[:3]] == labels
     assert len(_page_data(tmp_path / "qc" / "index.html")["entries"]) == 3
     proc = cli("qc", "--images", str(_img(qc_ds, "sub-01", "CT")), "--labels", *labels[:2], "--qc", tmp_path / "q2")
     assert proc.returncode == 2 and "--images" in proc.stderr
@@ -256,7 +264,7 @@ def test_cli(cli, qc_ds, tmp_path, capsys):
     cfg.write_text(json.dumps({"TYPE": "LABEL", "DATASETS_PATH": "/nowhere", "TRAINING": rel[:2], "TESTING": rel[2:]}))
     capsys.readouterr()
     assert qc.main(["--config", str(cfg), "--datasets-path", str(qc_ds.parent), "--qc", str(tmp_path / "q3")]) == 0
-    assert capsys.readouterr().out.strip() == str(tmp_path / "q3" / "index.html")
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["path"] == str(tmp_path / "q3" / "index.html")
     assert len(_page_data(tmp_path / "q3" / "index.html")["entries"]) == 3
 
 
@@ -449,6 +457,28 @@ def test_missing_label_with_any_name_is_reported_missing(tmp_path, capsys):
     lines = [line for line in err.splitlines() if ": error: " in line]
     assert code == 1 and len(lines) == 1 and "label file is missing" in lines[0], err
     assert "BIDS" not in err, err
+
+
+def test_batch_with_a_missing_label_raises_once_and_keeps_the_others(qc_ds, tmp_path):
+    """A library batch fails with one BatchError naming the bad input; the good entries and the
+    page (with the bad input flagged) are written and come back in ``done``."""
+    from totalseg_bids.core.errors import BatchError
+
+    pairs = _twenty_pairs(qc_ds)[:2]
+    missing = tmp_path / "sub-01_CT_label-missing_seg.nii.gz"
+    with pytest.raises(BatchError) as caught:
+        qc.add_entries(tmp_path / "qc", [*pairs, (pairs[0][0], missing)], qc.QcOptions(stage="register"))
+    exc = caught.value
+    assert [item for item, _ in exc.failures] == [qc.entry_stem(missing)]
+    assert "label file is missing" in exc.failures[0][1] and str(missing) in exc.failures[0][1]
+    entries = [r for r in exc.done if r["kind"] == "entry"]
+    assert [r["label"] for r in entries] == [str(lab) for _, lab in pairs]
+    assert all(Path(r["path"]).is_file() for r in entries)
+    report = exc.done[-1]
+    assert report["kind"] == "report" and report["entries"] == 3
+    data = _page_data(Path(report["path"]))
+    assert {e["stage"] for e in data["entries"]} == {"register"}
+    assert [e["status"] for e in data["entries"] if e["label"] == str(missing)] == ["error"]
 
 
 def test_add_entry_hook_never_raises(qc_ds, tmp_path):

@@ -21,9 +21,10 @@ download carries RTSTRUCT sacrum contours, which then stand for stage 1.
 6. ``predict`` on the test split, largest component kept;
 7. ``qc`` report.
 
-It ends with a table: Dice of the transferred labels and of the predictions
-against the phantom ground truth, counts, time per stage, and where the
-outputs are. Uses the GPU when there is one (nnU-Net training and inference).
+It ends with a table on stderr (and in ``summary.md``): Dice of the transferred
+labels and of the predictions against the phantom ground truth, counts, time per
+stage, and where the outputs are; stdout gets the same figures as one JSON record
+(``summary.json``). Uses the GPU when there is one (nnU-Net training and inference).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ from .core import cli
 from .core.bids import BidsName, subject_dir
 from .core.errors import ExternalToolError, UsageError
 from .core.nifti import dice, load_label
+from .core.options import options_from_args, resolve_options
 
 log = logging.getLogger(__name__)
 
@@ -63,16 +65,71 @@ class StepResult:
     detail: str = ""
 
 
+#: phantom layouts the demo can start from (they hold a CT and an MRI per subject)
+SOURCES = ("phantoms", "synthrad2023", "dicom", "goldatlas")
+#: sources whose download already carries a sacrum contour on the CT
+SHIPPED_CT_LABELS = {"goldatlas": "Gold Atlas RTSTRUCT sacrum contours (bidsify)"}
+#: the demo's stages, in order; --stop-after ends the run after one of them
+STAGES = ("bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "nnunet_train",
+          "predict", "qc")
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    """What the demo runs on and how far: ``subjects`` phantoms (4 or more, for three
+    splits), ``device`` for nnU-Net and TotalSegmentator, ``jobs`` per-subject workers
+    (None: up to 2), ``keep`` reuses the output folder, ``source`` the layout the data
+    starts from, ``stop_after`` the last stage run."""
+
+    subjects: int = 8
+    device: str = "auto"
+    jobs: int | None = None
+    keep: bool = False
+    source: str = "phantoms"
+    stop_after: str = "qc"
+
+    def __post_init__(self) -> None:
+        if self.subjects < 4:
+            raise UsageError("the demo needs at least 4 subjects (train, validation and test splits)", None,
+                             "use --subjects 4 or more")
+        if self.source not in SOURCES or self.stop_after not in STAGES:
+            raise UsageError(f"unknown --source {self.source!r} or --stop-after {self.stop_after!r}", None,
+                             f"use --source {'|'.join(SOURCES)} and --stop-after {'|'.join(STAGES)}")
+        if self.jobs is not None and self.jobs < 1:
+            raise UsageError("--jobs must be >= 1", None, "e.g. -j 2")
+
+    def reached(self, stage: str) -> bool:
+        """Whether ``stage`` runs before the run stops.
+
+        >>> DemoOptions(stop_after="register").reached("segment_ct"), DemoOptions(stop_after="register").reached("qc")
+        (True, False)
+        """
+        return STAGES.index(self.stop_after) >= STAGES.index(stage)
+
+
 @dataclass
 class Demo:
-    """State of one demo run: folders, environment and step timings."""
+    """State of one demo run: folders, options, environment and step timings."""
 
     out: Path
-    subjects: int
-    device: str
-    jobs: int
-    source: str = "phantoms"
+    options: DemoOptions
     steps: list[StepResult] = field(default_factory=list)
+
+    @property
+    def subjects(self) -> int:
+        return self.options.subjects
+
+    @property
+    def device(self) -> str:
+        return self.options.device
+
+    @property
+    def source(self) -> str:
+        return self.options.source
+
+    @property
+    def jobs(self) -> int:
+        return self.options.jobs or min(2, os.cpu_count() or 1)
 
     @property
     def data(self) -> Path:
@@ -189,11 +246,11 @@ def _gt_path(dataset: Path, image_name: BidsName) -> Path:
     return dataset / "derivatives" / "ground_truth" / subject_dir(image_name) / image_name.derivative("sacrum").filename
 
 
-def _segment_ct_step(demo: Demo, device: str) -> None:
+def _segment_ct_step(demo: Demo) -> None:
     """Stage 1 with the real TotalSegmentator: published weights when installed,
     else the tiny local model (built on first use, said in the output)."""
     ds = demo.dataset
-    ts_device = flags.parse_device(device, spelling="totalsegmentator")
+    ts_device = flags.parse_device(demo.device, spelling="totalsegmentator")
     args = ["--path-img", ds, "--classes", "sacrum", "--fast", "--device", ts_device, "-j", 1]
     ready, why = totalsegmentator_ready()
     if shutil.which("TotalSegmentator") is None:
@@ -207,22 +264,13 @@ def _segment_ct_step(demo: Demo, device: str) -> None:
         demo.run("segment_ct", demo.module("segment_ct", *args), detail="TotalSegmentator, installed weights")
         return
     home = tiny_weights_home()
-    print(f"segment_ct: TotalSegmentator runs with a TINY LOCAL MODEL trained on phantom CTs ({home}), "
-          "not TotalSegmentator's published weights: its labels show the pipeline, not TotalSegmentator's quality",
-          flush=True)
+    log.warning("segment_ct: TotalSegmentator runs with a TINY LOCAL MODEL trained on phantom CTs (%s), "
+                "not TotalSegmentator's published weights: its labels show the pipeline, not TotalSegmentator's "
+                "quality", home)
     demo.run("totalseg_weights", demo.module("phantoms", "--totalseg-weights", home, "--tasks", "total", "-q"),
              detail="tiny local model (built once, then reused)")
     demo.run("segment_ct", demo.module("segment_ct", *args), env={"TOTALSEG_HOME_DIR": str(home)},
              detail="real TotalSegmentator --fast, tiny local model")
-
-
-#: phantom layouts the demo can start from (they hold a CT and an MRI per subject)
-SOURCES = ("phantoms", "synthrad2023", "dicom", "goldatlas")
-#: sources whose download already carries a sacrum contour on the CT
-SHIPPED_CT_LABELS = {"goldatlas": "Gold Atlas RTSTRUCT sacrum contours (bidsify)"}
-#: the demo's stages, in order; --stop-after ends the run after one of them
-STAGES = ("bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "nnunet_train",
-          "predict", "qc")
 
 
 def _data_step(demo: Demo) -> None:
@@ -246,7 +294,7 @@ def _data_step(demo: Demo) -> None:
     write_ground_truth(ds, seed=0)
 
 
-def _ct_labels_step(demo: Demo, device: str) -> None:
+def _ct_labels_step(demo: Demo) -> None:
     """Stage 1: the CT sacrum, from the download itself when it ships one."""
     if demo.source in SHIPPED_CT_LABELS:
         log.info("segment_ct: the %s download ships CT sacrum contours; TotalSegmentator is not needed",
@@ -257,7 +305,7 @@ def _ct_labels_step(demo: Demo, device: str) -> None:
             encoding="utf-8")
         demo.steps.append(StepResult("segment_ct", 0.0, SHIPPED_CT_LABELS[demo.source]))
         return
-    _segment_ct_step(demo, device)
+    _segment_ct_step(demo)
 
 
 def _transfer_step(demo: Demo, qc_dir: Path) -> tuple[list[Path], list[float]]:
@@ -280,12 +328,12 @@ def _dataset_steps(demo: Demo, config: Path) -> None:
                                                       "-dname", DATASET_NAME, "--labels", "sacrum"))
 
 
-def _train_predict_steps(demo: Demo, config: Path, qc_dir: Path, stop_after: str) -> tuple[list[Path], list[float]]:
+def _train_predict_steps(demo: Demo, config: Path, qc_dir: Path) -> tuple[list[Path], list[float]]:
     """Stages 5-7: a short nnU-Net training, prediction on the test split, QC."""
     ds, device = demo.dataset, demo.device
     demo.run("nnunet_train", demo.module("train_nnunet", DATASET_ID, "3d_fullres", "0", TRAINER),
              detail=TRAINER, env={"DEVICE": device} if device != "auto" else None)
-    if stop_after == "nnunet_train":
+    if not demo.options.reached("predict"):
         return [], []
     # mirroring test-time augmentation costs 8 forward passes per window: worth it on a GPU, not on 2 CPU cores
     tta = "--tta" if _has_gpu(device) else "--no-tta"
@@ -295,7 +343,7 @@ def _train_predict_steps(demo: Demo, config: Path, qc_dir: Path, stop_after: str
                                      "--keep-largest", "per-label", tta, "--qc", qc_dir), detail=tta)
     preds = sorted((ds / "derivatives" / "predictions").rglob("*_label-sacrum_seg.nii.gz"))
     pred_dice = dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in preds])
-    if stop_after != "predict":
+    if demo.options.reached("qc"):
         demo.run("qc", demo.module("qc", "--labels", *preds, "--qc", qc_dir, "--stage", "predict"))
     return preds, pred_dice
 
@@ -330,34 +378,25 @@ def _summary(demo: Demo, reg: tuple[list[Path], list[float]], pred: tuple[list[P
     }
 
 
-def run_demo(out: Path, subjects: int = 8, device: str = "auto", jobs: int | None = None,
-             keep: bool = False, source: str = "phantoms", stop_after: str = "qc") -> dict:
-    """Run the pipeline into ``out`` (up to ``stop_after``); return the summary dict."""
-    if subjects < 4:
-        raise UsageError("the demo needs at least 4 subjects (train, validation and test splits)", None,
-                         "use --subjects 4 or more")
-    if source not in SOURCES or stop_after not in STAGES:
-        raise UsageError(f"unknown --source {source!r} or --stop-after {stop_after!r}", None,
-                         f"use --source {'|'.join(SOURCES)} and --stop-after {'|'.join(STAGES)}")
-    out = out.absolute()
-    if out.exists() and not keep:
+def run_demo(out: Path, options: DemoOptions | None = None, **kwargs) -> dict:
+    """Run the pipeline into ``out`` (up to ``options.stop_after``); return the summary dict."""
+    options = resolve_options(DemoOptions, options, kwargs)
+    out = Path(out).absolute()
+    if out.exists() and not options.keep:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    demo = Demo(out, subjects, device, jobs or min(2, os.cpu_count() or 1), source=source)
+    demo = Demo(out, options)
     config, qc_dir, start = out / "config.json", out / "qc", time.perf_counter()
-    def reached(stage: str) -> bool:
-        return STAGES.index(stop_after) >= STAGES.index(stage)
-
     reg = pred = ([], [])
     _data_step(demo)
-    if reached("segment_ct"):
-        _ct_labels_step(demo, device)
-    if reached("register"):
+    if options.reached("segment_ct"):
+        _ct_labels_step(demo)
+    if options.reached("register"):
         reg = _transfer_step(demo, qc_dir)
-    if reached("init_data_config"):
+    if options.reached("init_data_config"):
         _dataset_steps(demo, config)
-    if reached("nnunet_train"):
-        pred = _train_predict_steps(demo, config, qc_dir, stop_after)
+    if options.reached("nnunet_train"):
+        pred = _train_predict_steps(demo, config, qc_dir)
     summary = _summary(demo, reg, pred, config, qc_dir, time.perf_counter() - start)
     (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(format_summary(summary), encoding="utf-8")
@@ -405,9 +444,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    summary = run_demo(args.out, args.subjects, args.device, args.jobs, keep=args.keep, source=args.source,
-                       stop_after=args.stop_after)
-    print(format_summary(summary))
+    summary = run_demo(args.out, options_from_args(DemoOptions, args))
+    out = Path(args.out).absolute()
+    log.info("summary (also in %s):\n%s", out / "summary.md", format_summary(summary))
+    cli.emit("demo", [{"status": "written", "path": out / "summary.json", "kind": "summary", **summary}])
     return 0
 
 

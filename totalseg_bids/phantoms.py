@@ -511,17 +511,21 @@ def get_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     if args.totalseg_weights is not None:
-        from .totalseg_weights import build
+        from .totalseg_weights import build, is_built
 
+        status = "skipped" if is_built(args.totalseg_weights, args.tasks) else "written"
         record = build(args.totalseg_weights, args.tasks)
-        print(f"{args.totalseg_weights}\t{record['description']}; tasks {', '.join(record['tasks'])}")
+        cli.emit("phantoms", [{"status": status, "path": args.totalseg_weights, "kind": "totalseg_weights",
+                               "description": record["description"], "tasks": record["tasks"]}])
         return 0
     if args.out is None:
         raise UsageError("--out is required (or --totalseg-weights DIR)", None, "e.g. --out /tmp/phantom")
     if args.layout:
         from .phantom_layouts import write_layout
 
-        print(write_layout(args.layout, args.out, args.subjects, args.seed))
+        root = write_layout(args.layout, args.out, args.subjects, args.seed)
+        cli.emit("phantoms", [{"status": "written", "path": root, "kind": "layout", "layout": args.layout,
+                               "subjects": args.subjects}])
         return 0
     opts = PhantomOptions(subjects=args.subjects, sessions=args.sessions, mixed_sessions=args.mixed_sessions,
                           seed=args.seed, misalign_mm=args.misalign_mm, misalign_deg=args.misalign_deg,
@@ -530,7 +534,8 @@ def _run(args: argparse.Namespace) -> int:
                           world_offset_mm=args.world_offset_mm, mri_bias=args.mri_bias, layers=args.layers,
                           mri_fov_mm=args.mri_fov_mm, articulate_deg=args.articulate_deg)
     root = generate(args.out, opts)
-    print(root)
+    cli.emit("phantoms", [{"status": "written", "path": root, "kind": "dataset", "subjects": opts.subjects,
+                           "sessions": opts.sessions}])
     return 0
 
 

@@ -15,6 +15,7 @@ and ``splits_final.json`` keep every sample in its source's split) and the clot
 workflow's ``Processed/{Original,Sliced,Augmented}`` tree.
 """
 
-from .main import main
+from .main import augment, main
+from .options import AugmentOptions
 
-__all__ = ["main"]
+__all__ = ["AugmentOptions", "augment", "main"]

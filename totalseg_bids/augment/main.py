@@ -7,13 +7,16 @@ import csv
 import io
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..core import flags
 from ..core import cli
 from ..core.atomic import atomic_write_text, ensure_writable_dir
 from ..core.errors import InputError, UsageError
+from ..core.options import options_from_args, resolve_options
+from .options import LAYOUTS, AugmentOptions
 
 log = logging.getLogger(__name__)
 
@@ -64,22 +67,23 @@ def split_plan(split_rows: list[dict], split: str, target: int | None, keep_orig
     return plan_split(labelled, volumes, target, keep_originals, seed, split)
 
 
-def build_jobs(rows: list[dict], src: Path, out: Path, targets: dict[str, int | None], recipe: dict,
-               keep_originals: bool, seed: int, layout: str = "mmseg") -> tuple[list, list[dict]]:
-    """One job and one manifest row per output sample, for every split."""
+def build_jobs(rows: list[dict], src: Path, out: Path, recipe: dict,
+               options: AugmentOptions) -> tuple[list, list[dict]]:
+    """One job and one manifest row per output sample, for every split (``options.layout`` resolved)."""
     from .layout import sample_paths, sample_stem
     from .sample import Job
 
     jobs, manifest = [], []
     for split in ("train", "val", "test"):
         split_rows = [r for r in rows if r["split"] == split]
-        for s in split_plan(split_rows, split, targets.get(split), keep_originals, seed):
+        plan = split_plan(split_rows, split, options.targets.get(split), options.keep_originals, options.seed)
+        for s in plan:
             row = split_rows[s.source]
             files = row["file"].split(";")
             stem = sample_stem(files)
             name = f"{stem}_{s.name.split('-', 1)[1]}" if s.augmented else stem
             mask_ext = Path(row["mask"]).suffix or ".png"
-            f_imgs, f_mask = sample_paths(layout, split, name, Path(files[0]).suffix, mask_ext, len(files))
+            f_imgs, f_mask = sample_paths(options.layout, split, name, Path(files[0]).suffix, mask_ext, len(files))
             has_mask = bool(row["mask"])
             jobs.append(Job(tuple(src / f for f in files), src / row["mask"] if has_mask else None,
                             tuple(out / f for f in f_imgs), out / f_mask if has_mask else None,
@@ -88,6 +92,24 @@ def build_jobs(rows: list[dict], src: Path, out: Path, targets: dict[str, int | 
                              "source_file": row["file"], "source_mask": row["mask"], "has_label": row["has_label"],
                              "augmented": int(s.augmented), "seed": s.seed})
     return jobs, manifest
+
+
+def sample_record(base: Path, row: dict, status: str) -> dict:
+    """The result of one sample (a manifest row): its first image file, its mask, split and seed.
+
+    >>> sample_record(Path("/aug"), {"file": "images/train/a.png", "mask": "", "split": "train",
+    ...                              "augmented": "1", "seed": "7"}, "written")["path"]
+    '/aug/images/train/a.png'
+    """
+    return {"status": status, "path": str(base / row["file"].split(";")[0]), "kind": "sample",
+            "mask": str(base / row["mask"]) if row["mask"] else None, "split": row["split"],
+            "augmented": bool(int(row["augmented"])), "seed": int(row["seed"])}
+
+
+def manifest_record(path: Path, manifest: list[dict], status: str) -> dict:
+    """The result of the whole set: ``augment.tsv`` and the samples per split."""
+    counts = {split: sum(r["split"] == split for r in manifest) for split in ("train", "val", "test")}
+    return {"status": status, "path": str(path), "kind": "manifest", "samples": len(manifest), **counts}
 
 
 def write_manifest(path: Path, manifest: list[dict]) -> Path:
@@ -129,55 +151,74 @@ def _up_to_date(base: Path, request: dict, overwrite: bool) -> bool:
                             "pass --overwrite to augment again, or choose another --out")
 
 
-def augment(src: Path, out: Path, targets: dict[str, int | None], recipe_path: Path | None = None,
-            keep_originals: bool = False, seed: int = 0, jobs: int | None = None, layout: str | None = None,
-            dataset: tuple[int, str] = (502, "SlicesAugmented"), overwrite: bool = False) -> Path:
-    """Write the augmented dataset and ``augment.tsv``; returns the manifest path.
+def augment(src: Path, out: Path, options: AugmentOptions | None = None, **kwargs: Any) -> list[dict]:
+    """Write the augmented dataset and ``augment.tsv``: one record per sample, then the manifest's.
 
     ``layout`` defaults to the layout of ``src`` (mmseg, or nnunet2d when it has a ``dataset.json``).
-    A rerun of the same request is a no-op; a different one needs ``overwrite``.
+    A rerun of the same request is a no-op (every record ``skipped``); a different one needs
+    ``overwrite``. Samples that fail raise one :class:`BatchError` once the others are
+    written (``done``: their records); the manifest is then not written, so the set never looks whole.
     """
     import albumentations as A
 
-    from ..core.atomic import atomic_write_json
     from ..core.config import Case, request_record
-    from ..core.parallel import raise_for_failures, run_tasks
     from .recipe import load_recipe
+
+    options = resolve_options(AugmentOptions, options, kwargs)
+    recipe = A.to_dict(load_recipe(options.recipe))
+    rows, meta = read_slices(src)
+    options = replace(options, layout=options.layout or ("nnunet2d" if meta is not None else "mmseg"))
+    base = output_base(src, out, options.layout, meta, options.dataset)
+    request = request_record([Case("TRAINING", (Path(src).resolve() / "slices.tsv",), None)], {
+        "recipe": json.dumps(recipe, sort_keys=True), "targets": options.targets,
+        "keep_originals": options.keep_originals, "seed": options.seed, "layout": options.layout,
+        "dataset": list(options.dataset)})
+    if _up_to_date(base, request, options.overwrite):
+        log.info("%s is up to date with its request; nothing to do", base / MANIFEST)
+        manifest = read_manifest(base / MANIFEST)
+        return [*(sample_record(base, r, "skipped") for r in manifest),
+                manifest_record(base / MANIFEST, manifest, "skipped")]
+    ensure_writable_dir(base)
+    return _write_samples(rows, src, base, meta, recipe, request, options)
+
+
+def _write_samples(rows, src: Path, base: Path, meta, recipe: dict, request: dict,
+                   options: AugmentOptions) -> list[dict]:
+    """Every sample (in parallel), then the layout's metadata, the request and the manifest last."""
+    from ..core.atomic import atomic_write_json
+    from ..core.parallel import finish, run_tasks
     from .sample import run_job
 
-    recipe = A.to_dict(load_recipe(recipe_path))
-    rows, meta = read_slices(src)
-    layout = layout or ("nnunet2d" if meta is not None else "mmseg")
-    base = output_base(src, out, layout, meta, dataset)
-    request = request_record([Case("TRAINING", (Path(src).resolve() / "slices.tsv",), None)], {
-        "recipe": json.dumps(recipe, sort_keys=True), "targets": targets, "keep_originals": keep_originals,
-        "seed": seed, "layout": layout, "dataset": list(dataset)})
-    if _up_to_date(base, request, overwrite):
-        log.info("%s is up to date with its request; nothing to do", base / MANIFEST)
-        return base / MANIFEST
-    ensure_writable_dir(base)
-    job_list, manifest = build_jobs(rows, src, base, targets, recipe, keep_originals, seed, layout)
-    if layout == "clotseg":
-        _write_clot_trees(rows, src, base, jobs)
-    outcomes = run_tasks(run_job, job_list, keys=[m["file"] for m in manifest], jobs=jobs, desc="augment")
-    raise_for_failures(outcomes, "samples")
+    job_list, manifest = build_jobs(rows, src, base, recipe, options)
+    if options.layout == "clotseg":
+        _write_clot_trees(rows, src, base, options.jobs)
+    outcomes = run_tasks(run_job, job_list, keys=[m["file"] for m in manifest], jobs=options.jobs, desc="augment")
     for row, outcome in zip(manifest, outcomes):
-        row["transforms"] = outcome.value
-    if layout == "nnunet2d":
+        if outcome.ok:
+            row["transforms"] = outcome.value
+            outcome.value = sample_record(base, row, "written")
+    records = finish(outcomes, "samples")
+    if options.layout == "nnunet2d":
         from .nnunet_out import write_nnunet_meta
 
         write_nnunet_meta(src, base, meta, manifest)
     atomic_write_json(base / REQUEST_FILE, request)
-    return write_manifest(base / MANIFEST, manifest)  # last: its presence means the set is whole
+    path = write_manifest(base / MANIFEST, manifest)  # last: its presence means the set is whole
+    return [*records, manifest_record(path, manifest, "written")]
+
+
+def read_manifest(path: Path) -> list[dict]:
+    """The rows of an ``augment.tsv``."""
+    with open(path, newline="", encoding="utf-8") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
 
 
 def _write_clot_trees(rows: list[dict], src: Path, out: Path, jobs: int | None) -> None:
-    from ..core.parallel import raise_for_failures, run_tasks
+    from ..core.parallel import finish, run_tasks
     from .original import copy_sliced, original_items, write_volume
 
     items = original_items(rows, out)
-    raise_for_failures(run_tasks(write_volume, items, keys=[str(d) for _, d in items], jobs=jobs,
-                                 desc="original"), "volumes")
+    finish(run_tasks(write_volume, items, keys=[str(d) for _, d in items], jobs=jobs, desc="original"), "volumes")
     copy_sliced(rows, src, out)
 
 
@@ -195,7 +236,7 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--recipe", type=Path, default=None,
                    help="albumentations Compose saved with A.save (default: the six-transform clot recipe)")
     p.add_argument("--keep-originals", action="store_true", help="count the source slices into the targets")
-    p.add_argument("--layout", choices=("mmseg", "nnunet2d", "clotseg"), default=None,
+    p.add_argument("--layout", choices=LAYOUTS, default=None,
                    help="default: the layout of --slices; clotseg: "
                         "Processed/{Original,Sliced,Augmented}/{Training,Validation,Testing}/{images,masks}")
     flags.add_dataset_id(p, dest="dataset_id", default=502, help="nnunet2d output dataset id (default 502)")
@@ -207,14 +248,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    for name in ("target_train", "target_val"):
-        if getattr(args, name) is not None and getattr(args, name) < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be >= 0", None, "e.g. --target-train 1000")
+    options = options_from_args(AugmentOptions, args)
     if args.slices.resolve() == args.out.resolve():
         raise UsageError("--out must differ from --slices", None, "write to a new folder")
-    print(augment(args.slices, args.out, {"train": args.target_train, "val": args.target_val},
-                  args.recipe, args.keep_originals, args.seed, args.jobs, args.layout,
-                  (args.dataset_id, args.dataset_name), args.overwrite))
+    cli.report("augment", lambda: augment(args.slices, args.out, options))
     return 0
 
 

@@ -14,22 +14,24 @@ from ..core import flags
 from ..core import cli
 from ..core.atomic import ensure_writable_dir
 from ..core.errors import MissingFileError, UsageError
-from ..core.parallel import raise_for_failures, run_tasks
+from ..core.options import options_from_args, resolve_options
+from ..core.parallel import finish, run_tasks
 from . import SOURCES
 from .convert import convert_item
 from .dataset import write_dataset_files
-from .plan import Plan, check_conflicts, table
+from .options import BidsifyOptions
+from .plan import Item, Plan, check_conflicts, table
 
 log = logging.getLogger(__name__)
 
 
-def make_plan(source: str, root: Path, opts: argparse.Namespace) -> Plan:
+def make_plan(source: str, root: Path, options: BidsifyOptions) -> Plan:
     """The checked plan of ``source`` on ``root`` (nothing is written)."""
     if source not in SOURCES:
         raise UsageError(f"unknown --source {source!r}", None, f"use one of {', '.join(SOURCES)}")
     if not root.is_dir():
         raise MissingFileError("input folder does not exist", root, "pass the downloaded dataset's folder")
-    plan = importlib.import_module(f"totalseg_bids.bidsify.{source}").plan(root, opts)
+    plan = importlib.import_module(f"totalseg_bids.bidsify.{source}").plan(root, options)
     check_conflicts(plan.items)
     return plan
 
@@ -41,27 +43,54 @@ def _date() -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def bidsify(source: str, root: Path, out: Path, opts: argparse.Namespace, jobs: int | None = None,
-            command: str = "", overwrite: bool = False) -> dict[str, int]:
-    """Convert ``root`` into ``out``; return counts of converted and skipped files."""
+def file_record(out: Path, item: Item, status: str) -> dict:
+    """The result of one planned file: where it goes (absolute) and what it comes from.
+
+    >>> file_record(Path("/b"), Item("/src/ct.nii.gz", "sub-1/anat/sub-1_CT.nii.gz"), "planned")["path"]
+    '/b/sub-1/anat/sub-1_CT.nii.gz'
+    """
+    return {"status": status, "path": str(out / item.target), "source": item.source, "kind": item.kind}
+
+
+def bidsify(source: str, root: Path, out: Path, options: BidsifyOptions | None = None, **kwargs) -> list[dict]:
+    """Convert ``root`` into ``out``: one record per file (``written``, ``skipped``
+    or, with ``dry_run``, ``planned``), then the dataset folder's.
+
+    Files that fail to convert raise one :class:`BatchError` once the others of
+    their phase are done (``done``: their records); the dataset files are then
+    not written, so an incomplete conversion never looks finished.
+    """
+    options = resolve_options(BidsifyOptions, options, kwargs)
     root, out = Path(root).resolve(), Path(out).resolve()
     if out == root or root in out.parents:
         raise UsageError("--out lies inside --in", out, "write the BIDS dataset outside the source tree")
-    plan = make_plan(source, root, opts)
+    plan = make_plan(source, root, options)
+    if options.dry_run:
+        log.info("planned conversion, nothing written:\n%s", table(plan.items))
+        return [*(file_record(out, i, "planned") for i in plan.items),
+                {"status": "planned", "path": str(out), "kind": "dataset", "files": len(plan.items)}]
     ensure_writable_dir(out)
-    date = _date()
-    outcomes = []
-    # contours are filled on their converted reference image: images first
+    records = _convert(plan, out, options)
+    write_dataset_files(out, plan, source, options.command)
+    counts = {s: sum(r["status"] == s for r in records) for s in ("written", "skipped")}
+    log.info("converted %d files, %d already done", counts["written"], counts["skipped"])
+    return [*records, {"status": "written", "path": str(out), "kind": "dataset", **counts}]
+
+
+def _convert(plan: Plan, out: Path, options: BidsifyOptions) -> list[dict]:
+    """Convert every item; contours are filled on their converted reference image, so images go first."""
+    date, outcomes, records = _date(), [], []
     for phase in ([i for i in plan.items if i.kind != "rtstruct"], [i for i in plan.items if i.kind == "rtstruct"]):
-        if phase:
-            outcomes += run_tasks(convert_item, [(i, str(out), date, overwrite) for i in phase],
-                                  keys=[i.target for i in phase], jobs=jobs, desc="bidsify")
-            raise_for_failures(outcomes, "files")
-    write_dataset_files(out, plan, source, command)
-    counts = {"converted": 0, "skipped": 0}
-    for o in outcomes:
-        counts[o.value] += 1
-    return counts
+        if not phase:
+            continue
+        done = run_tasks(convert_item, [(i, str(out), date, options.overwrite) for i in phase],
+                         keys=[i.target for i in phase], jobs=options.jobs, desc="bidsify")
+        for outcome, item in zip(done, phase):
+            if outcome.ok:
+                outcome.value = file_record(out, item, "written" if outcome.value == "converted" else "skipped")
+        outcomes += done
+        records = finish(outcomes, "files")
+    return records
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -71,7 +100,8 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--source", required=True, help=f"dataset layout: {', '.join(SOURCES)}")
     p.add_argument("--in", dest="inp", required=True, type=Path, help="the dataset as downloaded")
     flags.add_out(p, dest="out", required=True, help="BIDS dataset folder to write")
-    p.add_argument("--dry-run", action="store_true", help="print the source -> target table, write nothing")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the planned files (status planned, source and path), write nothing")
     p.add_argument("--mr-suffix", choices=("T1w", "T2w"), default=None,
                    help="synthrad2023: MR contrast where the overview does not say")
     p.add_argument("--classes", nargs="+", default=None,
@@ -95,18 +125,12 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.dry_run:
-        plan = make_plan(args.source, args.inp.resolve(), args)
-        print(table(plan.items))
+    options = options_from_args(BidsifyOptions, args, command=args.command_line)
+    if options.dry_run:
+        cli.report("bidsify", lambda: bidsify(args.source, args.inp, args.out, options))
         return 0
-    counts = bidsify(args.source, args.inp, args.out, args, jobs=args.jobs, command=args.command_line,
-                     overwrite=args.overwrite)
-    log.info("converted %d files, %d already done", counts["converted"], counts["skipped"])
-    if args.datalad_save:
-        from ..core.datalad import dataset_of, save_outputs
-
-        save_outputs(dataset_of(args.out), [args.out], f"bidsify --source {args.source}")
-    print(args.out)
+    with cli.saving(args, [args.out], f"bidsify --source {args.source}"):
+        cli.report("bidsify", lambda: bidsify(args.source, args.inp, args.out, options))
     return 0
 
 

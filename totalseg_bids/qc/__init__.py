@@ -33,28 +33,32 @@ voxels.
 
 Modules: :mod:`.display` (pixels), :mod:`.geometry` (where to look),
 :mod:`.figures`, :mod:`.render` (mosaics), :mod:`.evaluate` (checks and flags),
-:mod:`.records` (entry files), :mod:`.entry` (one entry), :mod:`.report` (the
+:mod:`.records` (entry files), :mod:`.entry` (one entry), :mod:`.options`, :mod:`.report` (the
 page), :mod:`.batch` (many entries),
 :mod:`.cli`.
 """
 
 from __future__ import annotations
 
-from .batch import UNREADABLE_FLAGS, add_entries, check_pairs, raise_for_unreadable
+from .batch import UNREADABLE_FLAGS, add_entries, check_pairs, entry_result, unreadable_problem
 from .cli import get_parser, main
-from .display import (COMPARE_RGB, CT_WINDOW, MRI_PERCENTILES, PALETTE, contour, is_ct_name, label_colors,
-                      looks_like_ct, mosaic, orient_tile, overlay_rgb, slice_positions, to_uint8, window_bounds)
+from ..core.bids import is_ct_name
+from ..core.display import to_uint8
+from .display import (COMPARE_RGB, CT_WINDOW, MRI_PERCENTILES, PALETTE, contour, label_colors, looks_like_ct, mosaic,
+                      orient_tile, overlay_rgb, slice_positions, window_bounds)
 from .entry import add_entry, write_entry
 from .evaluate import evaluate_entry
 from .figures import label_figures
 from .geometry import crop_bounds, foreground_box, foreground_world_bounds
+from .options import QcOptions
 from .records import ENTRIES_DIR, SCHEMA, entry_stem, file_checksum, load_records
 from .render import View, Views, render_views
 from .report import MARKS, build_report, report_html
 
-__all__ = ["COMPARE_RGB", "CT_WINDOW", "ENTRIES_DIR", "MARKS", "MRI_PERCENTILES", "PALETTE", "SCHEMA",
+__all__ = ["COMPARE_RGB", "CT_WINDOW", "ENTRIES_DIR", "MARKS", "MRI_PERCENTILES", "PALETTE", "QcOptions", "SCHEMA",
            "UNREADABLE_FLAGS", "View", "Views", "add_entries", "add_entry", "build_report", "check_pairs",
-           "contour", "crop_bounds", "entry_stem", "evaluate_entry", "file_checksum", "foreground_box",
+           "contour", "crop_bounds", "entry_result", "entry_stem", "evaluate_entry", "file_checksum", "foreground_box",
            "foreground_world_bounds", "get_parser", "is_ct_name", "label_colors", "label_figures",
-           "load_records", "looks_like_ct", "main", "mosaic", "orient_tile", "overlay_rgb", "raise_for_unreadable",
-           "render_views", "report_html", "slice_positions", "to_uint8", "window_bounds", "write_entry"]
+           "load_records", "looks_like_ct", "main", "mosaic", "orient_tile", "overlay_rgb",
+           "render_views", "report_html", "slice_positions", "to_uint8", "unreadable_problem", "window_bounds",
+           "write_entry"]

@@ -12,7 +12,9 @@ from typing import Sequence
 from ..core import flags
 from ..core import cli
 from ..core.errors import UsageError
-from .batch import _add_entries, _pairs_from_labels, check_pairs, raise_for_unreadable
+from ..core.options import options_from_args
+from .batch import _pairs_from_labels, add_entries, check_pairs
+from .options import QcOptions
 
 
 def get_parser() -> argparse.ArgumentParser:
@@ -66,10 +68,9 @@ def _run(args: argparse.Namespace) -> int:
                          "give one comparison label per entry")
     check_pairs(pairs)
     cli.fetch_inputs(args, [p for pair in pairs for p in pair] + list(args.compare_labels or []))
+    options = options_from_args(QcOptions, args)
     with cli.saving(args, [args.qc]):
-        index, records = _add_entries(args.qc, pairs, args.stage, args.compare_labels, args.jobs)
-    print(index)
-    raise_for_unreadable(records, index)
+        cli.report("qc", lambda: add_entries(args.qc, pairs, options, compares=args.compare_labels))
     return 0
 
 

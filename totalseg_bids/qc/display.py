@@ -13,8 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core.bids import is_ct_name  # noqa: F401 (the views' CT test, with looks_like_ct)
-from ..core.display import percentile_range, to_uint8, window_range  # noqa: F401 (the views' mapping)
+from ..core.display import percentile_range, window_range
 
 #: CT display window (width, level) in HU: a bone window, since the labels are bones.
 CT_WINDOW = (1500.0, 300.0)

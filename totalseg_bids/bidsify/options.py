@@ -1,0 +1,53 @@
+"""bidsify options: how a download's files are named and converted, built once and passed to every layout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+MR_SUFFIXES = ("T1w", "T2w")
+
+
+@dataclass(frozen=True)
+class BidsifyOptions:
+    """Everything :func:`~totalseg_bids.bidsify.__main__.bidsify` takes besides the source name and the folders.
+
+    Each layout reads the fields it knows: ``mr_suffix`` (synthrad2023 without
+    an overview), ``classes`` (totalsegmentator, mrspineseg, goldatlas),
+    ``config``/``subject_regex`` (dicom, goldatlas), ``pattern``,
+    ``label_pattern``, ``label_name``, ``suffix``, ``spacing``, ``orientation``
+    (pattern). ``naming`` names the label derivatives; ``dry_run`` plans and
+    writes nothing; ``command`` is recorded in ``code/bidsify.json``.
+    """
+
+    mr_suffix: str | None = None
+    classes: Sequence[str] | None = None
+    config: Path | None = None
+    subject_regex: str | None = None
+    pattern: str | None = None
+    label_pattern: str | None = None
+    label_name: str = "mask"
+    suffix: str | None = None
+    spacing: Sequence[float] | None = None
+    orientation: str = "RAS"
+    naming: str = "neuropoly"
+    jobs: int | None = None
+    overwrite: bool | str = False
+    dry_run: bool = False
+    command: str = ""
+
+    def __post_init__(self) -> None:
+        from ..core.bids import NAMINGS
+        from ..core.errors import UsageError
+        from .arrays import affine_from
+
+        if self.mr_suffix not in (None, *MR_SUFFIXES) or self.naming not in NAMINGS:
+            raise UsageError(f"unknown --mr-suffix {self.mr_suffix!r} or --naming {self.naming!r}", None,
+                             f"use --mr-suffix {'|'.join(MR_SUFFIXES)} and --naming {'|'.join(NAMINGS)}")
+        if self.spacing is not None and (len(self.spacing) != 3 or min(self.spacing) <= 0):
+            raise UsageError(f"--spacing needs three sizes > 0, not {list(self.spacing)}", None,
+                             "e.g. --spacing 1 1 2.5")
+        affine_from((1.0, 1.0, 1.0), self.orientation)  # three letters such as RAS or LPS
+        if self.jobs is not None and self.jobs < 1:
+            raise UsageError("--jobs must be >= 1", None, "e.g. -j 4")
