@@ -99,18 +99,38 @@ def _registration_moving(ct: Volume):
     if ref is not None and ref() is ct:
         return _MOVING_CACHE["image"]
     moving = to_sitk(*coarse(np.clip(ct.data, *CT_WINDOW_HU), ct.affine))
+    _MOVING_CACHE.clear()
     _MOVING_CACHE.update(ct=weakref.ref(ct), image=moving)
     return moving
+
+
+def smoothed(image, sigma_mm: float, cache: dict | None = None):
+    """``image`` smoothed by a recursive (IIR) Gaussian of ``sigma_mm``; the same image for 0.
+
+    The registration pyramid's own smoothing is a discrete Gaussian, redone
+    at every level of every pair: about 17 ms a level on these small images,
+    several times the level's iterations. ``cache`` keeps the smoothed CT of
+    a session for its other MRIs.
+    """
+    import SimpleITK as sitk
+
+    if sigma_mm <= 0:
+        return image
+    if cache is not None and sigma_mm in cache:
+        return cache[sigma_mm]
+    out = sitk.SmoothingRecursiveGaussian(image, float(sigma_mm))
+    if cache is not None:
+        cache[sigma_mm] = out
+    return out
 
 
 #: the last prepared CT (one entry, held by a weak reference to its volume)
 _MOVING_CACHE: dict = {}
 
 
-def _method(seed: int, optimise: bool = True, levels: slice = slice(None), learning_rate: float | None = None,
-            min_step: float | None = None):
-    """The configured SimpleITK registration (metric, optimiser, pyramid ``levels`` of
-    REGISTRATION_SCHEDULE), no transform yet.
+def _method(seed: int, optimise: bool = True, level: int = 0):
+    """The configured SimpleITK registration (metric, optimiser, one pyramid ``level`` of
+    REGISTRATION_SCHEDULE, whose smoothing :func:`_run_from` applies beforehand), no transform yet.
 
     ``optimise=False`` gives the cheaper evaluator of the quality figures: the
     same metric, without the gradient images only the optimiser needs.
@@ -130,15 +150,14 @@ def _method(seed: int, optimise: bool = True, levels: slice = slice(None), learn
     if not optimise:
         reg.MetricUseFixedImageGradientFilterOff()
         return reg
-    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=learning_rate or s["learning_rate"],
-                                                 minStep=min_step or s["min_step"],
+    reg.SetOptimizerAsRegularStepGradientDescent(learningRate=s["learning_rate"][level],
+                                                 minStep=s["min_step"][level],
                                                  numberOfIterations=s["iterations"], relaxationFactor=0.5,
                                                  gradientMagnitudeTolerance=1e-6)
     reg.SetOptimizerScalesFromPhysicalShift()
-    reg.SetShrinkFactorsPerLevel(list(s["shrink"][levels]))
-    reg.SetSmoothingSigmasPerLevel(list(s["sigma_mm"][levels]))
-    reg.SetMetricSamplingPercentagePerLevel(list(s["sampling"][levels]), seed)
-    reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOn()
+    reg.SetShrinkFactorsPerLevel([s["shrink"][level]])
+    reg.SetSmoothingSigmasPerLevel([0.0])
+    reg.SetMetricSamplingPercentagePerLevel([s["sampling"][level]], seed)
     return reg
 
 
@@ -212,22 +231,29 @@ def _run_from(fixed, moving, start, mask, seed: int) -> tuple:
     """One registration from ``start`` (focused on ``mask`` where given): (transform, final metric,
     the evaluator whose metric that is).
 
-    Two passes: the coarse levels stop at a coarse step (they only need to
-    bring the structure within a voxel), then the full-resolution level
-    starts with a small step from there, so its costly iterations refine
-    instead of travelling.
+    One pass per pyramid level on images smoothed beforehand (:func:`smoothed`).
+    The coarse levels stop at a coarse step (they only need to bring the
+    structure within a voxel); the full-resolution level starts with a small
+    step, so its costly iterations refine instead of travelling.
     """
-    s = REGISTRATION_SCHEDULE
-    coarse = _method(seed, levels=slice(None, -1), min_step=s["coarse_min_step"])
-    fine = _method(seed, levels=slice(-1, None), learning_rate=s["fine_learning_rate"])
-    evaluator = _method(seed, optimise=False)
     transform = start
-    for reg in (coarse, fine):
-        if mask is not None:
-            _restrict(reg, evaluator, fixed, mask, transform, seed)
-        reg.SetInitialTransform(transform, inPlace=False)
-        transform = _single(reg.Execute(fixed, moving))
+    for level in range(len(REGISTRATION_SCHEDULE["shrink"])):
+        transform = _level(fixed, moving, transform, mask, seed, level)
+    evaluator = _method(seed, optimise=False)
+    if mask is not None:
+        _restrict(None, evaluator, fixed, mask, transform, seed)
     return transform, _metric(evaluator, fixed, moving, transform), evaluator
+
+
+def _level(fixed, moving, start, mask, seed: int, level: int):
+    """One pyramid level of :func:`_run_from`, from ``start``."""
+    s = REGISTRATION_SCHEDULE
+    reg = _method(seed, level=level)
+    if mask is not None:
+        _restrict(reg, None, fixed, mask, start, seed)
+    sigma = s["sigma_mm"][level]
+    reg.SetInitialTransform(start, inPlace=False)
+    return _single(reg.Execute(smoothed(fixed, sigma), smoothed(moving, sigma, _MOVING_CACHE.setdefault("smoothed", {}))))
 
 
 #: a focused registration starts from ``--init`` when at least this share of the focus region
@@ -248,9 +274,10 @@ def _share_inside(mask, fixed, transform) -> float:
 def _whole_image_start(fixed, moving, initial, seed: int):
     """The coarse levels of a whole-image registration from ``initial``: a start for a focused one
     that is within reach even when the image centres are far apart (a partial MRI field of view)."""
-    reg = _method(seed, levels=slice(None, -1), min_step=REGISTRATION_SCHEDULE["coarse_min_step"])
-    reg.SetInitialTransform(initial, inPlace=False)
-    return _single(reg.Execute(fixed, moving))
+    transform = initial
+    for level in range(len(REGISTRATION_SCHEDULE["shrink"]) - 1):
+        transform = _level(fixed, moving, transform, None, seed, level)
+    return transform
 
 
 def _single(transform):
@@ -264,7 +291,8 @@ def _single(transform):
 
 
 def _restrict(reg, evaluator, fixed, mask, initial, seed: int) -> None:
-    """Metric only where the focus mask is: on the CT, and on the MRI where the start transform puts it.
+    """Metric only where the focus mask is: on the CT, and on the MRI where the start transform puts it
+    (for the registration ``reg`` and/or the quality ``evaluator``; None: not that one).
 
     The random samples are drawn on the MRI grid; sampling more of it keeps
     about as many samples inside a small focus region as the whole image gets.
@@ -276,9 +304,9 @@ def _restrict(reg, evaluator, fixed, mask, initial, seed: int) -> None:
     if share <= 0:
         return  # the start puts the focus outside the MRI: let the whole image bring it in
     for r in (reg, evaluator):
-        r.SetMetricMovingMask(mask)
-    for r in (reg, evaluator):  # the focus region is small: the same share of it at every level
-        r.SetMetricSamplingPercentage(min(1.0, REGISTRATION_SAMPLING / share), seed)
+        if r is not None:
+            r.SetMetricMovingMask(mask)
+            r.SetMetricSamplingPercentage(min(1.0, REGISTRATION_SAMPLING / share), seed)
 
 
 def _metric(reg, fixed, moving, transform) -> float | None:
