@@ -310,13 +310,20 @@ def _restrict(reg, evaluator, fixed, mask, initial, seed: int) -> None:
 
 
 def _metric(reg, fixed, moving, transform) -> float | None:
-    """The metric at ``transform`` at full resolution (None where the images do not overlap)."""
+    """The metric at ``transform`` on every other voxel of the MRI (None where the images do not overlap).
+
+    SimpleITK's evaluation reads every fixed voxel whatever the sampling set;
+    every other one along each axis of 32 voxels or more gives the same
+    comparison (headers vs result) at a fifth of the cost.
+    """
+    import SimpleITK as sitk
+
+    grid = sitk.Shrink(fixed, [2 if n >= 32 else 1 for n in fixed.GetSize()])
     reg.SetInitialTransform(transform, inPlace=False)
     try:
-        return float(reg.MetricEvaluate(fixed, moving))
+        return float(reg.MetricEvaluate(grid, moving))
     except RuntimeError:
         return None
-
 
 def transform_record(transform) -> dict:
     """The transform as sidecar JSON: ITK type and parameters, enough to rebuild
