@@ -55,7 +55,7 @@ def test_agrees_with_nibabel_on_many_headers(tmp_path):
             assert np.array_equal(hdr.sform, ref.get_sform())
 
 
-@pytest.mark.parametrize("change", ["float", "scaled", "no_forms", "big_endian", "qfac0", "2d"])
+@pytest.mark.parametrize("change", ["float", "scaled", "no_forms", "big_endian", "qfac0", "2d", "extension"])
 def test_defers_to_nibabel_outside_the_plain_case(tmp_path, change):
     data = np.zeros((3, 4, 5) if change != "2d" else (3, 4), np.float32 if change == "float" else np.int16)
     img = nib.Nifti1Image(data, np.eye(4))
@@ -67,7 +67,7 @@ def test_defers_to_nibabel_outside_the_plain_case(tmp_path, change):
         img.set_sform(None, 0)
     if change == "big_endian":
         img = nib.Nifti1Image(data.astype(">i2"), np.eye(4), header=img.header.as_byteswapped(">"))
-    raw = img.header.binaryblock + b"\0" * 4
+    raw = img.header.binaryblock + (b"\1" if change == "extension" else b"\0") + b"\0" * 3
     if change == "qfac0":
         hdr = img.header.copy()
         hdr["pixdim"][0] = 0

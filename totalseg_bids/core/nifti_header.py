@@ -5,7 +5,7 @@ checking a whole cohort's headers. Stages that only need a header's shape,
 stored type, scaling and affine read it here from the first bytes of the
 file; anything this reader does not recognise as plain (foreign byte order,
 float or exotic types, unset forms, codes or offsets nibabel would fix on
-load) gives None, and the caller takes nibabel's path, which words any error.
+load, header extensions) gives None, and the caller takes nibabel's path, which words any error.
 Affines are computed with the same numpy operations as nibabel, so they are
 bit-identical (``tests/test_nifti_header.py`` compares them).
 """
@@ -61,7 +61,7 @@ class Header:
     sform: np.ndarray | None
 
 
-def read_gzip_head(path: str | Path, nbytes: int = 540) -> bytes | None:
+def read_gzip_head(path: str | Path, nbytes: int = 544) -> bytes | None:
     """The first ``nbytes`` decompressed bytes of a gzip file (fewer when it is
     shorter), or None when it is not a readable gzip stream."""
     dec = zlib.decompressobj(31)
@@ -89,7 +89,7 @@ def parse_header(raw: bytes) -> Header | None:
     if len(raw) < 348:
         return None
     size = int.from_bytes(raw[:4], "little")
-    if size not in _KINDS or len(raw) < size:
+    if size not in _KINDS or len(raw) < size + 4 or raw[size] != 0:  # extensions: nibabel parses them
         return None
     dt, magic, threshold = _KINDS[size]
     hdr = np.frombuffer(raw[:size], dt)[0]
