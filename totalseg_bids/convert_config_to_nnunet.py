@@ -88,6 +88,7 @@ from .core.nifti import (
     resample_label,
     save_mask,
 )
+from .core.nifti_header import Header, read_header
 from .core.options import options_from_args, resolve_options
 from .core.parallel import finish, run_tasks
 
@@ -360,8 +361,91 @@ def convert_case(task: CaseTask) -> CaseRecord:
     """Place one case's image(s) and label in the working dataset folder.
 
     Validates every file, links what nnU-Net can read as it is, and writes a
-    corrected copy only where needed (see the module docstring).
+    corrected copy only where needed (see the module docstring). The plain
+    case (see :func:`_plain_case`) is decided without nibabel.
     """
+    record = _plain_case(task)
+    return record if record is not None else _checked_case(task)
+
+
+def _plain_header(path: Path) -> Header | None:
+    """The header of a ``.nii.gz`` that :func:`load_nifti` would accept as it is (present,
+    gzip, plain NIfTI, as many bytes as the header promises, 3D), or None."""
+    from .core.nifti import check_input_file
+
+    try:
+        check_input_file(path)
+    except TotalsegBidsError:
+        return None
+    if not path.name.endswith(".nii.gz"):
+        return None
+    hdr = read_header(path)
+    if hdr is None or len(hdr.shape) < 3 or any(s != 1 for s in hdr.shape[3:]):
+        return None
+    expected = hdr.offset + int(np.prod(hdr.shape)) * hdr.dtype.itemsize
+    with open(path, "rb") as fh:
+        fh.seek(-4, 2)
+        if int.from_bytes(fh.read(4), "little") != expected % 2**32:
+            return None
+    return hdr
+
+
+def _form_gap(hdr: Header) -> float:
+    """:func:`~totalseg_bids.core.nifti.qform_sform_discrepancy` of a plain header."""
+    if hdr.qform is None or hdr.sform is None:
+        return 0.0
+    shape = tuple(hdr.shape[:3])
+    return float(np.linalg.norm(Grid(shape, hdr.qform).corners() - Grid(shape, hdr.sform).corners(), axis=1).max())
+
+
+def _plain_case(task: CaseTask) -> CaseRecord | None:
+    """The common case, checked from headers read without nibabel: integer
+    ``.nii.gz`` images and label on one grid, forms that agree, label values
+    allowed and not remapped. Everything is linked; None (nothing placed)
+    where any file needs :func:`_checked_case` to decide or to word an error."""
+    heads = [_plain_header(p) for p in task.images]
+    label = _plain_header(task.label) if task.label is not None else None
+    if any(h is None for h in heads) or (task.label is not None and label is None):
+        return None
+    grids = [Grid(tuple(h.shape[:3]), np.asarray(h.affine, dtype=float)) for h in heads]
+    if any(_form_gap(h) > task.form_tolerance for h in [*heads, *([label] if label else [])]):
+        return None
+    if any(grid_mismatch(g, grids[0]) for g in grids[1:]):
+        return None
+    present = None
+    if label is not None:
+        if grid_mismatch(Grid(tuple(label.shape[:3]), np.asarray(label.affine, dtype=float)), grids[0]):
+            return None
+        try:
+            present = sorted(_stream_values(task.label, label.dtype, label.offset, int(np.prod(label.shape))))
+        except InputError:
+            return None
+        if label_problem(present, task.allowed, task.remap) or (
+                task.remap is not None and any(task.remap.get(int(v), int(v)) != int(v) for v in present if v)):
+            return None
+        if present == [0]:
+            log.warning("%s: label is empty (background only)", task.label)
+    actions: list[str] = []
+    out_images = []
+    for c, path in enumerate(task.images):
+        dst = task.work / task.images_dir / f"{task.case_id}_{c:04d}{FILE_ENDING}"
+        how = place(path, dst, task.link)
+        if how != task.link:
+            actions.append(f"image {c} {how} (no {task.link})")
+        out_images.append(f"{task.images_dir}/{dst.name}")
+    out_label = None
+    if task.label is not None:
+        dst = task.work / task.labels_dir / f"{task.case_id}{FILE_ENDING}"
+        how = place(task.label, dst, task.link)
+        if how != task.link:
+            actions.append(f"label {how} (no {task.link})")
+        out_label = f"{task.labels_dir}/{dst.name}"
+    return CaseRecord(task.case_id, task.split, [str(p) for p in task.images],
+                      str(task.label) if task.label else None, out_images, out_label, actions)
+
+
+def _checked_case(task: CaseTask) -> CaseRecord:
+    """Every case through nibabel: corrected copies, and the errors worded."""
     actions: list[str] = []
     out_images: list[str] = []
     images = [load_nifti(p, check_forms=False) for p in task.images]
@@ -493,13 +577,16 @@ def stream_label_values(img, path: Path) -> set[int]:
     check costs the decompression alone. Errors as
     :func:`~totalseg_bids.core.nifti.label_array` words them.
     """
+    return _stream_values(path, np.dtype(img.dataobj.dtype), int(img.dataobj.offset), int(np.prod(img.shape)))
+
+
+def _stream_values(path: Path, dtype: np.dtype, skip: int, count: int) -> set[int]:
+    """:func:`stream_label_values` of ``count`` values of ``dtype`` after ``skip`` bytes."""
     from .core.gzip_codec import codec_errors, iter_decompressed
 
-    dtype = np.dtype(img.dataobj.dtype)
-    skip = int(img.dataobj.offset)
     lo, hi, found, carry = 0, 0, set(), b""
     try:
-        for piece in iter_decompressed(path, skip, skip + int(np.prod(img.shape)) * dtype.itemsize):
+        for piece in iter_decompressed(path, skip, skip + count * dtype.itemsize):
             buf = carry + bytes(piece) if carry else piece
             n = len(buf) - len(buf) % dtype.itemsize
             carry = bytes(buf[n:])
@@ -815,8 +902,9 @@ def _default_jobs(tasks: Sequence[CaseTask]) -> int | None:
     first = next((t.label for t in tasks if t.label is not None), None)
     if first is None or len(tasks) < 8:
         return 1
+    head = _plain_header(first)
     try:
-        voxels = int(np.prod(load_nifti(first, check_forms=False).shape))
+        voxels = int(np.prod(head.shape if head is not None else load_nifti(first, check_forms=False).shape))
     except TotalsegBidsError:  # the case itself reports it
         return 1
     return None if voxels * len(tasks) >= POOL_VOXELS else 1
