@@ -484,6 +484,14 @@ def test_slices_takes_the_shared_datalad_options(clone):
     assert "derivatives/slices/slices.tsv" in saved and any(f.endswith(".png") for f in saved)
 
 
+def test_convert_takes_the_shared_datalad_options(clone):
+    """An nnU-Net raw folder kept inside the dataset is saved there like any other output."""
+    saved = check_shared_options(clone, "convert_config_to_nnunet",
+                                 ["--config", ct_label_config(clone), "--path-out", "derivatives/nnUNet_raw",
+                                  "-dnum", "321", "-j", "1"], ["derivatives/nnUNet_raw/"])
+    assert any(f.endswith("dataset.json") for f in saved) and any("/labelsTr/" in f for f in saved), saved
+
+
 def test_qc_takes_the_shared_datalad_options(clone):
     labels = [str(p.relative_to(clone)) for p in sorted(clone.glob(CT_LABEL_GLOB))]
     saved = check_shared_options(clone, "qc", ["--labels", *labels, "--qc", "derivatives/qc"], ["derivatives/qc/"])

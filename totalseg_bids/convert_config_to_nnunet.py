@@ -818,7 +818,7 @@ def _load_cases(config: str | Path, datasets_path: str | Path | None, datalad_ge
     """The config and its cases, refusing configs nnU-Net cannot train from;
     annexed inputs get their content (or a clear error)."""
     cfg = load_config(config, datasets_path, require=("TRAINING",))
-    cases = cfg.cases()
+    cases = cfg.cases(check_exists=False)  # annexed content is fetched (or refused) below
     if not cases:
         raise InputError("the config lists no cases", cfg.path, "add TRAINING/VALIDATION/TESTING entries")
     unlabelled = [c for c in cases if c.label is None and c.split != "TESTING"]
@@ -828,8 +828,8 @@ def _load_cases(config: str | Path, datasets_path: str | Path | None, datalad_ge
     if not any(c.split != "TESTING" for c in cases):
         raise InputError("no TRAINING or VALIDATION case", cfg.path, "add training cases to the config")
     all_files = [p for c in cases for p in (*c.images, *([c.label] if c.label else []))]
-    ensure_content(all_files, get=get_requested(datalad_get))
-    return cfg, cases
+    ensure_content([p for p in all_files if Path(p).is_symlink() or Path(p).exists()], get=get_requested(datalad_get))
+    return cfg, cfg.cases()  # every entry exists now: the same checks as without datalad
 
 
 def _label_map(labels: Sequence[str] | None, labels_json: str | Path | dict | None,
@@ -1001,10 +1001,11 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.datalad_save:
-        log.warning("--datalad-save: the nnU-Net dataset is outside BIDS; nothing to save")
     res = convert(args.config, args.path_out, args.dataset_number, args.dataset_name,
                   options_from_args(ConvertOptions, args))
+    # an nnU-Net raw folder kept in a datalad dataset (e.g. a project superdataset) is saved there;
+    # a failed conversion writes nothing, so there is nothing to save then
+    cli.save_outputs(args, [res.folder])
     log.info("%d training and %d testing case(s), %d corrected copy(ies), in %.1f s; split file: %s",
              res.num_training, res.num_testing, res.corrected, res.seconds, ", ".join(map(str, res.splits_written)))
     cli.emit("convert_config_to_nnunet", [res.record(args.dataset_number)])

@@ -67,6 +67,7 @@ from .core.options import options_from_args, resolve_options
 from .core.index import find_images
 from .core.nifti import GRID_ATOL, Grid, load_nifti, nonzero_bbox, read_data, resample_label, save_mask
 from .core.parallel import default_jobs, shard
+from .core.qc_hook import qc_entry
 
 log = logging.getLogger(__name__)  # not __name__: "__main__" under python -m
 
@@ -442,28 +443,8 @@ def finalize(item: Item, pred_path: Path, opts: PostOptions) -> dict:
     write_sidecar(item.output, list(item.images), opts.generated, spatial_reference=item.images[0],
                   raw_root=item.raw_root, **extra)
     meta = {"empty": empty, "removed_voxels": removed, "note": note}
-    if opts.qc_dir is not None:
-        _qc(opts.qc_dir, item.images[0], item.output, meta)
+    qc_entry(opts.qc_dir, item.images[0], item.output, "predict", meta=meta)
     return meta
-
-
-_QC_MISSING_WARNED = False
-
-
-def _qc(qc_dir: Path, image: Path, out: Path, meta: dict) -> None:
-    """Hand the output to the QC report when ``totalseg_bids.qc`` exists; never fail the prediction for it."""
-    global _QC_MISSING_WARNED
-    try:
-        from totalseg_bids.qc import add_entry
-    except ImportError:
-        if not _QC_MISSING_WARNED:
-            log.warning("--qc: totalseg_bids.qc is not available; no QC entries written")
-            _QC_MISSING_WARNED = True
-        return
-    try:
-        add_entry(qc_dir, image=image, label=out, stage="predict", meta=meta)
-    except Exception as exc:  # noqa: BLE001 - QC is a side product
-        log.warning("%s: QC entry failed (%s)", out, exc)
 
 
 # -------------------------------------------------------------- batch step

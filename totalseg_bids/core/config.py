@@ -131,7 +131,8 @@ class DataConfig:
                     problems.append(exc)
         if problems:
             annexed = [exc.path for exc in problems if isinstance(exc, AnnexContentMissingError)]
-            fix = (f"run `datalad get` on the listed files (e.g. datalad get {annexed[0]})" if annexed
+            fix = (f"run `datalad get` on the listed files (e.g. datalad get {annexed[0]}) or pass --datalad-get"
+                   if annexed
                    else "fix the paths in the config or pass --datasets-path")
             shown = "; ".join(f"{Path(exc.path or '')}: {exc.problem}" for exc in problems[:3])
             more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
