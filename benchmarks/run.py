@@ -41,7 +41,7 @@ BENCHMARKS = {
     "convert_mri": (bench_convert_mri.bench_convert_mri,
                     "133 MRI cases -> nnU-Net: ours vs the original totalspineseg converter vs cp", True),
     "lcc": (bench_core.bench_lcc, "largest connected component: ours vs scipy vs nnU-Net", True),
-    "predict": (bench_stages.bench_predict, "prediction: one session vs one process per image (full only)", False),
+    "predict": (bench_stages.bench_predict, "prediction on the CPU: ours vs nnUNetv2_predict, with and without mirroring", False),
     "memory": (bench_core.bench_memory, "peak RSS of a large label transfer", True),
     "scaling": (bench_stages.bench_scaling, "index + config + convert at 10/100/1,000 subjects", True),
     "jobs": (bench_stages.bench_jobs, "register -j 1 vs -j 2", True),
