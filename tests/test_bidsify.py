@@ -374,13 +374,13 @@ def test_dicom_series_keep_patient_coordinates(tmp_path):
     ("png-stack", r"case(?P<sub>\d+)/image/(?P<slice>\d+)\.png", r"case(?P<sub>\d+)/mask/(?P<slice>\d+)\.png"),
     ("npy", r"volumes/case(?P<sub>\d+)\.npy", r"masks/case(?P<sub>\d+)_mask\.npy")])
 def test_pattern_stacks_and_arrays_get_the_stated_grid(tmp_path, layout, pattern, label_pattern):
-    from totalseg_bids.phantom_layouts.arrays import _grid
+    from totalseg_bids.phantom_layouts.arrays import phantom_grid
     from totalseg_bids.phantom_layouts.common import subject
 
     src = write_layout(layout, tmp_path / "src", subjects=2)
     out = bidsify("pattern", src, tmp_path / "b", "--pattern", pattern, "--label-pattern", label_pattern,
                   "--label-name", "sacrum", "--suffix", "CT", "--spacing", "2", "2", "2", "--orientation", "RAS")
-    grid = _grid()
+    grid = phantom_grid()
     _, truth, _ = subject(1, 0, "CT", grid)
     seg = nib.load(str(out / "derivatives/labels/sub-2/anat/sub-2_CT_label-sacrum_seg.nii.gz"))
     np.testing.assert_array_equal(np.asanyarray(seg.dataobj), truth == 1)  # slice order and axes kept

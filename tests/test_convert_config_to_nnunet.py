@@ -309,7 +309,7 @@ def test_streamed_label_values_equal_full_read(tmp_path, dtype, values):
     1 MiB slices and in a file of two gzip members."""
     import gzip
 
-    from totalseg_bids.convert_config_to_nnunet import _streamable, stream_label_values
+    from totalseg_bids.convert_config_to_nnunet import streamable, stream_label_values
     from totalseg_bids.core.nifti import label_array, load_nifti, present_values
 
     data = np.zeros((200, 160, 70), dtype)  # > 2 MiB: several slices
@@ -322,7 +322,7 @@ def test_streamed_label_values_equal_full_read(tmp_path, dtype, values):
     multi.write_bytes(gzip.compress(raw[:1_500_001]) + gzip.compress(raw[1_500_001:]))
     for p in (path, multi):
         img = load_nifti(p, check_forms=False)
-        assert _streamable(img, p)
+        assert streamable(img, p)
         assert stream_label_values(img, p) == present_values(label_array(img, p)) == set(values)
 
 

@@ -8,7 +8,7 @@ import sys
 import nibabel as nib
 import numpy as np
 
-from totalseg_bids.convert_config_to_nnunet import CaseTask, _checked_case, _plain_case
+from totalseg_bids.convert_config_to_nnunet import CaseTask, checked_case, plain_case
 
 
 def _pair(root, affine_label=None, label_values=(0, 1)):
@@ -37,8 +37,8 @@ def _task(tmp_path, tag, image, label, link="symlink"):
 def test_plain_case_matches_the_checked_path(tmp_path):
     image, label = _pair(tmp_path / "in")
     for link in ("symlink", "hardlink", "copy"):
-        plain = _plain_case(_task(tmp_path, f"a-{link}", image, label, link))
-        checked = _checked_case(_task(tmp_path, f"b-{link}", image, label, link))
+        plain = plain_case(_task(tmp_path, f"a-{link}", image, label, link))
+        checked = checked_case(_task(tmp_path, f"b-{link}", image, label, link))
         assert plain == checked
         for rel in (*plain.nnunet_images, plain.nnunet_label):
             a, b = tmp_path / f"a-{link}" / rel, tmp_path / f"b-{link}" / rel
@@ -49,10 +49,10 @@ def test_cases_needing_nibabel_are_left_to_it(tmp_path):
     shifted = np.diag([0.8, 0.8, 3.0, 1.0])
     image, label = _pair(tmp_path / "grid", affine_label=shifted)
     task = _task(tmp_path, "w1", image, label)
-    assert _plain_case(task) is None
+    assert plain_case(task) is None
     assert not any((task.work / "imagesTr").iterdir())  # nothing placed
     image, label = _pair(tmp_path / "values", label_values=(0, 7))
-    assert _plain_case(_task(tmp_path, "w2", image, label)) is None
+    assert plain_case(_task(tmp_path, "w2", image, label)) is None
 
 
 def test_plain_case_does_not_import_nibabel(tmp_path):

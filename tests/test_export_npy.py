@@ -52,7 +52,7 @@ def test_export_config_and_import_back(phantom_template, tmp_path):
     back = tmp_path / "nii"
     assert export.main(["--import", str(out), "--out", str(back), "-q", "-j", "1"]) == 0
     for npy, src in zip(npys, [phantom_template / "sub-01/anat/sub-01_CT.nii.gz",
-                               phantom_template / f"derivatives/ground_truth/sub-01/anat/"
+                               phantom_template / "derivatives/ground_truth/sub-01/anat/"
                                "sub-01_CT_label-phantom_dseg.nii.gz"]):
         a, b = nib.load(str(src)), nib.load(str(back / "train" / (npy.stem + ".nii.gz")))
         assert np.array_equal(a.affine, b.affine) and a.shape == b.shape

@@ -50,7 +50,7 @@ def test_plain_zlib_reads_what_we_write_byte_identical(tmp_path, codec):
         img = nib.load(str(ours))  # nibabel + the standard library's gzip
         assert img.dataobj.dtype == arr.dtype
         np.testing.assert_array_equal(np.asanyarray(img.dataobj), arr)
-        ref = nifti._nifti(arr, AFFINE)
+        ref = nifti.nifti_image(arr, AFFINE)
         if name == "mask":
             ref.header.set_data_dtype(arr.dtype)
             ref.header.set_slope_inter(1, 0)

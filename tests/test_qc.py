@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from totalseg_bids import qc
-from totalseg_bids.qc.evaluate import _orientation as orientation
+from totalseg_bids.qc.evaluate import orientation
 from totalseg_bids.core.nifti import apply_affine, load_image, load_label, save_mask
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

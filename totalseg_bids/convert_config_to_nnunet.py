@@ -362,10 +362,10 @@ def convert_case(task: CaseTask) -> CaseRecord:
 
     Validates every file, links what nnU-Net can read as it is, and writes a
     corrected copy only where needed (see the module docstring). The plain
-    case (see :func:`_plain_case`) is decided without nibabel.
+    case (see :func:`plain_case`) is decided without nibabel.
     """
-    record = _plain_case(task)
-    return record if record is not None else _checked_case(task)
+    record = plain_case(task)
+    return record if record is not None else checked_case(task)
 
 
 def _plain_header(path: Path) -> Header | None:
@@ -398,11 +398,11 @@ def _form_gap(hdr: Header) -> float:
     return float(np.linalg.norm(Grid(shape, hdr.qform).corners() - Grid(shape, hdr.sform).corners(), axis=1).max())
 
 
-def _plain_case(task: CaseTask) -> CaseRecord | None:
+def plain_case(task: CaseTask) -> CaseRecord | None:
     """The common case, checked from headers read without nibabel: integer
     ``.nii.gz`` images and label on one grid, forms that agree, label values
     allowed and not remapped. Everything is linked; None (nothing placed)
-    where any file needs :func:`_checked_case` to decide or to word an error."""
+    where any file needs :func:`checked_case` to decide or to word an error."""
     heads = [_plain_header(p) for p in task.images]
     label = _plain_header(task.label) if task.label is not None else None
     if any(h is None for h in heads) or (task.label is not None and label is None):
@@ -444,7 +444,7 @@ def _plain_case(task: CaseTask) -> CaseRecord | None:
                       str(task.label) if task.label else None, out_images, out_label, actions)
 
 
-def _checked_case(task: CaseTask) -> CaseRecord:
+def checked_case(task: CaseTask) -> CaseRecord:
     """Every case through nibabel: corrected copies, and the errors worded."""
     actions: list[str] = []
     out_images: list[str] = []
@@ -499,7 +499,7 @@ def _convert_label(task: CaseTask, ref: Grid, actions: list[str]) -> str:
     path = task.label
     img = load_nifti(path, check_forms=False)  # the header is needed below (stored type, scaling, forms)
     data = None
-    if _streamable(img, path):
+    if streamable(img, path):
         present = sorted(stream_label_values(img, path))
     else:
         data = label_array(img, path)
@@ -553,7 +553,7 @@ def _label_header_reasons(img, ref: Grid, task: CaseTask, remapped: bool) -> tup
     return reasons, grid_mismatch(Grid.of(img), ref)
 
 
-def _streamable(img, path: Path) -> bool:
+def streamable(img, path: Path) -> bool:
     """Whether a label's values can be checked slice by slice from its gzip
     stream: an unscaled native-integer array in a ``.nii.gz`` on disk."""
     from nibabel.arrayproxy import ArrayProxy
@@ -570,7 +570,7 @@ def _streamable(img, path: Path) -> bool:
 
 def stream_label_values(img, path: Path) -> set[int]:
     """The values (0 included) of an integer ``.nii.gz`` label that
-    :func:`_streamable` accepts, decompressed in 1 MiB slices that are scanned
+    :func:`streamable` accepts, decompressed in 1 MiB slices that are scanned
     and dropped: no array of the whole volume is built.
 
     Most labels are linked as they are, so their array is never needed: the

@@ -370,7 +370,9 @@ def load_grid(path: str | Path) -> Grid:
 
 
 # ------------------------------------------------------------------ writing
-def _nifti(data: np.ndarray, affine: np.ndarray, header=None):
+def nifti_image(data: np.ndarray, affine: np.ndarray, header=None):
+    """The nibabel image every writer here saves: qform and sform both the affine (code 1), mm units,
+    so any reader (ITK, FSL, nibabel) finds the same geometry."""
     import nibabel as nib
 
     img = nib.Nifti1Image(data, affine, header=header)
@@ -403,7 +405,7 @@ def save_mask(data: np.ndarray, affine: np.ndarray, path: str | Path) -> Path:
     data = np.asarray(data)
     maxval = int(data.max()) if data.size else 0
     dtype = np.uint8 if maxval <= 255 else np.uint16
-    img = _nifti(np.asarray(data, dtype=dtype), np.asarray(affine, float))  # any order: nibabel writes F
+    img = nifti_image(np.asarray(data, dtype=dtype), np.asarray(affine, float))  # any order: nibabel writes F
     img.header.set_data_dtype(dtype)
     img.header.set_slope_inter(1, 0)
     return write_nifti(img, path)
@@ -413,7 +415,7 @@ def save_image(data: np.ndarray, affine: np.ndarray, path: str | Path, like=None
     """Write an intensity image atomically, keeping ``like``'s data type and
     intent when given; qform == sform == affine."""
     header = like.copy() if like is not None else None
-    img = _nifti(np.asarray(data), np.asarray(affine, float), header=header)
+    img = nifti_image(np.asarray(data), np.asarray(affine, float), header=header)
     if like is not None:
         img.header.set_data_dtype(data.dtype)
     return write_nifti(img, path)

@@ -16,7 +16,7 @@ from .common import subject
 SPACING = (2.0, 2.0, 2.0)
 
 
-def _grid() -> Grid:
+def phantom_grid() -> Grid:
     shape = (90, 70, 24)
     return Grid(shape, make_affine(np.eye(3), SPACING, shape, [0.0, -5.0, -10.0]))
 
@@ -26,7 +26,7 @@ def write_png(out, subjects: int = 2, seed: int = 0) -> Path:
 
     root = Path(out)
     for i in range(subjects):
-        ct, labels, _ = subject(i, seed, "CT", _grid())
+        ct, labels, _ = subject(i, seed, "CT", phantom_grid())
         img8 = np.clip((ct.astype(float) + 200) / 900 * 255, 0, 255).astype(np.uint8)
         for k in range(ct.shape[2]):
             for kind, arr in (("image", img8[:, :, k]), ("mask", (labels[:, :, k] == 1).astype(np.uint8))):
@@ -39,7 +39,7 @@ def write_png(out, subjects: int = 2, seed: int = 0) -> Path:
 def write_npy(out, subjects: int = 2, seed: int = 0) -> Path:
     root = Path(out)
     for i in range(subjects):
-        ct, labels, _ = subject(i, seed, "CT", _grid())
+        ct, labels, _ = subject(i, seed, "CT", phantom_grid())
         for path, arr in ((root / "volumes" / f"case{i + 1}.npy", ct),
                           (root / "masks" / f"case{i + 1}_mask.npy", (labels == 1).astype(np.uint8))):
             with atomic_path(path) as tmp:

@@ -26,7 +26,7 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
 
 
-def _orientation(affine: np.ndarray) -> str:
+def orientation(affine: np.ndarray) -> str:
     from ..core.nifti import axcodes
 
     try:
@@ -49,7 +49,7 @@ def _load(path, loader, what: str, geometry: dict[str, Any], flags: list[dict[st
         else:
             flags.append(_flag("error", f"{what}_unreadable", f"{what}: {_short(exc)}"))
         return None
-    geometry[what] = {"orientation": _orientation(vol.affine), "shape": list(vol.data.shape),
+    geometry[what] = {"orientation": orientation(vol.affine), "shape": list(vol.data.shape),
                       "spacing_mm": [round(float(s), 4) for s in vol.grid.spacing]}
     return vol
 
