@@ -183,7 +183,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
     transform = None if bids_named else transform
     _write_outputs(job, out_path, out, transform, xfm_path, kind, classes, tool, flags, raw_root)
     qc_entry(qc_dir, mri_path, out_path, "register", compare_label=ct_label_path,
-             meta={"method": used_method, "interp": interp, **flags})
+             meta={"method": used_method, "interp": interp, **tool.get("Quality", {}), **flags})
     return TransferResult(str(out_path), "written", used_method, str(mri_path), str(ct_label_path),
                           str(xfm_path) if transform is not None else None, flags,
                           round(time.perf_counter() - t0, 3))
