@@ -91,12 +91,14 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
     images = _mri(ds, ["04", "05"])  # validation + testing subjects: not trained on
     cfg = _config(ds, tmp_path / "test_sacrum.json", images)
     args = ["--config", cfg, "--datasets-path", ds.parent, "--model-dir", trained_model.model_dir,
-            "--no-tta", "--device", "cpu", "-v"]
+            "--no-tta", "--device", "cpu", "-v", "--qc", tmp_path / "qc"]
     proc = cli(MODULE, *args, env=trained_model.env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     outs = [_out(ds, i) for i in images]
     records = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [(r["stage"], r["status"], r["path"]) for r in records] == [("predict", "written", str(o)) for o in outs]
+    entries = [json.loads(f.read_text(encoding="utf-8")) for f in (tmp_path / "qc" / "entries").glob("*.json")]
+    assert sorted(Path(e["label"]) for e in entries) == sorted(outs) and {e["stage"] for e in entries} == {"predict"}
     dices = {}
     for image, out in zip(images, outs):
         img, pred = nib.load(str(image)), nib.load(str(out))
