@@ -200,9 +200,9 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     the pyramid, per-level random sampling (fixed seed) and regular-step
     gradient descent of REGISTRATION_SCHEDULE with physical-shift scales.
     ``mask`` (CT space) restricts the metric to the structure at every level,
-    from ``init`` while most of the focus region starts inside the MRI (a
-    whole-image start would let a moving neighbour pull it off), else from
-    where a coarse whole-image registration brings it in.
+    from ``init`` while at least FOCUS_START_INSIDE of the focus region starts
+    inside the MRI (a whole-image start would let a moving neighbour pull it
+    off), else from where a coarse whole-image registration brings it in.
     Returns (transform, metric with the headers or None, final metric).
     """
     import SimpleITK as sitk
@@ -215,11 +215,14 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(REGISTRATION_THREADS)  # the pyramid filters too
     try:
         initial = _initial(kind, fixed, moving, init)
+        levels = _pyramid(fixed, moving)
         start = initial
         if mask is not None and _share_inside(mask, fixed, initial) < FOCUS_START_INSIDE:
-            start = _whole_image_start(fixed, moving, initial, seed)
-        result, final, evaluator = _run_from(fixed, moving, start, mask, seed)
-        header_metric = _metric(evaluator, fixed, moving, sitk.Euler3DTransform())
+            start = _whole_image_start(levels, fixed, initial, seed)
+        result, evaluator = _run_from(levels, fixed, start, mask, seed)
+        grid = _evaluation_grid(fixed)
+        final = _metric(evaluator, grid, moving, result)
+        header_metric = _metric(evaluator, grid, moving, sitk.Euler3DTransform())
     except RuntimeError as exc:
         raise ExternalToolError(f"SimpleITK registration failed ({str(exc).splitlines()[-1][:160]})",
                                 mri.path, "check that the CT and MRI show the same anatomy, try --init "
@@ -233,33 +236,38 @@ def register_ct_to_mri(ct: Volume, mri: Volume, kind: str = "rigid", seed: int =
     return result, header_metric, final
 
 
-def _run_from(fixed, moving, start, mask, seed: int) -> tuple:
-    """One registration from ``start`` (focused on ``mask`` where given): (transform, final metric,
-    the evaluator whose metric that is).
+def _pyramid(fixed, moving) -> list[tuple]:
+    """(fixed, moving) smoothed for each level of REGISTRATION_SCHEDULE, once per pair
+    (the smoothed CT once per session, :func:`smoothed`'s cache)."""
+    cache = _MOVING_CACHE.setdefault("smoothed", {})
+    return [(smoothed(fixed, sigma), smoothed(moving, sigma, cache)) for sigma in REGISTRATION_SCHEDULE["sigma_mm"]]
 
-    One pass per pyramid level on images smoothed beforehand (:func:`smoothed`).
-    The coarse levels stop at a coarse step (they only need to bring the
-    structure within a voxel); the full-resolution level starts with a small
-    step, so its costly iterations refine instead of travelling.
+
+def _run_from(levels: list[tuple], fixed, start, mask, seed: int) -> tuple:
+    """One registration from ``start`` (focused on ``mask`` where given): (transform, the quality
+    evaluator, focused like the registration).
+
+    One pass per pyramid level on the images of :func:`_pyramid`. The coarse
+    levels stop at a coarse step (they only need to bring the structure within
+    a voxel); the full-resolution level starts with a small step, so its costly
+    iterations refine instead of travelling.
     """
     transform = start
-    for level in range(len(REGISTRATION_SCHEDULE["shrink"])):
-        transform = _level(fixed, moving, transform, mask, seed, level)
+    for level in range(len(levels)):
+        transform = _level(levels, fixed, transform, mask, seed, level)
     evaluator = _method(seed, optimise=False)
     if mask is not None:
         _restrict(None, evaluator, fixed, mask, transform, seed)
-    return transform, _metric(evaluator, fixed, moving, transform), evaluator
+    return transform, evaluator
 
 
-def _level(fixed, moving, start, mask, seed: int, level: int):
+def _level(levels: list[tuple], fixed, start, mask, seed: int, level: int):
     """One pyramid level of :func:`_run_from`, from ``start``."""
-    s = REGISTRATION_SCHEDULE
     reg = _method(seed, level=level)
     if mask is not None:
         _restrict(reg, None, fixed, mask, start, seed)
-    sigma = s["sigma_mm"][level]
     reg.SetInitialTransform(start, inPlace=False)
-    return _single(reg.Execute(smoothed(fixed, sigma), smoothed(moving, sigma, _MOVING_CACHE.setdefault("smoothed", {}))))
+    return _single(reg.Execute(*levels[level]))
 
 
 #: a focused registration starts from ``--init`` when at least this share of the focus region
@@ -277,12 +285,12 @@ def _share_inside(mask, fixed, transform) -> float:
     return inside / total if total else 0.0
 
 
-def _whole_image_start(fixed, moving, initial, seed: int):
+def _whole_image_start(levels: list[tuple], fixed, initial, seed: int):
     """The coarse levels of a whole-image registration from ``initial``: a start for a focused one
     that is within reach even when the image centres are far apart (a partial MRI field of view)."""
     transform = initial
-    for level in range(len(REGISTRATION_SCHEDULE["shrink"]) - 1):
-        transform = _level(fixed, moving, transform, None, seed, level)
+    for level in range(len(levels) - 1):
+        transform = _level(levels, fixed, transform, None, seed, level)
     return transform
 
 
@@ -315,21 +323,23 @@ def _restrict(reg, evaluator, fixed, mask, initial, seed: int) -> None:
             r.SetMetricSamplingPercentage(min(1.0, REGISTRATION_SAMPLING / share), seed)
 
 
-def _metric(reg, fixed, moving, transform) -> float | None:
-    """The metric at ``transform`` on every other voxel of the MRI (None where the images do not overlap).
-
-    SimpleITK's evaluation reads every fixed voxel whatever the sampling set;
-    every other one along each axis of 32 voxels or more gives the same
-    comparison (headers vs result) at a fifth of the cost.
-    """
+def _evaluation_grid(fixed):
+    """Every other MRI voxel along each axis of 32 voxels or more: SimpleITK's evaluation reads
+    every fixed voxel whatever the sampling set, and this grid gives the same comparison
+    (headers vs result) at a fifth of the cost."""
     import SimpleITK as sitk
 
-    grid = sitk.Shrink(fixed, [2 if n >= 32 else 1 for n in fixed.GetSize()])
+    return sitk.Shrink(fixed, [2 if n >= 32 else 1 for n in fixed.GetSize()])
+
+
+def _metric(reg, grid, moving, transform) -> float | None:
+    """The metric at ``transform`` on ``grid`` (None where the images do not overlap)."""
     reg.SetInitialTransform(transform, inPlace=False)
     try:
         return float(reg.MetricEvaluate(grid, moving))
     except RuntimeError:
         return None
+
 
 def transform_record(transform) -> dict:
     """The transform as sidecar JSON: ITK type and parameters, enough to rebuild
