@@ -11,7 +11,10 @@ in ``nnUNet_extTrainer``; keep imports absolute.
 """
 
 import copy
+import os
+import random
 
+import numpy as np
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
@@ -20,6 +23,27 @@ from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 MAX_PATCH = (32, 48, 48)
 #: The same for 2D configurations (pixels per axis): a 2D step is cheap, the network deep.
 MAX_PATCH_2D = (128, 128)
+#: Environment variable holding the seed of a quick training (default :data:`DEFAULT_SEED`).
+SEED_ENV = "TOTALSEG_BIDS_TRAIN_SEED"
+DEFAULT_SEED = 12345
+
+
+def training_seed(env=None) -> int:
+    """The seed a quick training uses: ``TOTALSEG_BIDS_TRAIN_SEED`` or :data:`DEFAULT_SEED`.
+
+    >>> training_seed({}), training_seed({"TOTALSEG_BIDS_TRAIN_SEED": "7"})
+    (12345, 7)
+    """
+    env = os.environ if env is None else env
+    return int(env.get(SEED_ENV) or DEFAULT_SEED)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python's, NumPy's and torch's generators: weight initialisation, patch sampling and
+    augmentation in the main process then repeat from run to run."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
 
 
 def capped_patch(patch, strides, cap=None):
@@ -51,7 +75,13 @@ class nnUNetTrainer_2epochs_10iters(nnUNetTrainer):
     """nnUNetTrainer with 2 epochs x 10 iterations (5 validation iterations) and a
     patch of at most 32x48x48 voxels (the plan's patch otherwise), so it trains
     in a minute or two on a laptop CPU. The capped patch is saved in the
-    model's plans, so inference uses the same one."""
+    model's plans, so inference uses the same one.
+
+    Twenty iterations leave a model whose quality depends on which patches it
+    happened to see, so the quick trainers are seeded (:func:`training_seed`):
+    the network's initial weights, the main process's sampling and every
+    augmentation worker (nnU-Net starts its workers unseeded) repeat, and a
+    smoke training that works once works again on the same machine."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -60,7 +90,24 @@ class nnUNetTrainer_2epochs_10iters(nnUNetTrainer):
         strides = cfg.get("architecture", {}).get("arch_kwargs", {}).get("strides")
         if strides and "patch_size" in cfg:
             cfg["patch_size"] = capped_patch(cfg["patch_size"], strides)
+        self.seed = training_seed()
+        seed_everything(self.seed)
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.num_epochs = 2
         self.num_iterations_per_epoch = 10
         self.num_val_iterations_per_epoch = 5
+
+    def initialize(self):
+        seed_everything(self.seed)
+        super().initialize()
+
+    def get_dataloaders(self):
+        """nnU-Net's loaders, with each augmentation worker restarted on its own seed."""
+        seed_everything(self.seed + 1)
+        loaders = super().get_dataloaders()
+        for offset, loader in enumerate(loaders):
+            seeds = getattr(loader, "seeds", None)
+            if seeds is not None and hasattr(loader, "restart"):
+                loader.seeds = [self.seed + 100 * (offset + 1) + worker for worker in range(len(seeds))]
+                loader.restart()
+        return loaders
