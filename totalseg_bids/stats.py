@@ -1,7 +1,7 @@
 """Dataset statistics of a data config: cases, subjects, classes, volumes, spacings, shapes.
 
-Per dataset (the raw BIDS folder of each case) and per split, the table of
-seed 002 and more: for every class the voxel share (% of all label voxels of
+Per dataset (the raw BIDS folder of each case) and per split, the class
+table a training set is judged by: for every class the voxel share (% of all label voxels of
 that group, background included) and the number of images containing it,
 its volume in ml (mean/min/max over the images that contain it), and a
 summary of voxel spacings and shapes (min/median/max per axis).
