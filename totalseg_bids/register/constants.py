@@ -37,3 +37,8 @@ REGISTRATION_SCHEDULE = {"shrink": (4, 2, 1), "sigma_mm": (2.0, 1.0, 0.0), "samp
                          "learning_rate": (1.0, 0.5, 0.25), "min_step": (0.05, 0.05, 0.01),
                          "iterations": 100, "bins": 24}
 _RAS_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+#: How much worse than the header's (relative) the quality metric may end before a pair is flagged: the
+#: metric is evaluated on every other MRI voxel, and a registration that keeps an already aligned header
+#: within a fraction of a voxel leaves it a few tenths of a percent either side.
+METRIC_WORSE_TOLERANCE = 0.01

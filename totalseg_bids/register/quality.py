@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .constants import METRIC_WORSE_TOLERANCE
 from .options import RegOptions
 
 
@@ -34,6 +35,8 @@ def quality_flags(metric_header: float | None, metric_after: float, shift_mm: fl
 
     >>> quality_flags(-0.5, -0.4, 2.0, 1.0, RegOptions())
     {'MetricWorseThanHeader': True}
+    >>> quality_flags(-0.806, -0.804, 0.3, 0.2, RegOptions())  # an aligned header, kept within noise
+    {}
     >>> quality_flags(-0.5, -0.6, 50.0, 1.0, RegOptions())
     {'CorrectionBeyondLimit': True}
     >>> quality_flags(None, -0.6, 2.0, 1.0, RegOptions())
@@ -42,7 +45,7 @@ def quality_flags(metric_header: float | None, metric_after: float, shift_mm: fl
     {'LabelEdgesWeak': True}
     """
     flags: dict[str, bool] = {}
-    if metric_header is not None and metric_after > metric_header:
+    if metric_header is not None and metric_after > metric_header + METRIC_WORSE_TOLERANCE * abs(metric_header):
         flags["MetricWorseThanHeader"] = True
     if shift_mm - header_shift_mm > opts.max_shift_mm or rotation_deg > opts.max_rotation_deg:
         flags["CorrectionBeyondLimit"] = True
