@@ -79,6 +79,11 @@ def _run(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProce
     return proc
 
 
+def nnunet_train(env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``nnUNetv2_train`` of the phantom dataset, fold 0, with the quick trainer on the CPU."""
+    return _run(["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu"], env, timeout)
+
+
 def train_tiny_model(base: Path) -> TrainedModel:
     from totalseg_bids.convert_config_to_nnunet import convert
     from totalseg_bids.phantoms import generate
@@ -103,7 +108,7 @@ def train_tiny_model(base: Path) -> TrainedModel:
     if not pre_split.exists():  # the converter wrote it only if nnUNet_preprocessed was set in-process
         pre_split.write_text((res.folder / "splits_final.json").read_text(encoding="utf-8"))
     t = time.perf_counter()
-    _run(["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu"], env, 900)
+    nnunet_train(env)
     timings["train"] = time.perf_counter() - t
     model_dir = Path(env["nnUNet_results"]) / folder / f"{TRAINER}__nnUNetPlans__3d_fullres"
     return TrainedModel(ds, config, Path(env["nnUNet_raw"]), Path(env["nnUNet_preprocessed"]),

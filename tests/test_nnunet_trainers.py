@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
-from nnunet_fixtures import DATASET_ID, TRAINER, trained_model  # noqa: F401 (fixture)
+from nnunet_fixtures import nnunet_train, trained_model  # noqa: F401 (fixture)
 
 from totalseg_bids.nnunet_trainers.nnUNetTrainer_2epochs_10iters import SEED_ENV
 
@@ -15,12 +13,6 @@ def _weights(model_dir):
 
     ckpt = torch.load(model_dir / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
     return ckpt["network_weights"]
-
-
-def _train(env: dict, timeout: float = 900) -> None:
-    cmd = ["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu"]
-    proc = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=timeout)
-    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 @pytest.mark.slow
@@ -33,7 +25,7 @@ def test_quick_training_repeats_under_its_seed(trained_model, tmp_path):  # noqa
     runs = {}
     for name, seed in (("same", trained_model.env.get(SEED_ENV, "")), ("other", "7")):
         results = tmp_path / name
-        _train({**trained_model.env, "nnUNet_results": str(results), SEED_ENV: seed})
+        nnunet_train({**trained_model.env, "nnUNet_results": str(results), SEED_ENV: seed})
         runs[name] = _weights(results / trained_model.dataset_folder / trained_model.model_dir.name)
     assert first.keys() == runs["same"].keys()
     assert all(torch.equal(first[k], runs["same"][k]) for k in first)

@@ -91,13 +91,13 @@ class nnUNetTrainer_2epochs_10iters(nnUNetTrainer):
         if strides and "patch_size" in cfg:
             cfg["patch_size"] = capped_patch(cfg["patch_size"], strides)
         self.seed = training_seed()
-        seed_everything(self.seed)
         super().__init__(plans, configuration, fold, dataset_json, device)
         self.num_epochs = 2
         self.num_iterations_per_epoch = 10
         self.num_val_iterations_per_epoch = 5
 
     def initialize(self):
+        """nnU-Net's set-up, from the seed: the network's initial weights are drawn here."""
         seed_everything(self.seed)
         super().initialize()
 

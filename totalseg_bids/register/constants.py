@@ -36,9 +36,8 @@ REGISTRATION_SAMPLING = 0.05
 REGISTRATION_SCHEDULE = {"shrink": (4, 2, 1), "sigma_mm": (2.0, 1.0, 0.0), "sampling": (0.2, 0.1, 0.03),
                          "learning_rate": (1.0, 0.5, 0.25), "min_step": (0.05, 0.05, 0.01),
                          "iterations": 100, "bins": 24}
-_RAS_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
-
 #: How much worse than the header's (relative) the quality metric may end before a pair is flagged: the
 #: metric is evaluated on every other MRI voxel, and a registration that keeps an already aligned header
 #: within a fraction of a voxel leaves it a few tenths of a percent either side.
 METRIC_WORSE_TOLERANCE = 0.01
+_RAS_LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
