@@ -8,7 +8,7 @@ Each runs with ``-j 1``, ``-j 2`` and, where the stage has ``--executor dask``, 
 local Dask cluster of 2 worker processes.
 
 Sizes: ``TOTALSEG_BIDS_BENCH_COHORT_SIZES`` (comma-separated subject counts;
-default 2 in quick mode, 10,100 in full mode). ``bidsify`` runs on at most
+default 2 in quick mode, 10,100,1000 in full mode). ``bidsify`` runs on at most
 :data:`BIDSIFY_MAX` subjects and ``register --method rigid`` on at most
 :data:`RIGID_MAX` (their sources and cost grow fastest); the rows say so.
 The slowest stage at the smallest size is profiled (cProfile, top 5 by own
@@ -29,7 +29,7 @@ from . import bench_data as data
 from .bench_common import REPO, Context, Row, child_env
 
 BIDSIFY_MAX = 20
-RIGID_MAX = 100
+RIGID_MAX = 1000  # about 0.15 s a subject: 1,000 subjects take ~2.5 min a variant
 DASK_STAGES = ("segment_ct", "register header", "register rigid")
 PLOT = REPO / "benchmarks" / "cohort.png"
 
@@ -38,7 +38,7 @@ def sizes(quick: bool) -> list[int]:
     raw = os.environ.get("TOTALSEG_BIDS_BENCH_COHORT_SIZES")
     if raw:
         return [int(x) for x in raw.split(",") if x.strip()]
-    return [2] if quick else [10, 100]
+    return [2] if quick else [10, 100, 1000]
 
 
 def make_dataset(tmp: Path, n: int) -> tuple[Path, Path]:
