@@ -22,6 +22,8 @@ extras = {
     # --method ants-rigid|ants-affine|ants-syn of register (antspyx pins scipy<1.16)
     "ants": ["antspyx>=0.5"],
     "augment": ["albumentations>=2.0"],
+    # what `python -m benchmarks` compares against beyond the above: zlib-ng's DEFLATE, the cohort plot
+    "bench": ["zlib-ng>=0.4", "matplotlib>=3.5"],
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
              "psutil>=5"],
 }

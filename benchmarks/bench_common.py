@@ -136,6 +136,31 @@ def _version(mod: str) -> str:
         return "not installed"
 
 
+#: import name -> distribution name, where the two differ
+DISTRIBUTIONS = {"bids": "pybids", "cc3d": "connected-components-3d", "zlib_ng": "zlib-ng", "ants": "antspyx"}
+
+
+def _distribution_version(mod: str) -> str:
+    """The installed version of the package that provides ``mod``, without importing it."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(DISTRIBUTIONS.get(mod, mod))
+    except PackageNotFoundError:
+        return _version(mod)
+
+
+def _gpu() -> str:
+    """The CUDA device torch sees, or why there is none (the harness never needs one)."""
+    try:
+        import torch
+    except ImportError:
+        return "none (torch not installed)"
+    if not torch.cuda.is_available():
+        return "none; no code path assumes one"
+    return torch.cuda.get_device_name(0)
+
+
 def machine_info() -> dict[str, str]:
     cpu = platform.processor() or "?"
     try:
@@ -166,15 +191,11 @@ def machine_info() -> dict[str, str]:
     }
     for mod, name in (("numpy", "numpy"), ("nibabel", "nibabel"), ("scipy", "scipy"), ("bids", "pybids"),
                       ("nilearn", "nilearn"), ("cc3d", "cc3d"), ("SimpleITK", "SimpleITK"),
-                      ("torch", "torch"), ("nnunetv2", "nnunetv2")):
-        if mod in ("nnunetv2", "cc3d"):
-            try:
-                from importlib.metadata import version
-                info[name] = version("nnunetv2" if mod == "nnunetv2" else "connected-components-3d")
-            except Exception:  # noqa: BLE001
-                info[name] = "not installed"
-        else:
-            info[name] = _version(mod)
+                      ("torch", "torch"), ("nnunetv2", "nnunetv2"), ("isal", "isal (ISA-L)"),
+                      ("zlib_ng", "zlib-ng"), ("dask", "dask"), ("distributed", "distributed"),
+                      ("ants", "antspyx")):
+        info[name] = _distribution_version(mod)
+    info["GPU"] = _gpu()
     info["OPENBLAS_CORETYPE"] = os.environ.get("OPENBLAS_CORETYPE", "(unset)")
     return info
 

@@ -29,13 +29,15 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``
 os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 
-from benchmarks import (bench_augment, bench_bidsify, bench_cohort, bench_convert_mri, bench_core, bench_register,  # noqa: E402
-                        bench_stages)
+from benchmarks import (bench_augment, bench_bidsify, bench_codec, bench_cohort, bench_convert_mri, bench_core,  # noqa: E402
+                        bench_register, bench_stages)
 from benchmarks.bench_common import Context, Row, machine_info, markdown_table  # noqa: E402
 
 #: name -> (function, what it measures, runs in --quick)
 BENCHMARKS = {
     "index": (bench_core.bench_index, "BIDS indexing: ours vs pybids vs os.scandir", True),
+    "codec": (bench_codec.bench_codec, ".nii.gz codecs (zlib, ISA-L, zlib-ng) and NIfTI read + write vs nibabel",
+              True),
     "transfer": (bench_core.bench_transfer, "label transfer CT->MRI: ours vs nibabel vs nilearn, I/O floor", True),
     "convert": (bench_stages.bench_convert, "config -> nnU-Net: links vs copy-and-reorient vs cp", True),
     "convert_mri": (bench_convert_mri.bench_convert_mri,

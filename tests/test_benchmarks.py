@@ -20,12 +20,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_label_transfer_methods_agree(tmp_path):
-    """Ours, nibabel and nilearn put the label on exactly the same MRI voxels."""
+    """Ours, nibabel and nilearn put the label on exactly the same MRI voxels, and
+    every gzip stream a codec writes reads back through the standard library's zlib."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["TOTALSEG_BIDS_NO_PROGRESS"] = "1"
     out = tmp_path / "results.md"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "transfer", "lcc",
+    proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "codec", "transfer", "lcc",
                            "--out", str(out), "--tmp", str(tmp_path / "data")],
                           cwd=REPO, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -36,6 +37,12 @@ def test_label_transfer_methods_agree(tmp_path):
     assert agreements, proc.stdout[-2000:]
     for m in agreements:
         assert int(m.group(1)) == 0 and int(m.group(2)) > 0, proc.stdout[-2000:]
+    codecs = [line for line in proc.stdout.splitlines() if line.startswith("| NIfTI gzip codec")]
+    measured = [line for line in codecs if "not available" not in line]
+    assert len(measured) >= 4, proc.stdout[-3000:]  # zlib and ISA-L at least, on both volumes
+    assert all("stdlib zlib reads the same bytes: yes" in line for line in measured), proc.stdout[-3000:]
+    ours = [line for line in proc.stdout.splitlines() if line.startswith("| NIfTI read + write")]
+    assert any("nibabel reads our file back to the same array: yes" in line for line in ours), proc.stdout[-3000:]
 
 
 def test_benchmarks_list():
