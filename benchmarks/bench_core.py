@@ -224,7 +224,8 @@ def bench_transfer(ctx: Context) -> None:
         ctx.add(Row("Label transfer (file to file)", size, "nilearn resample_to_img(nearest)",
                     status="not available", note="nilearn not installed"))
     share = np.median(res["floor"]) / np.median(res["ours"]) * 100
-    ctx.add(Row("Label transfer (file to file)", size, "NIfTI gzip read + write only (floor)", res["floor"],
+    ctx.add(Row("Label transfer (file to file)", size, "nibabel NIfTI read + write only, no resampling (floor of a "
+                "whole-array read)", res["floor"],
                 note=f"read {np.median(holder['read']):.2f} s + write {np.median(holder['write']) * 1e3:.0f} ms "
                      f"= {share:.0f} % of ours"))
 

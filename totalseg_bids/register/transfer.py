@@ -17,6 +17,7 @@ from ..core.derivatives import (
     ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar,
 )
 from ..core.errors import GeometryError, InputError, UsageError
+from ..core.label_box import load_label_box
 from ..core.nifti import grids_overlap, load_grid, load_label, present_values, resample_label, same_grid, save_mask
 from ..core.qc_hook import qc_entry
 from .constants import INTERPOLATIONS, METHODS, SCT_COMMAND
@@ -87,20 +88,26 @@ def _check_arguments(method: str, interp: str, kind: str) -> None:
                          "extract one class (--label) or use --method header")
 
 
-def _read_label(path: Path, kind: str, value: int | None, classes: dict[int, str] | None) -> tuple:
-    """(label volume, voxels to transfer): all classes of a dseg, one extracted class, or a binary mask."""
+def _read_label(path: Path, kind: str, value: int | None, classes: dict[int, str] | None,
+                box_only: bool = False) -> tuple:
+    """(label volume, voxels to transfer): all classes of a dseg, one extracted class, or a binary mask.
+
+    ``box_only`` reads just the box around the label's voxels (enough for a transfer by the header).
+    """
+    load = load_label_box if box_only else load_label
     if kind == "dseg":
-        label = load_label(path, allowed=classes.keys() if classes else None)
+        label = load(path, allowed=classes.keys() if classes else None)
         return label, label.data
     if value is not None:
-        label = load_label(path)
+        label = load(path)
         return label, extract_class(label.data, value, path)
-    label = load_label(path, binary=True)
+    label = load(path, binary=True)
     return label, label.data
 
 
 def _by_header(job: _Job) -> tuple:
-    return resample_label(job.data, job.label.affine, job.mri_grid, mode=job.interp, values=job.values), None, {}, {}
+    return resample_label(job.data, job.label.affine, job.mri_grid, mode=job.interp, values=job.values,
+                          origin=job.label.origin), None, {}, {}
 
 
 def _own_label(job: _Job) -> tuple:
@@ -168,7 +175,7 @@ def transfer_label(ct_label_path: str | Path, mri_path: str | Path, out_path: st
                               str(xfm_path) if xfm_path.exists() else None)
     _check_same_subject(ct_label_path, mri_path, own_label)
     refuse_manual_overwrite(out_path, overwrite)  # a hand-corrected label survives --overwrite
-    job = _prepare(ct_label_path, mri_path, ct_image, method, interp, value, kind, classes, reg_options)
+    job = _prepare(ct_label_path, mri_path, ct_image, used_method, interp, value, kind, classes, reg_options)
     out, transform, more, qflags = TRANSFERS[used_method](job)
     tool: dict = {"Method": used_method, "Interpolation": interp}
     if value is not None:
@@ -193,7 +200,7 @@ def _prepare(ct_label_path: Path, mri_path: Path, ct_image: Path | None, method:
              value: int | None, kind: str, classes: dict[int, str] | None, reg_options: RegOptions | None) -> _Job:
     """Read the label and the MRI grid; refuse fields of view that cannot meet."""
     mri_grid = load_grid(mri_path)  # header/sct need the MRI's grid only, not its voxels
-    label, data = _read_label(ct_label_path, kind, value, classes)
+    label, data = _read_label(ct_label_path, kind, value, classes, box_only=method == "header")
     reg_options = reg_options or RegOptions()
     free_start = method in REGISTERING and reg_options.init != "header"
     if not free_start and not grids_overlap(label.grid, mri_grid):
