@@ -1,14 +1,19 @@
-"""Prediction throughput on the CPU, with and without mirroring: one predictor
+"""Prediction throughput on the CPU or a GPU, with and without mirroring: one predictor
 session (ours) against ``nnUNetv2_predict`` on the same folder with the same
 settings, against one ``nnUNetv2_predict`` process per image (the seed
 workflow), and nnU-Net's background workers against the sequential loop.
 
 Full mode only. Trains the tiny model first (phantoms -> our converter ->
 ``nnUNetv2_plan_and_preprocess`` -> patch shrunk -> ``nnUNetv2_train`` with
-``nnUNetTrainer_2epochs_10iters`` on the CPU), the way ``tests/nnunet_fixtures.py``
+``nnUNetTrainer_2epochs_10iters``), the way ``tests/nnunet_fixtures.py``
 does, then predicts the 20 MRI images (T1w + T2w) of 10 phantom subjects. Every
 row also gives the mean Dice against the phantom truth, so that the timed
 outputs are seen to agree; nothing is asserted.
+
+Every method runs on the same device: ``TOTALSEG_BIDS_BENCH_DEVICE`` when set,
+else ``cuda`` when torch sees a GPU, else ``cpu``. On a GPU both our predictor
+and ``nnUNetv2_predict`` keep the whole sliding window on the device
+(``perform_everything_on_device``, nnU-Net's default there).
 """
 
 from __future__ import annotations
@@ -29,6 +34,27 @@ TRAINER = "nnUNetTrainer_2epochs_10iters"
 TTA_IMAGES = 6  # mirroring runs 8 forward passes per image in 3D: a subset keeps the run short
 STEP = "0.5"  # tile step size: nnU-Net's default, the one our predictor uses
 PATCH = [32, 48, 48]
+
+
+def device() -> str:
+    """The device every method of this benchmark uses (see the module docstring)."""
+    chosen = os.environ.get("TOTALSEG_BIDS_BENCH_DEVICE")
+    if chosen:
+        return chosen
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def device_label() -> str:
+    """``CPU`` or ``GPU (cuda)`` for the rows' names.
+
+    >>> os.environ["TOTALSEG_BIDS_BENCH_DEVICE"] = "cpu"; device_label()
+    'CPU'
+    >>> del os.environ["TOTALSEG_BIDS_BENCH_DEVICE"]
+    """
+    dev = device()
+    return "CPU" if dev == "cpu" else f"GPU ({dev})"
 
 
 def _env(base: Path) -> dict:
@@ -92,9 +118,9 @@ def train(base: Path, ds: Path, log) -> tuple[Path, dict]:
     split = Path(env["nnUNet_preprocessed"]) / folder / "splits_final.json"
     if not split.exists():
         split.write_text((res.folder / "splits_final.json").read_text(encoding="utf-8"))
-    log(f"  planned in {time.perf_counter() - t:.0f} s; training the tiny model on the CPU")
+    log(f"  planned in {time.perf_counter() - t:.0f} s; training the tiny model on {device_label()}")
     t = time.perf_counter()
-    _run(["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", "cpu"], env, 1200)
+    _run(["nnUNetv2_train", str(DATASET_ID), "3d_fullres", "0", "-tr", TRAINER, "-device", device()], env, 1200)
     log(f"  trained in {time.perf_counter() - t:.0f} s")
     return Path(env["nnUNet_results"]) / folder / f"{TRAINER}__nnUNetPlans__3d_fullres", env
 
@@ -152,10 +178,10 @@ def ours_outputs(images: list[Path], ds: Path) -> list[Path]:
 
 
 def run_ours(ds: Path, model_dir: Path, env: dict, tta: bool) -> tuple[float, str]:
-    """``python -m totalseg_bids.predict`` on every image (defaults: -j 1 on the CPU); seconds, error."""
+    """``python -m totalseg_bids.predict`` on every image (its default -j for the device); seconds, error."""
     shutil.rmtree(ds / "derivatives" / "labels", ignore_errors=True)
     cmd = [sys.executable, "-m", "totalseg_bids.predict", "--bids-dir", str(ds), "--contrasts", "T1w", "T2w",
-           "--model-dir", str(model_dir), "--device", "cpu", "--overwrite"] + ([] if tta else ["--no-tta"])
+           "--model-dir", str(model_dir), "--device", device(), "--overwrite"] + ([] if tta else ["--no-tta"])
     t = time.perf_counter()
     proc = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=3600)
     seconds = time.perf_counter() - t
@@ -165,7 +191,7 @@ def run_ours(ds: Path, model_dir: Path, env: dict, tta: bool) -> tuple[float, st
 def nnunet_folder(inp: Path, out: Path, env: dict, tta: bool) -> float:
     """``nnUNetv2_predict`` once on the whole folder, one preprocessing and one export worker."""
     cmd = ["nnUNetv2_predict", "-i", str(inp), "-o", str(out), "-d", str(DATASET_ID), "-c", "3d_fullres",
-           "-tr", TRAINER, "-f", "0", "-device", "cpu", "-step_size", STEP, "-npp", "1", "-nps", "1"]
+           "-tr", TRAINER, "-f", "0", "-device", device(), "-step_size", STEP, "-npp", "1", "-nps", "1"]
     t = time.perf_counter()
     _run(cmd + ([] if tta else ["--disable_tta"]), env, 3600)
     return time.perf_counter() - t
@@ -174,7 +200,7 @@ def nnunet_folder(inp: Path, out: Path, env: dict, tta: bool) -> float:
 def mirroring_group(ctx: Context, ds: Path, images: list[Path], inp: Path, model_dir: Path, env: dict,
                     tta: bool, size: str) -> list[Path] | None:
     """Ours vs ``nnUNetv2_predict`` on the folder, same mirroring; Dice of both; our outputs."""
-    bench = f"Prediction, CPU, tiny 3d_fullres model, mirroring (TTA) {'on' if tta else 'off'}"
+    bench = f"Prediction, {device_label()}, tiny 3d_fullres model, mirroring (TTA) {'on' if tta else 'off'}"
     flag = "" if tta else " --no-tta"
     ours_s, err = run_ours(ds, model_dir, env, tta)
     if err:
@@ -210,7 +236,7 @@ def overlap_child(model_dir: str, images: list[str], out: str, repeats: int) -> 
     spawned workers do not re-import the harness."""
     from totalseg_bids.predict import Engine, resolve_model
 
-    engine = Engine(resolve_model(model_dir), device="cpu", tta=False, jobs=1)
+    engine = Engine(resolve_model(model_dir), device=device(), tta=False, jobs=1)
     cases = [[Path(i)] for i in images]
     ways = {"sequential": 0, "workers1": 1}
     times: dict[str, list[float]] = {k: [] for k in ways}
@@ -232,7 +258,8 @@ def overlap_child(model_dir: str, images: list[str], out: str, repeats: int) -> 
 
 def run_overlap(ctx: Context, images: list[Path], ds: Path, model_dir: Path, env: dict, size: str) -> None:
     """Sequential predictor loop vs nnU-Net's background workers on the same images, no mirroring."""
-    bench = "Prediction, CPU, no TTA: sequential loop vs overlapped preprocessing/export (one loaded predictor)"
+    bench = (f"Prediction, {device_label()}, no TTA: sequential loop vs overlapped preprocessing/export "
+             "(one loaded predictor)")
     out = ctx.tmp / "overlap"
     repeats = int(os.environ.get("TOTALSEG_BIDS_BENCH_REPEATS", "1"))  # each way: ~20 images
     code = ("import json,sys; from benchmarks.bench_predict import overlap_child; "
@@ -257,7 +284,7 @@ def run_overlap(ctx: Context, images: list[Path], ds: Path, model_dir: Path, env
 def run(ctx: Context) -> None:
     pred, why = available("totalseg_bids.predict")
     if pred is None:
-        ctx.add(Row("Prediction, CPU", "-", "ours: predict (one session)", status="not available", note=why))
+        ctx.add(Row(f"Prediction, {device_label()}", "-", "ours: predict (one session)", status="not available", note=why))
         return
     from totalseg_bids.phantoms import generate
 
@@ -315,8 +342,8 @@ def subset(root: Path, ds: Path, images: list[Path]) -> tuple[Path, Path]:
 
 def seed_workflow(ctx: Context, images: list[Path], ds: Path, env: dict, size: str) -> None:
     """The seed workflow: one ``nnUNetv2_predict`` process per image, no mirroring."""
-    bench = "Prediction, CPU, tiny 3d_fullres model, mirroring (TTA) off"
-    common = ["-d", str(DATASET_ID), "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "-device", "cpu",
+    bench = f"Prediction, {device_label()}, tiny 3d_fullres model, mirroring (TTA) off"
+    common = ["-d", str(DATASET_ID), "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "-device", device(),
               "-step_size", STEP, "-npp", "1", "-nps", "1", "--disable_tta"]
     preds = []
     t = time.perf_counter()

@@ -31,7 +31,7 @@ os.environ.setdefault("nnUNet_def_n_proc", "1")
 
 from benchmarks import (bench_augment, bench_bidsify, bench_codec, bench_cohort, bench_convert_mri, bench_core,  # noqa: E402
                         bench_register, bench_stages)
-from benchmarks.bench_common import Context, Row, machine_info, markdown_table  # noqa: E402
+from benchmarks.bench_common import Context, Row, machine_info, markdown_table, warm_memory  # noqa: E402
 
 #: name -> (function, what it measures, runs in --quick)
 BENCHMARKS = {
@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[{time.perf_counter() - t_start:6.1f}s] {msg}", file=sys.stderr, flush=True)
 
     rows: list[Row] = []
+    log(f"memory warmed up (2 GiB touched) in {warm_memory():.1f} s")
     try:
         for name in selected:
             func, what, in_quick = BENCHMARKS[name]

@@ -51,3 +51,21 @@ def test_benchmarks_list():
     assert proc.returncode == 0, proc.stderr
     assert "index" in proc.stdout and "predict" in proc.stdout
     assert "convert_mri" in proc.stdout and "cohort" in proc.stdout
+
+
+def test_harness_doctests():
+    """The harness's own helpers (interleaving, device choice, codec data) keep their examples."""
+    import doctest
+    import importlib
+    import pkgutil
+
+    sys.path.insert(0, str(REPO))
+    try:
+        import benchmarks
+
+        names = [m.name for m in pkgutil.iter_modules(benchmarks.__path__) if m.name != "__main__"]
+        failed = {n: doctest.testmod(importlib.import_module(f"benchmarks.{n}")).failed for n in names}
+    finally:
+        sys.path.remove(str(REPO))
+    assert "bench_common" in failed and "bench_predict" in failed
+    assert not any(failed.values()), failed

@@ -2,11 +2,12 @@
 
 Every stage reads and writes gzip-compressed NIfTI, and the codec dominates
 their time. ISA-L's ``igzip`` writes standard gzip (any zlib reader opens it)
-about 12x faster than zlib at level 1 and, on label maps, smaller: on a
-512x512x400 CT label ISA-L level 1 gives 367 kB in 12 ms where zlib level 1
-(nibabel's default) gives 758 kB in 153 ms; on a 256x256x30 int16 MRI
-2.67 MB in 15 ms against 2.73 MB in 82 ms. Levels 2-3 cost more time for
-< 2 % smaller files, so :data:`LEVEL` is 1 (``benchmarks/RESULTS.md``).
+5-12x faster than zlib at level 1 and, on label maps, smaller: on a
+512x512x400 CT label ISA-L level 1 gives 133 kB in 19 ms where zlib level 1
+(nibabel's default) gives 494 kB in 232 ms; on a 256x256x30 int16 MRI
+2.65 MB in 21 ms against 2.56 MB in 112 ms. Level 2 costs more time for the
+same label file and a 2 % smaller MRI, level 3 is much slower on labels, so
+:data:`LEVEL` is 1 (``benchmarks/RESULTS.md``).
 
 Reading streams the decompressed bytes straight into the array's buffer in
 slices of :data:`CHUNK` bytes, so a read costs the array plus the compressed
