@@ -75,8 +75,9 @@ def interleave(methods: list[tuple[str, Callable[[], float]]], repeats: int,
                budget_s: float | None = None) -> dict[str, list[float]]:
     """Run each method once per round, ``repeats`` rounds (side by side, so
     drift and cache effects hit all methods alike). Each round starts one
-    method later, so no method always runs first. Each callable returns its own elapsed seconds (so set-up it does is
-    not counted). A method whose first round exceeds ``budget_s`` is not repeated.
+    method later, so no method always runs first. Each callable returns its
+    own elapsed seconds (so set-up it does is not counted). A method whose
+    first round exceeds ``budget_s`` is not repeated.
 
     >>> calls = []
     >>> _ = interleave([(k, lambda k=k: calls.append(k) or 0.0) for k in "abc"], 2)

@@ -46,14 +46,13 @@ def device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def device_label() -> str:
-    """``CPU`` or ``GPU (cuda)`` for the rows' names.
+def device_label(dev: str | None = None) -> str:
+    """``CPU`` or ``GPU (cuda)`` for the rows' names (``dev`` defaults to :func:`device`).
 
-    >>> os.environ["TOTALSEG_BIDS_BENCH_DEVICE"] = "cpu"; device_label()
-    'CPU'
-    >>> del os.environ["TOTALSEG_BIDS_BENCH_DEVICE"]
+    >>> device_label("cpu"), device_label("cuda")
+    ('CPU', 'GPU (cuda)')
     """
-    dev = device()
+    dev = dev or device()
     return "CPU" if dev == "cpu" else f"GPU ({dev})"
 
 
@@ -284,7 +283,8 @@ def run_overlap(ctx: Context, images: list[Path], ds: Path, model_dir: Path, env
 def run(ctx: Context) -> None:
     pred, why = available("totalseg_bids.predict")
     if pred is None:
-        ctx.add(Row(f"Prediction, {device_label()}", "-", "ours: predict (one session)", status="not available", note=why))
+        ctx.add(Row(f"Prediction, {device_label()}", "-", "ours: predict (one session)", status="not available",
+                    note=why))
         return
     from totalseg_bids.phantoms import generate
 

@@ -59,6 +59,7 @@ def test_harness_doctests():
     import importlib
     import pkgutil
 
+    saved_env = dict(os.environ)  # benchmarks.run sets the harness's defaults on import
     sys.path.insert(0, str(REPO))
     try:
         import benchmarks
@@ -67,5 +68,7 @@ def test_harness_doctests():
         failed = {n: doctest.testmod(importlib.import_module(f"benchmarks.{n}")).failed for n in names}
     finally:
         sys.path.remove(str(REPO))
+        os.environ.clear()
+        os.environ.update(saved_env)
     assert "bench_common" in failed and "bench_predict" in failed
     assert not any(failed.values()), failed
