@@ -298,3 +298,37 @@ def test_predict_takes_the_shared_datalad_options(trained_model, tmp_path, monke
                                  ["derivatives/labels/"], extra_env=trained_model.env)
     assert sorted(f for f in saved if f.endswith(".nii.gz")) == [
         f"derivatives/labels/sub-{s}/anat/sub-{s}_acq-sag_T2w_label-sacrum_seg.nii.gz" for s in ("04", "05")]
+
+
+@pytest.mark.slow
+def test_cpu_forward_pass_runs_on_every_allowed_core(trained_model, tmp_path, monkeypatch):  # noqa: F811
+    """nnU-Net caps its forward pass at ``nnUNet_def_n_proc`` threads (1 here, as on small
+    machines); the engine's forward pass keeps the threads the engine set, with the same mask."""
+    import torch
+
+    from totalseg_bids.core.parallel import default_jobs
+    from totalseg_bids.predict import Engine
+
+    import nnunetv2.inference.predict_from_raw_data as nnunet_predict
+
+    monkeypatch.setattr(nnunet_predict, "default_num_processes", 1)  # nnUNet_def_n_proc=1, read at import
+    threads = torch.get_num_threads()
+    try:
+        engine = Engine(resolve_model(trained_model.model_dir), device="cpu", tta=False)
+        seen: list[int] = []
+        forward = engine.predictor.predict_sliding_window_return_logits
+
+        def spy(data):
+            seen.append(torch.get_num_threads())
+            return forward(data)
+
+        monkeypatch.setattr(engine.predictor, "predict_sliding_window_return_logits", spy)
+        image = _mri(trained_model.bids, ["05"])[0]
+        ours = engine.predict_one([image], tmp_path / "ours")
+        capped = engine.predictor.predict_logits_from_preprocessed_data  # nnU-Net's own, for the same mask
+        monkeypatch.setattr(engine, "_logits", lambda data: capped(data).cpu())
+        theirs = engine.predict_one([image], tmp_path / "nnunet")
+    finally:
+        torch.set_num_threads(threads)
+    assert seen == [default_jobs(), 1], seen
+    assert np.array_equal(np.asanyarray(nib.load(ours).dataobj), np.asanyarray(nib.load(theirs).dataobj))

@@ -22,7 +22,9 @@ Why it is built this way:
   were written or skipped), after a summary line in the log.
 * On the CPU (``-j 1``, the default there) images are predicted one after the
   other in this process: nnU-Net's worker pools would spawn processes that
-  each import torch, which costs more than they save on small machines. With
+  each import torch, which costs more than they save on small machines. The
+  forward pass runs on every core the process may use, also where
+  ``nnUNet_def_n_proc=1`` would make nnU-Net cap it at one thread. With
   ``-j N > 1`` (default on a GPU) each ``--batch-size`` chunk goes to nnU-Net's
   ``predict_from_files`` with N preprocessing/export workers.
 * Largest connected component with cc3d (26-connectivity), per label or on the
@@ -300,10 +302,30 @@ class Engine:
         with _nnunet_output():
             data, _, props = pre.run_case([str(i) for i in images], None, p.plans_manager,
                                           p.configuration_manager, p.dataset_json)
-            logits = p.predict_logits_from_preprocessed_data(torch.from_numpy(data)).cpu()
+            logits = self._logits(torch.from_numpy(data))
             export_prediction_from_logits(logits, props, p.configuration_manager, p.plans_manager,
                                           p.dataset_json, str(out_truncated), False)
         return Path(str(out_truncated) + self.file_ending)
+
+    def _logits(self, data):
+        """The fold-averaged logits of one preprocessed case, as nnU-Net's
+        ``predict_logits_from_preprocessed_data`` computes them, but with the
+        torch threads this engine set: nnU-Net caps the forward pass at
+        ``nnUNet_def_n_proc`` threads, its worker count (1 on small machines),
+        which leaves the other cores idle during the convolutions."""
+        import torch
+
+        p = self.predictor
+        if self.device != "cpu":
+            return p.predict_logits_from_preprocessed_data(data).cpu()
+        network = getattr(p.network, "_orig_mod", p.network)  # a torch.compile'd network wraps the module
+        total = None
+        with torch.inference_mode():
+            for params in p.list_of_parameters:
+                network.load_state_dict(params)
+                part = p.predict_sliding_window_return_logits(data).to("cpu")
+                total = part if total is None else total + part
+        return total / len(p.list_of_parameters) if len(p.list_of_parameters) > 1 else total
 
     def predict_many(self, cases: Sequence[Sequence[Path]], outs: Sequence[Path]) -> None:
         """One ``predict_from_files`` call with nnU-Net's worker processes."""
