@@ -307,7 +307,7 @@ class Engine:
                                           p.dataset_json, str(out_truncated), False)
         return Path(str(out_truncated) + self.file_ending)
 
-    def _logits(self, data):
+    def _logits(self, data: Any) -> Any:  # torch tensors (torch is imported lazily)
         """The fold-averaged logits of one preprocessed case, as nnU-Net's
         ``predict_logits_from_preprocessed_data`` computes them, but with the
         torch threads this engine set: nnU-Net caps the forward pass at
@@ -324,7 +324,10 @@ class Engine:
             for params in p.list_of_parameters:
                 network.load_state_dict(params)
                 part = p.predict_sliding_window_return_logits(data).to("cpu")
-                total = part if total is None else total + part
+                if total is None:
+                    total = part
+                else:
+                    total += part
         return total / len(p.list_of_parameters) if len(p.list_of_parameters) > 1 else total
 
     def predict_many(self, cases: Sequence[Sequence[Path]], outs: Sequence[Path]) -> None:
