@@ -11,13 +11,14 @@ row also gives the mean Dice against the phantom truth, so that the timed
 outputs are seen to agree; nothing is asserted.
 
 Every method runs on the same device: ``TOTALSEG_BIDS_BENCH_DEVICE`` when set,
-else ``cuda`` when torch sees a GPU, else ``cpu``. On a GPU both our predictor
+else what ``predict --device auto`` picks (a GPU when torch sees one). On a GPU both our predictor
 and ``nnUNetv2_predict`` keep the whole sliding window on the device
 (``perform_everything_on_device``, nnU-Net's default there).
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -36,14 +37,12 @@ STEP = "0.5"  # tile step size: nnU-Net's default, the one our predictor uses
 PATCH = [32, 48, 48]
 
 
+@functools.lru_cache(maxsize=1)
 def device() -> str:
-    """The device every method of this benchmark uses (see the module docstring)."""
-    chosen = os.environ.get("TOTALSEG_BIDS_BENCH_DEVICE")
-    if chosen:
-        return chosen
-    import torch
+    """The device every method of this benchmark uses (see the module docstring): ``predict``'s own choice."""
+    from totalseg_bids.predict import choose_device
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    return choose_device(os.environ.get("TOTALSEG_BIDS_BENCH_DEVICE", "auto"))
 
 
 def device_label(dev: str | None = None) -> str:

@@ -316,8 +316,6 @@ class Engine:
         import torch
 
         p = self.predictor
-        if self.device != "cpu":
-            return p.predict_logits_from_preprocessed_data(data).cpu()
         network = getattr(p.network, "_orig_mod", p.network)  # a torch.compile'd network wraps the module
         total = None
         with torch.inference_mode():
