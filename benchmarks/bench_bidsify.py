@@ -25,9 +25,9 @@ def clinical_tree(root: Path, series: int) -> Path:
     import numpy as np
 
     from totalseg_bids.core.nifti import Grid
-    from totalseg_bids.phantom_layouts.common import subject
-    from totalseg_bids.phantom_layouts.dicom import write_series
-    from totalseg_bids.phantoms import make_affine
+    from totalseg_bids.testing.layouts.common import subject
+    from totalseg_bids.testing.layouts.dicom import write_series
+    from totalseg_bids.testing.phantoms import make_affine
 
     for i in range(series):
         shape = (512, 512, 48)
@@ -106,7 +106,7 @@ def bench_bidsify(ctx: Context) -> None:
         ctx.add(Row("DICOM -> BIDS per series (-j 1)", "-", "bidsify --source dicom", status="not available",
                     note=why or "no dcm2niix"))
         return
-    from totalseg_bids.phantom_layouts import write_layout
+    from totalseg_bids.testing.layouts import write_layout
 
     src = write_layout("dicom", ctx.tmp / "dicom", subjects=2 if ctx.quick else 4)
     _rows(ctx, mod, exe, src, f"{2 if ctx.quick else 4} phantoms: CT 90x70x75 + oblique MR 56x64x20",

@@ -44,7 +44,7 @@ def sizes(quick: bool) -> list[int]:
 def make_dataset(tmp: Path, n: int) -> tuple[Path, Path]:
     """A BIDS phantom of ``n`` subjects (CT + T1w + T2w) cloned from 2 generated
     ones, and a ``--from-existing`` folder holding their CT sacrum labels."""
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     template = generate(tmp / "template", subjects=2, ct_spacing=3.0, seed=11)
     root = tmp / "ds"
@@ -137,7 +137,7 @@ def bench_cohort(ctx: Context) -> None:
 
 
 def _bidsify_rows(ctx: Context, bench: str, n: int, env: dict, results: dict) -> None:
-    from totalseg_bids.phantom_layouts import write_layout
+    from totalseg_bids.testing.layouts import write_layout
 
     k = min(n, BIDSIFY_MAX)
     for source, layout in (("dicom", "dicom"), ("synthrad2023", "synthrad2023")):

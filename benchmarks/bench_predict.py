@@ -56,7 +56,7 @@ def device_label(dev: str | None = None) -> str:
 
 
 def _env(base: Path) -> dict:
-    from totalseg_bids.nnunet_trainers import trainer_env
+    from totalseg_bids.nnunet.trainers import trainer_env
 
     env = dict(os.environ)
     env.update({"nnUNet_raw": str(base / "raw"), "nnUNet_preprocessed": str(base / "preprocessed"),
@@ -285,7 +285,7 @@ def run(ctx: Context) -> None:
         ctx.add(Row(f"Prediction, {device_label()}", "-", "ours: predict (one session)", status="not available",
                     note=why))
         return
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     n_subjects = 10
     reuse = os.environ.get("TOTALSEG_BIDS_BENCH_REUSE")  # a kept predict folder: skip data + training

@@ -1,5 +1,5 @@
 """Registration: ours (SimpleITK rigid) vs ANTs rigid (antspyx) on misaligned phantom pairs, then the
-hard pairs (totalseg_bids.phantom_hard.HARD_CASES) per case: header vs whole-image rigid vs rigid with
+hard pairs (totalseg_bids.testing.hard.HARD_CASES) per case: header vs whole-image rigid vs rigid with
 the options that case needs.
 
 Everything runs through ``register_dataset`` so inputs, outputs and CT preprocessing are the same;
@@ -58,7 +58,7 @@ def run_method(root: Path, method: str, options: dict | None = None, tag: str = 
 
 
 def _speed(ctx: Context, subjects: int, has_ants: bool) -> None:
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     for mm, deg in CASES:
         root = generate(ctx.tmp / f"reg-{mm:g}-{deg:g}", subjects=subjects, misalign_mm=mm, misalign_deg=deg, seed=11)
@@ -80,8 +80,8 @@ def _speed(ctx: Context, subjects: int, has_ants: bool) -> None:
 
 
 def _hard(ctx: Context, subjects: int) -> None:
-    from totalseg_bids.phantom_hard import HARD_CASES
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.hard import HARD_CASES
+    from totalseg_bids.testing.phantoms import generate
 
     for i, (case, (phantom, options)) in enumerate(HARD_CASES.items()):
         root = generate(ctx.tmp / f"reg-hard-{i}", subjects=subjects, misalign_mm=10, misalign_deg=10, seed=7,

@@ -185,7 +185,7 @@ def bench_jobs(ctx: Context) -> None:
     if reg is None:
         ctx.add(Row("register -j 1 vs -j 2", "-", "register --method header", status="not available", note=why))
         return
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     n, spacing, templates = (4, 3.0, 1) if ctx.quick else (200, 1.0, 2)
     t0 = time.perf_counter()

@@ -19,7 +19,7 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(scope="session")
 def phantom_template(tmp_path_factory) -> Path:
     """3 aligned subjects (sub-02 has two sessions), generated once."""
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     return generate(tmp_path_factory.mktemp("phantom_template") / "ds", subjects=3, sessions=2,
                     mixed_sessions=True, seed=1)
@@ -28,7 +28,7 @@ def phantom_template(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def misaligned_template(tmp_path_factory) -> Path:
     """2 subjects whose MRI anatomy is moved by 4 mm and 3 degrees."""
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     return generate(tmp_path_factory.mktemp("misaligned_template") / "ds", subjects=2, seed=2,
                     misalign_mm=4.0, misalign_deg=3.0)

@@ -62,7 +62,7 @@ def phantom_config(ds: Path, path: Path, train=("01", "02", "03"), val=("04",), 
 
 
 def nnunet_env(base: Path) -> dict:
-    from totalseg_bids.nnunet_trainers import trainer_env
+    from totalseg_bids.nnunet.trainers import trainer_env
 
     env = dict(os.environ)
     env.update({"nnUNet_raw": str(base / "raw"), "nnUNet_preprocessed": str(base / "preprocessed"),
@@ -86,7 +86,7 @@ def nnunet_train(env: dict, timeout: float = 900) -> subprocess.CompletedProcess
 
 def train_tiny_model(base: Path) -> TrainedModel:
     from totalseg_bids.convert_config_to_nnunet import convert
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     timings = {}
     t = time.perf_counter()

@@ -68,7 +68,7 @@ def cta_pair(s: str) -> dict:
 def cta_config(tmp_path_factory) -> Path:
     """Phantom CT pairs: a contrast-enhanced CTA-like and a plain NCCT-like CT per subject, on a 3 mm grid
     (60x47 axial slices: nnU-Net plans a shallow 2D network for them and trains it in seconds)."""
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     tmp = tmp_path_factory.mktemp("augment_cta")
     ds = generate(tmp / "ds", subjects=3, contrast_ct=True, ct_labels=False, ct_spacing=3.0, seed=4)

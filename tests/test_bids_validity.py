@@ -37,7 +37,7 @@ def summary(errors: list[dict]) -> dict:
 
 @needs_validator
 def test_raw_phantom_is_valid_in_both_namings(tmp_path):
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     for naming in ("neuropoly", "bids"):
         root = generate(tmp_path / naming, subjects=2, sessions=2, mixed_sessions=True, naming=naming)
@@ -52,7 +52,7 @@ def test_raw_phantom_is_valid_in_both_namings(tmp_path):
 
 def test_pybids_indexes_derivatives_in_both_namings(tmp_path):
     bids = pytest.importorskip("bids")
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     for naming in ("neuropoly", "bids"):
         root = generate(tmp_path / naming, subjects=1, naming=naming)
@@ -81,7 +81,7 @@ OTHER_METHODS = _other_methods()
 def test_ct_crop_under_bids_naming_validates(tmp_path):
     """CT (no BIDS datatype yet) cropped with --naming bids: the derivative's
     .bidsignore lists it, so the folder validates with 0 errors."""
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     ds = generate(tmp_path / "ds", subjects=1, naming="bids", ct_spacing=2.0)
     proc = run_module("crop", "--path-img", ds, "--contrasts", "CT", "--roi-dir", "labels",
@@ -113,7 +113,7 @@ def test_pipeline_outputs_validate(naming, tmp_path, trained_model):  # noqa: F8
     import os
     import sys
 
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     ds = generate(tmp_path / "ds", subjects=2, sessions=2, mixed_sessions=True, naming=naming, ct_labels=False)
     env = {"PATH": os.pathsep.join([str(FAKE_TOOLS), os.path.dirname(sys.executable), os.environ["PATH"]])}

@@ -16,7 +16,7 @@ import pytest
 from conftest import assert_one_line_error, run_module
 from totalseg_bids.bidsify.__main__ import main
 from totalseg_bids.bidsify.geometry import corner_world, read_volume
-from totalseg_bids.phantom_layouts import write_layout
+from totalseg_bids.testing.layouts import write_layout
 
 VALIDATOR = shutil.which("bids-validator-deno")
 
@@ -122,8 +122,8 @@ def test_goldatlas_series_split_and_rtstruct_filled_on_the_ct(layouts, tmp_path)
     """Mixed DICOM files split into CT, T1w, T2w and the deformed CT; each RTSTRUCT
     ROI filled onto the CT it references, in patient coordinates."""
     from totalseg_bids.core.nifti import Grid, dice
-    from totalseg_bids.phantom_layouts.common import subject
-    from totalseg_bids.phantoms import phantom_grids
+    from totalseg_bids.testing.layouts.common import subject
+    from totalseg_bids.testing.phantoms import phantom_grids
 
     import pydicom
 
@@ -308,7 +308,7 @@ def test_each_source_feeds_config_and_nnunet(tmp_path, layout):
     (tmp_path / "raw").mkdir()
     steps = []
     if label_dir == "register":
-        from totalseg_bids.phantom_layouts.truth import write_ground_truth
+        from totalseg_bids.testing.layouts.truth import write_ground_truth
 
         write_ground_truth(ds)  # stands in for segment_ct: the phantom's CT labels
         steps.append(("register", "--bids-dir", ds, "--path-label", ds / "derivatives/ground_truth",
@@ -374,8 +374,8 @@ def test_dicom_series_keep_patient_coordinates(tmp_path):
     ("png-stack", r"case(?P<sub>\d+)/image/(?P<slice>\d+)\.png", r"case(?P<sub>\d+)/mask/(?P<slice>\d+)\.png"),
     ("npy", r"volumes/case(?P<sub>\d+)\.npy", r"masks/case(?P<sub>\d+)_mask\.npy")])
 def test_pattern_stacks_and_arrays_get_the_stated_grid(tmp_path, layout, pattern, label_pattern):
-    from totalseg_bids.phantom_layouts.arrays import phantom_grid
-    from totalseg_bids.phantom_layouts.common import subject
+    from totalseg_bids.testing.layouts.arrays import phantom_grid
+    from totalseg_bids.testing.layouts.common import subject
 
     src = write_layout(layout, tmp_path / "src", subjects=2)
     out = bidsify("pattern", src, tmp_path / "b", "--pattern", pattern, "--label-pattern", label_pattern,

@@ -17,7 +17,7 @@ import pytest
 
 from conftest import assert_one_line_error, run_module
 from test_bidsify import tree_digest
-from totalseg_bids.phantom_layouts import write_layout
+from totalseg_bids.testing.layouts import write_layout
 
 LAYOUTS = ("dicom", "mrspineseg", "goldatlas", "synthrad2023", "totalsegmentator")
 

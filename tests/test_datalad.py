@@ -72,7 +72,7 @@ def origin(tmp_path_factory) -> Path:
     CT at 2 mm keeps generation at a few seconds; the register stage does not
     care about the CT resolution.
     """
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     path = tmp_path_factory.mktemp("datalad") / "origin"
     dl.create(path=str(path), cfg_proc=None, **QUIET)
@@ -365,7 +365,7 @@ def docs_block(marker: str) -> str:
 def test_documented_run_step_with_sessions_then_rerun_in_place_is_clean(tmp_path):
     """The docs/scaling.md example, verbatim, on a dataset with ses-* folders; an in-place
     ``datalad rerun`` recomputes (the record carries --overwrite) and changes nothing."""
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     ds = tmp_path / "ds"
     dl.create(path=str(ds), cfg_proc=None, **QUIET)
@@ -533,7 +533,7 @@ def test_demo_data_pipeline_under_datalad_run_reruns_identically(tmp_path):
     dl.create(path=str(ds), cfg_proc=None, **QUIET)
     py, env = sys.executable, {"SOURCE_DATE_EPOCH": "1700000000", "TOTALSEG_BIDS_NO_PROGRESS": "1"}
     start = git(ds, "rev-parse", "HEAD")
-    stand_in = ("from pathlib import Path; from totalseg_bids.demo import stand_in_totalsegmentator_output as s; "
+    stand_in = ("from pathlib import Path; from totalseg_bids.testing.demo import stand_in_totalsegmentator_output as s; "
                 "s(Path('.'), Path('sourcedata/totalseg'))")
     steps = [
         ["--", "sub-01", "sub-02", "derivatives/ground_truth", "--", py, "-m", "totalseg_bids.phantoms",

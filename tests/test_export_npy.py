@@ -65,7 +65,7 @@ def test_clot_names_sidecar_and_exact_round_trip(tmp_path):
     import json
 
     from totalseg_bids import export
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     ds = generate(tmp_path / "ds", subjects=1, contrast_ct=True, ct_labels=False, ct_spacing=3.0, seed=2)
     anat, gt = ds / "sub-01" / "anat", ds / "derivatives" / "ground_truth" / "sub-01" / "anat"

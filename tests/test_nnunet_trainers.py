@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from nnunet_fixtures import nnunet_train, trained_model  # noqa: F401 (fixture)
 
-from totalseg_bids.nnunet_trainers.nnUNetTrainer_2epochs_10iters import SEED_ENV
+from totalseg_bids.nnunet.trainers.nnUNetTrainer_2epochs_10iters import SEED_ENV
 
 
 def _weights(model_dir):

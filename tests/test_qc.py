@@ -48,7 +48,7 @@ ORIENTATIONS = [("sub-01", "CT", "RAS"), ("sub-02", "CT", "LPS"), ("sub-01", "ac
 def qc_ds(tmp_path_factory) -> Path:
     """Two phantom subjects (RAS and LPS), 1.5 mm CT: all these tests need, at a
     quarter of the cost of the shared three-subject template. Tests only read it."""
-    from totalseg_bids.phantoms import generate
+    from totalseg_bids.testing.phantoms import generate
 
     return generate(tmp_path_factory.mktemp("qc_phantom") / "ds", subjects=2, seed=5, ct_spacing=1.5)
 

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from totalseg_bids import phantoms
+from totalseg_bids.testing import phantoms
 from totalseg_bids import register as reg
 from totalseg_bids.register.options import RegOptions
 
@@ -120,7 +120,7 @@ def _case_dice(tmp_path: Path, case: str, method: str, options: dict | None) -> 
 
 
 def _case_run(tmp_path: Path, case: str, method: str, options: dict | None) -> tuple[float, list[dict]]:
-    from totalseg_bids.phantom_hard import HARD_CASES
+    from totalseg_bids.testing.hard import HARD_CASES
 
     phantom = HARD_CASES[case][0]
     root = tmp_path / "ds"
@@ -141,7 +141,7 @@ def _case_run(tmp_path: Path, case: str, method: str, options: dict | None) -> t
                                   "all five (110 mm field of view, 6 deg)"])
 def test_hard_case_rigid_with_its_options(case, tmp_path):
     """On each hard pair the header transfer is off (Dice < 0.8) and rigid with the case's options aligns."""
-    from totalseg_bids.phantom_hard import HARD_CASES
+    from totalseg_bids.testing.hard import HARD_CASES
 
     assert _case_dice(tmp_path, case, "header", None) < 0.8
     assert _case_dice(tmp_path, case, "rigid", HARD_CASES[case][1]) >= 0.95

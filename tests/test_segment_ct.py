@@ -29,7 +29,7 @@ from totalseg_bids.core.derivatives import read_dseg_tsv
 from totalseg_bids.core.errors import BatchError, ExternalToolError
 from totalseg_bids.core.nifti import dice
 from totalseg_bids.core.parallel import Outcome
-from totalseg_bids.phantoms import generate
+from totalseg_bids.testing.phantoms import generate
 
 FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
 

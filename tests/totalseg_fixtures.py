@@ -1,6 +1,6 @@
 """Tiny local TotalSegmentator weights, built once per test session.
 
-``totalseg_bids.totalseg_weights.build`` trains a tiny nnU-Net on phantom CTs
+``totalseg_bids.testing.tiny_totalseg.build`` trains a tiny nnU-Net on phantom CTs
 (and one on phantom MRIs) and installs it under every weight folder the
 installed TotalSegmentator loads for ``total`` and ``total_mr``. Set
 ``TOTALSEG_BIDS_TINY_WEIGHTS`` to a folder to keep the build between sessions
@@ -35,7 +35,7 @@ def totalseg_env(home: Path) -> dict:
 @pytest.fixture(scope="session")
 def tiny_totalseg_home(tmp_path_factory) -> Path:
     """A TOTALSEG_HOME_DIR holding the tiny weights for ``total`` and ``total_mr``."""
-    from totalseg_bids.totalseg_weights import build
+    from totalseg_bids.testing.tiny_totalseg import build
 
     if "home" not in _CACHE:
         home = Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else tmp_path_factory.mktemp("totalseg_home")

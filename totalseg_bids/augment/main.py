@@ -125,7 +125,7 @@ def output_base(src: Path, out: Path, layout: str, meta: dict | None, dataset: t
     """Where the samples go: ``out``, or ``out/Dataset<NNN>_<Name>`` for nnunet2d."""
     if layout != "nnunet2d":
         return out
-    from ..core.nnunet import dataset_dir
+    from ..nnunet.dataset import dataset_dir
 
     if meta is None:
         raise UsageError("--layout nnunet2d needs an nnU-Net 2D slice export", src,

@@ -21,7 +21,7 @@ def write_nnunet_meta(src: Path, base: Path, meta: dict, manifest: list[dict]) -
     only ever in fold 0's ``train``, an augmented VALIDATION slice only in its ``val``.
     """
     from ..core.atomic import atomic_copy
-    from ..core.nnunet import write_dataset_json, write_splits
+    from ..nnunet.dataset import write_dataset_json, write_splits
 
     cases = {s: [case_id(r["file"].split(";")[0]) for r in manifest if r["split"] == s] for s in ("train", "val")}
     write_dataset_json(base, meta["channel_names"], meta["labels"], len(cases["train"]) + len(cases["val"]),

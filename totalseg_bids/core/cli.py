@@ -25,6 +25,7 @@ from .. import __version__
 from .atomic import TMP_PREFIX
 from .bids import NAMINGS
 from .errors import BatchError, TotalsegBidsError
+from .options import EXECUTORS
 
 T = TypeVar("T")
 log = logging.getLogger("totalseg_bids")
@@ -51,7 +52,7 @@ def add_batch_args(parser: argparse.ArgumentParser, jobs: bool = True, dask: boo
         parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
                             help="parallel workers (default: number of CPU cores)")
     if dask:
-        parser.add_argument("--executor", choices=("local", "dask"), default="local",
+        parser.add_argument("--executor", choices=EXECUTORS, default="local",
                             help="run per-subject tasks locally or on a Dask cluster")
         parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                             help="Dask scheduler address (tcp://host:8786) for --executor dask")

@@ -9,10 +9,38 @@ so a new option is one dataclass field plus one argparse argument whose
 from __future__ import annotations
 
 import argparse
-from dataclasses import fields
-from typing import Any, Mapping, TypeVar
+from dataclasses import dataclass, field, fields
+from typing import Any, Literal, Mapping, TypeVar, get_args
 
 T = TypeVar("T")
+
+#: Where a batch's per-case tasks run: a local process pool, or a Dask cluster.
+Executor = Literal["local", "dask"]
+EXECUTORS: tuple[str, ...] = get_args(Executor)
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """The options every batch stage shares, defined once: a stage's options dataclass
+    inherits them, and ``core.cli.add_batch_args``/``add_datalad_args`` give their flags.
+
+    ``overwrite`` (``"manual"`` also replaces hand-corrected labels), ``jobs``/``executor``/
+    ``scheduler``: where the per-case tasks run; ``datalad_get``/``datalad_save``: datalad.
+
+    >>> @dataclass(frozen=True)
+    ... class StageOptions(BatchOptions):
+    ...     label: str = "sacrum"
+    >>> StageOptions(jobs=2)
+    StageOptions(overwrite=False, jobs=2, executor='local', scheduler=None, datalad_get=False, \
+datalad_save=False, label='sacrum')
+    """
+
+    overwrite: bool | str = False
+    jobs: int | None = None
+    executor: Executor = "local"
+    scheduler: Any = field(default=None, compare=False)
+    datalad_get: bool = False
+    datalad_save: bool = False
 
 
 def resolve_options(cls: type[T], options: T | None, kwargs: Mapping[str, Any]) -> T:
