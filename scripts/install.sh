@@ -22,12 +22,17 @@ fi
 
 # torch and torchvision as a matched pair, before anything that depends on torch
 # (nnunetv2, TotalSegmentator); an unmatched torchvision fails to import.
-if ! "$py" -c "import torch, torchvision" >/dev/null 2>&1; then
+if ! "$py" -c "from importlib.metadata import version as v; assert (v('torch').split('+')[0], v('torchvision').split('+')[0]) == ('2.14.1', '0.29.1')" >/dev/null 2>&1; then
   echo "install.sh: pip install torch==2.14.1 torchvision==0.29.1" >&2
   "$py" -m pip install -q "torch==2.14.1" "torchvision==0.29.1"
 fi
-echo "install.sh: pip install -e .[all,test]" >&2
-"$py" -m pip install -q -e "$here[all,test]"
+# pip's resolution costs ~30 s: skip it when this checkout is installed with every requirement met
+if "$py" "$here/scripts/lib/requirements_met.py" all test 2>/dev/null; then
+  echo "install.sh: totalseg_bids[all,test] is installed from this checkout" >&2
+else
+  echo "install.sh: pip install -e .[all,test]" >&2
+  "$py" -m pip install -q -e "$here[all,test]"
+fi
 
 # datalad needs a git identity to commit; set one only where none exists.
 git config --global user.name >/dev/null 2>&1 || git config --global user.name "totalseg_bids"
