@@ -16,8 +16,8 @@ from totalseg_bids.core.atomic import atomic_path, atomic_write_json
 from totalseg_bids.core.bids import BidsName, derivative_path, image_for_label
 from totalseg_bids.core.derivatives import ensure_dataset_description, write_sidecar
 from totalseg_bids.core.index import BidsIndex
-from totalseg_bids.core.nifti import (Grid, dice, grid_mismatch, grids_overlap, load_image, load_label,
-                                      qform_sform_discrepancy, resample_label, same_grid, save_mask)
+from totalseg_bids.core.geometry import Grid, dice, grid_mismatch, grids_overlap, resample_label, same_grid
+from totalseg_bids.core.nifti import load_image, load_label, qform_sform_discrepancy, save_mask
 
 
 # ------------------------------------------------------------------ names

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Iterable, Mapping
 
 from .errors import InputError, UsageError
+from .folders import DERIVATIVES
 
 #: BIDS entity order: ``rules.entities`` of the BIDS schema (bidsschematools), as short
 #: names; tests/test_bids_validity.py checks that it agrees with the installed schema.
@@ -366,7 +367,7 @@ def raw_root_of(path: str | Path) -> Path:
     '/data/ds1'
     """
     root = dataset_root_of(path)
-    while root.parent.name == "derivatives":
+    while root.parent.name == DERIVATIVES:
         root = root.parent.parent
     return root
 

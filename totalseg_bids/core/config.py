@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from ..resources import shipped_config, shipped_config_names
 from .bids import BidsName, dataset_path, image_for_label, raw_root_of
 from .datalad import is_annex_pointer
 from .errors import AnnexContentMissingError, InputError, MissingFileError, UsageError
@@ -182,8 +183,6 @@ def load_config(path: str | Path, datasets_path: str | Path | None = None,
     set builder needs ``TRAINING``; a QC of test predictions does not)."""
     path = Path(path)
     if not path.exists():
-        from ..resources import shipped_config, shipped_config_names
-
         path = shipped_config(path) or path
     if not path.exists():
         raise MissingFileError("config file not found", path,

@@ -51,7 +51,9 @@ from ..core.derivatives import (BIDSIGNORED_SUFFIXES, ensure_bidsignore, ensure_
                                write_dseg_tsv, write_sidecar)
 from ..core.errors import GeometryError, InputError, MissingFileError, UsageError
 from ..core.options import normalise_fields, options_from_args, resolve_options
-from ..core.nifti import Grid, Volume, apply_affine, grid_mismatch, load_image, load_label, save_image, save_mask
+from ..core.geometry import (Grid, centred_box, crop_box, crop_to_box, cut, grid_mismatch, resample_image,
+                             resample_label_edge, roi_index_bounds, target_grid)
+from ..core.nifti import Volume, load_image, load_label, save_image, save_mask
 
 log = logging.getLogger(__name__)
 
@@ -90,163 +92,6 @@ def res_value(spacing: Sequence[float] | None = None, factor: float | None = Non
         return "x".join(str(int(s)) for s in shape)
     return None
 
-
-def roi_index_bounds(roi: np.ndarray, roi_affine: np.ndarray, image_affine: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
-    """Continuous index bounds (lo, hi) of the ROI's voxels in the image's index space.
-
-    Every non-zero ROI voxel centre is mapped through world coordinates into the
-    image grid, and the box is widened by half an ROI voxel (its extent projected
-    on the image axes), so a coarse or rotated ROI grid is covered completely.
-    For an ROI on the image's own grid this is ``[min - 0.5, max + 0.5]``.
-
-    >>> m = np.zeros((5, 5, 5), np.uint8); m[1:3, 2, 4] = 1
-    >>> lo, hi = roi_index_bounds(m, np.eye(4), np.eye(4))
-    >>> lo.tolist(), hi.tolist()
-    ([0.5, 1.5, 3.5], [2.5, 2.5, 4.5])
-    """
-    idx = np.argwhere(np.asarray(roi) > 0)
-    if not idx.size:
-        raise ValueError("empty ROI")
-    to_image = np.linalg.inv(image_affine) @ roi_affine
-    # only the voxels on the ROI bounding box faces can be extreme after an affine map
-    # when grids are aligned; map them all for the general (oblique) case
-    pts = apply_affine(to_image, idx.astype(float))
-    half = 0.5 * np.abs(to_image[:3, :3]).sum(axis=1)
-    return pts.min(axis=0) - half, pts.max(axis=0) + half
-
-
-def crop_box(lo: np.ndarray, hi: np.ndarray, spacing: np.ndarray, margin_mm: float,
-             shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """Voxel box ``[start, stop)`` holding every voxel whose centre lies within
-    ``margin_mm`` of the ROI bounds, clipped to the image.
-
-    >>> s, e = crop_box(np.array([9.5, 9.5, 9.5]), np.array([19.5, 19.5, 19.5]), np.ones(3), 2.0, (100, 20, 100))
-    >>> s.tolist(), e.tolist()
-    ([8, 8, 8], [22, 20, 22])
-    """
-    margin_vox = float(margin_mm) / np.asarray(spacing, float)
-    start = np.ceil(lo - margin_vox - 1e-6).astype(int)
-    stop = np.floor(hi + margin_vox + 1e-6).astype(int) + 1
-    start = np.maximum(start, 0)
-    stop = np.minimum(stop, np.asarray(shape, int))
-    return start, stop
-
-
-def centred_box(lo: np.ndarray, hi: np.ndarray, out_shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-    """A box of exactly ``out_shape`` voxels centred on the ROI bounds (may leave the image).
-
-    >>> s, e = centred_box(np.array([9.5, 0, 0]), np.array([19.5, 4, 4]), (4, 8, 9))
-    >>> s.tolist(), e.tolist()
-    ([13, -1, -2], [17, 7, 7])
-    """
-    out_shape = np.asarray(out_shape, int)
-    centre = (np.asarray(lo, float) + np.asarray(hi, float)) / 2.0
-    start = np.floor(centre - (out_shape - 1) / 2.0 + 0.5).astype(int)
-    return start, start + out_shape
-
-
-def cut(data: np.ndarray, start: Sequence[int], stop: Sequence[int], cval: float = 0) -> np.ndarray:
-    """``data[start:stop]`` per axis, padding with ``cval`` where the box leaves the array.
-
-    >>> cut(np.arange(4).reshape(4, 1, 1), [-1, 0, 0], [3, 1, 1], cval=9).ravel().tolist()
-    [9, 0, 1, 2]
-    """
-    start, stop = np.asarray(start, int), np.asarray(stop, int)
-    out = np.full(tuple(stop - start), cval, dtype=data.dtype)
-    src_lo = np.maximum(start, 0)
-    src_hi = np.minimum(stop, data.shape[:3])
-    if np.any(src_hi <= src_lo):
-        return out
-    dst_lo = src_lo - start
-    dst_hi = dst_lo + (src_hi - src_lo)
-    out[dst_lo[0]:dst_hi[0], dst_lo[1]:dst_hi[1], dst_lo[2]:dst_hi[2]] = \
-        data[src_lo[0]:src_hi[0], src_lo[1]:src_hi[1], src_lo[2]:src_hi[2]]
-    return out
-
-
-def shifted_affine(affine: np.ndarray, start: Sequence[int]) -> np.ndarray:
-    """The affine of a sub-grid starting at voxel ``start``: origin ``affine @ start``.
-
-    >>> shifted_affine(np.diag([2., 2., 2., 1.]), [1, 2, 3])[:3, 3].tolist()
-    [2.0, 4.0, 6.0]
-    """
-    out = np.array(affine, float, copy=True)
-    out[:3, 3] = apply_affine(affine, np.asarray([start], float))[0]
-    return out
-
-
-def target_grid(grid: Grid, spacing: Sequence[float]) -> Grid:
-    """The grid of spacing ``spacing`` covering the same field of view (voxel edges)
-    with the same direction; the outer corner of voxel 0 stays put.
-
-    >>> g = target_grid(Grid((9, 9, 3), np.eye(4)), [3, 3, 3])
-    >>> g.shape, g.affine[:3, 3].tolist()
-    ((3, 3, 1), [1.0, 1.0, 1.0])
-    """
-    spacing = np.asarray(spacing, float)
-    extent = np.asarray(grid.shape) * grid.spacing
-    shape = tuple(int(max(1, round(e))) for e in extent / spacing)
-    rot = grid.direction * spacing
-    corner = apply_affine(grid.affine, np.array([[-0.5, -0.5, -0.5]]))[0]
-    affine = np.eye(4)
-    affine[:3, :3] = rot
-    affine[:3, 3] = corner + rot @ np.full(3, 0.5)
-    return Grid(shape, affine)
-
-
-def _map(src_affine: np.ndarray, grid: Grid) -> np.ndarray:
-    return np.linalg.inv(src_affine) @ grid.affine
-
-
-def resample_image_edge(data: np.ndarray, affine: np.ndarray, grid: Grid, order: int = 1) -> np.ndarray:
-    """Intensity resampling that repeats edge voxels instead of fading to 0.
-
-    The target grid covers the source's voxel *edges*, so its outer voxel
-    centres can lie up to half a voxel outside the source's outer centres.
-
-    >>> a = np.arange(6, dtype=np.float32).reshape(6, 1, 1)
-    >>> resample_image_edge(a, np.eye(4), target_grid(Grid(a.shape, np.eye(4)), [2, 1, 1])).ravel().tolist()
-    [0.5, 2.5, 4.5]
-    """
-    from scipy import ndimage
-
-    m = _map(affine, grid)
-    return ndimage.affine_transform(np.asarray(data, np.float32), m[:3, :3], m[:3, 3],
-                                    output_shape=tuple(grid.shape), order=order, mode="nearest",
-                                    prefilter=order > 1)
-
-
-def resample_label_edge(label: np.ndarray, affine: np.ndarray, grid: Grid, mode: str = "nearest") -> np.ndarray:
-    """Label resampling (nearest, or per-label linear then argmax against 0.5),
-    edges repeated like :func:`resample_image_edge`.
-
-    >>> l = np.array([0, 0, 1, 1, 1, 1], np.uint8).reshape(6, 1, 1)
-    >>> g = target_grid(Grid(l.shape, np.eye(4)), [2, 1, 1])
-    >>> resample_label_edge(l, np.eye(4), g, "label").ravel().tolist()
-    [0, 1, 1]
-    """
-    from scipy import ndimage
-
-    if mode not in LABEL_MODES:
-        raise UsageError(f"unknown label interpolation {mode!r}", None, f"use one of {', '.join(LABEL_MODES)}")
-    label = np.asarray(label)
-    m = _map(affine, grid)
-    shape = tuple(grid.shape)
-    if mode == "nearest":
-        return ndimage.affine_transform(label, m[:3, :3], m[:3, 3], output_shape=shape, order=0,
-                                        mode="nearest", prefilter=False)
-    best = np.full(shape, 0.5, np.float32)
-    out = np.zeros(shape, label.dtype)
-    for v in np.unique(label):
-        if v == 0:
-            continue
-        prob = ndimage.affine_transform((label == v).astype(np.float32), m[:3, :3], m[:3, 3],
-                                        output_shape=shape, order=1, mode="nearest", prefilter=False)
-        win = prob > best
-        out[win] = v
-        best[win] = prob[win]
-    return out
 
 
 # ================================================================ per case
@@ -419,16 +264,15 @@ def _crop_image(image: Volume, start: np.ndarray, stop: np.ndarray, opts: CropOp
                 ) -> tuple[np.ndarray, Grid, Grid, float]:
     """The cropped (and resampled) image in its output type, the crop grid, the output grid
     (the same object when not resampled) and the padding value."""
-    cropped_affine = shifted_affine(image.affine, start)
     pad_value = float(image.data.min())
-    img_data = cut(image.data, start, stop, cval=pad_value)
+    img_data, cropped_affine = crop_to_box(image.data, image.affine, start, stop, cval=pad_value)
     crop_grid = Grid(tuple(int(s) for s in img_data.shape), cropped_affine)
     out_grid = crop_grid
     if opts.spacing is not None or opts.factor is not None:
         spacing = (np.asarray(opts.spacing, float) if opts.spacing is not None
                    else crop_grid.spacing * float(opts.factor))
         out_grid = target_grid(crop_grid, spacing)
-        img_data = resample_image_edge(img_data, cropped_affine, out_grid, IMAGE_ORDERS[opts.image_interp])
+        img_data = resample_image(img_data, cropped_affine, out_grid, IMAGE_ORDERS[opts.image_interp], edge=True)
     dtype = image.header.get_data_dtype()
     if np.issubdtype(dtype, np.integer) and out_grid is crop_grid:
         img_out = img_data.astype(dtype)
@@ -470,7 +314,7 @@ def _write_label(lab: Path, vol: Volume, soft: bool, out_lab: Path, start: np.nd
     if soft:
         data = cut(vol.data, start, stop, 0.0)
         if resampled:
-            data = np.clip(resample_image_edge(data, crop_grid.affine, out_grid, 1), 0.0, 1.0)
+            data = np.clip(resample_image(data, crop_grid.affine, out_grid, 1, edge=True), 0.0, 1.0)
         save_image(data.astype(np.float32), out_grid.affine, out_lab)
         return
     data = cut(vol.data, start, stop, 0)
