@@ -229,7 +229,7 @@ def test_phantom_left_is_left():
 
 def test_display_windowing_ignores_nan_and_maps_it_to_black_in_both_views():
     from totalseg_bids.core.display import intensity_range, percentile_range, to_uint8
-    from totalseg_bids.qc.display import window_bounds
+    from totalseg_bids.core.qc.display import window_bounds
 
     rng = np.random.default_rng(0)
     finite = rng.normal(100.0, 20.0, (20, 20, 10)).astype(np.float32)

@@ -69,6 +69,7 @@ from ..core.derivatives import now as derivatives_now
 from ..core.errors import GeometryError, InputError, MissingFileError, UsageError
 from ..core.index import BidsIndex
 from ..core.options import options_from_args, resolve_options
+from ..core.qc.marks import filter_labels, read_marks
 
 log = logging.getLogger(__name__)
 
@@ -777,8 +778,6 @@ def _run(args: argparse.Namespace) -> int:
         paths = query_bids(args.bids_dir, args.type, args.label_dir, args.label_suffix, args.contrasts)
         source = args.bids_dir[0]
     if args.qc_marks is not None:
-        from ..qc.marks import filter_labels, read_marks
-
         paths, dropped = filter_labels(paths, read_marks(args.qc_marks), args.exclude.split(","), args.require_pass)
         for lab, why in dropped:
             log.warning("dropped %s (%s)", lab, why)

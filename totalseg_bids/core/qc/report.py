@@ -15,8 +15,8 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ..core.atomic import atomic_path, atomic_write_text, file_lock
-from ..core.errors import OutputError
+from ..atomic import atomic_path, atomic_write_text, file_lock
+from ..errors import OutputError
 from .records import load_records
 
 MARKS = ("pass", "fail", "artifact")
@@ -46,7 +46,7 @@ def _report_id(qc_dir: Path) -> str:
 
 
 def _asset_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "qc_assets"
+    return Path(__file__).resolve().parents[2] / "qc_assets"
 
 
 def _copy_assets(qc_dir: Path) -> str:
