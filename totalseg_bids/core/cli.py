@@ -32,7 +32,7 @@ from .datalad import (committed_files, dataset_of, ensure_content, get_requested
                       unsaved)
 from .datalad import save_outputs as datalad_save
 from .errors import BatchError, TotalsegBidsError
-from .options import EXECUTORS
+from .options import EXECUTORS, BatchOptions
 from .progress import progress  # noqa: F401  (stages show their own bars through cli.progress)
 
 log = logging.getLogger("totalseg_bids")
@@ -77,7 +77,7 @@ def add_datalad_args(parser: argparse.ArgumentParser) -> None:
                         help="datalad save the outputs once at the end of the run")
 
 
-def fetch_inputs(args: argparse.Namespace, paths: Iterable[str | Path]) -> list[Path]:
+def fetch_inputs(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path]) -> list[Path]:
     """Fetch the annexed ``paths`` with ``--datalad-get`` (or TOTALSEG_BIDS_DATALAD_GET=1),
     else refuse absent content with one line; the shared step of every stage that reads inputs."""
     return ensure_content([p for p in paths if p is not None],
@@ -91,10 +91,12 @@ def config_inputs(config: str | Path, datasets_path: str | Path | None = None) -
     return list(dict.fromkeys(p for c in cases for p in (*c.images, c.label) if p is not None))
 
 
-def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message: str | None = None) -> int:
+def save_outputs(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path],
+                 message: str | None = None) -> int:
     """With ``--datalad-save``: one ``datalad save`` of whatever ``paths`` (files or output
     folders) hold that is not saved yet, skipped outputs of a resumed run included.
-    The message defaults to the command line. Logs and returns how many files were saved."""
+    The message defaults to the command line. Logs and returns how many files were saved.
+    ``args`` may also be a stage's options: a library call saves when its ``datalad_save`` is set."""
     if not getattr(args, "datalad_save", False):
         return 0
     paths = list(dict.fromkeys(Path(p).absolute() for p in paths if p is not None and Path(p).exists()))
@@ -127,7 +129,8 @@ def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message:
 
 
 @contextlib.contextmanager
-def saving(args: argparse.Namespace, paths: Iterable[str | Path], message: str | None = None) -> Iterator[None]:
+def saving(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path],
+           message: str | None = None) -> Iterator[None]:
     """Run the body, then :func:`save_outputs`; also when some items failed (BatchError),
     since every output that exists is complete, but not after Ctrl-C or a fatal error."""
     paths = list(paths)
