@@ -21,9 +21,10 @@ import numpy as np
 import pytest
 
 from totalseg_bids import qc
+from totalseg_bids.core.geometry import apply_affine
+from totalseg_bids.core.nifti import load_image, load_label, save_mask
 from totalseg_bids.core.qc.display import COMPARE_RGB
 from totalseg_bids.core.qc.evaluate import orientation
-from totalseg_bids.core.nifti import apply_affine, load_image, load_label, save_mask
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
