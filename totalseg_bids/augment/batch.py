@@ -68,10 +68,12 @@ def output_base(src: Path, out: Path, layout: str, meta: dict | None, dataset: t
     return base
 
 
-def augment(src: Path, out: Path, options: AugmentOptions | None = None, **kwargs: Any) -> list[dict]:
+def augment(slices: str | Path, out: str | Path, options: AugmentOptions | None = None,
+            **kwargs: Any) -> list[dict]:
     """Write the augmented dataset and ``augment.tsv``: one record per sample, then the manifest's.
 
-    ``layout`` defaults to the layout of ``src`` (mmseg, or nnunet2d when it has a ``dataset.json``).
+    ``slices`` is an output folder of ``totalseg_bids.slices``; ``layout`` defaults to its layout
+    (mmseg, or nnunet2d when it has a ``dataset.json``).
     A rerun of the same request is a no-op (every record ``skipped``); a different one needs
     ``overwrite``. Samples that fail raise one :class:`BatchError` once the others are
     written (``done``: their records); the manifest is then not written, so the set never looks whole.
@@ -79,13 +81,14 @@ def augment(src: Path, out: Path, options: AugmentOptions | None = None, **kwarg
     import albumentations as A
 
     options = resolve_options(AugmentOptions, options, kwargs)
-    if Path(src).resolve() == Path(out).resolve():
+    src, out = Path(slices), Path(out)
+    if src.resolve() == out.resolve():
         raise UsageError("--out must differ from --slices", None, "write to a new folder")
     recipe = A.to_dict(load_recipe(options.recipe))
     rows, meta = read_slices(src)
     options = replace(options, layout=options.layout or ("nnunet2d" if meta is not None else "mmseg"))
     base = output_base(src, out, options.layout or "mmseg", meta, options.dataset)
-    request = request_record([Case("TRAINING", (Path(src).resolve() / SLICES_MANIFEST,), None)], {
+    request = request_record([Case("TRAINING", (src.resolve() / SLICES_MANIFEST,), None)], {
         "recipe": json.dumps(recipe, sort_keys=True), "targets": options.targets,
         "keep_originals": options.keep_originals, "seed": options.seed, "layout": options.layout,
         "dataset": list(options.dataset)})
