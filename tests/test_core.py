@@ -16,8 +16,8 @@ from totalseg_bids.core.atomic import atomic_path, atomic_write_json
 from totalseg_bids.core.bids import BidsName, derivative_path, image_for_label
 from totalseg_bids.core.derivatives import ensure_dataset_description, write_sidecar
 from totalseg_bids.core.index import BidsIndex
-from totalseg_bids.core.nifti import (Grid, dice, grid_mismatch, grids_overlap, load_image, load_label,
-                                      qform_sform_discrepancy, resample_label, same_grid, save_mask)
+from totalseg_bids.core.geometry import Grid, dice, grid_mismatch, grids_overlap, resample_label, same_grid
+from totalseg_bids.core.nifti import load_image, load_label, qform_sform_discrepancy, save_mask
 
 
 # ------------------------------------------------------------------ names
@@ -229,7 +229,7 @@ def test_phantom_left_is_left():
 
 def test_display_windowing_ignores_nan_and_maps_it_to_black_in_both_views():
     from totalseg_bids.core.display import intensity_range, percentile_range, to_uint8
-    from totalseg_bids.qc.display import window_bounds
+    from totalseg_bids.core.qc.display import window_bounds
 
     rng = np.random.default_rng(0)
     finite = rng.normal(100.0, 20.0, (20, 20, 10)).astype(np.float32)

@@ -11,14 +11,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.atomic import atomic_copy
+from ..core.errors import InputError
+from ..core.npy_volume import nifti_to_npy, npy_stems
 from .layout import CLOT_SPLITS, sample_paths, sample_stem
 
 
 def original_items(rows: list[dict], out: Path) -> list[tuple[Path, Path]]:
     """(source NIfTI, target ``.npy``) of every volume named in ``slices.tsv``, once each."""
-    from ..core.errors import InputError
-    from ..core.npy_volume import npy_stems
-
     items: dict[Path, Path] = {}
     for split, images, label in dict.fromkeys((r["split"], r["images"], r.get("label", "")) for r in rows):
         paths = list(dict.fromkeys(Path(p) for p in images.split(";")))
@@ -39,15 +39,11 @@ def original_items(rows: list[dict], out: Path) -> list[tuple[Path, Path]]:
 
 def write_volume(item: tuple[Path, Path]) -> Path:
     """One NIfTI as ``.npy`` + geometry sidecar; an existing complete copy is kept."""
-    from ..core.npy_volume import nifti_to_npy
-
     return nifti_to_npy(*item)
 
 
 def copy_sliced(rows: list[dict], src: Path, out: Path) -> None:
     """``Processed/Sliced``: the source slices as they are (one file per channel stays so)."""
-    from ..core.atomic import atomic_copy
-
     for row in rows:
         files = row["file"].split(";")
         f_imgs, f_mask = sample_paths("clotseg", row["split"], sample_stem(files), Path(files[0]).suffix,

@@ -11,6 +11,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
@@ -91,8 +92,6 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 def atomic_copy(src: str | Path, dst: str | Path) -> None:
     """Copy a file atomically (never a partial ``dst``)."""
-    import shutil
-
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
 

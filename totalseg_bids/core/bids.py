@@ -20,9 +20,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Literal, Mapping, get_args
 
 from .errors import InputError, UsageError
+from .folders import DERIVATIVES
 
 #: BIDS entity order: ``rules.entities`` of the BIDS schema (bidsschematools), as short
 #: names; tests/test_bids_validity.py checks that it agrees with the installed schema.
@@ -39,7 +40,9 @@ LABEL_ONLY_ENTITIES = ("space", "label")
 DERIVATIVE_SUFFIXES = ("seg", "dseg", "softseg", "probseg", "mask")
 #: Image extensions, longest first.
 EXTENSIONS = (".nii.gz", ".nii", ".json", ".tsv", ".bval", ".bvec")
-NAMINGS = ("neuropoly", "bids")
+#: Derivative file names (docs/conventions.md section 2): NeuroPoly's ``<image>_label-X_seg`` or BIDS'.
+Naming = Literal["neuropoly", "bids"]
+NAMINGS: tuple[str, ...] = get_args(Naming)
 #: Suffixes that mark a CT image (docs/conventions.md section 1).
 CT_SUFFIXES = ("CT", "ct")
 #: Datatype folders that hold the images labels are made on.
@@ -366,7 +369,7 @@ def raw_root_of(path: str | Path) -> Path:
     '/data/ds1'
     """
     root = dataset_root_of(path)
-    while root.parent.name == "derivatives":
+    while root.parent.name == DERIVATIVES:
         root = root.parent.parent
     return root
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import shlex
@@ -19,15 +21,20 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .. import __version__
+from . import parallel
 from .atomic import TMP_PREFIX
 from .bids import NAMINGS
+from .config import load_config
+from .datalad import (committed_files, dataset_of, ensure_content, get_requested, head_commit, is_datalad_dataset,
+                      unsaved)
+from .datalad import save_outputs as datalad_save
 from .errors import BatchError, TotalsegBidsError
-from .options import EXECUTORS
+from .options import EXECUTORS, BatchOptions
+from .progress import progress  # noqa: F401  (stages show their own bars through cli.progress)
 
-T = TypeVar("T")
 log = logging.getLogger("totalseg_bids")
 
 
@@ -70,11 +77,9 @@ def add_datalad_args(parser: argparse.ArgumentParser) -> None:
                         help="datalad save the outputs once at the end of the run")
 
 
-def fetch_inputs(args: argparse.Namespace, paths: Iterable[str | Path]) -> list[Path]:
+def fetch_inputs(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path]) -> list[Path]:
     """Fetch the annexed ``paths`` with ``--datalad-get`` (or TOTALSEG_BIDS_DATALAD_GET=1),
     else refuse absent content with one line; the shared step of every stage that reads inputs."""
-    from .datalad import ensure_content, get_requested
-
     return ensure_content([p for p in paths if p is not None],
                           get=get_requested(getattr(args, "datalad_get", False)))
 
@@ -82,20 +87,18 @@ def fetch_inputs(args: argparse.Namespace, paths: Iterable[str | Path]) -> list[
 def config_inputs(config: str | Path, datasets_path: str | Path | None = None) -> list[Path]:
     """Every image and label a data config names (unchecked: :func:`fetch_inputs`
     fetches or refuses the annexed ones, the stage reports the rest)."""
-    from .config import load_config
-
     cases = load_config(config, datasets_path).cases(check_exists=False)
     return list(dict.fromkeys(p for c in cases for p in (*c.images, c.label) if p is not None))
 
 
-def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message: str | None = None) -> int:
+def save_outputs(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path],
+                 message: str | None = None) -> int:
     """With ``--datalad-save``: one ``datalad save`` of whatever ``paths`` (files or output
     folders) hold that is not saved yet, skipped outputs of a resumed run included.
-    The message defaults to the command line. Logs and returns how many files were saved."""
+    The message defaults to the command line. Logs and returns how many files were saved.
+    ``args`` may also be a stage's options: a library call saves when its ``datalad_save`` is set."""
     if not getattr(args, "datalad_save", False):
         return 0
-    from .datalad import committed_files, dataset_of, head_commit, is_datalad_dataset, save_outputs as save, unsaved
-
     paths = list(dict.fromkeys(Path(p).absolute() for p in paths if p is not None and Path(p).exists()))
     if not paths:
         log.info("--datalad-save: no output to save")
@@ -114,7 +117,7 @@ def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message:
             log.info("--datalad-save: everything is saved already in %s", ds)
             continue
         before = head_commit(ds)
-        save(ds, changed, message or getattr(args, "command_line", None) or "totalseg_bids outputs")
+        datalad_save(ds, changed, message or getattr(args, "command_line", None) or "totalseg_bids outputs")
         committed = committed_files(ds, before)
         if not committed:  # rewritten with identical content: git-annex finds the same keys
             log.info("--datalad-save: no change in %s (%d output(s) rewritten identically)", ds, len(changed))
@@ -126,7 +129,8 @@ def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message:
 
 
 @contextlib.contextmanager
-def saving(args: argparse.Namespace, paths: Iterable[str | Path], message: str | None = None) -> Iterator[None]:
+def saving(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path],
+           message: str | None = None) -> Iterator[None]:
     """Run the body, then :func:`save_outputs`; also when some items failed (BatchError),
     since every output that exists is complete, but not after Ctrl-C or a fatal error."""
     paths = list(paths)
@@ -148,8 +152,6 @@ def record(stage: str, result: object) -> dict:
     >>> record("register", {"status": "skipped", "path": "a_seg.nii.gz", "flags": {}})
     {'stage': 'register', 'status': 'skipped', 'path': 'a_seg.nii.gz', 'flags': {}}
     """
-    import dataclasses
-
     if isinstance(result, (str, os.PathLike)):
         fields = {"status": "written", "path": os.fspath(result)}
     elif dataclasses.is_dataclass(result) and not isinstance(result, type):
@@ -164,8 +166,6 @@ def record(stage: str, result: object) -> dict:
 def emit(stage: str, results: Iterable[object]) -> None:
     """Print one JSON object per result on stdout: the one machine-readable
     format of every stage (docs/conventions.md section 8)."""
-    import json
-
     for result in results:
         print(json.dumps(record(stage, result), default=os.fspath), flush=True)
 
@@ -275,8 +275,6 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
     args.command_line = shlex.join([*parser.prog.split(), *(sys.argv[1:] if argv is None else map(str, argv))])
     setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False), main_name=prog)
     if getattr(args, "dask_timeout", None) is not None:
-        from . import parallel  # parallel imports this module
-
         parallel.DASK_TIMEOUT = args.dask_timeout
     try:
         code = func(args)
@@ -315,36 +313,3 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         if getattr(args, "verbose", 0):
             traceback.print_exc()
         return 1
-
-
-def progress(iterable: Iterable[T], total: int | None = None, desc: str | None = None,
-             disable: bool | None = None):
-    """A tqdm progress bar on stderr, shown only on a terminal (tqdm is imported only then:
-    it costs about 0.1 s of every run's start-up).
-
-    >>> list(progress([1, 2], disable=True))
-    [1, 2]
-    """
-    if disable is None:
-        disable = not sys.stderr.isatty() or os.environ.get("TOTALSEG_BIDS_NO_PROGRESS") == "1"
-    if disable:
-        return _NoBar(iterable)
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
-
-
-class _NoBar:
-    """What a hidden bar needs to do: iterate, count, close."""
-
-    def __init__(self, iterable: Iterable[T] | None) -> None:
-        self._iterable = iterable if iterable is not None else ()
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self._iterable)
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
-from .cli import progress
+from .progress import progress
 from .errors import BatchError, TotalsegBidsError, UsageError
 
 log = logging.getLogger(__name__)

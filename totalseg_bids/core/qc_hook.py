@@ -1,8 +1,9 @@
 """The one way a stage hands a finished output to the QC report.
 
 ``register``, ``segment_ct`` and ``predict`` call :func:`qc_entry` after an
-output is complete; the report (``totalseg_bids.qc``) is imported only then,
-and a QC problem is a warning, never a failure of the stage's work.
+output is complete; the entry is written by :mod:`.qc.entry` (the same code the
+``qc`` stage writes with), and a QC problem is a warning, never a failure of the
+stage's work.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 from typing import Any, Mapping
+
+from .qc.entry import add_entry
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +26,6 @@ def qc_entry(qc_dir: str | Path | None, image: str | Path, label: str | Path, st
     """
     if qc_dir is None:
         return None
-    from ..qc.entry import add_entry  # the renderer (matplotlib) only when QC is asked for
-
     try:
         return add_entry(qc_dir, image=image, label=label, stage=stage, compare_label=compare_label,
                          meta=dict(meta or {}))

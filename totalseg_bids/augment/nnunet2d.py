@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.atomic import atomic_copy
+from ..nnunet.dataset import write_dataset_json, write_splits
+
 
 def case_id(image: str) -> str:
     """nnU-Net case id of a channel file path.
@@ -20,9 +23,6 @@ def write_nnunet_meta(src: Path, base: Path, meta: dict, manifest: list[dict]) -
     Every sample stays in its source's split: an augmented TRAINING slice is
     only ever in fold 0's ``train``, an augmented VALIDATION slice only in its ``val``.
     """
-    from ..core.atomic import atomic_copy
-    from ..nnunet.dataset import write_dataset_json, write_splits
-
     cases = {s: [case_id(r["file"].split(";")[0]) for r in manifest if r["split"] == s] for s in ("train", "val")}
     write_dataset_json(base, meta["channel_names"], meta["labels"], len(cases["train"]) + len(cases["val"]),
                        meta.get("file_ending", ".png"), meta.get("overwrite_image_reader_writer", "NaturalImage2DIO"),

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..core.atomic import file_lock, atomic_write_json
+from ..atomic import file_lock, atomic_write_json
 from .evaluate import evaluate_entry
 from .records import (ENTRIES_DIR, SCHEMA, _bids_info, _choose_id, _entry_key, _jsonable, _save_png, _str_or_none,
                       entry_stem, file_checksum)

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from .geometry import foreground_box
+from ..geometry import voxel_volume_ml
+from .focus import foreground_box
 
 
 def label_figures(data: np.ndarray, affine: np.ndarray, max_classes: int = 64) -> dict[str, Any]:
@@ -21,8 +22,6 @@ def label_figures(data: np.ndarray, affine: np.ndarray, max_classes: int = 64) -
     (8, 0.008, 1, False, False)
     """
     import cc3d
-
-    from ..core.nifti import voxel_volume_ml
 
     data = np.asarray(data)
     vox_ml = voxel_volume_ml(affine)

@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 
-from ..core.bids import is_binary_label
-from ..core.errors import TotalsegBidsError
-from ..core.nifti import apply_affine
+from ..bids import is_binary_label
+from ..errors import TotalsegBidsError
+from ..geometry import apply_affine, axcodes, dice, grid_mismatch, resample_label
+from ..nifti import Volume, load_image, load_label
 from .figures import label_figures
 from .render import Views, render_views
 
@@ -27,8 +28,6 @@ def _short(exc: BaseException) -> str:
 
 
 def orientation(affine: np.ndarray) -> str:
-    from ..core.nifti import axcodes
-
     try:
         return axcodes(affine)
     except Exception:  # noqa: BLE001 - a degenerate affine has no orientation
@@ -74,8 +73,6 @@ def _label_flags(lab, label_path, figures: dict[str, Any], flags: list[dict[str,
 def _compare(img, lab, cmp_vol, figures: dict[str, Any]):
     """The comparison label on the image grid (header resampling, so misalignment stays
     visible), with its volume, Dice and centroid shift against the label."""
-    from ..core.nifti import Volume, dice, resample_label
-
     on_image = Volume(resample_label(cmp_vol.data, cmp_vol.affine, img.grid), img.affine)
     figures["compare_volume_ml"] = label_figures(on_image.data, img.affine)["volume_ml"]
     if lab is not None and figures.get("grid_match"):
@@ -105,8 +102,6 @@ def evaluate_entry(image, label, compare_label=None) -> tuple[dict[str, Any], Vi
     Returns the record's data part (figures, flags, geometry) and the views
     (None when there is no readable image).
     """
-    from ..core.nifti import grid_mismatch, load_image, load_label
-
     flags: list[dict[str, str]] = []
     info: dict[str, Any] = {"figures": {}, "geometry": {}, "flags": flags}
     figures = info["figures"]

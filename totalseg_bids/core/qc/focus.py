@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..core.nifti import apply_affine
+from ..geometry import apply_affine
 
 MARGIN_MM = 12.0
 MARGIN_FRACTION = 0.15

@@ -15,7 +15,8 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..core.atomic import TMP_PREFIX, atomic_path
+from ..atomic import TMP_PREFIX, atomic_path
+from ..bids import BidsName
 
 SCHEMA = "totalseg_bids.qc/1"
 ENTRIES_DIR = "entries"
@@ -52,8 +53,6 @@ def entry_stem(path: str | Path | None) -> str:
 
 
 def _bids_info(*paths: str | Path | None) -> dict[str, Any]:
-    from ..core.bids import BidsName
-
     for p in paths:
         name = BidsName.try_parse(p) if p else None
         if name is not None:

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from ..core.errors import InputError
+from ..errors import InputError
 from .records import file_checksum
 
 log = logging.getLogger(__name__)

@@ -13,13 +13,15 @@ import shutil
 import time
 import uuid
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Literal, Mapping, Sequence, get_args
 
-from ..core.atomic import atomic_path, atomic_write_text, file_lock
-from ..core.errors import OutputError
+from ..atomic import atomic_path, atomic_write_text, file_lock
+from ..errors import OutputError
 from .records import load_records
 
-MARKS = ("pass", "fail", "artifact")
+#: The marks a reviewer gives an entry in the page (exported as TSV/JSON, read back by :mod:`.marks`).
+Mark = Literal["pass", "fail", "artifact"]
+MARKS: tuple[str, ...] = get_args(Mark)
 ASSETS = ("report.js", "report.css")
 
 
@@ -46,7 +48,7 @@ def _report_id(qc_dir: Path) -> str:
 
 
 def _asset_dir() -> Path:
-    return Path(__file__).resolve().parent.parent / "qc_assets"
+    return Path(__file__).resolve().parents[2] / "qc_assets"
 
 
 def _copy_assets(qc_dir: Path) -> str:

@@ -13,7 +13,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..core.display import percentile_range, window_range
+from ..display import percentile_range, window_range
 
 #: CT display window (width, level) in HU: a bone window, since the labels are bones.
 CT_WINDOW = (1500.0, 300.0)

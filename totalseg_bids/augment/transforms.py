@@ -1,58 +1,17 @@
-"""Write one output sample: read the source slice, transform, save image and mask atomically."""
+"""The recipe applied to one sample: its spatial part once on all channels and the mask, its
+intensity part per channel with its own seeded draw, and what was applied (for the manifest)."""
 
 from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass
-from pathlib import Path
+import random
 from typing import Any
 
 import numpy as np
 
-from ..core.atomic import atomic_path
 from ..core.errors import InputError
-
-
-@dataclass(frozen=True)
-class Job:
-    """Everything one worker needs for one sample (picklable).
-
-    ``images`` is one stacked file or one file per channel; ``channels`` is how
-    many image channels are real (a 2-channel RGB PNG has an empty third).
-    """
-
-    images: tuple[Path, ...]
-    mask: Path | None
-    out_images: tuple[Path, ...]
-    out_mask: Path | None
-    recipe: dict | None
-    seed: int
-    augmented: bool
-    channels: int = 1
-
-
-def read_array(path: Path) -> np.ndarray:
-    """A slice file (png/tif via Pillow, npy via numpy) as an array."""
-    if not path.is_file():
-        raise InputError("slice file not found", path, "rerun totalseg_bids.slices")
-    if path.suffix == ".npy":
-        return np.load(path)
-    from PIL import Image
-
-    return np.asarray(Image.open(path))
-
-
-def write_array(path: Path, array: np.ndarray) -> None:
-    """Save like the source format; atomic so a crash leaves no half file."""
-    with atomic_path(path) as tmp:
-        if path.suffix == ".npy":
-            with open(tmp, "wb") as fh:
-                np.save(fh, array)
-        else:
-            from PIL import Image
-
-            Image.fromarray(array).save(tmp, format="PNG" if path.suffix == ".png" else "TIFF")
+from .recipe import split_recipe
 
 
 def channel_seed(seed: int, channel: int) -> int:
@@ -61,36 +20,12 @@ def channel_seed(seed: int, channel: int) -> int:
     >>> channel_seed(5, 0) == channel_seed(5, 0) != channel_seed(5, 1)
     True
     """
-    import random
-
     return random.Random(f"{seed}:channel{channel}").randrange(2**31)
-
-
-def read_channels(paths: tuple[Path, ...]) -> np.ndarray:
-    """One file as it is, or one file per channel stacked to ``(H, W, C)``."""
-    arrays = [read_array(p) for p in paths]
-    if len(arrays) == 1:
-        return arrays[0]
-    if any(a.ndim != 2 or a.shape != arrays[0].shape for a in arrays):
-        raise InputError("channel files differ in shape or are not single-channel", paths[0],
-                         "give one grayscale file per channel, all of one size")
-    return np.stack(arrays, axis=-1)
-
-
-def write_channels(paths: tuple[Path, ...], image: np.ndarray) -> None:
-    """The inverse of :func:`read_channels`."""
-    if len(paths) == 1:
-        write_array(paths[0], image)
-        return
-    for c, path in enumerate(paths):
-        write_array(path, np.ascontiguousarray(image[..., c]))
 
 
 def transform(recipe_json: str, seed: int, image: np.ndarray, mask: np.ndarray | None,
               channels: int) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """Spatial part once on all channels and the mask, intensity part per channel with its own draw."""
-    import random
-
     p, spatial, intensity = _composes(recipe_json)
     applied: dict = {"spatial": [], "intensity": [[] for _ in range(channels)]}
     if random.Random(seed).random() >= p:
@@ -120,25 +55,10 @@ def transform(recipe_json: str, seed: int, image: np.ndarray, mask: np.ndarray |
     return image, mask, applied
 
 
-def run_job(job: Job) -> str:
-    """Make one sample; returns the applied transforms as JSON for the manifest."""
-    image = read_channels(job.images)
-    mask = read_array(job.mask) if job.mask is not None else None
-    applied: dict = {}
-    if job.augmented:
-        image, mask, applied = transform(json.dumps(job.recipe, sort_keys=True), job.seed, image, mask, job.channels)
-    write_channels(job.out_images, image)
-    if job.out_mask is not None and mask is not None:
-        write_array(job.out_mask, mask)
-    return json.dumps(applied, sort_keys=True)
-
-
 @functools.lru_cache(maxsize=4)
 def _composes(recipe_json: str) -> tuple[float, Any, Any]:
     """(p, spatial Compose, intensity Compose) per recipe and worker process; each use re-seeds them."""
     import albumentations as A
-
-    from .recipe import split_recipe
 
     p, spatial, intensity = split_recipe(json.loads(recipe_json))
 

@@ -2,7 +2,7 @@
 
 Images are brought onto an axis-aligned RAS grid through their affines whatever
 their storage orientation (sagittal ASL, oblique, LPS...), with square pixels,
-so every entry is shown the same way (see :mod:`totalseg_bids.qc.display`).
+so every entry is shown the same way (see :mod:`.display`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from ..core.bids import is_ct_name
-from ..core.display import to_uint8
-from ..core.nifti import Grid
+from ..bids import is_ct_name
+from ..display import to_uint8
+from ..geometry import Grid, resample_image, resample_label
 from .display import (CT_WINDOW, MRI_PERCENTILES, looks_like_ct, mosaic, orient_tile, overlay_rgb, slice_positions,
                       window_bounds)
-from .geometry import crop_bounds, foreground_world_bounds
+from .focus import crop_bounds, foreground_world_bounds
 
 N_SAGITTAL = 5
 N_AXIAL = 10
@@ -90,8 +90,6 @@ def render_views(image, label=None, compare=None, ct: bool | None = None, tile_p
     Only the shown planes are resampled (two thin grids), which keeps an
     entry of a 1 mm CT well under a second.
     """
-    from ..core.nifti import resample_image, resample_label
-
     labels = [v for v in (label, compare) if v is not None]
     boxes = [b for b in (foreground_world_bounds(v.data, v.affine) for v in labels) if b is not None]
     structure = (np.min([b[0] for b in boxes], axis=0), np.max([b[1] for b in boxes], axis=0)) if boxes else None
