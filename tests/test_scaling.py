@@ -75,7 +75,7 @@ def cluster(dask_env):
 @pytest.mark.slow
 def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
     outs = {name: tmp_path / name for name in ("j1", "j2", "dask_cli", "dask_api")}
-    r1 = reg.register_dataset(phantom_ds, path_out=outs["j1"], jobs=1)
+    r1 = reg.register_dataset(phantom_ds, out=outs["j1"], jobs=1)
     assert len(r1) == 8 and all(r["status"] == "written" for r in r1)
 
     proc = run_module("register", "--path-img", phantom_ds, "--path-out", outs["j2"], "-j", "2")
@@ -87,7 +87,7 @@ def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
 
     with distributed.Client(cluster) as client:
         with distributed.get_task_stream(client) as stream:
-            r_api = reg.register_dataset(phantom_ds, path_out=outs["dask_api"], executor="dask", scheduler=client)
+            r_api = reg.register_dataset(phantom_ds, out=outs["dask_api"], executor="dask", scheduler=client)
         assert len(r_api) == 8
         ran = [t for t in stream.data if str(t["key"]).startswith("totalseg_bids-")]
         assert len(ran) == 8 and {t["worker"] for t in ran} <= set(cluster.scheduler_info["workers"])
@@ -98,7 +98,7 @@ def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
     # idempotent per subject: a lost output is redone alone on resubmission, identically
     lost = outs["dask_api"] / "sub-02" / "ses-01" / "anat" / "sub-02_ses-01_T1w_label-sacrum_seg.nii.gz"
     lost.unlink()
-    again = reg.register_dataset(phantom_ds, path_out=outs["dask_api"], executor="dask", scheduler=cluster)
+    again = reg.register_dataset(phantom_ds, out=outs["dask_api"], executor="dask", scheduler=cluster)
     assert sorted(r["status"] for r in again) == ["skipped"] * 7 + ["written"]
     assert_same_outputs(outs["j1"], outs["dask_api"])
 
@@ -107,8 +107,8 @@ def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
 def test_rigid_on_dask_equals_local(misaligned_ds, cluster, tmp_path):
     """Seeded rigid registration in a dask worker process gives the -j 1 transform and label."""
     a, b = tmp_path / "j1", tmp_path / "dask"
-    ra = reg.register_dataset(misaligned_ds, path_out=a, method="rigid", contrasts=["T2w"], jobs=1)
-    rb = reg.register_dataset(misaligned_ds, path_out=b, method="rigid", contrasts=["T2w"], executor="dask",
+    ra = reg.register_dataset(misaligned_ds, out=a, method="rigid", contrasts=["T2w"], jobs=1)
+    rb = reg.register_dataset(misaligned_ds, out=b, method="rigid", contrasts=["T2w"], executor="dask",
                               scheduler=cluster)
     assert len(ra) == len(rb) == 2 and all(r["transform"] for r in rb)
     assert_same_outputs(a, b)
@@ -134,5 +134,5 @@ def test_register_array_script_covers_every_mri_once(phantom_ds, dask_env, tmp_p
         assert proc.returncode == 0, proc.stderr
         counts.append(len(proc.stdout.splitlines()))
     assert counts == [3, 3, 2]  # 8 MRIs, every 3rd one per task
-    reg.register_dataset(phantom_ds, path_out=tmp_path / "whole", jobs=1)
+    reg.register_dataset(phantom_ds, out=tmp_path / "whole", jobs=1)
     assert_same_outputs(tmp_path / "whole", phantom_ds / "derivatives" / "reg-labels")

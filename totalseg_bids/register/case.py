@@ -17,6 +17,7 @@ from ..core.derivatives import (
     ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar,
 )
 from ..core.errors import GeometryError, InputError, UsageError
+from ..core.folders import REG_LABELS
 from ..core.label_box import load_label_box
 from ..core.nifti import grids_overlap, load_grid, load_label, present_values, resample_label, same_grid, save_mask
 from ..core.qc_hook import qc_entry
@@ -225,7 +226,7 @@ def _write_outputs(job: _Job, out_path: Path, out: np.ndarray, transform, xfm_pa
     if kind == "dseg":
         write_dseg_tsv(out_path, classes or {v: str(v) for v in job.values})
     try:
-        ensure_dataset_description(dataset_root_of(out_path), "reg-labels",
+        ensure_dataset_description(dataset_root_of(out_path), REG_LABELS,
                                    "CT labels transferred to MRI space by totalseg_bids.register")
     except InputError:
         log.debug("%s is not inside a sub-<label> folder: no dataset_description.json", out_path)
