@@ -29,7 +29,8 @@ extras = {
 }
 #: every stage module gets a console script ``totalseg-bids-<stage>`` (underscores as dashes)
 STAGES = ["bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "predict",
-          "crop", "slices", "augment", "export", "stats", "qc", "model", "provenance", "train_nnunet", "phantoms", "demo"]
+          "evaluate", "crop", "slices", "augment", "export", "stats", "qc", "model", "provenance", "train_nnunet",
+          "phantoms", "demo"]
 
 extras["all"] = sorted({req for name, reqs in extras.items() if name != "test" for req in reqs})
 
