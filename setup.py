@@ -23,9 +23,12 @@ extras = {
     "ants": ["antspyx>=0.5"],
     "augment": ["albumentations>=2.0"],
     # what `python -m benchmarks` compares against beyond the above: zlib-ng's DEFLATE, the cohort plot
-    "bench": ["zlib-ng>=0.4", "matplotlib>=3.5"],
+    # (and MONAI's surface metrics, which evaluate is measured against)
+    "bench": ["zlib-ng>=0.4", "matplotlib>=3.5", "monai>=1.3"],
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
-             "psutil>=5"],
+             "psutil>=5",
+             # the oracle of evaluate's HD95, ASSD and NSD (tests/test_evaluate_oracles.py); torch comes first
+             "monai>=1.3"],
 }
 #: every stage module gets a console script ``totalseg-bids-<stage>`` (underscores as dashes)
 STAGES = ["bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "predict",

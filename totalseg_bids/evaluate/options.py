@@ -8,6 +8,7 @@ from typing import Literal, get_args
 
 from ..core.errors import UsageError
 from ..core.options import BatchOptions, normalise_fields
+from .labels import parse_label_specs
 
 #: ``--resample-to``: the grid a prediction is brought onto when the two grids differ.
 ResampleTo = Literal["ref"]
@@ -51,4 +52,5 @@ class EvaluateOptions(BatchOptions):
         if self.resample_to is not None and self.resample_to not in RESAMPLE_TO:
             raise UsageError(f"unknown --resample-to {self.resample_to!r}", None,
                              f"use --resample-to {'|'.join(RESAMPLE_TO)}")
+        parse_label_specs(self.labels)
         return self
