@@ -216,3 +216,11 @@ def test_config_qc_figures_beside_each_prediction(phantom_ds, tmp_path, capsys):
     added = by_label[preds[1].name]
     assert added["stage"] == "evaluate" and added["compare_label"] == str(truths[1].absolute())
     assert "HD95 (mm)" in added["meta"] and (qc / "index.html").is_file()
+
+
+def test_chill_leaves_out_references_without_prediction(folders, capsys):
+    """nnU-Net's -chill: a fold's validation predictions against the whole labelsTr."""
+    (folders / "pred" / "case_001.nii.gz").unlink()
+    code, records, err = _run(capsys, "--pred", folders / "pred", "--ref", folders / "ref", "--chill", "-j", "1")
+    assert code == 0 and [r["case"] for r in records] == ["case_000", "case_002"]
+    assert "1 reference(s) without a prediction left out (--chill): case_001" in err

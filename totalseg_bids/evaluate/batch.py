@@ -63,7 +63,7 @@ def evaluate_folders(pred: str | Path, ref: str | Path, options: EvaluateOptions
     Everything else is ``options`` (an :class:`EvaluateOptions`, or its fields as keyword arguments).
     """
     opts = resolve_options(EvaluateOptions, options, kwargs).check()
-    return evaluate_pairs(pair_folders(pred, ref), opts)
+    return evaluate_pairs(pair_folders(pred, ref, opts.chill), opts)
 
 
 def evaluate_config(config: str | Path, pred: str | Path, ref: str | Path | None = None, split: str = "TESTING",
@@ -72,7 +72,7 @@ def evaluate_config(config: str | Path, pred: str | Path, ref: str | Path | None
     """The cases of one split of a data config: the config's labels (or those in ``ref``) against the
     labels of the same images and structures in ``pred`` (a folder, or a derivative name)."""
     opts = resolve_options(EvaluateOptions, options, kwargs).check()
-    return evaluate_pairs(pair_config(config, pred, ref, split, datasets_path), opts)
+    return evaluate_pairs(pair_config(config, pred, ref, split, datasets_path, opts.chill), opts)
 
 
 def write_table(records: Sequence[dict[str, Any]], path: str | Path, tolerance_mm: float) -> Path:

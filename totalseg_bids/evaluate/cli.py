@@ -48,6 +48,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--resample-to", choices=RESAMPLE_TO, default=None,
                    help="ref: bring a prediction on another grid onto the reference grid (nearest neighbour "
                         "through world coordinates); default: refuse such a pair")
+    p.add_argument("--chill", action="store_true",
+                   help="leave out references without a prediction (nnU-Net's -chill; a fold's validation "
+                        "predictions against labelsTr) instead of refusing them")
     p.add_argument("--qc", type=Path, default=None, metavar="DIR", dest="qc_dir",
                    help="add the figures to each prediction's entry of the QC report in DIR")
     p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",

@@ -25,7 +25,8 @@ class EvaluateOptions(BatchOptions):
     ``tolerance_mm``: the normalised surface Dice's tolerance; ``resample_to``:
     ``"ref"`` brings a prediction on another grid onto the reference's (nearest
     neighbour through world coordinates), None refuses such a pair; ``qc_dir``:
-    the QC report whose entries get the figures. ``jobs``/``executor``/
+    the QC report whose entries get the figures; ``chill``: references without a
+    prediction are left out instead of refused (nnU-Net's ``-chill``). ``jobs``/``executor``/
     ``scheduler``/``datalad_get`` come from :class:`BatchOptions` (evaluation
     writes no derivative, so ``overwrite`` and ``datalad_save`` are unused).
 
@@ -41,6 +42,7 @@ class EvaluateOptions(BatchOptions):
     tolerance_mm: float = DEFAULT_TOLERANCE_MM
     resample_to: ResampleTo | None = None
     qc_dir: Path | None = None
+    chill: bool = False
 
     def __post_init__(self) -> None:
         normalise_fields(self, tuples=("labels",), paths=("qc_dir",), absolute=True)

@@ -17,6 +17,7 @@ Two ways, as users of the two worlds expect:
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from ..core.config import Case, load_config
 from ..core.errors import InputError, MissingFileError, UsageError
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -65,16 +67,22 @@ def _folder(path: str | Path, what: str, flag: str) -> Path:
     return path
 
 
-def pair_folders(pred: str | Path, ref: str | Path) -> list[Pair]:
-    """The cases of two folders paired by file name; one error when any file lacks its partner."""
+def pair_folders(pred: str | Path, ref: str | Path, chill: bool = False) -> list[Pair]:
+    """The cases of two folders paired by file name; one error when any file lacks its partner
+    (``chill``: references without a prediction are left out, as nnU-Net's ``-chill``)."""
     pred, ref = _folder(pred, "prediction", "--pred"), _folder(ref, "reference", "--ref")
     preds, refs = nifti_files(pred), nifti_files(ref)
     if not refs:
         raise InputError("no NIfTI file (.nii.gz or .nii) in the reference folder", ref, "check --ref")
     missing, extra = sorted(refs.keys() - preds.keys()), sorted(preds.keys() - refs.keys())
-    if missing:
+    if missing and chill:
+        log.warning("%d reference(s) without a prediction left out (--chill): %s", len(missing), _shown(missing))
+        refs = {k: v for k, v in refs.items() if k in preds}
+        if not refs:
+            raise MissingFileError("no reference has a prediction of the same name", pred, "check --pred and --ref")
+    elif missing:
         raise MissingFileError(f"{len(missing)} reference(s) without a prediction of the same name: "
-                               f"{_shown(missing)}", pred, "predict them, or leave their references out of --ref")
+                               f"{_shown(missing)}", pred, "predict them, or pass --chill to leave them out")
     if extra:
         raise InputError(f"{len(extra)} prediction(s) without a reference of the same name: {_shown(extra)}", ref,
                          "add their references, or leave them out of --pred")
@@ -132,10 +140,14 @@ def derivative_root(spec: Path, image: Path) -> Path:
                            "for <dataset>/derivatives/NAME")
 
 
-def _pick(index: DerivativeIndex, root: Path, image: Path, want: tuple[str, str | None], what: str) -> Path:
-    """The one label of ``image`` in ``root`` of the kind and structure ``want`` (any structure when None)."""
+def _pick(index: DerivativeIndex, root: Path, image: Path, want: tuple[str, str | None], what: str,
+          required: bool = True) -> Path | None:
+    """The one label of ``image`` in ``root`` of the kind and structure ``want`` (any structure when
+    None); None when there is none and it is not ``required``."""
     found = [p for n, p in index.labels(root, image)
              if structure(n) == want or (want[1] is None and structure(n)[0] == want[0])]
+    if not found and not required:
+        return None
     if len(found) != 1:
         names = f" ({', '.join(p.name for p in found)})" if found else ""
         raise InputError(f"{len(found) or 'no'} {what}(s) of {want[1] or want[0]} for {image.name} in {root}{names}",
@@ -153,27 +165,31 @@ def _references(case: Case, ref: Path | None, index: DerivativeIndex) -> list[Pa
         return [label]
     root = derivative_root(ref, case.image)
     if label is not None:
-        return [_pick(index, root, case.image, structure(BidsName.parse(label)), "reference")]
+        return [_pick(index, root, case.image, structure(BidsName.parse(label)), "reference")]  # type: ignore[list-item]
     found = [p for _n, p in index.labels(root, case.image)]
     if not found:
         raise MissingFileError(f"no reference label for {case.image.name} in {root}", case.image, "check --ref")
     return found
 
 
-def _case_pairs(case: Case, pred: Path, ref: Path | None, index: DerivativeIndex) -> list[Pair]:
+def _case_pairs(case: Case, pred: Path, ref: Path | None, index: DerivativeIndex, chill: bool) -> list[Pair]:
     pairs = []
     for reference in _references(case, ref, index):
         want = structure(BidsName.parse(reference))
-        prediction = _pick(index, derivative_root(pred, case.image), case.image, want, "prediction")
+        prediction = _pick(index, derivative_root(pred, case.image), case.image, want, "prediction", not chill)
+        if prediction is None:
+            log.warning("%s: no prediction of %s; left out (--chill)", case.image.name, want[1] or want[0])
+            continue
         case_id = f"{raw_root_of(case.image).name}/{split_extension(prediction.name)[0]}"
         pairs.append(Pair(case_id, prediction, reference, case.image))
     return pairs
 
 
 def pair_config(config: str | Path, pred: str | Path, ref: str | Path | None = None, split: str = "TESTING",
-                datasets_path: str | Path | None = None) -> list[Pair]:
+                datasets_path: str | Path | None = None, chill: bool = False) -> list[Pair]:
     """The cases of one split of a data config, each reference with its prediction;
-    one error naming the cases that cannot be paired."""
+    one error naming the cases that cannot be paired (``chill``: cases without a prediction are
+    left out with a warning)."""
     cfg = load_config(config, datasets_path)
     if ref is None and cfg.type != "LABEL":
         raise UsageError("an IMAGE config lists no reference labels", config,
@@ -184,7 +200,7 @@ def pair_config(config: str | Path, pred: str | Path, ref: str | Path | None = N
     index, pairs, problems = DerivativeIndex(), [], []
     for case in cases:
         try:
-            pairs += _case_pairs(case, Path(pred), Path(ref) if ref is not None else None, index)
+            pairs += _case_pairs(case, Path(pred), Path(ref) if ref is not None else None, index, chill)
         except InputError as exc:
             name = Path(exc.path or "").name
             problems.append(exc.problem if name in exc.problem else f"{name}: {exc.problem}")
@@ -192,4 +208,6 @@ def pair_config(config: str | Path, pred: str | Path, ref: str | Path | None = N
         raise MissingFileError(f"{len(problems)} of {len(cases)} {split.upper()} case(s) cannot be paired: "
                                f"{_shown(problems, 2)}", config,
                                "predict the missing cases (or check --pred/--ref and the config)")
+    if not pairs:
+        raise MissingFileError(f"no {split.upper()} case has a prediction", pred, "check --pred")
     return pairs
