@@ -33,7 +33,8 @@ def parse_label_specs(specs: Iterable[str]) -> tuple[list[int | str], dict[int, 
     for spec in specs:
         match = _SPEC_RE.match(str(spec).strip())
         if not match:
-            raise UsageError(f"--labels: cannot read {spec!r}", None, "give VALUE, NAME or VALUE=NAME, e.g. --labels 1=sacrum")
+            raise UsageError(f"--labels: cannot read {spec!r}", None,
+                             "give VALUE, NAME or VALUE=NAME, e.g. --labels 1=sacrum")
         if match["only_name"]:
             wanted.append(match["only_name"])
             continue

@@ -165,7 +165,8 @@ def _references(case: Case, ref: Path | None, index: DerivativeIndex) -> list[Pa
         return [label]
     root = derivative_root(ref, case.image)
     if label is not None:
-        return [_pick(index, root, case.image, structure(BidsName.parse(label)), "reference")]  # type: ignore[list-item]
+        found = _pick(index, root, case.image, structure(BidsName.parse(label)), "reference")
+        return [found] if found is not None else []
     found = [p for _n, p in index.labels(root, case.image)]
     if not found:
         raise MissingFileError(f"no reference label for {case.image.name} in {root}", case.image, "check --ref")
