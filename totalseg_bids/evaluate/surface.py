@@ -34,6 +34,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..core.nifti import nonzero_bbox
+
 INF = float("inf")
 NAN = float("nan")
 
@@ -52,6 +54,22 @@ def surface_voxels(mask: np.ndarray) -> np.ndarray:
     inner = (core & m[:-2, 1:-1, 1:-1] & m[2:, 1:-1, 1:-1] & m[1:-1, :-2, 1:-1] & m[1:-1, 2:, 1:-1]
              & m[1:-1, 1:-1, :-2] & m[1:-1, 1:-1, 2:])
     return core & ~inner
+
+
+def surface_points(mask: np.ndarray) -> np.ndarray:
+    """The (N, 3) indices of the surface voxels of a boolean mask, in C order; only the mask's
+    own bounding box is scanned (a stray voxel far away does not make the whole array work).
+
+    >>> m = np.zeros((6, 6, 6), bool); m[2:4, 2:4, 2:4] = True
+    >>> surface_points(m).shape, surface_points(m)[0].tolist()
+    ((8, 3), [2, 2, 2])
+    """
+    box = nonzero_bbox(mask)
+    if box is None:
+        return np.zeros((0, 3), np.intp)
+    lo, hi = box
+    crop = mask[lo[0]:hi[0] + 1, lo[1]:hi[1] + 1, lo[2]:hi[2] + 1]
+    return np.argwhere(surface_voxels(crop)) + lo
 
 
 def _world(points: np.ndarray, linear: np.ndarray) -> np.ndarray:
@@ -81,17 +99,17 @@ def surface_distances(pred: np.ndarray, ref: np.ndarray, affine: np.ndarray) -> 
     [[inf], []]
     """
     linear = np.asarray(affine, float)[:3, :3]
-    sp, sr = surface_voxels(pred), surface_voxels(ref)
-    shared = sp & sr  # on both surfaces: distance 0 without a search
-    n_shared = int(np.count_nonzero(shared))
+    points = surface_points(np.asarray(pred, bool)), surface_points(np.asarray(ref, bool))
+    flat = [np.ravel_multi_index(p.T, np.shape(pred)) for p in points]  # sorted: C order
     out = []
-    for own, other in ((sp, sr), (sr, sp)):
-        rest = np.argwhere(own & ~shared)
-        if n_shared == 0 and not other.any():
-            out.append(np.full(int(np.count_nonzero(own)), INF))
+    for k, (own, other) in enumerate(((0, 1), (1, 0))):
+        if not len(points[other]):
+            out.append(np.full(len(points[own]), INF))
             continue
-        far = _nearest(rest, np.argwhere(other), linear)
-        out.append(np.concatenate([np.zeros(n_shared), far]))
+        shared = np.isin(flat[own], flat[other], assume_unique=True)  # on both surfaces: 0 without a search
+        d = np.zeros(len(points[own]))
+        d[~shared] = _nearest(points[own][~shared], points[other], linear)
+        out.append(d)
     return out[0], out[1]
 
 
