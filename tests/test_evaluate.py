@@ -83,7 +83,7 @@ def test_dseg_names_from_tsv_and_labels_by_name(tmp_path):
     r.with_name("sub-01_T2w_label-pelvis_dseg.tsv").write_text("index\tname\n1\tsacrum\n2\tL5\n3\tL4\n")
     record = evaluate_pair(p, r)
     assert list(record["labels"]) == ["sacrum", "L5", "L4"]
-    only = evaluate_pair(p, r, EvaluateOptions(labels=["L5"]))
+    only = evaluate_pair(p, r, labels=["L5"])
     assert list(only["labels"]) == ["L5"] and only["labels"]["L5"]["flags"] == ["empty_pred"]
     with pytest.raises(ValueError, match="no class named 'femur'"):
         evaluate_pair(p, r, EvaluateOptions(labels=["femur"]))

@@ -16,6 +16,7 @@ from ..core.bids import is_binary_label
 from ..core.errors import GeometryError
 from ..core.label_box import crop_to_box, load_label_box
 from ..core.nifti import Volume, grid_mismatch, resample_label
+from ..core.options import resolve_options
 from ..core.qc_hook import qc_figures
 from .labels import class_names, label_name, parse_label_specs, resolve_classes
 from .measure import case_metrics, joint_box, present_classes
@@ -45,15 +46,16 @@ def load_pair(pred: Path, ref: Path, resample_to: str | None = None) -> tuple[Vo
 
 
 def evaluate_pair(pred: str | Path, ref: str | Path, options: EvaluateOptions | None = None, *,
-                  case: str | None = None, image: str | Path | None = None) -> dict[str, Any]:
-    """Every metric of every class of one prediction against its reference.
+                  case: str | None = None, image: str | Path | None = None, **kwargs: Any) -> dict[str, Any]:
+    """Every metric of every class of one prediction against its reference
+    (``options``: an :class:`EvaluateOptions`, or its fields as keywords, e.g. ``labels=["1"]``).
 
     Returns the case's record: ``status`` (``evaluated``), ``path`` (the
     prediction), ``reference``, ``case``, ``image``, ``resampled`` and ``labels``:
     ``{name: {"value", "dice", "iou", "hd95_mm", "assd_mm", "nsd", "pred_ml",
     "ref_ml", "rvd", "flags"}}`` (floats; NaN and inf as the module docs say).
     """
-    opts = (options or EvaluateOptions()).check()
+    opts = resolve_options(EvaluateOptions, options, kwargs).check()
     pred, ref = Path(pred), Path(ref)
     pred_vol, ref_vol, resampled = load_pair(pred, ref, opts.resample_to)
     wanted, given = parse_label_specs(opts.labels)
