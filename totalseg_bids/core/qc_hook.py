@@ -32,3 +32,24 @@ def qc_entry(qc_dir: str | Path | None, image: str | Path, label: str | Path, st
     except Exception as exc:  # noqa: BLE001 - add_entry reports its own problems; this is the last guard
         log.warning("--qc: no QC entry for %s (%s)", label, exc)
         return None
+
+
+def qc_figures(qc_dir: str | Path | None, label: str | Path, figures: Mapping[str, Any],
+               image: str | Path | None = None, compare_label: str | Path | None = None,
+               stage: str = "evaluate") -> Path | None:
+    """Show a later stage's ``figures`` (``evaluate``'s metrics) beside ``label`` in ``qc_dir``.
+
+    They join the entry of ``label`` when the report has one (the entry ``predict --qc``
+    wrote); otherwise a new entry shows ``label`` over ``image`` with ``compare_label`` as
+    the contour, or, without an image, nothing is added. Returns the record, or None
+    (no QC asked, nothing added, or a problem logged as a warning).
+    """
+    if qc_dir is None:
+        return None
+    from ..qc.entry import add_figures  # the renderer (matplotlib) only when QC is asked for
+
+    try:
+        return add_figures(qc_dir, label, figures, image=image, compare_label=compare_label, stage=stage)
+    except Exception as exc:  # noqa: BLE001 - add_figures reports its own problems; this is the last guard
+        log.warning("--qc: no QC figures for %s (%s)", label, exc)
+        return None

@@ -47,8 +47,8 @@ from ..core import flags
 from ..core import cli
 from ..core.bids import BidsName, subject_dir
 from ..core.errors import ExternalToolError, UsageError
-from ..core.nifti import dice, load_label
 from ..core.options import options_from_args, resolve_options
+from ..evaluate import EvaluateOptions, evaluate_pair
 
 log = logging.getLogger(__name__)
 
@@ -234,11 +234,9 @@ def _has_gpu(device: str) -> bool:
 
 
 def dice_table(pairs: Sequence[tuple[Path, Path]]) -> list[float]:
-    """Dice of each (prediction, ground truth) pair."""
-    out = []
-    for pred, truth in pairs:
-        out.append(dice(load_label(pred).data, load_label(truth).data))
-    return out
+    """Dice of each (prediction, ground truth) pair of binary masks, as the evaluate stage measures it."""
+    options = EvaluateOptions(labels=("1",))
+    return [next(iter(evaluate_pair(pred, truth, options)["labels"].values()))["dice"] for pred, truth in pairs]
 
 
 def _gt_path(dataset: Path, image_name: BidsName) -> Path:

@@ -8,6 +8,7 @@ report folder is an error.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from pathlib import Path
@@ -106,3 +107,40 @@ def write_entry(qc_dir, image, label, stage="label", compare_label=None, meta=No
         if rebuild:
             _build_report_locked(qc_dir)
     return path
+
+
+def _own_record(path: Path, key: str) -> dict[str, Any] | None:
+    """The record at ``path`` when it is the entry of ``key``, else None."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("schema") == SCHEMA and record.get("key") == key else None
+
+
+def add_figures(qc_dir, label, figures, image=None, compare_label=None, stage="evaluate") -> Path | None:
+    """Merge a later stage's ``figures`` (``evaluate``'s metrics) into the ``meta`` of the entry of
+    ``label`` (the one ``predict --qc`` wrote) and rebuild the page; without such an entry, add one
+    (``label`` over ``image``, ``compare_label`` as the contour) when ``image`` is known, else nothing.
+
+    Never raises, like :func:`add_entry`; returns the record path or None.
+    """
+    try:
+        qc_dir = Path(qc_dir)
+        entries, key = qc_dir / ENTRIES_DIR, _entry_key(image, label)
+        with file_lock(qc_dir / ".lock"):
+            path = entries / f"{_choose_id(entries, entry_stem(label), key)}.json"
+            record = _own_record(path, key)
+            if record is not None:
+                record["meta"] = {**(record.get("meta") or {}), **_jsonable(figures)}
+                atomic_write_json(path, record)
+                _build_report_locked(qc_dir)
+                return path
+        if image is None:
+            log.info("--qc: %s has no QC entry and no known image; its figures are in the table only", label)
+            return None
+        return write_entry(qc_dir, image, label, stage, compare_label, figures, rebuild=True)
+    except Exception as exc:  # noqa: BLE001 - the figures are already computed; QC must not fail the stage
+        log.warning("--qc: no QC figures for %s (%s)", label, exc)
+        log.debug("QC figures failed", exc_info=True)
+        return None
