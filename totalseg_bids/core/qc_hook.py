@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 from typing import Any, Mapping
 
-from .qc.entry import add_entry
+from .qc.entry import add_entry, add_figures
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,6 @@ def qc_figures(qc_dir: str | Path | None, label: str | Path, figures: Mapping[st
     """
     if qc_dir is None:
         return None
-    from ..qc.entry import add_figures  # the renderer (matplotlib) only when QC is asked for
-
     try:
         return add_figures(qc_dir, label, figures, image=image, compare_label=compare_label, stage=stage)
     except Exception as exc:  # noqa: BLE001 - add_figures reports its own problems; this is the last guard
