@@ -66,7 +66,7 @@ def _rows(ctx: Context, mod, exe: str, src: Path, size: str, repeats: int) -> No
         return (time.perf_counter() - t) / n
 
     def scan() -> float:
-        from totalseg_bids.bidsify.dicom import find_series
+        from totalseg_bids.bidsify.sources.dicom import find_series
 
         t = time.perf_counter()
         find_series(src)
@@ -93,7 +93,7 @@ def _rows(ctx: Context, mod, exe: str, src: Path, size: str, repeats: int) -> No
 
 
 def bench_bidsify(ctx: Context) -> None:
-    mod, why = available("totalseg_bids.bidsify.__main__")
+    mod, why = available("totalseg_bids.bidsify")
     exe = None
     if mod is not None:
         from totalseg_bids.bidsify.dcm2niix_run import dcm2niix_binary

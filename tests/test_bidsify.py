@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_module
-from totalseg_bids.bidsify.__main__ import main
+from totalseg_bids.bidsify import main
 from totalseg_bids.bidsify.geometry import corner_world, read_volume
 from totalseg_bids.testing.layouts import write_layout
 
@@ -216,7 +216,7 @@ def test_bad_inputs_one_line_nothing_written(layouts, tmp_path):
 
 
 def test_library_batch_with_one_bad_file_raises_once_keeping_the_good_files(layouts, tmp_path):
-    from totalseg_bids.bidsify.__main__ import bidsify as convert
+    from totalseg_bids.bidsify import bidsify as convert
     from totalseg_bids.bidsify.options import BidsifyOptions
     from totalseg_bids.core.errors import BatchError
 
@@ -244,7 +244,7 @@ def test_phantoms_layout_cli_and_light_import(tmp_path):
     assert json.loads(proc.stdout) == {"stage": "phantoms", "status": "written", "path": str(tmp_path / "m"),
                                        "kind": "layout", "layout": "mrspineseg", "subjects": 1}
     assert_one_line_error(run_module("phantoms", "--layout", "nosuch", "--out", tmp_path / "x"), "--layout", code=2)
-    code = ("import sys, totalseg_bids.bidsify.__main__; "
+    code = ("import sys, totalseg_bids.bidsify.cli; "
             "print([m for m in ('torch', 'nnunetv2', 'SimpleITK', 'openpyxl') if m in sys.modules])")
     out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, encoding="utf-8", errors="replace",
                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})

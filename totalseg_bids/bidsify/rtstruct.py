@@ -15,7 +15,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.atomic import atomic_write_json
+from ..core.bids import sidecar_path
+from ..core.derivatives import generated_by
 from ..core.errors import GeometryError, InputError
+from ..core.nifti import save_mask
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: a contour point may lie this far (in voxels) off its slice plane
@@ -106,11 +110,6 @@ def read_structure_set(path: str | Path):
 def convert_rtstruct(item, out: Path, date: str) -> str:
     """Rasterise ROI ``item.sidecar['ROIName']`` onto the converted reference image."""
     import nibabel as nib
-
-    from ..core.atomic import atomic_write_json
-    from ..core.bids import sidecar_path
-    from ..core.derivatives import generated_by
-    from ..core.nifti import save_mask
 
     target, ref = Path(out) / item.target, Path(out) / item.reference
     name = item.sidecar["ROIName"]

@@ -14,8 +14,8 @@ import json
 import re
 from pathlib import Path
 
-from ..core.errors import InputError, UsageError
-from .plan import Item, Plan, image_target
+from ...core.errors import InputError, UsageError
+from ..plan import Item, Plan, image_target
 
 DEFAULT_RULES = [
     {"suffix": "CT", "criteria": {"Modality": "CT"}},

@@ -11,9 +11,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..core.errors import InputError
+from ...core.errors import InputError
+from ..rtstruct import label_name, read_structure_set
 from .dicom import match_rule, rules_from, scan_series
-from .plan import Item, Plan, image_target, label_target
+from ..plan import Item, Plan, image_target, label_target
 
 FOLDER_RE = re.compile(r"^(\d+)_(\d+)_P$")
 RULES = [
@@ -49,8 +50,6 @@ def referenced_series(ds) -> str | None:
 
 def _structure_items(sets: list[dict], images: dict[str, Item], opts) -> list[Item]:
     """One mask item per ROI of every RTSTRUCT (``sets``: scanned RTSTRUCT series)."""
-    from .rtstruct import label_name, read_structure_set
-
     files = sorted(f for entry in sets for f in entry["files"])
     items = []
     for path in files:

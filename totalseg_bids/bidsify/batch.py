@@ -1,0 +1,88 @@
+"""The batch step: plan every file of a download, convert them (``-j`` workers), then the dataset files."""
+
+from __future__ import annotations
+
+import logging
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+from ..core.atomic import ensure_writable_dir
+from ..core.errors import MissingFileError, UsageError
+from ..core.options import resolve_options
+from ..core.parallel import finish, run_tasks
+from .case import convert_item
+from .dataset import write_dataset_files
+from .options import BidsifyOptions
+from .plan import Item, Plan, check_conflicts, table
+from .sources import SOURCES, plan_source
+
+log = logging.getLogger(__name__)
+
+
+def make_plan(source: str, root: Path, options: BidsifyOptions) -> Plan:
+    """The checked plan of ``source`` on ``root`` (nothing is written)."""
+    if source not in SOURCES:
+        raise UsageError(f"unknown --source {source!r}", None, f"use one of {', '.join(SOURCES)}")
+    if not root.is_dir():
+        raise MissingFileError("input folder does not exist", root, "pass the downloaded dataset's folder")
+    plan = plan_source(source, root, options)
+    check_conflicts(plan.items)
+    return plan
+
+
+def _date() -> str:
+    """Sidecar date; honours SOURCE_DATE_EPOCH so reruns write the same bytes."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH")
+    moment = datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else datetime.now()
+    return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def file_record(out: Path, item: Item, status: str) -> dict:
+    """The result of one planned file: where it goes (absolute) and what it comes from.
+
+    >>> file_record(Path("/b"), Item("/src/ct.nii.gz", "sub-1/anat/sub-1_CT.nii.gz"), "planned")["path"]
+    '/b/sub-1/anat/sub-1_CT.nii.gz'
+    """
+    return {"status": status, "path": str(out / item.target), "source": item.source, "kind": item.kind}
+
+
+def bidsify(source: str, root: Path, out: Path, options: BidsifyOptions | None = None, **kwargs) -> list[dict]:
+    """Convert ``root`` into ``out``: one record per file (``written``, ``skipped``
+    or, with ``dry_run``, ``planned``), then the dataset folder's.
+
+    Files that fail to convert raise one :class:`BatchError` once the others of
+    their phase are done (``done``: their records); the dataset files are then
+    not written, so an incomplete conversion never looks finished.
+    """
+    options = resolve_options(BidsifyOptions, options, kwargs)
+    root, out = Path(root).resolve(), Path(out).resolve()
+    if out == root or root in out.parents:
+        raise UsageError("--out lies inside --in", out, "write the BIDS dataset outside the source tree")
+    plan = make_plan(source, root, options)
+    if options.dry_run:
+        log.info("planned conversion, nothing written:\n%s", table(plan.items))
+        return [*(file_record(out, i, "planned") for i in plan.items),
+                {"status": "planned", "path": str(out), "kind": "dataset", "files": len(plan.items)}]
+    ensure_writable_dir(out)
+    records = _convert(plan, out, options)
+    write_dataset_files(out, plan, source, options.command)
+    counts = {s: sum(r["status"] == s for r in records) for s in ("written", "skipped")}
+    log.info("converted %d files, %d already done", counts["written"], counts["skipped"])
+    return [*records, {"status": "written", "path": str(out), "kind": "dataset", **counts}]
+
+
+def _convert(plan: Plan, out: Path, options: BidsifyOptions) -> list[dict]:
+    """Convert every item; contours are filled on their converted reference image, so images go first."""
+    date, outcomes, records = _date(), [], []
+    for phase in ([i for i in plan.items if i.kind != "rtstruct"], [i for i in plan.items if i.kind == "rtstruct"]):
+        if not phase:
+            continue
+        done = run_tasks(convert_item, [(i, str(out), date, options.overwrite) for i in phase],
+                         keys=[i.target for i in phase], jobs=options.jobs, desc="bidsify")
+        for outcome, item in zip(done, phase):
+            if outcome.ok:
+                outcome.value = file_record(out, item, "written" if outcome.value == "converted" else "skipped")
+        outcomes += done
+        records = finish(outcomes, "files")
+    return records
