@@ -8,13 +8,13 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..core.atomic import ensure_writable_dir
-from ..core.errors import MissingFileError, UsageError
+from ..core.errors import BatchError, MissingFileError, UsageError
 from ..core.options import resolve_options
 from ..core.parallel import finish, run_tasks
 from .case import convert_item
 from .dataset import write_dataset_files
 from .options import BidsifyOptions
-from .plan import Item, Plan, check_conflicts, table
+from .plan import Item, Plan, check_conflicts, series_table, table
 from .sources import SOURCES, plan_source
 
 log = logging.getLogger(__name__)
@@ -61,15 +61,30 @@ def bidsify(source: str, root: Path, out: Path, options: BidsifyOptions | None =
         raise UsageError("--out lies inside --in", out, "write the BIDS dataset outside the source tree")
     plan = make_plan(source, root, options)
     if options.dry_run:
-        log.info("planned conversion, nothing written:\n%s", table(plan.items))
-        return [*(file_record(out, i, "planned") for i in plan.items),
+        log.info("planned conversion, nothing written:\n%s",
+                 series_table(plan.series) if plan.series else table(plan.items))
+        return [*(file_record(out, i, "planned") for i in plan.items), *_skip_records(root, plan.skipped),
                 {"status": "planned", "path": str(out), "kind": "dataset", "files": len(plan.items)}]
     ensure_writable_dir(out)
     records = _convert(plan, out, options)
+    records += _skip_records(root, plan.skipped)
+    for skip in plan.skipped:
+        log.warning("not converted: %s (%s, %s, %s files): %s", skip["folder"], skip["SeriesDescription"] or "-",
+                    skip["Modality"] or "-", skip["files"], skip["reason"])
+    if options.strict and plan.skipped:
+        raise BatchError(f"{len(plan.skipped)} series not converted (--strict)", root,
+                         "name them in --config or leave out --strict", done=records,
+                         failures=[(str(root / s["folder"]), s["reason"]) for s in plan.skipped])
     write_dataset_files(out, plan, source, options.command)
-    counts = {s: sum(r["status"] == s for r in records) for s in ("written", "skipped")}
-    log.info("converted %d files, %d already done", counts["written"], counts["skipped"])
+    counts = {s: sum(r["status"] == s for r in records) for s in ("written", "skipped", "unconverted")}
+    log.info("converted %d files, %d already done, %d series not converted", *counts.values())
     return [*records, {"status": "written", "path": str(out), "kind": "dataset", **counts}]
+
+
+def _skip_records(root: Path, skipped: list[dict]) -> list[dict]:
+    """One ``unconverted`` record per series (or folder of strays) left out, with the reason."""
+    return [{"status": "unconverted", "path": str(root / s["folder"]), "kind": "series",
+             **{k: v for k, v in s.items() if k not in ("folder", "result")}} for s in skipped]
 
 
 def _convert(plan: Plan, out: Path, options: BidsifyOptions) -> list[dict]:
@@ -82,7 +97,29 @@ def _convert(plan: Plan, out: Path, options: BidsifyOptions) -> list[dict]:
                          keys=[i.target for i in phase], jobs=options.jobs, desc="bidsify")
         for outcome, item in zip(done, phase):
             if outcome.ok:
-                outcome.value = file_record(out, item, "written" if outcome.value == "converted" else "skipped")
+                outcome.value = _record(out, item, outcome.value)
+            elif plan.failures_are_skips and item.kind == "dicom":
+                plan.skipped.append(_failed_row(plan, item, outcome.error or "failed"))
+                outcome.ok, outcome.value = True, None
         outcomes += done
-        records = finish(outcomes, "files")
+        records = [r for r in finish(outcomes, "files") if r is not None]
     return records
+
+
+def _failed_row(plan: Plan, item: Item, error: str) -> dict:
+    """The table row of a series that failed to convert, with dcm2niix's complaint as the reason."""
+    row = next((r for r in plan.series if r.get("volume") == item.output and r.get("result") == item.target),
+               {"folder": item.source, "SeriesDescription": "", "Modality": "", "ImageType": "", "SeriesNumber": "",
+                "files": len(item.extra_sources)})
+    return {**row, "result": "not converted", "reason": f"conversion failed: {error.split(': ', 1)[-1]}"}
+
+
+def _record(out: Path, item: Item, value: str | dict) -> dict:
+    """The record of a converted item; dcm2niix's warnings (gantry tilt, missing slices) logged and kept."""
+    status = value if isinstance(value, str) else value["status"]
+    record = file_record(out, item, "written" if status == "converted" else "skipped")
+    if isinstance(value, dict) and value.get("warnings"):
+        record["warnings"] = value["warnings"]
+        for warning in value["warnings"]:
+            log.warning("%s: dcm2niix: %s", item.source, warning)
+    return record

@@ -52,16 +52,17 @@ def _label_affine(item: Item, data: np.ndarray, affine: np.ndarray) -> tuple[np.
     return ref_affine, note
 
 
-def convert_item(job: tuple[Item, str, str, bool]) -> str:
-    """Convert one item into ``out``; return ``converted``/``skipped`` (resume)."""
+def convert_item(job: tuple[Item, str, str, bool]) -> str | dict:
+    """Convert one item into ``out``; return ``converted``/``skipped`` (resume), or for a DICOM
+    series ``{"status": "converted", "warnings": [...]}`` with dcm2niix's warnings."""
     item, out, date, overwrite = job
     target = Path(out) / item.target
     if is_done(target) and not overwrite:
         return "skipped"
     if item.kind == "dicom":
         make_parent(target)
-        convert_series(item, target)
-        return "converted"
+        warnings = convert_series(item, target)
+        return {"status": "converted", "warnings": warnings} if warnings else "converted"
     if item.kind == "rtstruct":
         return convert_rtstruct(item, Path(out), date)
     data, affine, header = _read(item)

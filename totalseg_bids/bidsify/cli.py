@@ -28,9 +28,19 @@ def get_parser() -> argparse.ArgumentParser:
                    help="totalsegmentator: binary masks of these classes; mrspineseg: also 'sacrum' as a mask; "
                         "goldatlas: only these ROIs (label names, e.g. sacrum)")
     p.add_argument("--config", type=Path, default=None,
-                   help="dicom, goldatlas: dcm2bids-style rules JSON (descriptions: suffix, custom_entities, criteria)")
+                   help="dicom: a dcm2bids 3 configuration, used as dcm2bids uses it (descriptions with datatype, "
+                        "suffix, custom_entities, criteria on the dcm2niix sidecar, sidecar_changes, id; extractors); "
+                        "goldatlas: descriptions tried before the built-in rules")
     p.add_argument("--subject-regex", default=None,
-                   help="dicom: regex on the file path whose first group is the subject (default PatientID)")
+                   help="dicom: regex on each file's path below --in; its group 'sub' (else its first group) is the "
+                        "subject (default: PatientID)")
+    p.add_argument("--session-regex", default=None,
+                   help="dicom: regex on the path whose group 'ses' (else first group) is the session (default: one "
+                        "session per study when a subject has several)")
+    p.add_argument("--keep-derived", action="store_true",
+                   help="dicom: also convert derived images and localizers (ImageType DERIVED/SECONDARY/LOCALIZER)")
+    p.add_argument("--strict", action="store_true",
+                   help="dicom: exit 1 when a series is not converted (after the others are written)")
     p.add_argument("--pattern", default=None, help="pattern: regex on image paths, groups sub[, ses, acq, run, slice]")
     p.add_argument("--label-pattern", default=None, help="pattern: regex on mask paths (same groups)")
     p.add_argument("--label-name", default="mask", help="pattern: label- name of the masks")

@@ -26,7 +26,7 @@ class Item:
     reference_source: str | None = None
     select: int | None = None  # keep only this label value (binary mask)
     extra_sources: tuple[str, ...] = ()
-    folder_is_series: bool = False  # dicom: ``source`` holds this series' files and no other file
+    output: str | None = None  # dicom: which of the volumes dcm2niix makes from the files this item is
 
 
 @dataclass
@@ -38,6 +38,12 @@ class Plan:
     name: str
     readme: str
     parameters: dict = field(default_factory=dict)
+    #: what the source holds but is not converted (one dict per series or folder, with its ``reason``)
+    skipped: list[dict] = field(default_factory=list)
+    #: one row per series found, what it becomes or why not (the ``--dry-run`` table of DICOM sources)
+    series: list[dict] = field(default_factory=list)
+    #: a file that fails to convert is listed with the skipped ones instead of failing the run (DICOM exports)
+    failures_are_skips: bool = False
 
 
 def check_conflicts(items: Iterable[Item]) -> None:
@@ -82,6 +88,28 @@ def table(items: Iterable[Item]) -> str:
     """The planned ``source -> target`` table printed by ``--dry-run``."""
     rows = [f"{item.source}\t->\t{item.target}" for item in items]
     return "\n".join(rows)
+
+
+SERIES_COLUMNS = ("folder", "SeriesDescription", "Modality", "ImageType", "SeriesNumber", "files", "result")
+
+
+def series_table(rows: Iterable[Mapping]) -> str:
+    """One line per series, columns aligned: what ``--dry-run`` shows to write rules from
+    (as ``dcm2bids_helper``); ``result`` is the BIDS file, or ``unmatched``/``not converted`` and why.
+
+    >>> print(series_table([{"folder": "PAT1/CT", "SeriesDescription": "abdomen", "Modality": "CT",
+    ...                      "ImageType": "ORIGINAL\\\\PRIMARY", "SeriesNumber": "2", "files": 80,
+    ...                      "result": "unmatched", "reason": "no description matches it"}]))
+    folder   SeriesDescription  Modality  ImageType         SeriesNumber  files  result
+    PAT1/CT  abdomen            CT        ORIGINAL\\PRIMARY  2             80     unmatched: no description matches it
+    """
+    cells = [list(SERIES_COLUMNS)]
+    for row in rows:
+        result = str(row.get("result", ""))
+        cells.append([str(row.get(c, "")) for c in SERIES_COLUMNS[:-1]]
+                     + [f"{result}: {row['reason']}" if row.get("reason") else result])
+    widths = [min(40, max(len(r[c]) for r in cells)) for c in range(len(SERIES_COLUMNS) - 1)]
+    return "\n".join("  ".join([*(v[:w].ljust(w) for v, w in zip(r, widths)), r[-1]]).rstrip() for r in cells)
 
 
 def padded(number: str | int, width: int = 3) -> str:

@@ -1,131 +1,198 @@
-"""Any DICOM folder tree: series found by SeriesInstanceUID, converted by
-``dcm2niix``, named by dcm2bids-style rules.
+"""Any DICOM export: series found by content, read by ``dcm2niix``, named by a dcm2bids 3 configuration.
 
-Rules (``--config rules.json``): ``{"descriptions": [{"datatype": "anat",
-"suffix": "T2w", "custom_entities": "acq-sag", "criteria": {"SeriesDescription":
-"*T2*", "Modality": "MR"}}]}``; without a matching rule CT becomes ``CT`` and
-MR ``T1w``/``T2w`` when its description says T1/T2. Others are refused.
+``--config`` is a dcm2bids 3 configuration used as it is (see
+:mod:`..dcm2bids_config`); without one CT becomes ``CT`` and MR ``T1w``/``T2w``
+when its SeriesDescription says T1/T2. The subject is the PatientID (or
+``--subject-regex`` on the path); a subject with several studies gets one
+session each (or ``--session-regex``). What is not converted (non-image
+objects, derived images and localizers unless ``--keep-derived``, series no
+description names, files that are not DICOM) is listed with the reason; an
+RTSTRUCT whose image series is converted becomes one mask per ROI.
 """
 
 from __future__ import annotations
 
-import fnmatch
-import json
 import re
 from pathlib import Path
 
 from ...core.errors import InputError, UsageError
-from ..plan import Item, Plan, image_target
+from ..dcm2bids_config import Rules, load_rules, rules_from_dict, sort_sidecars
+from ..dcm2bids_names import pair, sidecar_changes
+from ..dcm2niix_run import sidecars_of
+from ..dicom_scan import Series, dicom_files, scan, what_it_is
+from ..plan import Item, Plan
+from ..rtstruct import structure_items
 
-DEFAULT_RULES = [
-    {"suffix": "CT", "criteria": {"Modality": "CT"}},
-    {"suffix": "T1w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]1*"}},
-    {"suffix": "T2w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]2*"}},
-]
+DEFAULT_RULES = rules_from_dict({"descriptions": [
+    {"datatype": "anat", "suffix": "CT", "criteria": {"Modality": "CT"}},
+    {"datatype": "anat", "suffix": "T1w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]1*"}},
+    {"datatype": "anat", "suffix": "T2w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]2*"}},
+]})
 
 
-def match_rule(tags: dict, rules: list[dict]) -> dict | None:
-    """The first rule whose every criterion glob-matches the series' tags.
+def label(text: str) -> str:
+    """A BIDS label (letters and digits only) from a PatientID or a path part.
 
-    >>> match_rule({"Modality": "MR", "SeriesDescription": "t2_tse_sag"}, DEFAULT_RULES)["suffix"]
-    'T2w'
+    >>> label("PAT-01 (anon)"), label("---")
+    ('PAT01anon', '')
     """
-    for rule in rules:
-        if all(fnmatch.fnmatchcase(str(tags.get(k, "")), str(v)) for k, v in rule.get("criteria", {}).items()):
-            return rule
-    return None
+    return re.sub(r"[^A-Za-z0-9]", "", text)
 
 
-#: header fields read from every file: the series, and what the naming rules and subjects need
-SPLIT_TAGS = ("ImageType", "Modality", "SeriesDescription", "PatientID", "ProtocolName", "SeriesInstanceUID",
-              "SeriesNumber")
-#: the last of them, (0020,0011): a file is read no further (skips private groups such as Siemens' CSA headers)
-LAST_TAG = 0x00200011
+def _from_path(regex: str, path: str, group: str) -> str | None:
+    """The named group ``group`` (else the first group, else the whole match) of ``regex`` on ``path``.
 
-
-def _past_split_tags(tag, vr, length) -> bool:
-    return tag > LAST_TAG
-
-
-def read_header(path: Path) -> dict[str, str] | None:
-    """The ``SPLIT_TAGS`` of one file (strings, '' when absent), or None when it is not DICOM.
-
-    Elements are parsed only up to ``LAST_TAG``: headers are read in file
-    order, so nothing after the series number is decoded.
+    >>> _from_path(r"(?P<sub>P\\d+)/", "site/P07/CT/IM1", "sub"), _from_path(r"visit(\\d)", "P07/visit2/x", "ses")
+    ('P07', '2')
     """
-    from pydicom.filereader import read_partial
-    from pydicom.tag import Tag
-
     try:
-        with open(path, "rb") as fh:
-            ds = read_partial(fh, stop_when=_past_split_tags, specific_tags=[Tag(k) for k in SPLIT_TAGS])
-    except Exception:  # noqa: BLE001 - not a DICOM file: skipped
+        m = re.search(regex, path)
+    except re.error as exc:
+        raise UsageError(f"bad regular expression {regex!r} ({exc})", None, "fix the regular expression") from None
+    if not m:
         return None
-    return {k: str(ds.get(k, "") if k != "ImageType" else "\\".join(ds.get(k, []) or [])) for k in SPLIT_TAGS}
+    value = m.group(group) if group in m.re.groupindex else (m.group(1) if m.re.groups else m.group(0))
+    return value or None
 
 
-def scan_series(files, modalities=("CT", "MR")) -> dict[str, dict]:
-    """``{SeriesInstanceUID: {"files": [...], **tags of the first file}}`` of the
-    readable DICOM files among ``files`` whose Modality is in ``modalities``."""
-    series: dict[str, dict] = {}
-    for path in files:
-        tags = read_header(path)
-        if tags and tags["SeriesInstanceUID"] and tags["Modality"] in modalities:
-            series.setdefault(tags["SeriesInstanceUID"], {**tags, "files": []})["files"].append(path)
-    return series
+def _study(series: Series) -> tuple:
+    t = series.tags
+    return (t["StudyDate"], t["StudyTime"], t["StudyInstanceUID"])
 
 
-def folder_is_series(files: list[Path]) -> bool:
-    """Whether ``files`` are all the (visible) files of one folder, so that
-    ``dcm2niix`` can read the folder itself."""
-    folder = files[0].parent
-    if any(f.parent != folder for f in files):
-        return False
-    return sum(1 for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")) == len(files)
+def identities(images: list[Series], root: Path, opts) -> tuple[dict[int, tuple[str, str, str]], dict[int, str]]:
+    """``{series index: (subject, session or '', source id)}`` and, for series that cannot be placed, why."""
+    placed: dict[int, tuple[str, str, str]] = {}
+    left: dict[int, str] = {}
+    for i, s in enumerate(images):
+        rel = s.files[0].relative_to(root).as_posix()
+        source = _from_path(opts.subject_regex, rel, "sub") if opts.subject_regex else s.tags["PatientID"]
+        if source is None:
+            left[i] = f"its path does not match --subject-regex {opts.subject_regex!r}"
+            continue
+        if not label(source):
+            raise InputError("no PatientID to name the subject (the export is de-identified)", s.files[0],
+                             "pass --subject-regex with a group that finds the subject in the file paths, "
+                             "e.g. --subject-regex '^([^/]+)/'")
+        ses = ""
+        if opts.session_regex:
+            ses = label(_from_path(opts.session_regex, rel, "ses") or "")
+            if not ses:
+                left[i] = f"its path does not match --session-regex {opts.session_regex!r}"
+                continue
+        placed[i] = (label(source), ses, source)
+    if not opts.session_regex:
+        _sessions_by_study(images, placed)
+    return placed, left
 
 
-def find_series(root: Path) -> dict[str, dict]:
-    """``scan_series`` of every CT/MR DICOM image below ``root``."""
-    return scan_series(sorted(p for p in root.rglob("*") if p.is_file()))
+def _sessions_by_study(images: list[Series], placed: dict[int, tuple[str, str, str]]) -> None:
+    """A subject with several studies gets sessions ``01``, ``02``... in study date order."""
+    studies: dict[str, list[tuple]] = {}
+    for i, (sub, _, _) in placed.items():
+        studies.setdefault(sub, []).append(_study(images[i]))
+    for i, (sub, _, source) in list(placed.items()):
+        order = sorted(set(studies[sub]))
+        if len(order) > 1:
+            placed[i] = (sub, f"{order.index(_study(images[i])) + 1:02d}", source)
 
 
-def rules_from(opts, defaults: list[dict]) -> list[dict]:
-    """The ``--config`` rules (dcm2bids ``descriptions``) first, then ``defaults``."""
-    if not getattr(opts, "config", None):
-        return defaults
-    try:
-        return json.loads(Path(opts.config).read_text(encoding="utf-8"))["descriptions"] + defaults
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise UsageError(f"cannot read the rules ({exc})", opts.config,
-                         'give {"descriptions": [{"suffix": ..., "criteria": {...}}]}') from None
+def _row(series: Series, root: Path, result: str, **extra) -> dict:
+    return {**series.row(root), "result": result, **extra}
+
+
+def _volumes(images: list[Series], placed: dict, opts) -> tuple[dict[tuple, list], dict[int, str]]:
+    """dcm2niix's sidecars of every placed series, grouped by participant (subject, session)."""
+    order = sorted(placed)
+    found = sidecars_of([(images[i].files, f"s{i:04d}") for i in order], opts.jobs)
+    groups: dict[tuple, list] = {}
+    empty: dict[int, str] = {}
+    for i, (sidecars, warnings) in zip(order, found):
+        if not sidecars:
+            empty[i] = "dcm2niix reads no image from it" + (f" ({warnings[0]})" if warnings else "")
+        sub, ses, _ = placed[i]
+        for name, side in sidecars:
+            groups.setdefault((sub, ses), []).append(((i, name), {**side, "SidecarFilename": f"{name}.json"}))
+    return groups, empty
+
+
+def _participant_items(sub: str, ses: str, volumes: list, images: list[Series], rules: Rules,
+                       root: Path) -> tuple[list[Item], list[dict], dict]:
+    """The items of one participant's volumes (dcm2bids' pairing), the rows of the table, the reasons left."""
+    prefix = f"sub-{sub}" + (f"_ses-{ses}" if ses else "")
+    directory = f"sub-{sub}" + (f"/ses-{ses}" if ses else "")
+    ordered = sort_sidecars([side for _, side in volumes], rules.comp_keys)
+    keys = {id(side): key for key, side in volumes}
+    acquisitions, left = pair([(keys[id(side)], side) for side in ordered], rules, prefix)
+    changes = sidecar_changes(acquisitions, directory, rules)
+    items, rows = [], []
+    for acq in acquisitions:
+        i, name = acq.key
+        s = images[i]
+        target = f"{directory}/{acq.datatype}/{acq.stem}.nii.gz"
+        items.append(Item(s.folder_path(), target, kind="dicom", extra_sources=tuple(map(str, s.files)),
+                          output=name, sidecar=changes[acq.key]))
+        rows.append(_row(s, root, target, volume=name))
+    return items, rows, left
+
+
+def _structure_sets(others: list[Series], items: list[Item], images: list[Series], opts, root: Path
+                    ) -> tuple[list[Item], list[dict]]:
+    """Masks of the RTSTRUCTs whose image series is converted as one volume; the other sets are listed."""
+    by_uid: dict[str, list[Item]] = {}
+    for item in items:
+        i = int(item.output[1:5]) if item.output else -1
+        if 0 <= i < len(images) and images[i].tags["SeriesInstanceUID"]:
+            by_uid.setdefault(images[i].tags["SeriesInstanceUID"], []).append(item)
+    single = {uid: found[0] for uid, found in by_uid.items() if len(found) == 1}
+    sets = [s for s in others if s.tags["Modality"] == "RTSTRUCT"]
+    files = sorted(f for s in sets for f in s.files)
+    masks, problems = structure_items(files, single, opts.classes, opts.naming) if files else ([], [])
+    reasons = {Path(p): (f"{why}; {fix}" if not why.startswith("mask on no image") else
+                         "structure set whose image series is not in the export (or not converted)")
+               for why, p, fix in problems}
+    return masks, [_row(s, root, "not converted", reason=reasons[f]) for s in sets for f in s.files if f in reasons]
 
 
 def plan(root: Path, opts) -> Plan:
-    """One item per series; subject from PatientID (or ``--subject-regex`` on the path)."""
-    rules, items, people = rules_from(opts, DEFAULT_RULES), [], {}
-    series = find_series(root)
-    if not series:
-        raise InputError("no CT or MR DICOM series", root, "pass the folder holding the DICOM files")
-    for uid, tags in sorted(series.items(), key=lambda kv: str(kv[1]["files"][0])):
-        files = tags["files"]
-        source_id = tags["PatientID"]
-        if getattr(opts, "subject_regex", None):
-            m = re.search(opts.subject_regex, files[0].relative_to(root).as_posix())
-            if not m:
-                raise InputError(f"path does not match --subject-regex {opts.subject_regex!r}", files[0],
-                                 "fix the regular expression (one group: the subject)")
-            source_id = m.group(1)
-        sub = re.sub(r"[^A-Za-z0-9]", "", source_id)
-        if not sub:
-            raise InputError("no PatientID to name the subject", files[0], "pass --subject-regex")
-        rule = match_rule(tags, rules)
-        if rule is None:
-            raise InputError(f"no rule names series {tags['SeriesDescription']!r} ({tags['Modality']})", files[0],
-                             "add a description to --config rules.json")
-        ents = dict(e.split("-", 1) for e in rule.get("custom_entities", "").split("_") if e)
-        target = image_target(sub, rule["suffix"], ents)
-        items.append(Item(str(files[0].parent), target, kind="dicom", extra_sources=tuple(map(str, files)),
-                          sidecar={"SeriesInstanceUID": uid}, folder_is_series=folder_is_series(files)))
-        people[sub] = {"participant_id": f"sub-{sub}", "source_id": source_id}
-    return Plan(items, list(people.values()), "DICOM (BIDS)", "DICOM series converted to BIDS with dcm2niix.",
-                {"rules": rules, "converter": "dcm2niix -z y -b y"})
+    """One item per volume a description names, one per ROI of a usable RTSTRUCT; everything else listed."""
+    rules = load_rules(opts.config) if opts.config else DEFAULT_RULES
+    found, strays = scan(dicom_files(root))
+    if not found:
+        raise InputError("no DICOM files", root, "pass the folder that holds the DICOM export (any depth)")
+    why = [what_it_is(s.tags, opts.keep_derived) for s in found]
+    images = [s for s, w in zip(found, why) if w is None]
+    others = [s for s, w in zip(found, why) if w is not None]
+    skipped = [_row(s, root, "not converted", reason=w) for s, w in zip(found, why)
+               if w is not None and s.tags["Modality"] != "RTSTRUCT"]
+    placed, unplaced = identities(images, root, opts)
+    groups, empty = _volumes(images, placed, opts)
+    skipped += [_row(images[i], root, "not converted", reason=r) for i, r in sorted({**unplaced, **empty}.items())]
+    items, rows, people = [], [], {}
+    for (sub, ses), volumes in sorted(groups.items()):
+        got, table, left = _participant_items(sub, ses, volumes, images, rules, root)
+        items += got
+        rows += table
+        skipped += [_row(images[i], root, "unmatched", reason=r, volume=name) for (i, name), r in left.items()]
+    for i, (sub, _, source) in placed.items():
+        people[sub] = {"participant_id": f"sub-{sub}", "source_id": source}
+    masks, sets_left = _structure_sets(others, items, images, opts, root)
+    skipped += sets_left + _stray_rows(strays, root)
+    rows += skipped
+    return Plan(items + masks, sorted(people.values(), key=lambda p: p["participant_id"]), "DICOM (BIDS)",
+                "DICOM series converted to BIDS with dcm2niix.",
+                {"config": str(opts.config) if opts.config else None, "rules": list(rules.descriptions),
+                 "converter": "dcm2niix -z y -b y -ba y", "keep_derived": opts.keep_derived},
+                skipped=skipped, series=sorted(rows, key=lambda r: (r["folder"], str(r["SeriesNumber"]))),
+                failures_are_skips=True)
+
+
+def _stray_rows(strays: list[Path], root: Path) -> list[dict]:
+    """The files that are not DICOM, one row per folder."""
+    folders: dict[Path, list[Path]] = {}
+    for path in strays:
+        folders.setdefault(path.parent, []).append(path)
+    return [{"folder": (f.relative_to(root).as_posix() if f != root else "."), "SeriesDescription": "",
+             "Modality": "", "ImageType": "", "SeriesNumber": "", "files": len(paths), "result": "not converted",
+             "reason": "not DICOM: " + ", ".join(p.name for p in paths[:3]) + (" ..." if len(paths) > 3 else "")}
+            for f, paths in sorted(folders.items())]

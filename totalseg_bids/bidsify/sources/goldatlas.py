@@ -8,13 +8,15 @@ each RTSTRUCT becomes a binary mask on the series its contours reference.
 
 from __future__ import annotations
 
+import fnmatch
+import json
 import re
 from pathlib import Path
 
-from ...core.errors import InputError
-from ..rtstruct import label_name, read_structure_set
-from .dicom import match_rule, rules_from, scan_series
-from ..plan import Item, Plan, image_target, label_target
+from ...core.errors import InputError, UsageError
+from ..rtstruct import structure_items
+from ..dicom_scan import scan
+from ..plan import Item, Plan, image_target
 
 FOLDER_RE = re.compile(r"^(\d+)_(\d+)_P$")
 RULES = [
@@ -24,6 +26,40 @@ RULES = [
     {"suffix": "T1w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]1*"}},
     {"suffix": "T2w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]2*"}},
 ]
+
+
+def match_rule(tags: dict, rules: list[dict]) -> dict | None:
+    """The first rule whose every criterion glob-matches the series' header fields.
+
+    >>> match_rule({"Modality": "MR", "SeriesDescription": "t2_tse_sag"}, RULES)["suffix"]
+    'T2w'
+    """
+    for rule in rules:
+        if all(fnmatch.fnmatchcase(str(tags.get(k, "")), str(v)) for k, v in rule.get("criteria", {}).items()):
+            return rule
+    return None
+
+
+def rules_from(opts, defaults: list[dict]) -> list[dict]:
+    """The ``--config`` descriptions first, then ``defaults``."""
+    if not getattr(opts, "config", None):
+        return defaults
+    try:
+        return json.loads(Path(opts.config).read_text(encoding="utf-8"))["descriptions"] + defaults
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise UsageError(f"cannot read the rules ({exc})", opts.config,
+                         'give {"descriptions": [{"suffix": ..., "criteria": {...}}]}') from None
+
+
+def entities_of(rule: dict) -> dict[str, str]:
+    """A rule's ``custom_entities`` (a string or a list, as in dcm2bids) as ``{key: value}``.
+
+    >>> entities_of({"custom_entities": ["acq-sag", "rec-x"]}), entities_of({"custom_entities": "acq-deformed"})
+    ({'acq': 'sag', 'rec': 'x'}, {'acq': 'deformed'})
+    """
+    given = rule.get("custom_entities", "")
+    parts = [p for e in ([given] if isinstance(given, str) else given) for p in e.split("_") if "-" in p]
+    return dict(p.split("-", 1) for p in parts)
 
 
 def subject_id(folder: str) -> str:
@@ -39,41 +75,6 @@ def subject_id(folder: str) -> str:
     return f"{int(m.group(1))}{int(m.group(2)):02d}"
 
 
-def referenced_series(ds) -> str | None:
-    """The SeriesInstanceUID an RTSTRUCT's contours were drawn on."""
-    for frame in ds.get("ReferencedFrameOfReferenceSequence", []):
-        for study in frame.get("RTReferencedStudySequence", []):
-            for series in study.get("RTReferencedSeriesSequence", []):
-                return str(series.SeriesInstanceUID)
-    return None
-
-
-def _structure_items(sets: list[dict], images: dict[str, Item], opts) -> list[Item]:
-    """One mask item per ROI of every RTSTRUCT (``sets``: scanned RTSTRUCT series)."""
-    files = sorted(f for entry in sets for f in entry["files"])
-    items = []
-    for path in files:
-        ds = read_structure_set(path)
-        ref = images.get(referenced_series(ds) or "")
-        if ref is None:
-            raise InputError("mask on no image: the RTSTRUCT references a series that is not in its folder", path,
-                             "put the RTSTRUCT beside the DICOM series its contours were drawn on")
-        # several structure sets (observers, consensus): the set's label tells their masks apart
-        suffix = "" if len(files) == 1 else f" {ds.get('StructureSetLabel', path.stem)}"
-        rois = {label_name(f"{r.ROIName}{suffix}"): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
-        missing = sorted(set(opts.classes or ()) - set(rois))
-        if missing:
-            raise InputError(f"no ROI {', '.join(missing)} in the structure set", path,
-                             f"choose --classes among {', '.join(sorted(rois))}")
-        for label, name in rois.items():
-            if opts.classes and label not in opts.classes:
-                continue
-            items.append(Item(str(path), label_target(ref.target, label, "seg", opts.naming), kind="rtstruct",
-                              reference=ref.target, reference_source=ref.source,
-                              sidecar={"ROIName": name, "StructureSetLabel": str(ds.get("StructureSetLabel", ""))}))
-    return items
-
-
 def plan(root: Path, opts) -> Plan:
     """Images per series, masks per ROI, one subject per patient folder."""
     rules = rules_from(opts, RULES)
@@ -83,22 +84,24 @@ def plan(root: Path, opts) -> Plan:
     items, people = [], []
     for folder in folders:
         sub = subject_id(folder.name)
-        found = scan_series(sorted(p for p in folder.iterdir() if p.is_file()), ("CT", "MR", "RTSTRUCT"))
-        series = {uid: e for uid, e in found.items() if e["Modality"] != "RTSTRUCT"}
+        found, _ = scan(sorted(p for p in folder.iterdir() if p.is_file()))
+        series = [s for s in found if s.tags["Modality"] in ("CT", "MR")]
         if not series:
             raise InputError("no CT or MR DICOM series", folder, "pass the atlas' patient folders as downloaded")
         images = {}
-        for uid, entry in sorted(series.items(), key=lambda kv: str(kv[1]["files"][0])):
-            rule = match_rule(entry, rules)
+        for entry in sorted(series, key=lambda s: str(s.files[0])):
+            rule = match_rule(entry.tags, rules)
             if rule is None:
-                raise InputError(f"no rule names series {entry['SeriesDescription']!r} ({entry['Modality']})",
-                                 entry["files"][0], "add a description to --config rules.json")
-            ents = dict(e.split("-", 1) for e in rule.get("custom_entities", "").split("_") if e)
-            images[uid] = Item(str(folder), image_target(sub, rule["suffix"], ents), kind="dicom",
-                               extra_sources=tuple(map(str, entry["files"])),
-                               sidecar={"SeriesInstanceUID": uid})
-        items += [*images.values(), *_structure_items([e for e in found.values() if e["Modality"] == "RTSTRUCT"],
-                                                      images, opts)]
+                raise InputError(f"no rule names series {entry.tags['SeriesDescription']!r} "
+                                 f"({entry.tags['Modality']})", entry.files[0], "add a description to --config rules.json")
+            uid = entry.tags["SeriesInstanceUID"]
+            images[uid] = Item(str(folder), image_target(sub, rule["suffix"], entities_of(rule)), kind="dicom",
+                               extra_sources=tuple(map(str, entry.files)), sidecar={"SeriesInstanceUID": uid})
+        sets = sorted(f for s in found if s.tags["Modality"] == "RTSTRUCT" for f in s.files)
+        masks, problems = structure_items(sets, images, opts.classes, opts.naming)
+        if problems:
+            raise InputError(*problems[0])
+        items += [*images.values(), *masks]
         people.append({"participant_id": f"sub-{sub}", "source_id": folder.name, "site": sub[0]})
     return Plan(items, people, "Gold Atlas male pelvis (BIDS)",
                 "Gold Atlas male pelvis CT/MR with RTSTRUCT contours converted to BIDS.",
