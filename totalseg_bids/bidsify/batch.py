@@ -76,8 +76,10 @@ def bidsify(source: str, root: Path, out: Path, options: BidsifyOptions | None =
                          "name them in --config or leave out --strict", done=records,
                          failures=[(str(root / s["folder"]), s["reason"]) for s in plan.skipped])
     write_dataset_files(out, plan, source, options.command)
-    counts = {s: sum(r["status"] == s for r in records) for s in ("written", "skipped", "unconverted")}
-    log.info("converted %d files, %d already done, %d series not converted", *counts.values())
+    counts = {s: sum(r["status"] == s for r in records) for s in ("written", "skipped", "unconverted")
+              if s != "unconverted" or plan.skipped}
+    log.info("converted %d files, %d already done%s", counts["written"], counts["skipped"],
+             f", {len(plan.skipped)} left out (listed above)" if plan.skipped else "")
     return [*records, {"status": "written", "path": str(out), "kind": "dataset", **counts}]
 
 
