@@ -74,7 +74,9 @@ def bidsify(source: str, root: Path, out: Path, options: BidsifyOptions | None =
     if options.strict and plan.skipped:
         raise BatchError(f"{len(plan.skipped)} series not converted (--strict)", root,
                          "name them in --config or leave out --strict", done=records,
-                         failures=[(str(root / s["folder"]), s["reason"]) for s in plan.skipped])
+                         failures=[(str(root / s["folder"]), f"{root / s['folder']}: not converted ({s['reason']}); "
+                                    "convert it (--config, --keep-derived) or leave out --strict")
+                                   for s in plan.skipped])
     write_dataset_files(out, plan, source, options.command)
     counts = {s: sum(r["status"] == s for r in records) for s in ("written", "skipped", "unconverted")
               if s != "unconverted" or plan.skipped}

@@ -29,9 +29,17 @@ log = logging.getLogger(__name__)
 
 ARGS = ("-z", "y", "-b", "y", "-ba", "y", "-f", "%b", "-d", "0")
 SIDECAR_ARGS = ("-b", "o", "-ba", "y", "-f", "%b", "-d", "0")
+#: how dcm2niix names the deflated transfer syntax it does not read
+DEFLATED = "1.2.840.10008.1.2.1.99"
+#: dcm2niix's resampled variants of a volume (gantry tilt corrected, slices made equidistant)
+VARIANT = re.compile(r"(_Tilt_\d+|_Eq_\d+)+$")
+CORRECTIONS = {"_Tilt_": "gantry tilt corrected by dcm2niix (resampled onto an orthogonal grid)",
+               "_Eq_": "uneven slice spacing made equidistant by dcm2niix (resampled; a missing slice?)"}
 #: dcm2niix's messages about the geometry and completeness of a series (not its notes on missing optional tags)
-WORTH_SAYING = re.compile(r"tilt|missing|varies|distance|equidistant|duplicate|not stacked|not large enough|"
-                          r"unsupported|error|truncat|slice|corrupt|unable", re.I)
+WORTH_SAYING = re.compile(r"tilt|missing images|varies|interslice|equidistant|duplicate|not stacked|not large enough|"
+                          r"unsupported|error|truncat|corrupt", re.I)
+#: what makes a series unusable as it is: a file cut short or unreadable (dcm2niix would drop it and go on)
+BROKEN = re.compile(r"not large enough|truncat|corrupt|unable to read|error", re.I)
 
 
 def dcm2niix_binary() -> str:
@@ -59,10 +67,48 @@ def link_name(prefix: str, index: int) -> str:
     return f"{prefix}_{index:05d}"
 
 
-def _link(files: Sequence[str | Path], folder: Path, prefix: str) -> None:
-    folder.mkdir(parents=True)
+def _link(files: Sequence[str | Path], folder: Path, prefix: str, inflate: bool = False) -> None:
+    """The series' files under their scratch names: links, or (``inflate``) inflated copies of
+    deflated files, a transfer syntax dcm2niix does not read."""
+    folder.mkdir(parents=True, exist_ok=True)
     for i, f in enumerate(files):
-        os.symlink(Path(f).resolve(), folder / link_name(prefix, i))
+        dst = folder / link_name(prefix, i)
+        if inflate:
+            dst.unlink(missing_ok=True)
+            _inflate(Path(f), dst)
+        else:
+            os.symlink(Path(f).resolve(), dst)
+
+
+def _inflate(src: Path, dst: Path) -> None:
+    """A deflated file (1.2.840.10008.1.2.1.99) rewritten as Explicit VR Little Endian, else linked."""
+    import pydicom
+    from pydicom.uid import DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian
+
+    try:
+        ds = pydicom.dcmread(src, force=True)
+        deflated = ds.file_meta.get("TransferSyntaxUID") == DeflatedExplicitVRLittleEndian
+    except Exception:  # noqa: BLE001 - dcm2niix will say what is wrong with it
+        deflated = False
+    if not deflated:
+        os.symlink(src.resolve(), dst)
+        return
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    pydicom.dcmwrite(dst, ds, enforce_file_format=True)
+
+
+def _dcm2niix(args: Sequence[str], files: Sequence[str | Path], src: Path, dst: Path, prefix: str):
+    """Run dcm2niix on the scratch links; once more on inflated copies when it finds deflated files."""
+    _link(files, src, prefix)
+    proc = subprocess.run([dcm2niix_binary(), *args, "-o", str(dst), str(src)], capture_output=True,
+                          encoding="utf-8", errors="replace")
+    if DEFLATED in proc.stdout:
+        for old in dst.iterdir():
+            old.unlink()
+        _link(files, src, prefix, inflate=True)
+        proc = subprocess.run([dcm2niix_binary(), *args, "-o", str(dst), str(src)], capture_output=True,
+                              encoding="utf-8", errors="replace")
+    return proc
 
 
 def warnings_of(stdout: str) -> list[str]:
@@ -78,10 +124,8 @@ def series_sidecars(files: Sequence[str | Path], prefix: str) -> tuple[list[tupl
     """``([(volume name, dcm2niix sidecar)], dcm2niix's warnings)`` of one series, no image written."""
     with tempfile.TemporaryDirectory(prefix="tsb-dcm-") as tmp:
         src, dst = Path(tmp) / "in", Path(tmp) / "out"
-        _link(files, src, prefix)
         dst.mkdir()
-        proc = subprocess.run([dcm2niix_binary(), *SIDECAR_ARGS, "-o", str(dst), str(src)], capture_output=True,
-                              encoding="utf-8", errors="replace")
+        proc = _dcm2niix(SIDECAR_ARGS, files, src, dst, prefix)
         found = []
         for side in sorted(dst.glob("*.json")):
             try:
@@ -108,6 +152,23 @@ def _named(text: str, links: Path, files: Sequence[str | Path], prefix: str) -> 
     return text[:300]
 
 
+def _world_true(outputs: list[Path], name: str | None) -> list[Path]:
+    """The volume called ``name`` (any, when None), or dcm2niix's corrected variant of it: where a
+    series has gantry tilt or uneven slices, dcm2niix writes the raw stack (voxels in the wrong
+    place) and a resampled one whose voxels are where the scanner put them.
+
+    >>> [p.name for p in _world_true([Path("a.nii.gz"), Path("a_Tilt_1.nii.gz"), Path("a_e2.nii.gz")], "a")]
+    ['a_Tilt_1.nii.gz']
+    """
+    if name is None:
+        bases = {VARIANT.sub("", o.name[:-7]) for o in outputs}
+        if len(bases) != 1:
+            return outputs
+        name = bases.pop()
+    mine = [o for o in outputs if VARIANT.sub("", o.name[:-7]) == name]
+    return sorted(mine, key=lambda o: len(o.name))[-1:] if mine else []
+
+
 def convert_series(item: Item, target: Path) -> list[str]:
     """Convert one series into ``target`` (atomic rename from a scratch folder beside it) and return
     dcm2niix's warnings. ``item.output`` names the volume to keep when dcm2niix makes several; the
@@ -115,18 +176,19 @@ def convert_series(item: Item, target: Path) -> list[str]:
     prefix = item.output.split("_")[0] if item.output else "s0000"
     with tempfile.TemporaryDirectory(prefix=".tmp-dcm-", dir=target.parent) as tmp:
         src, dst = Path(tmp) / "in", Path(tmp) / "out"
-        _link(item.extra_sources, src, prefix)
         dst.mkdir()
-        proc = subprocess.run([dcm2niix_binary(), *ARGS, "-o", str(dst), str(src)], capture_output=True,
-                              encoding="utf-8", errors="replace")
+        proc = _dcm2niix(ARGS, item.extra_sources, src, dst, prefix)
         outputs = sorted(dst.glob("*.nii.gz"))
-        chosen = [o for o in outputs if o.name == f"{item.output}.nii.gz"] if item.output else outputs
+        chosen = _world_true(outputs, item.output)
         if len(chosen) != 1:
             why = next(iter(warnings_of(proc.stdout)), "") or (proc.stdout.strip().splitlines() or ["no output"])[-1]
             raise InputError(f"dcm2niix made {len(outputs)} volumes from the series "
                              f"({_named(why, src, item.extra_sources, prefix)[:200]})", item.source,
                              "re-copy the series' files from the original or remove the series")
-        side = json.loads(chosen[0].with_name(chosen[0].name[:-7] + ".json").read_text(encoding="utf-8"))
+        base = VARIANT.sub("", chosen[0].name[:-7])
+        side = json.loads((dst / f"{base}.json").read_text(encoding="utf-8"))
+        if chosen[0].name != f"{base}.nii.gz":
+            side["GeometryCorrection"] = "; ".join(v for k, v in CORRECTIONS.items() if k in chosen[0].name)
         os.chmod(chosen[0], 0o644)
         os.replace(chosen[0], target)  # same file system: an atomic rename, no copy
     for key, value in item.sidecar.items():

@@ -96,20 +96,20 @@ def read_header(path: Path) -> dict[str, str] | None:
     from pydicom.filereader import read_partial
     from pydicom.tag import Tag
 
-    try:
-        with open(path, "rb") as fh:
-            kind = _looks_like_dicom(fh.read(132))
-            if kind is False:
-                return None
-            fh.seek(0)
+    with open(path, "rb") as fh:  # OSError (unreadable, dangling link) goes to the caller
+        kind = _looks_like_dicom(fh.read(132))
+        if kind is False:
+            return None
+        fh.seek(0)
+        try:
             ds = read_partial(fh, stop_when=lambda tag, vr, length: tag > LAST_TAG, force=kind is None,
-                              specific_tags=[Tag(k) for k in TAGS if k != "SOPClassUID"] + [Tag("SOPClassUID")])
-        tags = {k: _text(ds.get(k)) for k in TAGS}
-        meta = getattr(ds, "file_meta", None)
-        if not tags["SOPClassUID"] and meta is not None:
-            tags["SOPClassUID"] = _text(meta.get("MediaStorageSOPClassUID"))
-    except Exception:  # noqa: BLE001 - unreadable or not DICOM: the caller lists it
-        return None
+                              specific_tags=[Tag(k) for k in TAGS])
+            tags = {k: _text(ds.get(k)) for k in TAGS}
+            meta = getattr(ds, "file_meta", None)
+            if not tags["SOPClassUID"] and meta is not None:
+                tags["SOPClassUID"] = _text(meta.get("MediaStorageSOPClassUID"))
+        except Exception:  # noqa: BLE001 - not DICOM after all: the caller lists it
+            return None
     return tags if (tags["SOPClassUID"] or tags["Modality"]) else None
 
 
@@ -157,21 +157,29 @@ def what_it_is(tags: dict[str, str], keep_derived: bool = False) -> str | None:
     return None
 
 
-def dicom_files(root: Path) -> list[Path]:
-    """Every visible file below ``root`` (any name, any depth), sorted."""
+def dicom_files(root: Path, unreadable: list[tuple[Path, str]] | None = None) -> list[Path]:
+    """Every visible file below ``root`` (any name, any depth), sorted; folders that cannot be
+    listed are added to ``unreadable`` with the reason."""
     found = []
-    for folder, dirs, files in os.walk(root):
+    on_error = (lambda exc: unreadable.append((Path(exc.filename), exc.strerror or str(exc)))) if unreadable is not None else None
+    for folder, dirs, files in os.walk(root, onerror=on_error):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(folder) / f for f in files if not f.startswith(".")]
     return sorted(found)
 
 
-def scan(files: list[Path]) -> tuple[list[Series], list[Path]]:
-    """The series among ``files`` (in the order of their first file) and the files that are not DICOM."""
+def scan(files: list[Path], unreadable: list[tuple[Path, str]] | None = None) -> tuple[list[Series], list[Path]]:
+    """The series among ``files`` (in the order of their first file) and the files that are not DICOM;
+    files that cannot be opened are added to ``unreadable`` with the reason."""
     series: dict[tuple, Series] = {}
     strays = []
     for path in files:
-        tags = read_header(path)
+        try:
+            tags = read_header(path)
+        except OSError as exc:
+            if unreadable is not None:
+                unreadable.append((path, exc.strerror or str(exc)))
+            continue
         if tags is None:
             strays.append(path)
             continue

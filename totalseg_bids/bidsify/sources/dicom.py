@@ -18,7 +18,7 @@ from pathlib import Path
 from ...core.errors import InputError, UsageError
 from ..dcm2bids_config import Rules, load_rules, rules_from_dict, sort_sidecars
 from ..dcm2bids_names import pair, sidecar_changes
-from ..dcm2niix_run import sidecars_of
+from ..dcm2niix_run import BROKEN, sidecars_of
 from ..dicom_scan import Series, dicom_files, scan, what_it_is
 from ..plan import Item, Plan
 from ..rtstruct import structure_items
@@ -108,8 +108,11 @@ def _volumes(images: list[Series], placed: dict, opts) -> tuple[dict[tuple, list
     groups: dict[tuple, list] = {}
     empty: dict[int, str] = {}
     for i, (sidecars, warnings) in zip(order, found):
-        if not sidecars:
-            empty[i] = "dcm2niix reads no image from it" + (f" ({warnings[0]})" if warnings else "")
+        broken = [w for w in warnings if BROKEN.search(w)]
+        if broken or not sidecars:
+            empty[i] = (f"dcm2niix: {broken[0]}; re-copy the file from the archive" if broken else
+                        "dcm2niix reads no image from it" + (f" ({warnings[0]})" if warnings else ""))
+            continue
         sub, ses, _ = placed[i]
         for name, side in sidecars:
             groups.setdefault((sub, ses), []).append(((i, name), {**side, "SidecarFilename": f"{name}.json"}))
@@ -157,8 +160,9 @@ def _structure_sets(others: list[Series], items: list[Item], images: list[Series
 def plan(root: Path, opts) -> Plan:
     """One item per volume a description names, one per ROI of a usable RTSTRUCT; everything else listed."""
     rules = load_rules(opts.config) if opts.config else DEFAULT_RULES
-    found, strays = scan(dicom_files(root))
-    if not found:
+    unreadable: list[tuple[Path, str]] = []
+    found, strays = scan(dicom_files(root, unreadable), unreadable)
+    if not found and not unreadable:
         raise InputError("no DICOM files", root, "pass the folder that holds the DICOM export (any depth)")
     why = [what_it_is(s.tags, opts.keep_derived) for s in found]
     images = [s for s, w in zip(found, why) if w is None]
@@ -177,7 +181,11 @@ def plan(root: Path, opts) -> Plan:
     for i, (sub, _, source) in placed.items():
         people[sub] = {"participant_id": f"sub-{sub}", "source_id": source}
     masks, sets_left = _structure_sets(others, items, images, opts, root)
-    skipped += sets_left + _stray_rows(strays, root)
+    skipped += sets_left + _stray_rows(strays, root) + [
+        {"folder": p.relative_to(root).as_posix(), "SeriesDescription": "", "Modality": "", "ImageType": "",
+         "SeriesNumber": "", "files": 1, "result": "not converted",
+         "reason": f"cannot be read ({why}); fix its permissions, or fetch its content (datalad get)"}
+        for p, why in unreadable]
     rows += skipped
     return Plan(items + masks, sorted(people.values(), key=lambda p: p["participant_id"]), "DICOM (BIDS)",
                 "DICOM series converted to BIDS with dcm2niix.",

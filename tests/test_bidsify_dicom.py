@@ -1,0 +1,225 @@
+"""bidsify --source dicom on DICOM as archives export it: de-identified, compressed (JPEG 2000, JPEG-LS,
+RLE, deflate, big endian), extension-less, nested, beside RTSTRUCT/RTPLAN/RTDOSE/SR objects, a DICOMDIR,
+localizers, derived reformats and strays; geometry and voxels against SimpleITK's series reader."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pydicom
+import pytest
+
+from conftest import assert_one_line_error
+from test_bidsify import tree_digest
+from totalseg_bids.bidsify import main
+from totalseg_bids.bidsify.dcm2niix_run import dcm2niix_binary
+from totalseg_bids.testing.layouts import write_layout
+from totalseg_bids.testing.layouts.dicom_export import CT_SOP, MR_SOP, write_series
+
+pytest.importorskip("dcm2niix")
+SUBJECT = ("--subject-regex", r"^(PA\d+)/")
+
+
+@pytest.fixture(scope="module")
+def export(tmp_path_factory) -> Path:
+    """One de-identified patient as a hospital archive exports it (see testing.layouts.dicom_export)."""
+    return write_layout("dicom-export", tmp_path_factory.mktemp("export") / "EXPORT", subjects=1)
+
+
+def run(capsys, *args) -> tuple[int, list[dict], str]:
+    """``bidsify`` in process: exit code, JSON records, stderr."""
+    code = main([*map(str, args), "-j", "1"])
+    out, err = capsys.readouterr()
+    return code, [json.loads(line) for line in out.splitlines()], err
+
+
+def series_voxels(folder: Path) -> tuple[np.ndarray, np.ndarray]:
+    """A series as SimpleITK (GDCM) reads it, independently of dcm2niix: (i, j, k) data, RAS+ affine."""
+    import SimpleITK as sitk
+
+    from totalseg_bids.bidsify.geometry import sitk_affine
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
+    img = reader.Execute()
+    return sitk.GetArrayFromImage(img).transpose(2, 1, 0), sitk_affine(img.GetDirection(), img.GetSpacing(),
+                                                                     img.GetOrigin())
+
+
+def assert_same_image(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
+    """Every voxel of ``data`` at the same world position, with the same value, in the NIfTI ``path``."""
+    img = nib.load(str(path))
+    assert img.shape == data.shape
+    ijk = np.indices(data.shape).reshape(3, -1)
+    ours = np.linalg.inv(img.affine) @ affine @ np.vstack([ijk, np.ones(ijk.shape[1])])
+    np.testing.assert_allclose(ours[:3], np.rint(ours[:3]), atol=1e-3)  # voxel centres fall on voxel centres
+    idx = tuple(np.rint(ours[:3]).astype(int))
+    np.testing.assert_array_equal(np.asanyarray(img.dataobj)[idx], data[tuple(ijk)])
+
+
+def test_export_converts_its_image_series_exactly_and_lists_the_rest(export, tmp_path, capsys):
+    before = tree_digest(export)
+    out = tmp_path / "bids"
+    code, records, err = run(capsys, "--source", "dicom", "--in", export, "--out", out, *SUBJECT)
+    assert code == 0, err
+    anat = out / "sub-PA000001" / "anat"
+    assert sorted(p.name for p in anat.glob("*.nii.gz")) == [f"sub-PA000001_{s}.nii.gz" for s in ("CT", "T1w", "T2w")]
+    for name, folder in (("CT", "SE000001"), ("T2w", "SE000002"), ("T1w", "SE000003")):
+        assert_same_image(anat / f"sub-PA000001_{name}.nii.gz", *series_voxels(export / "PA000001/ST000001" / folder))
+    side = json.loads((anat / "sub-PA000001_T2w.json").read_text(encoding="utf-8"))
+    assert side["EchoTime"] == 0.089 and side["SeriesDescription"] == "t2_tse_sag" and "PatientName" not in side
+    skipped = json.loads((out / "code" / "bidsify.json").read_text(encoding="utf-8"))["skipped"]
+    reasons = " | ".join(s["reason"] for s in skipped)
+    for needle in ("localizer", "derived image", "RTPLAN", "RTDOSE", "SR", "structure set whose image series",
+                   "DICOMDIR", "not DICOM: README.txt", "no description of the configuration matches it"):
+        assert needle in reasons, (needle, reasons)
+    stray = next(s for s in skipped if s["SeriesNumber"] == "99")
+    assert stray["folder"] == "PA000001/ST000001/SE000006" and stray["Modality"] == "MR" and stray["files"] == 1
+    assert err.count("not converted:") == len(skipped)
+    assert sum(r["status"] == "unconverted" for r in records) == len(skipped)
+    assert tree_digest(export) == before  # the export is never touched
+    code, again, _ = run(capsys, "--source", "dicom", "--in", export, "--out", out, *SUBJECT)
+    assert code == 0 and {r["status"] for r in again if r.get("kind") == "dicom"} == {"skipped"}
+
+
+def test_keep_derived_strict_and_the_dry_run_table(export, tmp_path, capsys):
+    code, records, err = run(capsys, "--source", "dicom", "--in", export, "--out", tmp_path / "a", *SUBJECT,
+                             "--keep-derived", "--dry-run")
+    assert code == 0 and not (tmp_path / "a").exists()
+    planned = sorted(Path(r["path"]).name for r in records if r["status"] == "planned" and r["kind"] == "dicom")
+    assert planned == ["sub-PA000001_T1w.nii.gz", "sub-PA000001_T2w.nii.gz", "sub-PA000001_run-01_CT.nii.gz",
+                       "sub-PA000001_run-02_CT.nii.gz", "sub-PA000001_run-03_CT.nii.gz"]  # + scout and MPR
+    lines = err.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("folder"))
+    assert lines[header].split() == ["folder", "SeriesDescription", "Modality", "ImageType", "SeriesNumber", "files",
+                                     "result"]
+    row = next(line for line in lines if "t2_tse_sag" in line)
+    assert row.split()[:6] == ["PA000001/ST000001/SE000002", "t2_tse_sag", "MR", "ORIGINAL\\PRIMARY\\M\\ND", "3", "20"]
+    assert row.endswith("sub-PA000001/anat/sub-PA000001_T2w.nii.gz")
+    assert any("unmatched: no description" in line for line in lines)
+    code, records, err = run(capsys, "--source", "dicom", "--in", export, "--out", tmp_path / "b", *SUBJECT, "--strict")
+    assert code == 1
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert errors and all("not converted" in e and "--strict" in e for e in errors)
+    assert any("SE000006" in e for e in errors)
+    assert (tmp_path / "b/sub-PA000001/anat/sub-PA000001_CT.nii.gz").is_file()  # the others are written
+    assert not (tmp_path / "b/dataset_description.json").exists()  # ... but the dataset is not claimed complete
+
+
+def test_subject_needs_patient_id_or_regex_and_studies_become_sessions(export, tmp_path, capsys):
+    code, _, err = run(capsys, "--source", "dicom", "--in", export, "--out", tmp_path / "a", "--dry-run")
+    assert code == 1
+    errors = [line for line in err.splitlines() if ": error: " in line]
+    assert len(errors) == 1 and "--subject-regex" in errors[0] and "no CT or MR" not in errors[0]
+    src = tmp_path / "src"
+    rng = np.random.default_rng(3)
+    for study, date in (("1.2.3.1", "20250101"), ("1.2.3.2", "20260101")):
+        tags = {"SOPClassUID": CT_SOP, "Modality": "CT", "PatientID": "P-7", "StudyInstanceUID": study,
+                "SeriesInstanceUID": f"{study}.1", "StudyDate": date, "SeriesNumber": 1,
+                "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"], "RescaleIntercept": 0, "RescaleSlope": 1}
+        write_series(rng.integers(0, 900, (8, 6, 3)).astype(np.int16), np.diag([-1.0, -1, 2, 1]), src / date, tags)
+    code, records, err = run(capsys, "--source", "dicom", "--in", src, "--out", tmp_path / "b", "--dry-run")
+    assert code == 0, err
+    paths = sorted(r["path"].split("/b/")[1] for r in records if r["status"] == "planned" and r["kind"] == "dicom")
+    assert paths == ["sub-P7/ses-01/anat/sub-P7_ses-01_CT.nii.gz", "sub-P7/ses-02/anat/sub-P7_ses-02_CT.nii.gz"]
+    code, records, _ = run(capsys, "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--dry-run",
+                           "--session-regex", r"^\d\d(?P<ses>\d\d)")
+    paths = sorted(r["path"].split("/c/")[1] for r in records if r["status"] == "planned" and r["kind"] == "dicom")
+    assert paths == ["sub-P7/ses-25/anat/sub-P7_ses-25_CT.nii.gz", "sub-P7/ses-26/anat/sub-P7_ses-26_CT.nii.gz"]
+
+
+def test_grouping_without_uids_agrees_with_dcm2niix_alone(export, tmp_path, capsys):
+    """Every image series of the de-identified export (UIDs emptied) gives the volume dcm2niix gives
+    when it converts the whole tree itself."""
+    config = tmp_path / "all.json"
+    config.write_text(json.dumps({"descriptions": [
+        {"datatype": "anat", "suffix": "T1w", "criteria": {"SeriesNumber": {"ge": 0}}}]}), encoding="utf-8")
+    code, _, err = run(capsys, "--source", "dicom", "--in", export, "--out", tmp_path / "ours", *SUBJECT,
+                       "--keep-derived", "--config", config)
+    assert code == 0, err
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    subprocess.run([dcm2niix_binary(), "-z", "y", "-f", "%s_%b", "-o", str(alone), str(export)], check=True,
+                   capture_output=True)
+    theirs = [p for p in sorted(alone.glob("*.nii.gz")) if json.loads(
+        p.with_name(p.name[:-7] + ".json").read_text(encoding="utf-8")).get("Modality") in ("CT", "MR")]  # not the RTDOSE
+    ours = sorted((tmp_path / "ours").rglob("*.nii.gz"))
+    key = lambda p: (lambda img: (img.shape, np.round(img.affine, 3).tobytes(), np.asanyarray(img.dataobj).tobytes()))(
+        nib.load(str(p)))
+    assert len(theirs) == 5 and {key(p) for p in theirs} <= {key(p) for p in ours}
+    assert len(ours) == 6  # and the deflated scout, which dcm2niix alone cannot read
+
+
+def _small_series(folder: Path, uid: str, **tags) -> list[Path]:
+    data = np.arange(10 * 8 * 6, dtype=np.int16).reshape(10, 8, 6)
+    return write_series(data, np.diag([-1.0, -1, 2, 1]), folder, {
+        "SOPClassUID": MR_SOP, "Modality": "MR", "PatientID": "P1", "StudyInstanceUID": "1.2.9",
+        "SeriesInstanceUID": uid, "SeriesNumber": 2, "SeriesDescription": "t2_axial",
+        "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"], **tags})
+
+
+def test_bad_series_are_listed_or_reported_never_block_the_others(tmp_path, capsys):
+    """A truncated file, a missing slice, a duplicate slice, mixed orientations, a gantry tilt and an
+    unreadable file: listed with dcm2niix's own words, or converted with its warning; the rest converts."""
+    src = tmp_path / "src"
+    good = _small_series(src / "good", "1.2.9.1")
+    truncated = _small_series(src / "truncated", "1.2.9.2", SeriesNumber=3)
+    truncated[2].write_bytes(truncated[2].read_bytes()[:-100])  # cut into its pixel data
+    missing = _small_series(src / "missing", "1.2.9.3", SeriesNumber=4)
+    missing[3].unlink()
+    duplicate = _small_series(src / "duplicate", "1.2.9.4", SeriesNumber=5)
+    shutil.copyfile(duplicate[2], duplicate[2].with_name("IM00099"))
+    tilt = np.diag([-1.0, -1, 2, 1])
+    tilt[1, 2] = 0.5  # the slices step along y too: a tilted gantry
+    write_series(np.ones((10, 8, 6), np.int16), tilt, src / "tilt", {
+        "SOPClassUID": CT_SOP, "Modality": "CT", "PatientID": "P1", "StudyInstanceUID": "1.2.9",
+        "SeriesInstanceUID": "1.2.9.5", "SeriesNumber": 6,
+        "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"], "RescaleIntercept": 0, "RescaleSlope": 1})
+    mixed = _small_series(src / "mixed", "1.2.9.6", SeriesNumber=7)
+    for path in mixed[3:]:  # the last three slices turned by 90 degrees: two stacks in one series
+        ds = pydicom.dcmread(path)
+        ds.ImageOrientationPatient = [0, 1, 0, 1, 0, 0]
+        ds.save_as(path)
+    os.symlink(tmp_path / "absent", src / "good" / "IM00050")  # content not fetched (a datalad annex without it)
+    before = tree_digest(src)
+    code, records, err = run(capsys, "--source", "dicom", "--in", src, "--out", tmp_path / "b")
+    assert code == 0, err
+    assert "Traceback" not in err and tree_digest(src) == before
+    anat = tmp_path / "b/sub-P1/anat"
+    written = sorted(p.name for p in anat.glob("*.nii.gz"))
+    assert "sub-P1_CT.nii.gz" in written and len(written) >= 3, written
+    tilted = json.loads((anat / "sub-P1_CT.json").read_text(encoding="utf-8"))
+    assert "gantry tilt" in tilted["GeometryCorrection"]
+    warned = [w for r in records for w in r.get("warnings", [])]
+    assert any("tilt" in w for w in warned) and any("Missing images" in w or "Interslice" in w for w in warned)
+    assert any("DUPLICATES" in w or "duplicate" in w.lower() for w in warned + err.splitlines())
+    assert any("not stacked" in w for w in warned)  # mixed orientations: dcm2niix's two stacks, both named
+    assert sum("_run-" in name for name in written) >= 2
+    skipped = json.loads((tmp_path / "b/code/bidsify.json").read_text(encoding="utf-8"))["skipped"]
+    reasons = {s["folder"]: s["reason"] for s in skipped}
+    assert "cannot be read" in reasons["good/IM00050"] and "datalad get" in reasons["good/IM00050"]
+    assert "not large enough" in reasons["truncated"] and str(truncated[2]) in reasons["truncated"]
+    assert not list((tmp_path / "b").rglob(".tmp*"))
+    assert len(good) == 6
+
+
+def test_no_dicom_and_bad_config_answer_in_one_line(tmp_path):
+    from conftest import run_module
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "notes.txt").write_text("no images here", encoding="utf-8")
+    proc = run_module("bidsify", "--source", "dicom", "--in", tmp_path / "src", "--out", tmp_path / "o")
+    assert_one_line_error(proc, "no DICOM files", "pass the folder")
+    _small_series(tmp_path / "dcm", "1.2.9.1")
+    bad = tmp_path / "old.json"
+    bad.write_text(json.dumps({"descriptions": [{"dataType": "anat", "modalityLabel": "T2w",
+                                                 "criteria": {"SeriesDescription": "*"}}]}), encoding="utf-8")
+    proc = run_module("bidsify", "--source", "dicom", "--in", tmp_path / "dcm", "--out", tmp_path / "o", "--config", bad)
+    assert_one_line_error(proc, "dcm2bids 2 keys", "dataType", code=2)
+    assert not (tmp_path / "o").exists()
