@@ -363,10 +363,16 @@ def test_dicom_series_keep_patient_coordinates(tmp_path):
     assert "source_id" in (out / "participants.tsv").read_text(encoding="utf-8")
     if VALIDATOR:
         assert validator_errors(out)[0] == []
-    rules = tmp_path / "rules.json"
+    rules = tmp_path / "rules.json"  # one description naming both series of a subject: runs, as dcm2bids numbers them
+    rules.write_text(json.dumps({"descriptions": [{"datatype": "anat", "suffix": "CT",
+                                                   "criteria": {"SeriesDescription": "*"}}]}))
+    proc = run_module("bidsify", "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--config", rules,
+                      "--dry-run")
+    planned = sorted(r["path"].split("/c/")[-1] for r in map(json.loads, proc.stdout.splitlines()) if r["kind"] == "dicom")
+    assert planned[:2] == ["sub-PAT01/anat/sub-PAT01_run-01_CT.nii.gz", "sub-PAT01/anat/sub-PAT01_run-02_CT.nii.gz"]
     rules.write_text(json.dumps({"descriptions": [{"suffix": "CT", "criteria": {"PatientID": "PAT01"}}]}))
     proc = run_module("bidsify", "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--config", rules)
-    assert_one_line_error(proc, "maps to the same BIDS name")
+    assert_one_line_error(proc, "description 0 has no datatype", "dcm2bids requires", code=2)
     assert not (tmp_path / "c").exists()
 
 

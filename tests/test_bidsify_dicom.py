@@ -223,3 +223,101 @@ def test_no_dicom_and_bad_config_answer_in_one_line(tmp_path):
     proc = run_module("bidsify", "--source", "dicom", "--in", tmp_path / "dcm", "--out", tmp_path / "o", "--config", bad)
     assert_one_line_error(proc, "dcm2bids 2 keys", "dataType", code=2)
     assert not (tmp_path / "o").exists()
+
+
+ORACLE_SERIES = [  # SeriesDescription, SeriesNumber, AcquisitionTime, EchoTime (ms), RepetitionTime (ms), ImageType
+    ("t1_mprage_sag", 2, "100000", 2.9, 2300, ["ORIGINAL", "PRIMARY", "M", "ND"]),
+    ("t2_tse_tra", 3, "100500", 89, 4000, ["ORIGINAL", "PRIMARY", "M", "ND"]),
+    ("t2_tse_tra", 4, "101000", 89, 4000, ["ORIGINAL", "PRIMARY", "M", "ND"]),
+    ("flair_rec-norm_tra", 5, "101500", 120, 9000, ["ORIGINAL", "PRIMARY", "M", "ND"]),
+    ("pd_t2_tse", 6, "102000", 89, 3000, ["ORIGINAL", "PRIMARY", "M", "ND"]),
+    ("dwi_tra", 7, "102500", 70, 5000, ["ORIGINAL", "PRIMARY", "DIFFUSION", "NONE"]),
+    ("gre_tra", 60, "103000", 5, 30, ["ORIGINAL", "PRIMARY", "M", "ND"]),
+]
+#: a dcm2bids 3 configuration using what its documentation shows, used as it is by both tools
+ORACLE_CONFIG = {
+    "dcm2niixOptions": "-b y -ba y -z y -f '%3s_%f_%p_%t'",
+    "case_sensitive": False,
+    "extractors": {"SeriesDescription": ["rec-(?P<rec>[a-zA-Z0-9]+)"]},
+    "descriptions": [
+        {"id": "t1", "datatype": "anat", "suffix": "T1w", "custom_entities": ["acq-mprage"],
+         "criteria": {"SeriesDescription": "*MPRAGE*", "ImageType": ["ORIGINAL", "PRIMARY", "*", "ND", "*"]}},
+        {"datatype": "anat", "suffix": "T2w", "custom_entities": "acq-tse",
+         "criteria": {"SeriesDescription": {"any": ["*tse*", "*TSE_COR*"]}, "EchoTime": {"btw": [0.05, 0.2]}},
+         "sidecar_changes": {"IntendedFor": "t1", "ProtocolName": ""}},
+        {"datatype": "anat", "suffix": "FLAIR", "custom_entities": ["rec"],
+         "criteria": {"SeriesDescription": "flair*", "RepetitionTime": {"gt": 5}}},
+        {"datatype": "anat", "suffix": "PDw", "criteria": {"SeriesDescription": "pd_*"}},
+        {"datatype": "anat", "suffix": "T2starw", "criteria": {"SeriesNumber": {"ge": 50}, "EchoTime": {"lt": 0.03}}},
+    ],
+}
+
+
+@pytest.mark.skipif(shutil.which("dcm2bids") is None, reason="dcm2bids (the oracle) not installed")
+def test_dcm2bids_configuration_gives_the_names_dcm2bids_gives(tmp_path, capsys):
+    """The same DICOM and the same configuration through dcm2bids 3 itself and through bidsify: the same
+    files (wildcards, lists, any, btw/gt/lt, case_sensitive, extractors, id, sidecar_changes, runs),
+    the same sidecar changes, and the series several descriptions match converted by neither."""
+    src = tmp_path / "dicom"
+    rng = np.random.default_rng(5)
+    for desc, number, time, te, tr, image_type in ORACLE_SERIES:
+        write_series(rng.integers(0, 1000, (10, 8, 4)).astype(np.int16), np.diag([-1.0, -1, 2, 1]), src / desc / str(number), {
+            "SOPClassUID": MR_SOP, "Modality": "MR", "PatientID": "01", "PatientName": "01", "StudyInstanceUID": "1.2.7",
+            "SeriesInstanceUID": f"1.2.7.{number}", "SeriesNumber": number, "SeriesDescription": desc,
+            "ProtocolName": desc, "AcquisitionTime": time, "EchoTime": te, "RepetitionTime": tr, "ImageType": image_type,
+            "Manufacturer": "SIEMENS", "MagneticFieldStrength": 3})
+    config = tmp_path / "dcm2bids_config.json"
+    config.write_text(json.dumps(ORACLE_CONFIG), encoding="utf-8")
+    oracle = tmp_path / "dcm2bids"
+    proc = subprocess.run(["dcm2bids", "-d", str(src), "-p", "01", "-c", str(config), "-o", str(oracle)],
+                          capture_output=True, encoding="utf-8", errors="replace", timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    theirs = sorted(p.relative_to(oracle).as_posix() for p in (oracle / "sub-01").rglob("*.nii.gz"))
+    code, _, err = run(capsys, "--source", "dicom", "--in", src, "--out", tmp_path / "ours", "--config", config)
+    assert code == 0, err
+    ours = sorted(p.relative_to(tmp_path / "ours").as_posix() for p in (tmp_path / "ours/sub-01").rglob("*.nii.gz"))
+    assert ours == theirs  # dcm2niix lists ImageType with a fifth element, MAGNITUDE: lists match element by element
+    assert ours == [f"sub-01/anat/sub-01_{n}.nii.gz" for n in ("T2starw", "acq-mprage_T1w", "acq-tse_run-01_T2w",
+                                                               "acq-tse_run-02_T2w", "rec-norm_FLAIR")]
+    for name in ours:
+        mine = json.loads((tmp_path / "ours" / name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
+        their = json.loads((oracle / name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
+        for key in ("IntendedFor", "ProtocolName", "SeriesDescription", "EchoTime"):
+            assert mine.get(key) == their.get(key), (name, key)
+        np.testing.assert_array_equal(nib.load(str(tmp_path / "ours" / name)).get_fdata(),
+                                      nib.load(str(oracle / name)).get_fdata())
+    assert "dcm2niixOptions not supported" in err  # unsupported keys named, never silence
+    skipped = json.loads((tmp_path / "ours/code/bidsify.json").read_text(encoding="utf-8"))["skipped"]
+    assert {s["SeriesDescription"]: s["reason"].split(" (")[0] for s in skipped} == {
+        "pd_t2_tse": "several descriptions match it", "dwi_tra": "no description of the configuration matches it"}
+
+
+SIDECAR = {"SeriesDescription": "T2_TSE_sag", "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"], "EchoTime": 0.089,
+           "RepetitionTime": 3.5, "SeriesNumber": 4, "ProtocolName": "", "FlipAngle": 150, "SidecarFilename": "004_x.json"}
+CRITERIA = [
+    {"SeriesDescription": "*TSE*"}, {"SeriesDescription": "*tse*"}, {"SeriesDescription": "T2_TSE_[st]ag"},
+    {"SeriesDescription": "T2?TSE*"}, {"ImageType": ["ORIGINAL", "PRIMARY", "*", "*", "*"]},
+    {"ImageType": ["ORIGINAL", "PRIMARY", "*", "*"]}, {"ImageType": "ORIGINAL"}, {"ImageType": {"any": [
+        ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"], ["DERIVED", "*", "*", "*", "*"]]}},
+    {"SeriesDescription": {"any": ["*flair*", "*TSE*"]}}, {"SeriesDescription": {"any": ["*flair*"]}},
+    {"EchoTime": {"btw": [0.05, 0.2]}}, {"EchoTime": {"btw": [0.089, 0.2]}}, {"EchoTime": {"btwe": [0.089, 0.2]}},
+    {"EchoTime": {"gt": 0.05}}, {"EchoTime": {"lt": [0.05]}}, {"RepetitionTime": {"ge": 3.5}},
+    {"RepetitionTime": {"le": "3.4"}}, {"EchoTime": {"btw": [0.05]}}, {"SeriesNumber": 4}, {"SeriesNumber": "4"},
+    {"SeriesNumber": "*"}, {"ProtocolName": ""}, {"ProtocolName": "*"}, {"Missing": ""}, {"Missing": "x"},
+    {"FlipAngle": {"gt": 90}, "SeriesDescription": "*TSE*"}, {"SidecarFilename": "004_*"},
+    {"SeriesDescription": {"nope": 1}}, {"EchoTime": {"gt": "not a number"}},
+]
+
+
+@pytest.mark.parametrize("settings", [{}, {"case_sensitive": False}, {"search_method": "re"}])
+def test_criteria_match_as_dcm2bids_matches(settings):
+    """Each criterion against one sidecar, in dcm2bids' own SidecarPairing.isLink and in ours."""
+    sidecar_module = pytest.importorskip("dcm2bids.sidecar")
+    from totalseg_bids.bidsify.dcm2bids_config import criteria_match, rules_from_dict
+
+    theirs = sidecar_module.SidecarPairing([], [], **settings)
+    rules = rules_from_dict({"descriptions": [], **settings})
+    criteria = CRITERIA if settings.get("search_method") != "re" else [
+        {"SeriesDescription": "T2_.*"}, {"SeriesDescription": "tse"}, {"ImageType": ["ORIG.*", "PRIMARY", ".*", "ND", ".*"]}]
+    for criterion in criteria:
+        assert criteria_match(SIDECAR, criterion, rules) == theirs.isLink(SIDECAR, criterion), criterion
