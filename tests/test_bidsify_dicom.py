@@ -321,3 +321,38 @@ def test_criteria_match_as_dcm2bids_matches(settings):
         {"SeriesDescription": "T2_.*"}, {"SeriesDescription": "tse"}, {"ImageType": ["ORIG.*", "PRIMARY", ".*", "ND", ".*"]}]
     for criterion in criteria:
         assert criteria_match(SIDECAR, criterion, rules) == theirs.isLink(SIDECAR, criterion), criterion
+
+
+def test_rtstruct_beside_its_image_series_becomes_masks(tmp_path, capsys):
+    """An RTSTRUCT whose CT is in the export: one mask per ROI on the converted CT (as the Gold Atlas reader)."""
+    src = write_layout("goldatlas", tmp_path / "atlas", subjects=1)
+    config = tmp_path / "c.json"
+    config.write_text(json.dumps({"descriptions": [
+        {"datatype": "anat", "suffix": "CT", "criteria": {"Modality": "CT", "SeriesDescription": "CT pelvis"}},
+        {"datatype": "anat", "suffix": "T2w", "criteria": {"Modality": "MR", "SeriesDescription": "*[Tt]2*"}}]}))
+    code, records, err = run(capsys, "--source", "dicom", "--in", src, "--out", tmp_path / "b", "--config", config,
+                             "--classes", "sacrum")
+    assert code == 0, err
+    masks = [Path(r["path"]) for r in records if r.get("kind") == "rtstruct"]
+    assert masks and all(m.is_file() and "_CT_label-sacrum_seg" in m.name for m in masks)
+    ct = nib.load(str(next((tmp_path / "b").rglob("*_CT.nii.gz"))))
+    np.testing.assert_array_equal(nib.load(str(masks[0])).affine, ct.affine)
+    assert nib.load(str(masks[0])).get_fdata().sum() > 50
+
+
+@pytest.mark.slow
+def test_readme_dicom_export_block_runs_as_written(tmp_path):
+    """The README's DICOM export block (phantom export, dry-run table, dcm2bids configuration) runs as
+    written, its /tmp paths moved into a private folder, and the table it shows is the one printed."""
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    block = next(b for b in re.findall(r"```bash\n(.*?)```", readme, flags=re.S) if "dicom-export" in b)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    proc = subprocess.run(["bash", "-e", "-c", block.replace("/tmp/", f"{tmp_path}/")], capture_output=True,
+                          encoding="utf-8", errors="replace", env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert sorted(p.name for p in (tmp_path / "export_bids").rglob("*.nii.gz")) == sorted(
+        f"sub-PA00000{n}_{s}.nii.gz" for n in (1, 2) for s in ("CT", "acq-sag_T1w", "acq-sag_T2w"))
+    shown = readme.split("The table of the last dry run")[1].split("```text\n")[1].split("\n...")[0]
+    assert all(line in proc.stderr for line in shown.splitlines())

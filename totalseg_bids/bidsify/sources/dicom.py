@@ -154,7 +154,8 @@ def _structure_sets(others: list[Series], items: list[Item], images: list[Series
     reasons = {Path(p): (f"{why}; {fix}" if not why.startswith("mask on no image") else
                          "structure set whose image series is not in the export (or not converted)")
                for why, p, fix in problems}
-    return masks, [_row(s, root, "not converted", reason=reasons[f]) for s in sets for f in s.files if f in reasons]
+    return masks, [_row(s, root, "not converted", reason=next(reasons[f] for f in s.files if f in reasons))
+                   for s in sets if any(f in reasons for f in s.files)]
 
 
 def plan(root: Path, opts) -> Plan:

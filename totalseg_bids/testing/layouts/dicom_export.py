@@ -135,6 +135,7 @@ def _volume(index: int, seed: int, key: str) -> tuple[np.ndarray, np.ndarray]:
 
 def write(out, subjects: int = 1, seed: int = 0, deidentified: bool = True) -> Path:
     """The export of ``subjects`` patients at ``out`` (see the module docstring); returns ``out``."""
+    import pydicom
     from pydicom.data import get_testdata_file
 
     root = Path(out)
@@ -145,9 +146,12 @@ def write(out, subjects: int = 1, seed: int = 0, deidentified: bool = True) -> P
             data, affine = _volume(i, seed, key)
             extra = {} if deidentified else {"SeriesInstanceUID": f"{study}.{tags['SeriesNumber']}"}
             write_series(data, affine, base / folder, {**_tags(pid, study, deidentified, **tags), **extra}, syntax)
-        for n, name in enumerate(NON_IMAGES):
-            (base / "SE000090").mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(get_testdata_file(name, download=False), base / "SE000090" / f"IM{n + 1:05d}")
+        for n, name in enumerate(NON_IMAGES):  # each patient's own copy: its own series, de-identified alike
+            ds = pydicom.dcmread(get_testdata_file(name, download=False), force=True)
+            ds.SeriesInstanceUID = "" if deidentified else f"{study}.{90 + n}"
+            ds.PatientID = ds.PatientName = "" if deidentified else pid
+            (base / f"SE{90 + n:06d}").mkdir(parents=True, exist_ok=True)
+            ds.save_as(base / f"SE{90 + n:06d}" / "IM00001")
     shutil.copyfile(get_testdata_file("DICOMDIR", download=False), root / "DICOMDIR")
     (root / "README.txt").write_text("Exported by the archive. Patient data removed.\n", encoding="utf-8")
     return root
