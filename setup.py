@@ -18,14 +18,16 @@ extras = {
     # ISA-L DEFLATE for .nii.gz (core.gzip_codec); zlib is the fallback
     "fast": ["isal>=1.6"],
     # scikit-image: contours of the RTSTRUCT that phantoms --layout goldatlas writes
-    "bidsify": ["openpyxl>=3.0", "pydicom>=2.3", "dcm2niix>=1.0.20220720", "scikit-image>=0.19"],
+    "bidsify": ["openpyxl>=3.0", "pydicom>=3.0", "dcm2niix>=1.0.20220720", "scikit-image>=0.19"],
     # --method ants-rigid|ants-affine|ants-syn of register (antspyx pins scipy<1.16)
     "ants": ["antspyx>=0.5"],
     "augment": ["albumentations>=2.0"],
     # what `python -m benchmarks` compares against beyond the above: zlib-ng's DEFLATE, the cohort plot
     "bench": ["zlib-ng>=0.4", "matplotlib>=3.5"],
+    # dcm2bids: the reference bidsify's DICOM naming is tested against; pylibjpeg-openjpeg and pyjpegls:
+    # pydicom's JPEG 2000 / JPEG-LS encoders, for the compressed DICOM exports the tests write
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
-             "psutil>=5"],
+             "psutil>=5", "dcm2bids>=3.2", "pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.2", "pyjpegls>=1.3"],
 }
 #: every stage module gets a console script ``totalseg-bids-<stage>`` (underscores as dashes)
 STAGES = ["bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "predict",

@@ -90,7 +90,8 @@ def _export_rows(ctx: Context, mod, exe: str, src: Path, size: str, repeats: int
         shutil.rmtree(out, ignore_errors=True)
         out.mkdir()
         t = time.perf_counter()
-        subprocess.run([exe, "-z", "y", "-b", "y", "-ba", "y", "-o", str(out), str(src)], capture_output=True, check=True)
+        subprocess.run([exe, "-z", "y", "-b", "y", "-ba", "y", "-o", str(out), str(src)], capture_output=True,
+                       check=True)
         return time.perf_counter() - t
 
     def parts() -> float:
@@ -139,7 +140,8 @@ def _rows(ctx: Context, mod, exe: str, src: Path, size: str, repeats: int) -> No
         return (time.perf_counter() - t) / n
 
     def scan() -> float:
-        from totalseg_bids.bidsify.dicom_scan import dicom_files, scan as scan_headers
+        from totalseg_bids.bidsify.dicom_scan import dicom_files
+        from totalseg_bids.bidsify.dicom_scan import scan as scan_headers
 
         t = time.perf_counter()
         scan_headers(dicom_files(src))

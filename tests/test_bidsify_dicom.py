@@ -14,9 +14,9 @@ import nibabel as nib
 import numpy as np
 import pydicom
 import pytest
-
 from conftest import assert_one_line_error
 from test_bidsify import tree_digest
+
 from totalseg_bids.bidsify import main
 from totalseg_bids.bidsify.dcm2niix_run import dcm2niix_binary
 from totalseg_bids.testing.layouts import write_layout
@@ -147,11 +147,14 @@ def test_grouping_without_uids_agrees_with_dcm2niix_alone(export, tmp_path, caps
     alone.mkdir()
     subprocess.run([dcm2niix_binary(), "-z", "y", "-f", "%s_%b", "-o", str(alone), str(export)], check=True,
                    capture_output=True)
-    theirs = [p for p in sorted(alone.glob("*.nii.gz")) if json.loads(
-        p.with_name(p.name[:-7] + ".json").read_text(encoding="utf-8")).get("Modality") in ("CT", "MR")]  # not the RTDOSE
+    theirs = [p for p in sorted(alone.glob("*.nii.gz")) if json.loads(  # CT and MR, not the RTDOSE
+        p.with_name(p.name[:-7] + ".json").read_text(encoding="utf-8")).get("Modality") in ("CT", "MR")]
     ours = sorted((tmp_path / "ours").rglob("*.nii.gz"))
-    key = lambda p: (lambda img: (img.shape, np.round(img.affine, 3).tobytes(), np.asanyarray(img.dataobj).tobytes()))(
-        nib.load(str(p)))
+
+    def key(path: Path) -> tuple:
+        img = nib.load(str(path))
+        return img.shape, np.round(img.affine, 3).tobytes(), np.asanyarray(img.dataobj).tobytes()
+
     assert len(theirs) == 5 and {key(p) for p in theirs} <= {key(p) for p in ours}
     assert len(ours) == 6  # and the deflated scout, which dcm2niix alone cannot read
 
@@ -220,7 +223,8 @@ def test_no_dicom_and_bad_config_answer_in_one_line(tmp_path):
     bad = tmp_path / "old.json"
     bad.write_text(json.dumps({"descriptions": [{"dataType": "anat", "modalityLabel": "T2w",
                                                  "criteria": {"SeriesDescription": "*"}}]}), encoding="utf-8")
-    proc = run_module("bidsify", "--source", "dicom", "--in", tmp_path / "dcm", "--out", tmp_path / "o", "--config", bad)
+    proc = run_module("bidsify", "--source", "dicom", "--in", tmp_path / "dcm", "--out", tmp_path / "o",
+                      "--config", bad)
     assert_one_line_error(proc, "dcm2bids 2 keys", "dataType", code=2)
     assert not (tmp_path / "o").exists()
 
@@ -261,11 +265,12 @@ def test_dcm2bids_configuration_gives_the_names_dcm2bids_gives(tmp_path, capsys)
     src = tmp_path / "dicom"
     rng = np.random.default_rng(5)
     for desc, number, time, te, tr, image_type in ORACLE_SERIES:
-        write_series(rng.integers(0, 1000, (10, 8, 4)).astype(np.int16), np.diag([-1.0, -1, 2, 1]), src / desc / str(number), {
-            "SOPClassUID": MR_SOP, "Modality": "MR", "PatientID": "01", "PatientName": "01", "StudyInstanceUID": "1.2.7",
-            "SeriesInstanceUID": f"1.2.7.{number}", "SeriesNumber": number, "SeriesDescription": desc,
-            "ProtocolName": desc, "AcquisitionTime": time, "EchoTime": te, "RepetitionTime": tr, "ImageType": image_type,
-            "Manufacturer": "SIEMENS", "MagneticFieldStrength": 3})
+        data = rng.integers(0, 1000, (10, 8, 4)).astype(np.int16)
+        write_series(data, np.diag([-1.0, -1, 2, 1]), src / desc / str(number), {
+            "SOPClassUID": MR_SOP, "Modality": "MR", "PatientID": "01", "PatientName": "01",
+            "StudyInstanceUID": "1.2.7", "SeriesInstanceUID": f"1.2.7.{number}", "SeriesNumber": number,
+            "SeriesDescription": desc, "ProtocolName": desc, "AcquisitionTime": time, "EchoTime": te,
+            "RepetitionTime": tr, "ImageType": image_type, "Manufacturer": "SIEMENS", "MagneticFieldStrength": 3})
     config = tmp_path / "dcm2bids_config.json"
     config.write_text(json.dumps(ORACLE_CONFIG), encoding="utf-8")
     oracle = tmp_path / "dcm2bids"
@@ -292,8 +297,9 @@ def test_dcm2bids_configuration_gives_the_names_dcm2bids_gives(tmp_path, capsys)
         "pd_t2_tse": "several descriptions match it", "dwi_tra": "no description of the configuration matches it"}
 
 
-SIDECAR = {"SeriesDescription": "T2_TSE_sag", "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"], "EchoTime": 0.089,
-           "RepetitionTime": 3.5, "SeriesNumber": 4, "ProtocolName": "", "FlipAngle": 150, "SidecarFilename": "004_x.json"}
+SIDECAR = {"SeriesDescription": "T2_TSE_sag", "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND", "NORM"],
+           "EchoTime": 0.089, "RepetitionTime": 3.5, "SeriesNumber": 4, "ProtocolName": "", "FlipAngle": 150,
+           "SidecarFilename": "004_x.json"}
 CRITERIA = [
     {"SeriesDescription": "*TSE*"}, {"SeriesDescription": "*tse*"}, {"SeriesDescription": "T2_TSE_[st]ag"},
     {"SeriesDescription": "T2?TSE*"}, {"ImageType": ["ORIGINAL", "PRIMARY", "*", "*", "*"]},
@@ -318,7 +324,8 @@ def test_criteria_match_as_dcm2bids_matches(settings):
     theirs = sidecar_module.SidecarPairing([], [], **settings)
     rules = rules_from_dict({"descriptions": [], **settings})
     criteria = CRITERIA if settings.get("search_method") != "re" else [
-        {"SeriesDescription": "T2_.*"}, {"SeriesDescription": "tse"}, {"ImageType": ["ORIG.*", "PRIMARY", ".*", "ND", ".*"]}]
+        {"SeriesDescription": "T2_.*"}, {"SeriesDescription": "tse"},
+        {"ImageType": ["ORIG.*", "PRIMARY", ".*", "ND", ".*"]}]
     for criterion in criteria:
         assert criteria_match(SIDECAR, criterion, rules) == theirs.isLink(SIDECAR, criterion), criterion
 

@@ -137,8 +137,8 @@ def _list_match(name: Any, pattern: Any, rules: Rules) -> bool:
 def _number_match(name: Any, pattern: dict) -> bool:
     """``{"btw": [a, b]}`` (open), ``btwe`` (closed), ``gt``/``ge``/``lt``/``le``; anything unreadable: no match.
 
-    >>> _number_match(0.089, {"btw": [0.05, 0.2]}), _number_match(0.2, {"btw": [0.05, 0.2]}), _number_match(0.2, {"btwe": [0.05, 0.2]})
-    (True, False, True)
+    >>> [_number_match(v, {op: [0.05, 0.2]}) for v, op in ((0.089, "btw"), (0.2, "btw"), (0.2, "btwe"))]
+    [True, False, True]
     >>> _number_match("3", {"ge": 3}), _number_match(None, {"lt": 1}), _number_match(2, {"lt": [3]})
     (True, False, True)
     """
@@ -173,10 +173,11 @@ def criteria_match(data: dict, criteria: dict, rules: Rules) -> bool:
     """Whether a sidecar (``data``) meets every criterion.
 
     >>> side = {"SeriesDescription": "t1_mprage", "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"], "EchoTime": 0.0029}
-    >>> criteria_match(side, {"SeriesDescription": "*mprage*", "ImageType": ["ORIGINAL", "PRIMARY", "*", "*"]}, Rules(()))
+    >>> criteria_match(side, {"SeriesDescription": "*mprage*", "ImageType": ["ORIGINAL", "PRIMARY", "*", "*"]},
+    ...                Rules(()))
     True
-    >>> criteria_match(side, {"EchoTime": {"btw": [0.05, 0.2]}}, Rules(())), criteria_match(side, {"ProtocolName": ""}, Rules(()))
-    (False, True)
+    >>> [criteria_match(side, c, Rules(())) for c in ({"EchoTime": {"btw": [0.05, 0.2]}}, {"ProtocolName": ""})]
+    [False, True]
     """
     for tag, pattern in criteria.items():
         name = data.get(tag, "")
@@ -202,7 +203,8 @@ def criteria_match(data: dict, criteria: dict, rules: Rules) -> bool:
 
 def matching(data: dict, rules: Rules) -> list[int]:
     """The indices of the descriptions whose criteria the sidecar ``data`` meets (dcm2bids converts it when one)."""
-    return [i for i, d in enumerate(rules.descriptions) if d.get("criteria") and criteria_match(data, d["criteria"], rules)]
+    return [i for i, d in enumerate(rules.descriptions)
+            if d.get("criteria") and criteria_match(data, d["criteria"], rules)]
 
 
 def _time(value: Any) -> Any:

@@ -114,7 +114,7 @@ def _dcm2niix(args: Sequence[str], files: Sequence[str | Path], src: Path, dst: 
 def warnings_of(stdout: str) -> list[str]:
     """dcm2niix's warnings (gantry tilt, missing or uneven slices, ...), as it words them.
 
-    >>> warnings_of("Found 3 DICOM file(s)\\nWarning: Missing images?\\nWarning: Patient Position (0018,5100) not specified")
+    >>> warnings_of("Found 3 DICOM file(s)\\nWarning: Missing images?\\nWarning: Patient Position not specified")
     ['Warning: Missing images?']
     """
     return [ln.strip() for ln in stdout.splitlines() if WORTH_SAYING.search(ln)]

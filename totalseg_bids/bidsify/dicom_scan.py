@@ -83,8 +83,8 @@ def _text(value) -> str:
 def _looks_like_dicom(head: bytes) -> bool | None:
     """True: a Part 10 file (``DICM`` preamble); None: maybe a bare data set (group 0008 first); False: not DICOM.
 
-    >>> _looks_like_dicom(b"\\0" * 128 + b"DICM"), _looks_like_dicom(b"\\x08\\x00\\x05\\x00"), _looks_like_dicom(b"README")
-    (True, None, False)
+    >>> [_looks_like_dicom(h) for h in (b"\\0" * 128 + b"DICM", b"\\x08\\x00\\x05\\x00", b"README")]
+    [True, None, False]
     """
     if head[128:132] == b"DICM":
         return True
@@ -161,7 +161,10 @@ def dicom_files(root: Path, unreadable: list[tuple[Path, str]] | None = None) ->
     """Every visible file below ``root`` (any name, any depth), sorted; folders that cannot be
     listed are added to ``unreadable`` with the reason."""
     found = []
-    on_error = (lambda exc: unreadable.append((Path(exc.filename), exc.strerror or str(exc)))) if unreadable is not None else None
+    def on_error(exc: OSError) -> None:
+        if unreadable is not None:
+            unreadable.append((Path(exc.filename), exc.strerror or str(exc)))
+
     for folder, dirs, files in os.walk(root, onerror=on_error):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         found += [Path(folder) / f for f in files if not f.startswith(".")]

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from ..core.bids import BidsName, subject_dir
 from ..core.errors import InputError
 
 
@@ -132,8 +133,6 @@ def image_target(sub: str, suffix: str, entities: Mapping[str, str] | None = Non
     >>> image_target("001", "T2w", {"acq": "SPACE"})
     'sub-001/anat/sub-001_acq-SPACE_T2w.nii.gz'
     """
-    from ..core.bids import BidsName, subject_dir
-
     name = BidsName((("sub", sub), *(entities or {}).items()), suffix)
     return (subject_dir(name) / name.filename).as_posix()
 
@@ -144,8 +143,6 @@ def label_target(image: str, label: str, kind: str, naming: str) -> str:
     >>> label_target("sub-1/anat/sub-1_T2w.nii.gz", "spine", "dseg", "neuropoly")
     'derivatives/labels/sub-1/anat/sub-1_T2w_label-spine_dseg.nii.gz'
     """
-    from ..core.bids import BidsName
-
     name = BidsName.parse(Path(image).name).derivative(label, kind=kind, naming=naming)
     return (Path("derivatives/labels") / Path(image).parent / name.filename).as_posix()
 

@@ -179,7 +179,7 @@ def plan(root: Path, opts) -> Plan:
         items += got
         rows += table
         skipped += [_row(images[i], root, "unmatched", reason=r, volume=name) for (i, name), r in left.items()]
-    for i, (sub, _, source) in placed.items():
+    for sub, _, source in placed.values():
         people[sub] = {"participant_id": f"sub-{sub}", "source_id": source}
     masks, sets_left = _structure_sets(others, items, images, opts, root)
     skipped += sets_left + _stray_rows(strays, root) + [

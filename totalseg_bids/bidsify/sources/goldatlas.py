@@ -1,9 +1,11 @@
 """Gold Atlas male pelvis: ``<site>_<nn>_P/`` folders of mixed DICOM files.
 
-Series are told apart by SeriesInstanceUID and named from Modality and
-SeriesDescription (CT, the CT deformed to MR as ``acq-deformed``, MR T1 and
-T2); ``--config`` rules come first, as for ``--source dicom``. Every ROI of
-each RTSTRUCT becomes a binary mask on the series its contours reference.
+Series are told apart by SeriesInstanceUID (the series code of ``--source
+dicom``) and named from Modality and SeriesDescription on their headers (CT,
+the CT deformed to MR as ``acq-deformed``, MR T1 and T2): the first rule
+that matches names a series; ``--config`` descriptions are tried before the
+built-in rules. Every ROI of each RTSTRUCT becomes a binary mask on the
+series its contours reference.
 """
 
 from __future__ import annotations
@@ -14,9 +16,9 @@ import re
 from pathlib import Path
 
 from ...core.errors import InputError, UsageError
-from ..rtstruct import structure_items
 from ..dicom_scan import scan
 from ..plan import Item, Plan, image_target
+from ..rtstruct import structure_items
 
 FOLDER_RE = re.compile(r"^(\d+)_(\d+)_P$")
 RULES = [
@@ -93,7 +95,8 @@ def plan(root: Path, opts) -> Plan:
             rule = match_rule(entry.tags, rules)
             if rule is None:
                 raise InputError(f"no rule names series {entry.tags['SeriesDescription']!r} "
-                                 f"({entry.tags['Modality']})", entry.files[0], "add a description to --config rules.json")
+                                 f"({entry.tags['Modality']})", entry.files[0],
+                                 "add a description to --config rules.json")
             uid = entry.tags["SeriesInstanceUID"]
             images[uid] = Item(str(folder), image_target(sub, rule["suffix"], entities_of(rule)), kind="dicom",
                                extra_sources=tuple(map(str, entry.files)), sidecar={"SeriesInstanceUID": uid})

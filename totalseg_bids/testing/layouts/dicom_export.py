@@ -97,25 +97,26 @@ def series_plan(index: int) -> list[tuple[str, str, str, dict]]:
     """(folder, modality key, transfer syntax, tags) of patient ``index``'s image series."""
     ct = {"SOPClassUID": CT_SOP, "Modality": "CT", "RescaleIntercept": 0, "RescaleSlope": 1}
     mr = {"SOPClassUID": MR_SOP, "Modality": "MR", "MagneticFieldStrength": 3}
+    m_nd = ["ORIGINAL", "PRIMARY", "M", "ND"]
+    timed = lambda t: {"SeriesTime": t, "AcquisitionTime": t}  # noqa: E731
     return [
         ("SE000001", "CT", "JPEG2000Lossless", {**ct, "SeriesNumber": 2, "SeriesDescription": "Pelvis 2.0 Br40",
-                                                "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"], "SeriesTime": "120100",
-                                                "AcquisitionTime": "120100", "ProtocolName": "Pelvis"}),
+                                                "ImageType": ["ORIGINAL", "PRIMARY", "AXIAL"], **timed("120100"),
+                                                "ProtocolName": "Pelvis"}),
         ("SE000002", "T2w", "JPEGLSLossless", {**mr, "SeriesNumber": 3, "SeriesDescription": "t2_tse_sag",
-                                               "ProtocolName": "t2_tse_sag", "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"],
-                                               "EchoTime": 89, "RepetitionTime": 3500, "SeriesTime": "121000",
-                                               "AcquisitionTime": "121000"}),
+                                               "ProtocolName": "t2_tse_sag", "ImageType": m_nd, "EchoTime": 89,
+                                               "RepetitionTime": 3500, **timed("121000")}),
         ("SE000003", "T1w", "RLELossless", {**mr, "SeriesNumber": 4, "SeriesDescription": "t1_tse_sag",
-                                            "ProtocolName": "t1_tse_sag", "ImageType": ["ORIGINAL", "PRIMARY", "M", "ND"],
-                                            "EchoTime": 11, "RepetitionTime": 600, "SeriesTime": "122000",
-                                            "AcquisitionTime": "122000"}),
-        ("SE000004", "scout", "DeflatedExplicitVRLittleEndian", {**ct, "SeriesNumber": 1, "SeriesDescription": "Topogram",
-                                                                 "ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"],
-                                                                 "SeriesTime": "115900", "AcquisitionTime": "115900"}),
+                                            "ProtocolName": "t1_tse_sag", "ImageType": m_nd, "EchoTime": 11,
+                                            "RepetitionTime": 600, **timed("122000")}),
+        ("SE000004", "scout", "DeflatedExplicitVRLittleEndian", {
+            **ct, "SeriesNumber": 1, "SeriesDescription": "Topogram", "ImageType": ["ORIGINAL", "PRIMARY", "LOCALIZER"],
+            **timed("115900")}),
         ("SE000005", "MPR", "ExplicitVRBigEndian", {**ct, "SeriesNumber": 5, "SeriesDescription": "Pelvis cor MPR",
-                                                    "ImageType": ["DERIVED", "SECONDARY", "MPR"], "SeriesTime": "123000"}),
+                                                    "ImageType": ["DERIVED", "SECONDARY", "MPR"],
+                                                    "SeriesTime": "123000"}),
         ("SE000006", "stray", "ExplicitVRLittleEndian", {**mr, "SeriesNumber": 99, "ImageType": ["ORIGINAL", "PRIMARY"],
-                                                         "SeriesTime": "124000", "AcquisitionTime": "124000"}),
+                                                         **timed("124000")}),
     ]
 
 
