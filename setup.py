@@ -24,10 +24,11 @@ extras = {
     "augment": ["albumentations>=2.0"],
     # what `python -m benchmarks` compares against beyond the above: zlib-ng's DEFLATE, the cohort plot
     "bench": ["zlib-ng>=0.4", "matplotlib>=3.5"],
-    # dcm2bids: the reference bidsify's DICOM naming is tested against; pylibjpeg-openjpeg and pyjpegls:
-    # pydicom's JPEG 2000 / JPEG-LS encoders, for the compressed DICOM exports the tests write
+    # dcm2bids: the reference bidsify's DICOM naming is tested against; pylibjpeg-openjpeg, pyjpegls and
+    # python-gdcm: JPEG 2000, JPEG-LS and JPEG Lossless encoders for the compressed DICOM exports the tests write
     "test": ["pytest>=7", "hypothesis>=6", "pybids>=0.16", "nilearn>=0.10", "bids-validator-deno>=2",
-             "psutil>=5", "dcm2bids>=3.2", "pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.2", "pyjpegls>=1.3"],
+             "psutil>=5", "dcm2bids>=3.2", "pylibjpeg>=2.0", "pylibjpeg-openjpeg>=2.2", "pyjpegls>=1.3",
+             "python-gdcm>=3.0"],
 }
 #: every stage module gets a console script ``totalseg-bids-<stage>`` (underscores as dashes)
 STAGES = ["bidsify", "segment_ct", "register", "init_data_config", "convert_config_to_nnunet", "predict",

@@ -363,3 +363,39 @@ def test_readme_dicom_export_block_runs_as_written(tmp_path):
         f"sub-PA00000{n}_{s}.nii.gz" for n in (1, 2) for s in ("CT", "acq-sag_T1w", "acq-sag_T2w"))
     shown = readme.split("The table of the last dry run")[1].split("```text\n")[1].split("\n...")[0]
     assert all(line in proc.stderr for line in shown.splitlines())
+
+
+def test_pydicom_shipped_files(tmp_path, capsys):
+    """Real files pydicom ships: CT_small converts to its own values (rescale included); MR_small's JPEG 2000
+    and RLE copies (one SeriesInstanceUID, the same instance) give one slice, dcm2niix's duplicate removal
+    reported; MR_truncated is refused, the file named in dcm2niix's words."""
+    from pydicom.data import get_testdata_file
+    from pydicom.pixels import apply_modality_lut
+
+    src, broken = tmp_path / "src", tmp_path / "broken"
+    for folder, name in ((src / "ct", "CT_small.dcm"), (src / "mr1", "MR_small_jp2klossless.dcm"),
+                         (src / "mr2", "MR_small_RLE.dcm"), (broken / "mr", "MR_truncated.dcm")):
+        folder.mkdir(parents=True)
+        shutil.copyfile(get_testdata_file(name, download=False), folder / "IM1")
+    code, records, err = run(capsys, "--source", "dicom", "--in", src, "--out", tmp_path / "b", "--keep-derived",
+                             "--config", _catch_all(tmp_path))
+    assert code == 0, err
+    ct = pydicom.dcmread(src / "ct" / "IM1")
+    written = {Path(r["path"]).name: r for r in records if r.get("kind") == "dicom"}
+    assert sorted(written) == [f"sub-{ct.PatientID}_T1w.nii.gz", "sub-4MR1_T1w.nii.gz"]
+    assert any("DUPLICATES REMOVED" in w for w in written["sub-4MR1_T1w.nii.gz"]["warnings"])
+    img = nib.load(written[f"sub-{ct.PatientID}_T1w.nii.gz"]["path"])
+    values = np.asarray(apply_modality_lut(ct.pixel_array, ct), float)
+    assert img.shape[:2] == (ct.Columns, ct.Rows)
+    np.testing.assert_array_equal(np.sort(img.get_fdata().ravel()), np.sort(values.ravel()))
+    code, records, err = run(capsys, "--source", "dicom", "--in", broken, "--out", tmp_path / "c", "--keep-derived")
+    assert code == 0, err
+    (skip,) = [r for r in records if r["status"] == "unconverted"]
+    assert "not large enough" in skip["reason"] and str(broken / "mr" / "IM1") in skip["reason"]
+
+
+def _catch_all(tmp_path: Path) -> Path:
+    config = tmp_path / "all.json"
+    config.write_text(json.dumps({"descriptions": [
+        {"datatype": "anat", "suffix": "T1w", "criteria": {"SeriesNumber": {"ge": 0}}}]}), encoding="utf-8")
+    return config

@@ -2,14 +2,14 @@
 
 Per patient folder (``PA<n>/ST<n>/SE<n>/IM<n>``, no file extensions): a CT
 series in JPEG 2000 Lossless, an oblique MR T2 series in JPEG-LS Lossless, an
-MR T1 series in RLE Lossless, a deflated CT scout (localizer), a derived MPR
-reformat in big-endian byte order and a stray single-slice MR without
-SeriesDescription; beside them the RTSTRUCT, RTPLAN, RTDOSE and SR objects
+MR T1 series in JPEG Lossless (process 14), a deflated CT scout (localizer), a
+derived MPR reformat in big-endian byte order and a stray single-slice MR
+without SeriesDescription in RLE Lossless; beside them the RTSTRUCT, RTPLAN, RTDOSE and SR objects
 pydicom ships, a ``DICOMDIR`` and a ``README.txt``. De-identified
 (the default): PatientID, PatientName, StudyInstanceUID and
 SeriesInstanceUID empty. Slices are written with pydicom from the phantom
 anatomy; the compressed ones need pydicom's encoders (pylibjpeg-openjpeg,
-pyjpegls), as the ``test`` extra installs.
+pyjpegls) and GDCM (python-gdcm), as the ``test`` extra installs.
 """
 
 from __future__ import annotations
@@ -56,6 +56,8 @@ def _encode(ds, syntax: str) -> None:
     from pydicom import uid
 
     target = getattr(uid, syntax)
+    if target == uid.JPEGLosslessSV1:
+        return  # pydicom has no encoder for it: GDCM transcodes the written file (_jpeg_lossless)
     if target in (uid.JPEG2000Lossless, uid.JPEGLSLossless, uid.RLELossless):
         ds.compress(target)
     elif target == uid.ExplicitVRBigEndian:
@@ -63,6 +65,24 @@ def _encode(ds, syntax: str) -> None:
         ds.file_meta.TransferSyntaxUID = target
     else:
         ds.file_meta.TransferSyntaxUID = target
+
+
+def _jpeg_lossless(path: Path) -> None:
+    """Re-encode a written file as JPEG Lossless (process 14, selection value 1) with GDCM."""
+    import gdcm
+
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(path))
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.JPEGLosslessProcess14_1))
+    if not reader.Read() or not (change.SetInput(reader.GetImage()) or change.Change()):
+        raise RuntimeError(f"GDCM could not re-encode {path}")
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(path))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    if not writer.Write():
+        raise RuntimeError(f"GDCM could not write {path}")
 
 
 def write_series(data: np.ndarray, affine: np.ndarray, folder: Path, tags: dict, syntax: str = "ExplicitVRLittleEndian",
@@ -82,6 +102,8 @@ def write_series(data: np.ndarray, affine: np.ndarray, folder: Path, tags: dict,
         _encode(ds, syntax)
         path = folder / f"IM{first + k:05d}"
         dcmwrite(path, ds, enforce_file_format=True)  # encoded as the file meta's transfer syntax says
+        if syntax == "JPEGLosslessSV1":
+            _jpeg_lossless(path)
         paths.append(path)
     return paths
 
@@ -106,7 +128,7 @@ def series_plan(index: int) -> list[tuple[str, str, str, dict]]:
         ("SE000002", "T2w", "JPEGLSLossless", {**mr, "SeriesNumber": 3, "SeriesDescription": "t2_tse_sag",
                                                "ProtocolName": "t2_tse_sag", "ImageType": m_nd, "EchoTime": 89,
                                                "RepetitionTime": 3500, **timed("121000")}),
-        ("SE000003", "T1w", "RLELossless", {**mr, "SeriesNumber": 4, "SeriesDescription": "t1_tse_sag",
+        ("SE000003", "T1w", "JPEGLosslessSV1", {**mr, "SeriesNumber": 4, "SeriesDescription": "t1_tse_sag",
                                             "ProtocolName": "t1_tse_sag", "ImageType": m_nd, "EchoTime": 11,
                                             "RepetitionTime": 600, **timed("122000")}),
         ("SE000004", "scout", "DeflatedExplicitVRLittleEndian", {
@@ -115,7 +137,7 @@ def series_plan(index: int) -> list[tuple[str, str, str, dict]]:
         ("SE000005", "MPR", "ExplicitVRBigEndian", {**ct, "SeriesNumber": 5, "SeriesDescription": "Pelvis cor MPR",
                                                     "ImageType": ["DERIVED", "SECONDARY", "MPR"],
                                                     "SeriesTime": "123000"}),
-        ("SE000006", "stray", "ExplicitVRLittleEndian", {**mr, "SeriesNumber": 99, "ImageType": ["ORIGINAL", "PRIMARY"],
+        ("SE000006", "stray", "RLELossless", {**mr, "SeriesNumber": 99, "ImageType": ["ORIGINAL", "PRIMARY"],
                                                          **timed("124000")}),
     ]
 
