@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -59,6 +61,25 @@ def bidsify(source: str, root: Path, out: Path, options: BidsifyOptions | None =
     root, out = Path(root).resolve(), Path(out).resolve()
     if out == root or root in out.parents:
         raise UsageError("--out lies inside --in", out, "write the BIDS dataset outside the source tree")
+    work = None if options.dry_run or _has_files(out) else out.parent / f".{out.name}.bidsify-tmp"
+    if work is not None:  # a new output: DICOM series are converted once, while they are planned
+        shutil.rmtree(work, ignore_errors=True)  # what an interrupted run left
+        out.parent.mkdir(parents=True, exist_ok=True)
+        options = replace(options, work_dir=work)
+    try:
+        return _bidsify(source, root, out, options)
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def _has_files(folder: Path) -> bool:
+    """Whether ``folder`` holds anything (a resumed conversion plans with sidecars only, converting
+    just what is missing)."""
+    return folder.is_dir() and any(folder.iterdir())
+
+
+def _bidsify(source: str, root: Path, out: Path, options: BidsifyOptions) -> list[dict]:
     plan = make_plan(source, root, options)
     if options.dry_run:
         log.info("planned conversion, nothing written:\n%s",

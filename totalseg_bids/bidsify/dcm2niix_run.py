@@ -120,12 +120,14 @@ def warnings_of(stdout: str) -> list[str]:
     return [ln.strip() for ln in stdout.splitlines() if WORTH_SAYING.search(ln)]
 
 
-def series_sidecars(files: Sequence[str | Path], prefix: str) -> tuple[list[tuple[str, dict]], list[str]]:
-    """``([(volume name, dcm2niix sidecar)], dcm2niix's warnings)`` of one series, no image written."""
+def series_sidecars(files: Sequence[str | Path], prefix: str, keep: Path | None = None
+                    ) -> tuple[list[tuple[str, dict]], list[str]]:
+    """``([(volume name, dcm2niix sidecar)], dcm2niix's warnings)`` of one series: sidecars only, or with
+    ``keep`` (a scratch folder) the volumes too, converted once and left in ``keep/<prefix>/``."""
     with tempfile.TemporaryDirectory(prefix="tsb-dcm-") as tmp:
-        src, dst = Path(tmp) / "in", Path(tmp) / "out"
-        dst.mkdir()
-        proc = _dcm2niix(SIDECAR_ARGS, files, src, dst, prefix)
+        src, dst = Path(tmp) / "in", (keep / prefix if keep else Path(tmp) / "out")
+        dst.mkdir(parents=True, exist_ok=True)
+        proc = _dcm2niix(ARGS if keep else SIDECAR_ARGS, files, src, dst, prefix)
         found = []
         for side in sorted(dst.glob("*.json")):
             try:
@@ -135,10 +137,11 @@ def series_sidecars(files: Sequence[str | Path], prefix: str) -> tuple[list[tupl
     return found, [_named(w, src, files, prefix) for w in warnings_of(proc.stdout)]
 
 
-def sidecars_of(series: list[tuple[Sequence[str | Path], str]], jobs: int | None = None) -> list[tuple]:
+def sidecars_of(series: list[tuple[Sequence[str | Path], str]], jobs: int | None = None,
+                keep: Path | None = None) -> list[tuple]:
     """:func:`series_sidecars` of many series, ``jobs`` dcm2niix processes at a time."""
     with ThreadPoolExecutor(max_workers=max(1, jobs or os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda s: series_sidecars(*s), series))
+        return list(pool.map(lambda s: series_sidecars(*s, keep=keep), series))
 
 
 def _named(text: str, links: Path, files: Sequence[str | Path], prefix: str) -> str:
@@ -170,18 +173,21 @@ def _world_true(outputs: list[Path], name: str | None) -> list[Path]:
 
 
 def convert_series(item: Item, target: Path) -> list[str]:
-    """Convert one series into ``target`` (atomic rename from a scratch folder beside it) and return
-    dcm2niix's warnings. ``item.output`` names the volume to keep when dcm2niix makes several; the
-    sidecar gets ``item.sidecar`` on top (a None value removes the field)."""
-    prefix = item.output.split("_")[0] if item.output else "s0000"
+    """Convert one series into ``target`` (atomic rename from a scratch folder on its file system) and
+    return dcm2niix's warnings. ``item.output`` names the volume to keep when dcm2niix makes several,
+    or is the absolute path (no extension) of the volume converted while planning; the sidecar gets
+    ``item.sidecar`` on top (a None value removes the field)."""
+    ready = item.output is not None and Path(item.output).is_absolute()
+    name = Path(item.output).name if item.output else None
+    prefix = name.split("_")[0] if name else "s0000"
     with tempfile.TemporaryDirectory(prefix=".tmp-dcm-", dir=target.parent) as tmp:
-        src, dst = Path(tmp) / "in", Path(tmp) / "out"
-        dst.mkdir()
-        proc = _dcm2niix(ARGS, item.extra_sources, src, dst, prefix)
+        src, dst = Path(tmp) / "in", (Path(item.output).parent if ready else Path(tmp) / "out")
+        dst.mkdir(exist_ok=True)
+        stdout = "" if ready else _dcm2niix(ARGS, item.extra_sources, src, dst, prefix).stdout
         outputs = sorted(dst.glob("*.nii.gz"))
-        chosen = _world_true(outputs, item.output)
+        chosen = _world_true(outputs, name)
         if len(chosen) != 1:
-            why = next(iter(warnings_of(proc.stdout)), "") or (proc.stdout.strip().splitlines() or ["no output"])[-1]
+            why = next(iter(warnings_of(stdout)), "") or (stdout.strip().splitlines() or ["no output"])[-1]
             raise InputError(f"dcm2niix made {len(outputs)} volumes from the series "
                              f"({_named(why, src, item.extra_sources, prefix)[:200]})", item.source,
                              "re-copy the series' files from the original or remove the series")
@@ -195,4 +201,4 @@ def convert_series(item: Item, target: Path) -> list[str]:
         side.pop(key, None) if value is None else side.__setitem__(key, value)
     side["Sources"] = side.get("Sources") or [Path(item.source).resolve().as_uri()]
     atomic_write_json(sidecar_path(target), side)
-    return [_named(w, src, item.extra_sources, prefix) for w in warnings_of(proc.stdout)]
+    return [*item.notes, *(_named(w, src, item.extra_sources, prefix) for w in warnings_of(stdout))]

@@ -45,9 +45,12 @@ class BidsifyOptions(BatchOptions):
     naming: str = "neuropoly"
     dry_run: bool = False
     command: str = ""
+    #: dicom: a scratch folder (on the output's file system) where series are converted once while they
+    #: are planned, instead of a sidecar pass first; set by :func:`~totalseg_bids.bidsify.bidsify` for a new output
+    work_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        normalise_fields(self, tuples=("classes", "spacing"), paths=("config",))
+        normalise_fields(self, tuples=("classes", "spacing"), paths=("config", "work_dir"))
         if self.mr_suffix not in (None, *MR_SUFFIXES) or self.naming not in NAMINGS:
             raise UsageError(f"unknown --mr-suffix {self.mr_suffix!r} or --naming {self.naming!r}", None,
                              f"use --mr-suffix {'|'.join(MR_SUFFIXES)} and --naming {'|'.join(NAMINGS)}")

@@ -28,6 +28,7 @@ class Item:
     select: int | None = None  # keep only this label value (binary mask)
     extra_sources: tuple[str, ...] = ()
     output: str | None = None  # dicom: which of the volumes dcm2niix makes from the files this item is
+    notes: tuple[str, ...] = ()  # dicom: dcm2niix's warnings when it converted the series while planning
 
 
 @dataclass

@@ -104,7 +104,7 @@ def _row(series: Series, root: Path, result: str, **extra) -> dict:
 def _volumes(images: list[Series], placed: dict, opts) -> tuple[dict[tuple, list], dict[int, str]]:
     """dcm2niix's sidecars of every placed series, grouped by participant (subject, session)."""
     order = sorted(placed)
-    found = sidecars_of([(images[i].files, f"s{i:04d}") for i in order], opts.jobs)
+    found = sidecars_of([(images[i].files, f"s{i:04d}") for i in order], opts.jobs, opts.work_dir)
     groups: dict[tuple, list] = {}
     empty: dict[int, str] = {}
     for i, (sidecars, warnings) in zip(order, found):
@@ -115,7 +115,8 @@ def _volumes(images: list[Series], placed: dict, opts) -> tuple[dict[tuple, list
             continue
         sub, ses, _ = placed[i]
         for name, side in sidecars:
-            groups.setdefault((sub, ses), []).append(((i, name), {**side, "SidecarFilename": f"{name}.json"}))
+            key = (i, str(opts.work_dir / f"s{i:04d}" / name) if opts.work_dir else name, tuple(warnings))
+            groups.setdefault((sub, ses), []).append((key, {**side, "SidecarFilename": f"{name}.json"}))
     return groups, empty
 
 
@@ -130,13 +131,14 @@ def _participant_items(sub: str, ses: str, volumes: list, images: list[Series], 
     changes = sidecar_changes(acquisitions, directory, rules)
     items, rows = [], []
     for acq in acquisitions:
-        i, name = acq.key
+        i, output, warnings = acq.key
         s = images[i]
         target = f"{directory}/{acq.datatype}/{acq.stem}.nii.gz"
         items.append(Item(s.folder_path(), target, kind="dicom", extra_sources=tuple(map(str, s.files)),
-                          output=name, sidecar=changes[acq.key]))
-        rows.append(_row(s, root, target, volume=name))
-    return items, rows, left
+                          output=output, sidecar=changes[acq.key],
+                          notes=warnings if Path(output).is_absolute() else ()))
+        rows.append(_row(s, root, target, volume=output))
+    return items, rows, {(i, output): why for (i, output, _), why in left.items()}
 
 
 def _structure_sets(others: list[Series], items: list[Item], images: list[Series], opts, root: Path
@@ -144,7 +146,7 @@ def _structure_sets(others: list[Series], items: list[Item], images: list[Series
     """Masks of the RTSTRUCTs whose image series is converted as one volume; the other sets are listed."""
     by_uid: dict[str, list[Item]] = {}
     for item in items:
-        i = int(item.output[1:5]) if item.output else -1
+        i = int(Path(item.output).name[1:5]) if item.output else -1
         if 0 <= i < len(images) and images[i].tags["SeriesInstanceUID"]:
             by_uid.setdefault(images[i].tags["SeriesInstanceUID"], []).append(item)
     single = {uid: found[0] for uid, found in by_uid.items() if len(found) == 1}
@@ -178,7 +180,8 @@ def plan(root: Path, opts) -> Plan:
         got, table, left = _participant_items(sub, ses, volumes, images, rules, root)
         items += got
         rows += table
-        skipped += [_row(images[i], root, "unmatched", reason=r, volume=name) for (i, name), r in left.items()]
+        skipped += [_row(images[i], root, "unmatched", reason=r, volume=Path(name).name)
+                    for (i, name), r in left.items()]
     for sub, _, source in placed.values():
         people[sub] = {"participant_id": f"sub-{sub}", "source_id": source}
     masks, sets_left = _structure_sets(others, items, images, opts, root)
