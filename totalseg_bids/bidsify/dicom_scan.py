@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import re
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,6 +41,8 @@ NON_IMAGE_MODALITY = {"RTSTRUCT": "structure set", "RTPLAN": "radiotherapy plan"
                       "RTRECORD": "treatment record", "RTIMAGE": "portal image", "SR": "structured report",
                       "PR": "presentation state", "KO": "key object selection", "DOC": "encapsulated document",
                       "SEG": "segmentation object", "REG": "registration object", "OT": "other"}
+#: threads reading headers at once (the scan is bound by file system latency, not by CPU)
+READERS = 8
 LOCALIZER_RE = re.compile(r"locali[sz]er|scout|topogram|surview|survey", re.I)
 
 
@@ -171,17 +174,25 @@ def dicom_files(root: Path, unreadable: list[tuple[Path, str]] | None = None) ->
     return sorted(found)
 
 
+def _header_or_error(path: Path) -> dict[str, str] | None | OSError:
+    try:
+        return read_header(path)
+    except OSError as exc:
+        return exc
+
+
 def scan(files: list[Path], unreadable: list[tuple[Path, str]] | None = None) -> tuple[list[Series], list[Path]]:
     """The series among ``files`` (in the order of their first file) and the files that are not DICOM;
     files that cannot be opened are added to ``unreadable`` with the reason."""
     series: dict[tuple, Series] = {}
     strays = []
-    for path in files:
-        try:
-            tags = read_header(path)
-        except OSError as exc:
+    # reading headers waits on the disk more than on Python: a few threads overlap those waits
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        headers = list(pool.map(_header_or_error, files))
+    for path, tags in zip(files, headers):
+        if isinstance(tags, OSError):
             if unreadable is not None:
-                unreadable.append((path, exc.strerror or str(exc)))
+                unreadable.append((path, tags.strerror or str(tags)))
             continue
         if tags is None:
             strays.append(path)
