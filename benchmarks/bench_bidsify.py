@@ -111,7 +111,7 @@ def _export_rows(ctx: Context, mod, exe: str, src: Path, size: str, repeats: int
     ctx.add(Row(bench, size, "ours: bidsify --source dicom, in process", res["ours"], ours=True,
                 note=f"{n} series named, 2 strays listed; per export"))
     ctx.add(Row(bench, size, "dcm2niix alone on the whole tree (one call, what a user runs)", res["tree"],
-                note="converts the SR-less series only; no BIDS names, no sidecar edits"))
+                note="the 20 image series; no BIDS names, no skip list, no sidecar edits"))
     ctx.add(Row(bench, size, "ours, part: header scan + dcm2niix -b o sidecar pass (plans a resumed run)", res["parts"],
                 note=f"header scan alone {float(ctx.tmp.joinpath('scan_s').read_text()):.2f} s in the last round"))
 
