@@ -26,7 +26,7 @@ def get_parser() -> argparse.ArgumentParser:
                    help="synthrad2023: MR contrast where the overview does not say")
     p.add_argument("--classes", nargs="+", default=None,
                    help="totalsegmentator: binary masks of these classes; mrspineseg: also 'sacrum' as a mask; "
-                        "goldatlas: only these ROIs (label names, e.g. sacrum)")
+                        "goldatlas, dicom: only these RTSTRUCT ROIs (label names, e.g. sacrum)")
     p.add_argument("--config", type=Path, default=None,
                    help="dicom: a dcm2bids 3 configuration, used as dcm2bids uses it (descriptions with datatype, "
                         "suffix, custom_entities, criteria on the dcm2niix sidecar, sidecar_changes, id; extractors); "
