@@ -15,6 +15,7 @@ import numpy as np
 import pydicom
 import pytest
 from conftest import assert_one_line_error
+from test_bidsify import series_volume as series_voxels
 from test_bidsify import tree_digest
 
 from totalseg_bids.bidsify import main
@@ -37,19 +38,6 @@ def run(capsys, *args) -> tuple[int, list[dict], str]:
     code = main([*map(str, args), "-j", "1"])
     out, err = capsys.readouterr()
     return code, [json.loads(line) for line in out.splitlines()], err
-
-
-def series_voxels(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A series as SimpleITK (GDCM) reads it, independently of dcm2niix: (i, j, k) data, RAS+ affine."""
-    import SimpleITK as sitk
-
-    from totalseg_bids.bidsify.geometry import sitk_affine
-
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(reader.GetGDCMSeriesFileNames(str(folder)))
-    img = reader.Execute()
-    return sitk.GetArrayFromImage(img).transpose(2, 1, 0), sitk_affine(img.GetDirection(), img.GetSpacing(),
-                                                                     img.GetOrigin())
 
 
 def assert_same_image(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
