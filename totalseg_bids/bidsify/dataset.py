@@ -45,7 +45,8 @@ def write_dataset_files(out: Path, plan: Plan, source: str, command: str) -> Non
                            else f"{c} as given by the source dataset's overview"} for c in sorted(columns)})
     atomic_write_json(out / "code" / "bidsify.json", {
         "command": command, "source": source, "version": __version__, "parameters": plan.parameters,
-        "files": [{"source": i.source, "target": i.target} for i in plan.items]})
+        "files": [{"source": i.source, "target": i.target} for i in plan.items],
+        **({"series": plan.series} if plan.series else {}), "skipped": plan.skipped})
     if any(i.kind in ("label", "combine", "rtstruct") for i in plan.items):
         ensure_dataset_description(out / "derivatives" / "labels", "labels",
                                    f"labels shipped with the {source} dataset")

@@ -4,27 +4,38 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Literal, Sequence, get_args
 
-MR_SUFFIXES = ("T1w", "T2w")
+from ..core.bids import NAMINGS
+from ..core.errors import UsageError
+from ..core.options import BatchOptions, normalise_fields
+from .arrays import affine_from
+
+MrSuffix = Literal["T1w", "T2w"]
+MR_SUFFIXES: tuple[str, ...] = get_args(MrSuffix)
 
 
 @dataclass(frozen=True)
-class BidsifyOptions:
-    """Everything :func:`~totalseg_bids.bidsify.__main__.bidsify` takes besides the source name and the folders.
+class BidsifyOptions(BatchOptions):
+    """Everything :func:`~totalseg_bids.bidsify.bidsify` takes besides the source name and the folders.
 
     Each layout reads the fields it knows: ``mr_suffix`` (synthrad2023 without
-    an overview), ``classes`` (totalsegmentator, mrspineseg, goldatlas),
-    ``config``/``subject_regex`` (dicom, goldatlas), ``pattern``,
-    ``label_pattern``, ``label_name``, ``suffix``, ``spacing``, ``orientation``
-    (pattern). ``naming`` names the label derivatives; ``dry_run`` plans and
-    writes nothing; ``command`` is recorded in ``code/bidsify.json``.
+    an overview), ``classes`` (totalsegmentator, mrspineseg, goldatlas, dicom),
+    ``config``/``subject_regex``/``session_regex``/``keep_derived`` (dicom;
+    goldatlas reads ``config``), ``pattern``, ``label_pattern``,
+    ``label_name``, ``suffix``, ``spacing``, ``orientation`` (pattern).
+    ``naming`` names the label derivatives; ``dry_run`` plans and writes
+    nothing; ``strict`` makes skipped series an error once the others are
+    written; ``command`` is recorded in ``code/bidsify.json``.
     """
 
-    mr_suffix: str | None = None
+    mr_suffix: MrSuffix | None = None
     classes: Sequence[str] | None = None
     config: Path | None = None
     subject_regex: str | None = None
+    session_regex: str | None = None
+    keep_derived: bool = False
+    strict: bool = False
     pattern: str | None = None
     label_pattern: str | None = None
     label_name: str = "mask"
@@ -32,16 +43,14 @@ class BidsifyOptions:
     spacing: Sequence[float] | None = None
     orientation: str = "RAS"
     naming: str = "neuropoly"
-    jobs: int | None = None
-    overwrite: bool | str = False
     dry_run: bool = False
     command: str = ""
+    #: dicom: a scratch folder (on the output's file system) where series are converted once while they
+    #: are planned, instead of a sidecar pass first; set by :func:`~totalseg_bids.bidsify.bidsify` for a new output
+    work_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        from ..core.bids import NAMINGS
-        from ..core.errors import UsageError
-        from .arrays import affine_from
-
+        normalise_fields(self, tuples=("classes", "spacing"), paths=("config", "work_dir"))
         if self.mr_suffix not in (None, *MR_SUFFIXES) or self.naming not in NAMINGS:
             raise UsageError(f"unknown --mr-suffix {self.mr_suffix!r} or --naming {self.naming!r}", None,
                              f"use --mr-suffix {'|'.join(MR_SUFFIXES)} and --naming {'|'.join(NAMINGS)}")

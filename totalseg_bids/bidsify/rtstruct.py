@@ -15,7 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.atomic import atomic_write_json
+from ..core.bids import sidecar_path
+from ..core.derivatives import generated_by
 from ..core.errors import GeometryError, InputError
+from ..core.nifti import save_mask
+from .plan import Item, label_target
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: a contour point may lie this far (in voxels) off its slice plane
@@ -94,7 +99,7 @@ def read_structure_set(path: str | Path):
     import pydicom
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, force=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
         raise InputError(f"cannot read the RTSTRUCT ({' '.join(str(exc).split())[:120]})", path,
                          "re-download the file or remove it from the input folder") from None
@@ -106,11 +111,6 @@ def read_structure_set(path: str | Path):
 def convert_rtstruct(item, out: Path, date: str) -> str:
     """Rasterise ROI ``item.sidecar['ROIName']`` onto the converted reference image."""
     import nibabel as nib
-
-    from ..core.atomic import atomic_write_json
-    from ..core.bids import sidecar_path
-    from ..core.derivatives import generated_by
-    from ..core.nifti import save_mask
 
     target, ref = Path(out) / item.target, Path(out) / item.reference
     name = item.sidecar["ROIName"]
@@ -130,3 +130,43 @@ def convert_rtstruct(item, out: Path, date: str) -> str:
                                      Description="RTSTRUCT contours filled on voxel centres (even-odd rule)")],
         **item.sidecar})
     return "converted"
+
+
+def referenced_series(ds) -> str | None:
+    """The SeriesInstanceUID an RTSTRUCT's contours were drawn on."""
+    for frame in ds.get("ReferencedFrameOfReferenceSequence", []):
+        for study in frame.get("RTReferencedStudySequence", []):
+            for series in study.get("RTReferencedSeriesSequence", []):
+                return str(series.SeriesInstanceUID)
+    return None
+
+
+def structure_items(files: list[Path], images: dict[str, Item], classes, naming: str
+                    ) -> tuple[list[Item], list[tuple[str, Path, str]]]:
+    """One mask item per ROI of every RTSTRUCT in ``files``, on the image item (``images``: by
+    SeriesInstanceUID) its contours reference; and ``(problem, file, fix)`` for each set that has none."""
+    items, problems = [], []
+    for path in files:
+        try:
+            ds = read_structure_set(path)
+        except InputError as exc:
+            problems.append((exc.problem, path, exc.fix or "remove the file"))
+            continue
+        ref = images.get(referenced_series(ds) or "")
+        if ref is None:
+            problems.append(("mask on no image: the RTSTRUCT references a series that is not in its folder", path,
+                             "put the RTSTRUCT beside the DICOM series its contours were drawn on"))
+            continue
+        # several structure sets (observers, consensus): the set's label tells their masks apart
+        suffix = "" if len(files) == 1 else f" {ds.get('StructureSetLabel', path.stem)}"
+        rois = {label_name(f"{r.ROIName}{suffix}"): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
+        missing = sorted(set(classes or ()) - set(rois))
+        if missing:
+            problems.append((f"no ROI {', '.join(missing)} in the structure set", path,
+                             f"choose --classes among {', '.join(sorted(rois))}"))
+            continue
+        items += [Item(str(path), label_target(ref.target, label, "seg", naming), kind="rtstruct",
+                       reference=ref.target, reference_source=ref.source,
+                       sidecar={"ROIName": name, "StructureSetLabel": str(ds.get("StructureSetLabel", ""))})
+                  for label, name in rois.items() if not classes or label in classes]
+    return items, problems

@@ -5,7 +5,7 @@ One writer per layout (``write(out, subjects, seed) -> Path``), used by
 """
 
 LAYOUTS = ("synthrad2023", "synthrad2025", "mrspineseg", "spider", "goldatlas", "totalsegmentator", "dicom",
-           "png-stack", "npy")
+           "dicom-export", "png-stack", "npy")
 
 
 def write_layout(name: str, out, subjects: int = 2, seed: int = 0):
@@ -20,6 +20,6 @@ def write_layout(name: str, out, subjects: int = 2, seed: int = 0):
         from . import arrays
 
         return (arrays.write_png if name == "png-stack" else arrays.write_npy)(out, subjects, seed)
-    module = "synthrad2023" if name == "synthrad2025" else name
+    module = "synthrad2023" if name == "synthrad2025" else name.replace("-", "_")
     writer = importlib.import_module(f"totalseg_bids.testing.layouts.{module}")
     return writer.write(out, subjects, seed, **({"variant": 2025} if name == "synthrad2025" else {}))

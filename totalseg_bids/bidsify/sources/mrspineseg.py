@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..core.errors import InputError
-from .plan import Item, Plan, by_number, files_matching, image_target, label_target, padded
+from ...core.errors import InputError
+from ..plan import Item, Plan, by_number, files_matching, image_target, label_target, padded
 
 #: published label table (SpineParseNet / PaddleSeg)
 LABELS = {1: "sacrum", 2: "L5", 3: "L4", 4: "L3", 5: "L2", 6: "L1", 7: "T12", 8: "T11", 9: "T10", 10: "T9",

@@ -13,8 +13,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..core.errors import InputError, UsageError
-from .plan import Item, Plan, image_target, label_target
+from ...core.errors import InputError, UsageError
+from ..plan import Item, Plan, image_target, label_target
 
 STACK_EXTS = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
 

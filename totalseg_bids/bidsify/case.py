@@ -1,4 +1,4 @@
-"""Per-file step: read one source, write its BIDS file and sidecar atomically."""
+"""One item: read its source, write its BIDS file and sidecar atomically (skipped when already complete)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,16 @@ from pathlib import Path
 
 import numpy as np
 
-from ..core.atomic import atomic_write_json
+from ..core.atomic import atomic_write_json, make_parent
 from ..core.bids import sidecar_path
 from ..core.derivatives import generated_by, write_dseg_tsv
 from ..core.errors import GeometryError, InputError
 from ..core.nifti import save_image, save_mask
-from .geometry import read_volume
+from .arrays import read_array
+from .dcm2niix_run import convert_series
+from .geometry import corner_world, read_volume
 from .plan import Item
+from .rtstruct import convert_rtstruct
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +32,6 @@ def is_done(target: Path) -> bool:
 def _label_affine(item: Item, data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, str | None]:
     """The affine a label is written with: its image's when the grids differ
     only slightly (a publisher's qform/sform drift), else an error."""
-    from .geometry import corner_world
-
     if item.reference_source is None:
         return affine, None
     ref_data, ref_affine, _ = read_volume(item.reference_source) if "grid" not in item.sidecar else (
@@ -51,22 +52,18 @@ def _label_affine(item: Item, data: np.ndarray, affine: np.ndarray) -> tuple[np.
     return ref_affine, note
 
 
-def convert_item(job: tuple[Item, str, str, bool]) -> str:
-    """Convert one item into ``out``; return ``converted``/``skipped`` (resume)."""
+def convert_item(job: tuple[Item, str, str, bool]) -> str | dict:
+    """Convert one item into ``out``; return ``converted``/``skipped`` (resume), or for a DICOM
+    series ``{"status": "converted", "warnings": [...]}`` with dcm2niix's warnings."""
     item, out, date, overwrite = job
     target = Path(out) / item.target
     if is_done(target) and not overwrite:
         return "skipped"
     if item.kind == "dicom":
-        from ..core.atomic import make_parent
-        from .dcm2niix_run import convert_series
-
         make_parent(target)
-        convert_series(item, target)
-        return "converted"
+        warnings = convert_series(item, target)
+        return {"status": "converted", "warnings": warnings} if warnings else "converted"
     if item.kind == "rtstruct":
-        from .rtstruct import convert_rtstruct
-
         return convert_rtstruct(item, Path(out), date)
     data, affine, header = _read(item)
     tool = generated_by("totalseg_bids.bidsify", Date=date)
@@ -123,8 +120,6 @@ def _read(item: Item):
     if grid is None:
         return read_volume(item.source)
     if item.source.lower().endswith((".npy", ".png", ".jpg", ".jpeg", ".tif", ".tiff")):
-        from .arrays import read_array
-
         data, affine = read_array([item.source, *item.extra_sources], grid["spacing"], grid["orientation"])
         return data, affine, None
     return read_volume(item.source)

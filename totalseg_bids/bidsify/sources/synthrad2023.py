@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from ..core.errors import InputError, UsageError
-from .plan import Item, Plan, files_matching, image_target, label_target
+from ...core.errors import InputError, UsageError
+from ..plan import Item, Plan, files_matching, image_target, label_target
 
 ID_RE = re.compile(r"^([12])(B|P|HN|TH|AB)([A-E])(\d{3})$")
 EXTS = (".nii.gz", ".mha")

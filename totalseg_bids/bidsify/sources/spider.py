@@ -6,8 +6,8 @@ import csv
 import re
 from pathlib import Path
 
-from ..core.errors import InputError
-from .plan import Item, Plan, image_target, label_target, padded
+from ...core.errors import InputError
+from ..plan import Item, Plan, image_target, label_target, padded
 
 NAME_RE = re.compile(r"^(\d+)_(t1|t2|t2_SPACE)\.mha$")
 SUFFIX = {"t1": ("T1w", {}), "t2": ("T2w", {}), "t2_SPACE": ("T2w", {"acq": "SPACE"})}

@@ -6,8 +6,8 @@ import csv
 import re
 from pathlib import Path
 
-from ..core.errors import InputError
-from .plan import Item, Plan, image_target, label_target
+from ...core.errors import InputError
+from ..plan import Item, Plan, image_target, label_target
 
 ID_RE = re.compile(r"^s\d{4}$")
 
