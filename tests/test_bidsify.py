@@ -123,7 +123,7 @@ def test_goldatlas_series_split_and_rtstruct_filled_on_the_ct(layouts, tmp_path)
     ROI filled onto the CT it references, in patient coordinates."""
     from totalseg_bids.core.nifti import Grid, dice
     from totalseg_bids.testing.layouts.common import subject
-    from totalseg_bids.testing.phantoms import phantom_grids
+    from totalseg_bids.testing.anatomy import phantom_grids
 
     import pydicom
 

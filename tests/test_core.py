@@ -221,7 +221,7 @@ def test_index(phantom_ds):
 
 def test_phantom_left_is_left():
     """RAS+: x grows towards the subject's right, so hip_left lies at negative x."""
-    from totalseg_bids.testing.phantoms import STRUCTURES, Anatomy
+    from totalseg_bids.testing.anatomy import STRUCTURES, Anatomy
 
     labels = Anatomy().labels(np.array([[-58.0, -18.0, 2.0], [58.0, -18.0, 2.0], [0.0, -30.0, -10.0]]))
     assert [STRUCTURES[v - 1] for v in labels] == ["hip_left", "hip_right", "sacrum"]

@@ -21,7 +21,8 @@ from conftest import assert_one_line_error
 from totalseg_bids import register as reg
 from totalseg_bids.core import errors
 from totalseg_bids.core.nifti import dice, load_label
-from totalseg_bids.testing.phantoms import STRUCTURES, misalignment_record
+from totalseg_bids.testing.anatomy import STRUCTURES
+from totalseg_bids.testing.phantoms import misalignment_record
 
 FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
 

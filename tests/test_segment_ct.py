@@ -30,6 +30,7 @@ from totalseg_bids.core.errors import BatchError, ExternalToolError
 from totalseg_bids.core.nifti import dice
 from totalseg_bids.core.parallel import Outcome
 from totalseg_bids.testing.phantoms import generate
+from totalseg_bids.totalsegmentator import load_class_map
 
 FAKE_TOOLS = Path(__file__).resolve().parent / "fake_tools"
 
@@ -298,10 +299,10 @@ def test_class_map_lookups(monkeypatch, caplog):
     """Unknown tasks are usage errors; without TotalSegmentator the classes go unchecked, said in a log line."""
     from totalseg_bids.core.errors import UsageError
 
-    assert "sacrum" in sc.load_class_map("total").values()
+    assert "sacrum" in load_class_map("total").values()
     with pytest.raises(UsageError, match="close: total"):
-        sc.load_class_map("totl")
+        load_class_map("totl")
     monkeypatch.setitem(sys.modules, "totalsegmentator.map_to_binary", None)
-    with caplog.at_level("INFO", logger="totalseg_bids.segment_ct"):
-        assert sc.load_class_map("total") is None
+    with caplog.at_level("INFO", logger="totalseg_bids.totalsegmentator"):
+        assert load_class_map("total") is None
     assert "not checked" in caplog.text

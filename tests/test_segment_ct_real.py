@@ -23,7 +23,8 @@ import pytest
 from conftest import assert_one_line_error
 from totalseg_bids.core.bids import label_value
 from totalseg_bids.core.nifti import dice
-from totalseg_bids.testing.phantoms import STRUCTURES, Anatomy, generate, make_affine, render, rotation_matrix
+from totalseg_bids.testing.anatomy import STRUCTURES, Anatomy, make_affine, render, rotation_matrix
+from totalseg_bids.testing.phantoms import generate
 from totalseg_fixtures import tiny_totalseg_home, totalseg_env  # noqa: F401 (fixture)
 
 #: Lowest sacrum Dice accepted for the tiny model (it gives about 0.88 on phantom CTs).
@@ -201,8 +202,7 @@ def test_weight_folders_read_from_the_installed_package(tmp_path, monkeypatch):
     """The builder and the up-front check agree with TotalSegmentator's own tables."""
     from totalsegmentator.map_tasks_config import TASK_CONFIGS, TASK_ID_WEIGHTS_CONFIGS
 
-    from totalseg_bids.totalsegmentator.tasks import missing_models, needed_models
-    from totalseg_bids.testing.tiny_totalseg import task_models
+    from totalseg_bids.totalsegmentator.tasks import missing_models, needed_models, task_models
 
     models = {m.task_id: m for m in task_models("total")}
     modes = TASK_CONFIGS["total"]["sub_modes"]

@@ -16,6 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from totalseg_bids.testing.tiny_totalseg import build
+from totalseg_bids.totalsegmentator import home_env
+
 #: Environment variable naming a folder that keeps the tiny weights between sessions.
 CACHE_ENV = "TOTALSEG_BIDS_TINY_WEIGHTS"
 TASKS = ("total", "total_mr")
@@ -26,17 +29,12 @@ BUILD_SECONDS: dict[str, float] = {}
 def totalseg_env(home: Path) -> dict:
     """Environment for a real TotalSegmentator run on the tiny weights (no usage statistics:
     the home's config.json turns them off; TOTALSEG_WEIGHTS_PATH would override the home)."""
-    env = {"TOTALSEG_HOME_DIR": str(home)}
-    if "TOTALSEG_WEIGHTS_PATH" in os.environ:
-        env["TOTALSEG_WEIGHTS_PATH"] = str(home / "nnunet" / "results")
-    return env
+    return home_env(home)
 
 
 @pytest.fixture(scope="session")
 def tiny_totalseg_home(tmp_path_factory) -> Path:
     """A TOTALSEG_HOME_DIR holding the tiny weights for ``total`` and ``total_mr``."""
-    from totalseg_bids.testing.tiny_totalseg import build
-
     if "home" not in _CACHE:
         home = Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else tmp_path_factory.mktemp("totalseg_home")
         t = time.perf_counter()

@@ -1,6 +1,6 @@
-"""``python -m totalseg_bids.phantoms``: the command line of :mod:`totalseg_bids.testing.phantoms`."""
+"""``python -m totalseg_bids.phantoms``: the command line of :mod:`totalseg_bids.testing.phantoms_cli`."""
 
-from .testing.phantoms import get_parser, main
+from .testing.phantoms_cli import get_parser, main
 
 __all__ = ["get_parser", "main"]
 

@@ -49,6 +49,9 @@ from ..core.bids import BidsName, subject_dir
 from ..core.errors import ExternalToolError, UsageError
 from ..core.options import options_from_args, resolve_options
 from ..evaluate import EvaluateOptions, evaluate_pair
+from ..nnunet.trainers import trainer_env
+from ..totalsegmentator import default_home, is_local_build, ready
+from .layouts.truth import write_ground_truth
 
 log = logging.getLogger(__name__)
 
@@ -144,8 +147,6 @@ class Demo:
         return self.out / "logs"
 
     def env(self) -> dict[str, str]:
-        from ..nnunet.trainers import trainer_env
-
         env = dict(os.environ)
         env.update({
             "nnUNet_raw": str(self.out / "nnUNet_raw"),
@@ -184,22 +185,6 @@ class Demo:
 
     def module(self, stage: str, *args: str | os.PathLike) -> list[str]:
         return [sys.executable, "-m", f"totalseg_bids.{stage}", *map(str, args)]
-
-
-def totalsegmentator_ready() -> tuple[bool, str]:
-    """Whether TotalSegmentator can run here: its program and its weights.
-
-    Weights live under ``TOTALSEG_WEIGHTS_PATH`` or
-    ``$TOTALSEG_HOME_DIR/nnunet/results`` (default ``~/.totalsegmentator``).
-    """
-    if shutil.which("TotalSegmentator") is None:
-        return False, "the TotalSegmentator program is not installed"
-    weights = os.environ.get("TOTALSEG_WEIGHTS_PATH")
-    home = Path(os.environ.get("TOTALSEG_HOME_DIR", Path.home() / ".totalsegmentator"))
-    folder = Path(weights) if weights else home / "nnunet" / "results"
-    if not any(folder.glob("Dataset*")) if folder.is_dir() else True:
-        return False, f"no TotalSegmentator weights in {folder} (run totalseg_download_weights, set TOTALSEG_HOME_DIR)"
-    return True, f"weights in {folder}"
 
 
 def tiny_weights_home() -> Path:
@@ -250,7 +235,7 @@ def _segment_ct_step(demo: Demo) -> None:
     ds = demo.dataset
     ts_device = flags.parse_device(demo.device, spelling="totalsegmentator")
     args = ["--path-img", ds, "--classes", "sacrum", "--fast", "--device", ts_device, "-j", 1]
-    ready, why = totalsegmentator_ready()
+    weights_ready, why = ready()
     if shutil.which("TotalSegmentator") is None:
         log.warning("TotalSegmentator cannot run here (%s): using the phantom's CT masks, which stand in "
                     "for TotalSegmentator output", why)
@@ -258,7 +243,7 @@ def _segment_ct_step(demo: Demo) -> None:
         demo.run("segment_ct", demo.module("segment_ct", "--path-img", ds, "--classes", "sacrum",
                                             "--from-existing", existing), detail="phantom masks as TotalSegmentator output")
         return
-    if ready and not (Path(os.environ.get("TOTALSEG_HOME_DIR", "")) / "totalseg_bids_tiny_weights.json").is_file():
+    if weights_ready and not is_local_build(default_home()):
         demo.run("segment_ct", demo.module("segment_ct", *args), detail="TotalSegmentator, installed weights")
         return
     home = tiny_weights_home()
@@ -287,8 +272,6 @@ def _data_step(demo: Demo) -> None:
     extra = ["--classes", "sacrum"] if demo.source == "goldatlas" else []
     demo.run("bidsify", demo.module("bidsify", "--source", demo.source, "--in", download, "--out", ds,
                                      "-j", demo.jobs, "-q", *extra), detail=f"--source {demo.source}")
-    from .layouts.truth import write_ground_truth
-
     write_ground_truth(ds, seed=0)
 
 

@@ -1,5 +1,6 @@
-"""Harder phantoms: MRI frames with no common origin, strong bias fields, muscle layers, a partial
-MRI field of view and femurs that move independently of the pelvis.
+"""Harder phantoms: MRI frames with no common origin, strong bias fields, a partial MRI field of view,
+and the hard cases registration is measured on (muscle layers and femurs that move independently of
+the pelvis are part of the anatomy, :mod:`totalseg_bids.testing.anatomy`).
 
 Used by :mod:`totalseg_bids.testing.phantoms` when its hard options are set; with the
 defaults nothing here changes a phantom.
@@ -48,63 +49,6 @@ def bias_field(shape: tuple[int, ...], strength: float) -> np.ndarray:
     ramp = (g / sh).mean(axis=0)
     ramp = (ramp - ramp.min()) / max(float(ramp.max() - ramp.min()), 1e-6)
     return (1.0 - strength / 2 + strength * ramp).astype(np.float32)
-
-
-#: tissue classes the hard options add after air, body, fat and the four structures
-MUSCLE, FEMUR = 7, 8
-#: femoral head centres (anatomy mm, RAS+): the hip joints the femurs rotate about
-FEMUR_HEADS = ((-72.0, -10.0, -38.0), (72.0, -10.0, -38.0))
-
-
-def paint_muscle(out: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> None:
-    """A muscle wall inside the fat layer, paraspinal muscles behind the spine and both psoas muscles
-    (so mutual information sees soft-tissue edges, not only the bones)."""
-    inside = (x / 72.0) ** 2 + ((y + 5.0) / 52.0) ** 2 <= 1.0
-    wall = inside & ((x / 62.0) ** 2 + ((y + 5.0) / 43.0) ** 2 > 1.0) & (np.abs(z) <= 200)
-    paraspinal = (((np.abs(x) - 20.0) / 13.0) ** 2 + ((y + 44.0) / 9.0) ** 2 <= 1.0) & (z > -20) & (z <= 200)
-    psoas = (((np.abs(x) - 33.0) / 10.0) ** 2 + ((y + 12.0) / 10.0) ** 2 <= 1.0) & (z > -30) & (z <= 200)
-    out[(out == 1) & (wall | paraspinal | psoas)] = MUSCLE
-
-
-def inverse_points(pose: np.ndarray, x: np.ndarray, y: np.ndarray, z: np.ndarray) -> tuple:
-    """Coordinates ``inv(pose) @ (x, y, z)``: where a point of a posed part sat before it moved.
-
-    >>> m = np.eye(4); m[0, 3] = 2.0
-    >>> [float(v) for v in inverse_points(m, np.array(3.0), np.array(0.0), np.array(0.0))]
-    [1.0, 0.0, 0.0]
-    """
-    inv = np.linalg.inv(np.asarray(pose, float))
-    return tuple(inv[c, 0] * x + inv[c, 1] * y + inv[c, 2] * z + inv[c, 3] for c in range(3))
-
-
-def paint_femurs(out: np.ndarray, fx: np.ndarray, fy: np.ndarray, fz: np.ndarray) -> None:
-    """Both femurs (head and shaft) at anatomy coordinates already moved with the soft tissue."""
-    for hx, hy, hz in FEMUR_HEADS:
-        side = np.sign(hx)
-        head = (fx - hx) ** 2 + (fy - hy) ** 2 + (fz - hz) ** 2 <= 22.0 ** 2
-        # the shaft runs from below the head down and slightly outwards, 14 mm radius
-        sx = hx + side * 8.0 + side * 0.08 * (hz - fz)
-        shaft = ((fx - sx) ** 2 + (fy - hy) ** 2 <= 14.0 ** 2) & (fz <= hz) & (fz >= hz - 260.0)
-        out[head | shaft] = FEMUR
-
-
-def flexion(degrees: float) -> np.ndarray:
-    """Rotation of the femurs (and the soft tissue around them) by ``degrees`` about the left-right axis
-    through the hip joints: a change of pelvic tilt between the scans.
-
-    >>> bool(np.allclose(flexion(0.0), np.eye(4)))
-    True
-    >>> bool(np.allclose(flexion(10.0) @ [*FEMUR_HEADS[0], 1.0], [*FEMUR_HEADS[0], 1.0]))
-    True
-    """
-    from .phantoms import rotation_matrix
-
-    centre = np.mean(np.asarray(FEMUR_HEADS, float), axis=0)
-    m = np.eye(4)
-    r = rotation_matrix([1.0, 0.0, 0.0], degrees)
-    m[:3, :3] = r
-    m[:3, 3] = centre - r @ centre
-    return m
 
 
 def crop_superior(grid: Grid, fov_mm: float) -> Grid:

@@ -26,13 +26,17 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..core.atomic import atomic_write_json
 from ..core.errors import ExternalToolError, UsageError
+from ..nnunet.trainers import trainer_env
+from ..totalsegmentator import STAMP, TaskModel, disable_usage_stats, task_models, version, weights_dir
+from .anatomy import STRUCTURES
+from .phantoms import generate
 
 log = logging.getLogger(__name__)
 
@@ -48,60 +52,9 @@ PLANS = "nnUNetPlans"
 CONFIGURATION = "3d_fullres"
 #: Output bias of classes the phantom does not have: softmax never picks them.
 NEVER_BIAS = -30.0
-#: File marking a complete install (with what it was built for).
-STAMP = "totalseg_bids_tiny_weights.json"
 
 
-@dataclass(frozen=True)
-class TaskModel:
-    """One weight folder TotalSegmentator loads: task id, folder, trainer, label table."""
-
-    task_id: int
-    folder: str
-    trainer: str
-    labels: Mapping[int, str]
-
-
-# ------------------------------------------------------------------ reading the installed package
-def _sub_modes(task: str) -> dict:
-    from totalsegmentator.map_tasks_config import TASK_CONFIGS
-
-    cfg = TASK_CONFIGS.get(task)
-    if not cfg or "sub_modes" not in cfg:
-        raise UsageError(f"the installed TotalSegmentator has no task {task!r} with fast/default models",
-                         None, f"choose from {', '.join(MODALITIES)}")
-    return cfg["sub_modes"]
-
-
-def task_models(task: str) -> list[TaskModel]:
-    """Every weight folder ``task`` needs in the installed TotalSegmentator.
-
-    Covers the default model(s), ``--fast``, ``--fastest`` (TotalSegmentator's
-    ``--roi_subset`` cropping model for CT); label tables are the part maps for
-    multi-part models and the task's class map otherwise.
-    """
-    from totalsegmentator import map_to_binary as mtb
-    from totalsegmentator.map_tasks_config import TASK_ID_WEIGHTS_CONFIGS
-
-    parts = {"total": (mtb.class_map_5_parts, mtb.map_taskid_to_partname_ct),
-             "total_mr": (mtb.class_map_parts_mr, mtb.map_taskid_to_partname_mr)}[task]
-    out: dict[int, TaskModel] = {}
-    for mode, sub in _sub_modes(task).items():
-        ids = sub["task_id"] if isinstance(sub["task_id"], list) else [sub["task_id"]]
-        for tid in ids:
-            info = TASK_ID_WEIGHTS_CONFIGS.get(tid)
-            if info is None or "foldername" not in info:
-                raise ExternalToolError(f"TotalSegmentator has no weight folder name for task id {tid}",
-                                        None, "use the TotalSegmentator version in setup.py")
-            folder = str(Path(info.get("rel_path") or "") / info["foldername"])
-            if len(ids) > 1:
-                labels = parts[0][parts[1][tid]]
-            else:
-                labels = mtb.class_map[task]
-            out[tid] = TaskModel(int(tid), folder, str(sub["trainer"]), {int(k): str(v) for k, v in labels.items()})
-    return [out[k] for k in sorted(out)]
-
-
+# ------------------------------------------------------------------ the installed network
 def widen_output(weights: Mapping, trained: Sequence[str], table: Mapping[int, str]) -> dict:
     """Network weights whose segmentation layers output ``table``'s classes.
 
@@ -137,8 +90,6 @@ def widen_output(weights: Mapping, trained: Sequence[str], table: Mapping[int, s
 
 # ------------------------------------------------------------------ training
 def _env(base: Path) -> dict:
-    from ..nnunet.trainers import trainer_env
-
     env = dict(os.environ)
     env.update({"nnUNet_raw": str(base / "raw"), "nnUNet_preprocessed": str(base / "preprocessed"),
                 "nnUNet_results": str(base / "results"), "nnUNet_n_proc_DA": "1"})
@@ -162,8 +113,6 @@ def write_training_set(task: str, base: Path, seed: int = 11) -> tuple[Path, lis
     """An nnU-Net raw dataset of phantom images of ``task``'s modality, labels 1..4
     the phantom structures; returns its folder and the channel names."""
     import nibabel as nib
-
-    from .phantoms import STRUCTURES, generate
 
     bids = generate(base / "phantom", subjects=SUBJECTS, seed=seed, ct_labels=False, ct_spacing=CT_SPACING)
     folder = base / "raw" / f"Dataset{TRAIN_DATASET_ID[task]:03d}_TinyTotalSeg{task.replace('_', '')}"
@@ -207,12 +156,12 @@ def train(task: str, base: Path) -> tuple[Path, list[str]]:
 
 
 # ------------------------------------------------------------------ installing
-def install(trained: Path, names: Sequence[str], model: TaskModel, weights_dir: Path) -> Path:
+def install(trained: Path, names: Sequence[str], model: TaskModel, results: Path) -> Path:
     """Copy the trained network into ``model``'s folder under the trainer and
     label table TotalSegmentator expects; returns the model folder."""
     import torch
 
-    target = weights_dir / model.folder / f"{model.trainer}__{PLANS}__{CONFIGURATION}"
+    target = results / model.folder / f"{model.trainer}__{PLANS}__{CONFIGURATION}"
     tmp = target.with_name(target.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "fold_0").mkdir(parents=True)
@@ -235,31 +184,13 @@ def install(trained: Path, names: Sequence[str], model: TaskModel, weights_dir: 
     return target
 
 
-def disable_usage_stats(home: Path) -> Path:
-    """Write TotalSegmentator's ``config.json`` in ``home`` with usage statistics off."""
-    path = home / "config.json"
-    config = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
-    config.setdefault("totalseg_id", "totalseg_bids_local")
-    config.setdefault("prediction_counter", 0)
-    config["send_usage_stats"] = False
-    atomic_write_json(path, config)
-    return path
-
-
-def weights_dir(home: Path) -> Path:
-    """Where TotalSegmentator reads weights with ``TOTALSEG_HOME_DIR=home``."""
-    return home / "nnunet" / "results"
-
-
 def is_built(home: str | Path, tasks: Sequence[str]) -> bool:
     """True when ``home`` holds a complete build for ``tasks`` (from this TotalSegmentator version)."""
     stamp = Path(home) / STAMP
     if not stamp.is_file():
         return False
     info = json.loads(stamp.read_text(encoding="utf-8"))
-    from ..segment_ct import totalseg_version
-
-    return info.get("totalsegmentator") == totalseg_version() and set(tasks) <= set(info.get("tasks", []))
+    return info.get("totalsegmentator") == version() and set(tasks) <= set(info.get("tasks", []))
 
 
 def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path | None = None) -> dict:
@@ -267,10 +198,6 @@ def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path 
 
     Returns timings and the installed folders; an existing complete build is kept.
     """
-    import tempfile
-
-    from ..segment_ct import totalseg_version
-
     home = Path(home).absolute()
     unknown = [t for t in tasks if t not in MODALITIES]
     if unknown:
@@ -281,9 +208,9 @@ def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path 
     if is_built(home, tasks):
         return json.loads((home / STAMP).read_text(encoding="utf-8"))
     old = json.loads((home / STAMP).read_text(encoding="utf-8")) if (home / STAMP).is_file() else {}
-    if old.get("totalsegmentator") != totalseg_version():
+    if old.get("totalsegmentator") != version():
         old = {}
-    record = {"totalsegmentator": totalseg_version(), "tasks": list(old.get("tasks", [])),
+    record = {"totalsegmentator": version(), "tasks": list(old.get("tasks", [])),
               "seconds": dict(old.get("seconds", {})), "folders": list(old.get("folders", []))}
     for task in [t for t in tasks if t not in record["tasks"]]:
         models = task_models(task)

@@ -4,14 +4,29 @@ their weight folders and the model resolution.
 Read from the installed package (``totalsegmentator.map_tasks_config``,
 ``map_to_binary``, ``config``), so segment_ct can tell before the first
 image that weights are missing (TotalSegmentator itself would try to
-download them once per image) and can refuse images too small for the model.
+download them once per image) and can refuse images too small for the model,
+and locally built weights go where the installed version looks for them.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
+
+from ..core.errors import ExternalToolError, UsageError
+
+#: Image suffixes of TotalSegmentator's MRI tasks (``*_mr``), labelled directly on the MRI.
+MR_SUFFIXES = ("T1w", "T2w")
+
+
+def is_mr_task(task: str) -> bool:
+    """Whether ``task`` labels MRI (TotalSegmentator names those ``*_mr``).
+
+    >>> is_mr_task("total_mr"), is_mr_task("total")
+    (True, False)
+    """
+    return task.endswith("_mr")
 
 
 @dataclass(frozen=True)
@@ -36,8 +51,12 @@ def _sub_config(task: str, fast: bool) -> dict | None:
 
 
 def model_spacing(task: str, fast: bool) -> float | None:
-    """The voxel size (mm) TotalSegmentator resamples to for ``task``, or None."""
-    sub = _sub_config(task, fast) or {}
+    """The voxel size (mm) TotalSegmentator resamples to for ``task``, or None
+    (also when TotalSegmentator is not importable here)."""
+    try:
+        sub = _sub_config(task, fast) or {}
+    except ImportError:
+        return None
     res = sub.get("resample")
     if res is None:
         return None
@@ -50,7 +69,7 @@ def _crop_id(task: str) -> int | None:
     for MRI (it finds the 6 mm MRI model too coarse)."""
     from totalsegmentator.map_tasks_config import TASK_CONFIGS
 
-    name, mode = ("total_mr", "fast") if task.endswith("_mr") else ("total", "fastest")
+    name, mode = ("total_mr", "fast") if is_mr_task(task) else ("total", "fastest")
     sub = TASK_CONFIGS.get(name, {}).get("sub_modes", {}).get(mode)
     return int(sub["task_id"]) if sub else None
 
@@ -96,3 +115,49 @@ def missing_models(task: str, fast: bool, classes: Sequence[str]) -> list[ModelN
     """The needed weight folders that hold no checkpoint (TotalSegmentator would download them)."""
     return [m for m in needed_models(task, fast, classes)
             if not m.folder.is_dir() or not any(m.folder.glob("*/fold_*/checkpoint_final.pth"))]
+
+
+@dataclass(frozen=True)
+class TaskModel:
+    """One weight folder TotalSegmentator loads: task id, folder, trainer, label table."""
+
+    task_id: int
+    folder: str
+    trainer: str
+    labels: Mapping[int, str]
+
+
+def _sub_modes(task: str) -> dict:
+    from totalsegmentator.map_tasks_config import TASK_CONFIGS
+
+    cfg = TASK_CONFIGS.get(task)
+    if not cfg or "sub_modes" not in cfg:
+        raise UsageError(f"the installed TotalSegmentator has no task {task!r} with fast/default models",
+                         None, "choose total or total_mr")
+    return cfg["sub_modes"]
+
+
+def task_models(task: str) -> list[TaskModel]:
+    """Every weight folder ``task`` needs in the installed TotalSegmentator.
+
+    Covers the default model(s), ``--fast``, ``--fastest`` (TotalSegmentator's
+    ``--roi_subset`` cropping model for CT); label tables are the part maps for
+    multi-part models and the task's class map otherwise.
+    """
+    from totalsegmentator import map_to_binary as mtb
+    from totalsegmentator.map_tasks_config import TASK_ID_WEIGHTS_CONFIGS
+
+    parts = {"total": (mtb.class_map_5_parts, mtb.map_taskid_to_partname_ct),
+             "total_mr": (mtb.class_map_parts_mr, mtb.map_taskid_to_partname_mr)}[task]
+    out: dict[int, TaskModel] = {}
+    for mode, sub in _sub_modes(task).items():
+        ids = sub["task_id"] if isinstance(sub["task_id"], list) else [sub["task_id"]]
+        for tid in ids:
+            info = TASK_ID_WEIGHTS_CONFIGS.get(tid)
+            if info is None or "foldername" not in info:
+                raise ExternalToolError(f"TotalSegmentator has no weight folder name for task id {tid}",
+                                        None, "use the TotalSegmentator version in setup.py")
+            folder = str(Path(info.get("rel_path") or "") / info["foldername"])
+            labels = parts[0][parts[1][tid]] if len(ids) > 1 else mtb.class_map[task]
+            out[tid] = TaskModel(int(tid), folder, str(sub["trainer"]), {int(k): str(v) for k, v in labels.items()})
+    return [out[k] for k in sorted(out)]

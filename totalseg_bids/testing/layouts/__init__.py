@@ -1,25 +1,33 @@
 """Phantom anatomy written as public datasets' publishers ship them.
 
-One writer per layout (``write(out, subjects, seed) -> Path``), used by
-``python -m totalseg_bids.phantoms --layout NAME`` and the bidsify tests.
+A registry of one module per layout: each defines ``NAME`` (the ``--layout``
+value) and ``write(out, subjects, seed) -> Path``. A new layout is one module
+and one entry in :data:`MODULES`. Used by ``python -m totalseg_bids.phantoms
+--layout NAME``, the demo and the bidsify tests.
 """
 
-LAYOUTS = ("synthrad2023", "synthrad2025", "mrspineseg", "spider", "goldatlas", "totalsegmentator", "dicom",
-           "dicom-export", "png-stack", "npy")
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from ...core.errors import UsageError
+from . import (
+    dicom, dicom_export, goldatlas, mrspineseg, npy, png_stack, spider, synthrad2023, synthrad2025, totalsegmentator,
+)
+
+#: The layout modules, in the order ``--help`` lists them.
+MODULES = (synthrad2023, synthrad2025, mrspineseg, spider, goldatlas, totalsegmentator, dicom, dicom_export,
+           png_stack, npy)
+#: ``--layout`` value -> writer.
+WRITERS: dict[str, Callable[..., Path]] = {module.NAME: module.write for module in MODULES}
+LAYOUTS = tuple(WRITERS)
+
+__all__ = ["LAYOUTS", "MODULES", "WRITERS", "write_layout"]
 
 
-def write_layout(name: str, out, subjects: int = 2, seed: int = 0):
+def write_layout(name: str, out: str | Path, subjects: int = 2, seed: int = 0) -> Path:
     """Write layout ``name`` at ``out``; return its root."""
-    import importlib
-
-    from ...core.errors import UsageError
-
-    if name not in LAYOUTS:
+    if name not in WRITERS:
         raise UsageError(f"unknown --layout {name!r}", None, f"use one of {', '.join(LAYOUTS)}")
-    if name in ("png-stack", "npy"):
-        from . import arrays
-
-        return (arrays.write_png if name == "png-stack" else arrays.write_npy)(out, subjects, seed)
-    module = "synthrad2023" if name == "synthrad2025" else name.replace("-", "_")
-    writer = importlib.import_module(f"totalseg_bids.testing.layouts.{module}")
-    return writer.write(out, subjects, seed, **({"variant": 2025} if name == "synthrad2025" else {}))
+    return WRITERS[name](out, subjects, seed)

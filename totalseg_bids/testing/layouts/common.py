@@ -8,7 +8,7 @@ import numpy as np
 
 from ...core.atomic import atomic_path
 from ...core.nifti import Grid
-from ..phantoms import Anatomy, make_affine, phantom_grids, render, rotation_matrix
+from ..anatomy import Anatomy, make_affine, phantom_grids, render, rotation_matrix
 
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 

@@ -10,6 +10,8 @@ import numpy as np
 
 from .common import LPS, oblique_grid, subject
 
+NAME = "dicom"
+
 
 def write_series(data: np.ndarray, affine: np.ndarray, folder: Path, tags: dict[str, str]) -> Path:
     """One series, one file per k-slice, geometry taken from the RAS+ ``affine``."""

@@ -21,6 +21,8 @@ import numpy as np
 
 from .common import LPS, oblique_grid, subject
 
+NAME = "dicom-export"
+
 CT_SOP, MR_SOP = "1.2.840.10008.5.1.4.1.1.2", "1.2.840.10008.5.1.4.1.1.4"
 #: pydicom's own files that hospital exports hold beside the images
 NON_IMAGES = ("rtstruct.dcm", "rtplan.dcm", "rtdose.dcm", "test-SR.dcm")

@@ -10,10 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..phantoms import phantom_grids
+from ..anatomy import phantom_grids
 from .common import LPS, subject
 from .dicom import write_series
 
+NAME = "goldatlas"
 UID = "1.2.826.0.1.3680043.8.498"
 RTSTRUCT_CLASS = "1.2.840.10008.5.1.4.1.1.481.3"
 CT_CLASS = "1.2.840.10008.5.1.4.1.1.2"

@@ -12,6 +12,8 @@ import numpy as np
 
 from .common import subject, write_nifti
 
+NAME = "mrspineseg"
+
 
 def write(out, subjects: int = 2, seed: int = 0) -> Path:
     root = Path(out) / "train"

@@ -15,6 +15,8 @@ import numpy as np
 from ...core.atomic import atomic_write_text
 from .common import oblique_grid, subject, write_mha
 
+NAME = "spider"
+
 
 def write(out, subjects: int = 2, seed: int = 0) -> Path:
     root = Path(out)

@@ -10,6 +10,8 @@ import numpy as np
 from ...core.atomic import atomic_path
 from .common import subject, write_mha, write_nifti
 
+NAME = "synthrad2023"
+
 
 def write(out, subjects: int = 2, seed: int = 0, variant: int = 2023) -> Path:
     """MR resampled onto the CT grid (as published), body mask, overview."""

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ...core.atomic import atomic_write_text
-from ..phantoms import STRUCTURES
+from ..anatomy import STRUCTURES
 from .common import subject, write_nifti
+
+NAME = "totalsegmentator"
 
 
 def write(out, subjects: int = 2, seed: int = 0) -> Path:

@@ -18,7 +18,8 @@ from ...core.atomic import atomic_write_json
 from ...core.bids import BidsName, subject_dir
 from ...core.derivatives import ensure_dataset_description, generated_by, write_sidecar
 from ...core.nifti import Grid, save_mask
-from ..phantoms import STRUCTURES, grid_coordinates, misalignment_record
+from ..anatomy import STRUCTURES, grid_coordinates
+from ..phantoms import misalignment_record
 from .common import anatomy_of
 
 
