@@ -1,4 +1,4 @@
-"""Locks on shared filesystems.
+"""Locks on shared filesystems, and SIGTERM (a scheduler's time limit or scancel) during a write.
 
 ``core.locks.file_lock`` is ``flock`` where the filesystem allows it and a lock file created with
 ``O_EXCL`` where it refuses (Lustre without ``flock``, NFS without a lock daemon). The fallback is
@@ -13,6 +13,7 @@ import errno
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -20,9 +21,12 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import REPO
 
 from totalseg_bids.core import locks
-from totalseg_bids.core.errors import OutputError, UsageError
+from totalseg_bids.core.cli import sigterm_raises
+from totalseg_bids.core.derivatives import LOCK_NAME
+from totalseg_bids.core.errors import OutputError, Terminated, UsageError
 
 ROUNDS = 15
 
@@ -120,3 +124,36 @@ def test_unknown_lock_mode_is_a_usage_error(tmp_path, monkeypatch):
     monkeypatch.setenv(locks.LOCK_ENV, "nfs")
     with pytest.raises(UsageError, match="auto, flock, excl"), locks.file_lock(tmp_path / ".lock"):
         pass
+
+
+def test_sigterm_raises_only_around_the_body():
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(Terminated), sigterm_raises():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.slow
+def test_sigterm_while_writing_removes_the_output_in_progress(phantom_ds):
+    """register, stalled between an output's mask and its sidecar (the folder lock held here), gets
+    SIGTERM: exit 143 with one line, the mask removed; the rerun completes the output."""
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    out = phantom_ds / "derivatives" / "reg-labels"
+    cmd = [sys.executable, "-m", "totalseg_bids.register", "--path-img", str(phantom_ds), "--method", "header",
+           "-j", "1"]
+    with locks.file_lock(out / LOCK_NAME):
+        run = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, encoding="utf-8")
+        deadline = time.monotonic() + 60
+        while not list(out.rglob("*_seg.nii.gz")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        mask = next(out.rglob("*_seg.nii.gz"))
+        time.sleep(0.2)  # waiting on the lock now, mask written, sidecar not
+        run.send_signal(signal.SIGTERM)
+        stdout, stderr = run.communicate(timeout=60)
+    assert run.returncode == 143, stderr
+    assert "Traceback" not in stderr and "totalseg_bids.register: terminated" in stderr, stderr
+    assert not mask.exists() and not mask.with_name(mask.name.replace(".nii.gz", ".json")).exists()
+    assert not list(out.rglob(".tmp-*")) and stdout == ""
+    again = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", timeout=120, check=False)
+    assert again.returncode == 0 and mask.exists(), again.stderr

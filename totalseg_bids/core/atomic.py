@@ -75,6 +75,32 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def all_or_nothing(*paths: str | Path | None) -> Iterator[None]:
+    """The files of one output (a mask, its transform, lookup table and sidecar) end up all written or
+    none: when the body raises (an error, Ctrl-C, SIGTERM from a time limit) the ones in ``paths`` are
+    removed, so no mask is left without its sidecar and a rerun redoes the output.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> try:
+    ...     with all_or_nothing(folder / "a_seg.nii.gz", folder / "a_seg.json"):
+    ...         atomic_write_text(folder / "a_seg.nii.gz", "mask")
+    ...         raise KeyboardInterrupt
+    ... except KeyboardInterrupt:
+    ...     sorted(p.name for p in folder.iterdir())
+    []
+    """
+    try:
+        yield
+    except BaseException:
+        for path in paths:
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    Path(path).unlink()
+        raise
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (fsync before rename)."""
     with atomic_path(path) as tmp:
