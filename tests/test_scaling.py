@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO, run_module
 
 from totalseg_bids import register as reg
+from totalseg_bids.register.cli import main as register_main
 
 distributed = pytest.importorskip("dask.distributed", reason="the dask extra is part of the test install")
 
@@ -118,6 +119,18 @@ def test_rigid_on_dask_equals_local(misaligned_ds, cluster, tmp_path):
 def test_dask_without_scheduler_is_usage_error(phantom_ds):
     proc = run_module("register", "--path-img", phantom_ds, "--executor", "dask")
     assert proc.returncode == 2 and "--scheduler" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_register_parts_split_the_mris(phantom_ds, tmp_path, capsys):
+    """--num-parts/--part-id (what each array task runs): disjoint parts whose union is the whole run."""
+    parts = [reg.register_dataset(phantom_ds, path_out=tmp_path / "parts", jobs=1, num_parts=2, part_id=i)
+             for i in range(2)]
+    whole = reg.register_dataset(phantom_ds, path_out=tmp_path / "whole", jobs=1)
+    assert [len(p) for p in parts] == [4, 4]  # 8 MRIs, every 2nd from the i-th
+    assert sorted(Path(r["path"]).name for p in parts for r in p) == sorted(Path(r["path"]).name for r in whole)
+    assert_same_outputs(tmp_path / "whole", tmp_path / "parts")
+    assert register_main(["--path-img", str(phantom_ds), "--num-parts", "2", "--part-id", "2"]) == 2
+    assert "--part-id" in capsys.readouterr().err
 
 
 def test_register_array_script_covers_every_mri_once(phantom_ds, dask_env, tmp_path):

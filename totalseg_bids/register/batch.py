@@ -11,7 +11,7 @@ from ..core.bids import sidecar_path
 from ..core.datalad import dataset_of, ensure_content, get_requested, save_outputs
 from ..core.errors import ExternalToolError, InputError, MissingFileError, UsageError
 from ..core.options import resolve_options
-from ..core.parallel import finish, run_tasks
+from ..core.parallel import finish, run_tasks, shard
 from .constants import SCT_COMMAND
 from .options import RegisterOptions
 from .pairing import Pair, explicit_pair, needed_inputs, plan_pairs
@@ -77,7 +77,7 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
         if not path_label.is_dir():
             raise MissingFileError("label folder not found", path_label,
                                    "run the CT segmentation first or pass --path-label")
-        pairs = plan_pairs(path_img, path_label, path_out, carried)
+        pairs = shard(plan_pairs(path_img, path_label, path_out, carried), opts.num_parts, opts.part_id)
     # one check before any work: one error line naming the files and `datalad get`, or one fetch
     ensure_content(list(dict.fromkeys(p for pair in pairs if pair.error is None for p in needed_inputs(pair))),
                    get=carried.datalad_get)

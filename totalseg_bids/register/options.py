@@ -82,7 +82,8 @@ class RegisterOptions:
     pair up; ``mri_label_origins``: label origins (``Manual``, ``nnU-Net``,
     ``TotalSegmentator``, ``any``) of labels already on an MRI used instead of
     the CT label; ``overwrite`` (``"manual"`` also replaces hand-corrected
-    labels), ``jobs``/``executor``/``scheduler``: the batch;
+    labels), ``jobs``/``executor``/``scheduler``: the batch; ``num_parts``/``part_id``: this run
+    does every ``num_parts``-th planned MRI from the ``part_id``-th (array tasks, machines);
     ``datalad_get``/``datalad_save``/``save_message``: datalad; ``qc_dir``:
     the QC report to add each output to.
 
@@ -107,6 +108,8 @@ class RegisterOptions:
     jobs: int | None = None
     executor: str = "local"
     scheduler: Any = field(default=None, compare=False)
+    num_parts: int = 1
+    part_id: int = 0
     datalad_get: bool = False
     datalad_save: bool = False
     save_message: str | None = None
