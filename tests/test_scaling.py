@@ -121,6 +121,13 @@ def test_dask_without_scheduler_is_usage_error(phantom_ds):
     assert proc.returncode == 2 and "--scheduler" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_executor_slurm_without_sbatch_is_usage_error(phantom_ds, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no SLURM commands here
+    assert register_main(["--path-img", str(phantom_ds), "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert "--executor slurm needs SLURM's sbatch" in err and "Traceback" not in err
+
+
 def test_register_parts_split_the_mris(phantom_ds, tmp_path, capsys):
     """--num-parts/--part-id (what each array task runs): disjoint parts whose union is the whole run."""
     parts = [reg.register_dataset(phantom_ds, path_out=tmp_path / "parts", jobs=1, num_parts=2, part_id=i)
