@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO, run_module
 
 from totalseg_bids import register as reg
+from totalseg_bids.register.cli import main as register_main
 
 distributed = pytest.importorskip("dask.distributed", reason="the dask extra is part of the test install")
 
@@ -120,19 +121,37 @@ def test_dask_without_scheduler_is_usage_error(phantom_ds):
     assert proc.returncode == 2 and "--scheduler" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_register_array_script_covers_every_mri_once(phantom_ds, dask_env, tmp_path):
-    """scripts/slurm/register_array.sbatch outside SLURM: 3 simulated array tasks = one whole run."""
+def test_executor_slurm_without_sbatch_is_usage_error(phantom_ds, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no SLURM commands here
+    assert register_main(["--path-img", str(phantom_ds), "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert "--executor slurm needs SLURM's sbatch" in err and "Traceback" not in err
+
+
+def test_register_parts_split_the_mris(phantom_ds, tmp_path, capsys):
+    """--num-parts/--part-id (what each array task runs): disjoint parts whose union is the whole run."""
+    parts = [reg.register_dataset(phantom_ds, out=tmp_path / "parts", jobs=1, num_parts=2, part_id=i)
+             for i in range(2)]
+    whole = reg.register_dataset(phantom_ds, out=tmp_path / "whole", jobs=1)
+    assert [len(p) for p in parts] == [4, 4]  # 8 MRIs, every 2nd from the i-th
+    assert sorted(Path(r["path"]).name for p in parts for r in p) == sorted(Path(r["path"]).name for r in whole)
+    assert_same_outputs(tmp_path / "whole", tmp_path / "parts")
+    assert register_main(["--path-img", str(phantom_ds), "--num-parts", "2", "--part-id", "2"]) == 2
+    assert "--part-id" in capsys.readouterr().err
+
+
+def test_array_scripts_refuse_a_resubmission_that_would_change_the_split(tmp_path):
+    """Outside SLURM, the array environment set by hand: a resubmission of indices 1 and 3 without
+    NUM_PARTS would split the work differently, so both scripts stop with one line; the real arrays run
+    against a real SLURM in test_slurm_arrays.py."""
     import subprocess
 
-    script = REPO / "scripts" / "slurm" / "register_array.sbatch"
-    env = dict(os.environ, PYTHON=sys.executable, BIDS=str(phantom_ds), METHOD="header", DATALAD_GET="0", SLURM_ARRAY_TASK_COUNT="3",
-               SLURM_ARRAY_TASK_MIN="4")
-    counts = []
-    for task in (4, 5, 6):
-        proc = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": str(task)},
-                              capture_output=True, encoding="utf-8", errors="replace", timeout=300, check=False)
-        assert proc.returncode == 0, proc.stderr
-        counts.append(len(proc.stdout.splitlines()))
-    assert counts == [3, 3, 2]  # 8 MRIs, every 3rd one per task
-    reg.register_dataset(phantom_ds, out=tmp_path / "whole", jobs=1)
-    assert_same_outputs(tmp_path / "whole", phantom_ds / "derivatives" / "reg-labels")
+    env = dict(os.environ, PYTHON=sys.executable, BIDS=str(tmp_path), METHOD="header", DATALAD_GET="0",
+               nnUNet_results=str(tmp_path), MODEL_DIR=str(tmp_path), SLURM_ARRAY_TASK_ID="3",
+               SLURM_ARRAY_TASK_MIN="1", SLURM_ARRAY_TASK_MAX="3", SLURM_ARRAY_TASK_COUNT="2",
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    for script in ("register_array.sbatch", "predict_array.sbatch"):
+        proc = subprocess.run(["bash", str(REPO / "scripts" / "slurm" / script)], env=env, capture_output=True,
+                              encoding="utf-8", errors="replace", timeout=120, check=False)
+        assert proc.returncode == 2 and "NUM_PARTS" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stdout == "" and not (tmp_path / "derivatives").exists()

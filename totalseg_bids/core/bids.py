@@ -17,6 +17,7 @@ Names are parsed entity by entity, never cut at the last ``_``.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -477,14 +478,15 @@ def bids_uri(path: str | Path, root: str | Path | None = None) -> str:
     """
     path = Path(path)
     root = Path(root) if root is not None else raw_root_of(path)
-    try:
-        rel = path.resolve(strict=False).relative_to(root.resolve(strict=False))
-    except ValueError:
+    # the folders may be symlinks, the file itself is not followed: an annexed file (datalad) is a
+    # symlink into .git/annex/objects, and its URI is where the dataset shows it
+    for candidate, base in ((Path(os.path.abspath(path)), Path(os.path.abspath(root))),
+                            (path.parent.resolve(strict=False) / path.name, root.resolve(strict=False))):
         try:
-            rel = path.relative_to(root)
+            return f"bids:{RAW_LINK}:{candidate.relative_to(base).as_posix()}"
         except ValueError:
-            return str(path)
-    return f"bids:{RAW_LINK}:{rel.as_posix()}"
+            continue
+    return str(path)
 
 
 def format_entities(entities: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:

@@ -3,7 +3,7 @@
 * Usage errors: argparse's usage on stderr, exit 2.
 * Bad data: ``totalseg_bids.<stage>: error: <file>: <problem>; <fix>`` on
   stderr, exit 1, no traceback (``-v`` shows one for unexpected errors).
-* Ctrl-C: exit 130.
+* Ctrl-C: exit 130; SIGTERM (a time limit, ``scancel``): exit 143. Both remove the output in progress.
 * Logging goes to stderr (``-v``/``-q``); machine-readable results to stdout.
 * Progress bars only when stderr is a terminal.
 """
@@ -17,7 +17,9 @@ import json
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
@@ -31,7 +33,7 @@ from .config import load_config
 from .datalad import (committed_files, dataset_of, ensure_content, get_requested, head_commit, is_datalad_dataset,
                       unsaved)
 from .datalad import save_outputs as datalad_save
-from .errors import BatchError, TotalsegBidsError
+from .errors import BatchError, Terminated, TotalsegBidsError
 from .options import EXECUTORS, BatchOptions
 from .progress import progress  # noqa: F401  (stages show their own bars through cli.progress)
 
@@ -57,10 +59,13 @@ def add_batch_args(parser: argparse.ArgumentParser, jobs: bool = True, dask: boo
                              "by hand (GeneratedBy Manual)")
     if jobs:
         parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                            help="parallel workers (default: number of CPU cores)")
+                            help="parallel workers (default: number of CPU cores; with --executor slurm: "
+                                 "SLURM worker jobs, default 4)")
     if dask:
         parser.add_argument("--executor", choices=EXECUTORS, default="local",
-                            help="run per-subject tasks locally or on a Dask cluster")
+                            help="run per-subject tasks locally, on a Dask cluster (--scheduler) or on Dask "
+                                 "workers submitted as SLURM jobs for this run (slurm; resources from "
+                                 "dask-jobqueue's jobqueue.slurm settings)")
         parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                             help="Dask scheduler address (tcp://host:8786) for --executor dask")
         parser.add_argument("--dask-timeout", type=float, default=120.0, metavar="SECONDS",
@@ -266,16 +271,42 @@ def setup_logging(verbose: int = 0, quiet: bool = False, main_name: str = "total
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         func: Callable[[argparse.Namespace], int | None]) -> int:
     """Parse ``argv``, run ``func(args)`` and turn every outcome into an exit code."""
-    prog = parser.prog.replace("python -m ", "")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0)
     # the exact command, for provenance (datalad save messages, sidecars)
     args.command_line = shlex.join([*parser.prog.split(), *(sys.argv[1:] if argv is None else map(str, argv))])
+    prog = parser.prog.replace("python -m ", "")
     setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False), main_name=prog)
     if getattr(args, "dask_timeout", None) is not None:
         parallel.DASK_TIMEOUT = args.dask_timeout
+    with sigterm_raises():
+        return _dispatch(parser, prog, args, func)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the body runs (main thread, default handler only), so a
+    time limit or ``scancel`` unwinds the stage: the output being written is removed, not left half-written."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def _raise(signum, _frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _dispatch(parser: argparse.ArgumentParser, prog: str, args: argparse.Namespace,
+              func: Callable[[argparse.Namespace], int | None]) -> int:
+    """``func(args)``, with every outcome turned into one stderr line and an exit code."""
     try:
         code = func(args)
         return int(code or 0)
@@ -292,6 +323,10 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
             parser.print_usage(sys.stderr)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print(f"{prog}: terminated (SIGTERM: a time limit, scancel or shutdown); the output in progress was "
+              "removed; rerun the same command to finish", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130

@@ -15,8 +15,9 @@ from typing import Any, Literal, Mapping, TypeVar, get_args
 
 T = TypeVar("T")
 
-#: Where a batch's per-case tasks run: a local process pool, or a Dask cluster.
-Executor = Literal["local", "dask"]
+#: Where a batch's per-case tasks run: a local process pool, a Dask cluster, or Dask workers
+#: submitted as SLURM jobs for the batch.
+Executor = Literal["local", "dask", "slurm"]
 EXECUTORS: tuple[str, ...] = get_args(Executor)
 
 

@@ -12,7 +12,7 @@ from ..core.datalad import dataset_of, ensure_content, get_requested, save_outpu
 from ..core.errors import ExternalToolError, InputError, MissingFileError, UsageError
 from ..core.folders import LABELS, REG_LABELS, derivative_dir
 from ..core.options import resolve_options
-from ..core.parallel import finish, run_tasks
+from ..core.parallel import finish, run_tasks, shard
 from .constants import SCT_COMMAND
 from .options import RegisterOptions
 from .pairing import Pair, explicit_pair, needed_inputs, plan_pairs
@@ -78,7 +78,7 @@ def register_dataset(bids_dir: str | Path, ct_labels: str | Path | None = None, 
         if not ct_labels.is_dir():
             raise MissingFileError("label folder not found", ct_labels,
                                    "run the CT segmentation first or pass --path-label")
-        pairs = plan_pairs(bids_dir, ct_labels, out, carried)
+        pairs = shard(plan_pairs(bids_dir, ct_labels, out, carried), opts.num_parts, opts.part_id)
     # one check before any work: one error line naming the files and `datalad get`, or one fetch
     ensure_content(list(dict.fromkeys(p for pair in pairs if pair.error is None for p in needed_inputs(pair))),
                    get=carried.datalad_get)

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from .. import __version__
-from ..core.bids import BidsName, dataset_root_of, raw_root_of, split_extension
+from ..core.atomic import all_or_nothing
+from ..core.bids import BidsName, dataset_root_of, dseg_tsv_path, raw_root_of, sidecar_path, split_extension
 from ..core.provenance import refuse_manual_overwrite
 from ..core.derivatives import (
     ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar,
@@ -214,6 +215,14 @@ def _prepare(ct_label_path: Path, mri_path: Path, ct_image: Path | None, method:
 
 def _write_outputs(job: _Job, out_path: Path, out: np.ndarray, transform, xfm_path: Path, kind: str,
                    classes: dict[int, str] | None, tool: dict, flags: dict, raw_root: str | Path | None) -> None:
+    """All the files of one output or none (an error, Ctrl-C or a time limit's SIGTERM removes those written)."""
+    with all_or_nothing(out_path, sidecar_path(out_path), xfm_path if transform is not None else None,
+                        dseg_tsv_path(out_path) if kind == "dseg" else None):
+        _write_files(job, out_path, out, transform, xfm_path, kind, classes, tool, flags, raw_root)
+
+
+def _write_files(job: _Job, out_path: Path, out: np.ndarray, transform, xfm_path: Path, kind: str,
+                 classes: dict[int, str] | None, tool: dict, flags: dict, raw_root: str | Path | None) -> None:
     """Mask, transform and lookup table first, the sidecar last (it marks the output complete)."""
     if flags.get("EmptyLabel"):
         log.warning("%s: the transferred label is empty: the CT label does not reach this MRI's field of view",

@@ -71,6 +71,10 @@ def get_parser() -> argparse.ArgumentParser:
                         "when its sidecar's GeneratedBy is one of these: Manual, nnU-Net, TotalSegmentator, any "
                         "(default: always transfer the CT label)")
     p.add_argument("--qc", type=Path, default=None, metavar="DIR", dest="qc_dir", help="add each output to the QC report in DIR")
+    p.add_argument("--num-parts", type=int, default=1, metavar="N",
+                   help="split the planned MRIs into N parts (array tasks, machines; scripts/slurm/register_array.sbatch)")
+    p.add_argument("--part-id", type=int, default=0, metavar="I",
+                   help="the part this run does: every N-th MRI from the I-th, in the pairing's stable order")
     cli.add_batch_args(p)
     cli.add_naming_arg(p)
     cli.add_datalad_args(p)

@@ -86,7 +86,8 @@ class RegisterOptions(BatchOptions):
     rigid/affine/ANTs settings; ``contrasts``/``ct_suffixes``: which images
     pair up; ``mri_label_origins``: label origins (``Manual``, ``nnU-Net``,
     ``TotalSegmentator``, ``any``) of labels already on an MRI used instead of
-    the CT label; ``save_message``: the datalad commit message; ``qc_dir``:
+    the CT label; ``num_parts``/``part_id``: this run does every ``num_parts``-th planned MRI from the
+    ``part_id``-th (array tasks, machines); ``save_message``: the datalad commit message; ``qc_dir``:
     the QC report to add each output to; the shared batch options
     (:class:`~totalseg_bids.core.options.BatchOptions`): ``overwrite``
     (``"manual"`` also replaces hand-corrected labels), ``jobs``/``executor``/
@@ -109,6 +110,8 @@ class RegisterOptions(BatchOptions):
     naming: Naming = "neuropoly"
     mri_label_origins: tuple[str, ...] = ()
     qc_dir: Path | None = None
+    num_parts: int = 1
+    part_id: int = 0
     save_message: str | None = None
 
     def __post_init__(self) -> None:
