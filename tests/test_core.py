@@ -128,8 +128,8 @@ def test_save_mask_policy(tmp_path):
 
 
 @pytest.mark.parametrize("content,match", [
-    (b"", "empty"), (b"not a gzip at all", "not a gzip"), (gzip.compress(b"x" * 400), "NIfTI"),
-])
+    (b"", "empty"), (b"not a gzip at all", "not a gzip"), (gzip.compress(b"x" * 400, mtime=0), "NIfTI"),
+], ids=["empty", "not-gzip", "gzip-not-nifti"])
 def test_bad_files_raise_one_line(tmp_path, content, match):
     p = tmp_path / "sub-01_T2w.nii.gz"
     p.write_bytes(content)
