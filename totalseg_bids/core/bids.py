@@ -21,7 +21,7 @@ import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Literal, Mapping, get_args
+from typing import Iterable, Literal, Mapping, cast, get_args
 
 from .errors import InputError, UsageError
 from .folders import DERIVATIVES
@@ -208,14 +208,14 @@ class BidsName:
     def filename(self) -> str:
         ents = lambda pairs: [f"{k}-{v}" for k, v in pairs]  # noqa: E731
         if not self.is_derivative:
-            return "_".join(ents(self.entities) + [self.suffix]) + self.extension
+            return "_".join(ents(self.entities) + [cast(str, self.suffix)]) + self.extension
         if self.naming == "neuropoly":
-            parts = ents(self.entities) + [self.suffix] + ents(self.deriv_entities) + [self.deriv_suffix]
+            parts = ents(self.entities) + [cast(str, self.suffix)] + ents(self.deriv_entities) + [cast(str, self.deriv_suffix)]
         else:
             der = list(self.deriv_entities)
             if self.suffix:
                 der = [("space", self.suffix)] + [(k, v) for k, v in der if k != "space"]
-            parts = [format_entities(list(self.entities) + der), self.deriv_suffix]
+            parts = [format_entities(list(self.entities) + der), cast(str, self.deriv_suffix)]
         return "_".join(parts) + self.extension
 
     def source(self) -> "BidsName":

@@ -104,12 +104,12 @@ def save_outputs(args: argparse.Namespace | BatchOptions, paths: Iterable[str | 
     ``args`` may also be a stage's options: a library call saves when its ``datalad_save`` is set."""
     if not getattr(args, "datalad_save", False):
         return 0
-    paths = list(dict.fromkeys(Path(p).absolute() for p in paths if p is not None and Path(p).exists()))
-    if not paths:
+    existing = list(dict.fromkeys(Path(p).absolute() for p in paths if p is not None and Path(p).exists()))
+    if not existing:
         log.info("--datalad-save: no output to save")
         return 0
     by_dataset: dict[Path, list[Path]] = {}
-    for path in paths:
+    for path in existing:
         if is_datalad_dataset(path):
             by_dataset.setdefault(dataset_of(path), []).append(path)
         else:
@@ -202,7 +202,7 @@ class _StderrHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stderr
 
     @stream.setter

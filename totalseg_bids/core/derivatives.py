@@ -71,7 +71,7 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 data = {}
-        wanted = {
+        wanted: dict[str, Any] = {
             "Name": name or root.name,
             "BIDSVersion": BIDS_VERSION,
             "DatasetType": "derivative",
@@ -166,8 +166,9 @@ def label_class_names(labels: Iterable[str | Path], labels_tsv: str | Path | Non
             for k, v in read_dseg_tsv(tsv).items():
                 names.setdefault(k, v)
         name = BidsName.try_parse(Path(lab).name)
-        if is_binary_label(lab) and name.get("label"):
-            names.setdefault(1, name.get("label"))
+        structure = name.get("label") if name is not None else None
+        if is_binary_label(lab) and structure:
+            names.setdefault(1, structure)
     return names
 
 

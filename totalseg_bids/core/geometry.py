@@ -29,6 +29,16 @@ LABEL_INTERPOLATIONS: tuple[str, ...] = get_args(LabelInterp)
 
 
 # ---------------------------------------------------------------- grid objects
+def shape3(values: Iterable[float]) -> tuple[int, int, int]:
+    """The first three values as a 3D shape.
+
+    >>> shape3((4.0, 5, 6, 1))
+    (4, 5, 6)
+    """
+    a, b, c = (int(v) for v in list(values)[:3])
+    return a, b, c
+
+
 @dataclass(frozen=True)
 class Grid:
     """A voxel grid in world space: a shape and a 4x4 voxel-to-world affine."""
@@ -38,7 +48,7 @@ class Grid:
 
     @classmethod
     def of(cls, img) -> "Grid":
-        return cls(tuple(int(s) for s in img.shape[:3]), np.asarray(img.affine, dtype=float))
+        return cls(shape3(img.shape), np.asarray(img.affine, dtype=float))
 
     @property
     def spacing(self) -> np.ndarray:
@@ -169,10 +179,10 @@ def centred_box(lo: np.ndarray, hi: np.ndarray, out_shape: Sequence[int]) -> tup
     >>> s.tolist(), e.tolist()
     ([13, -1, -2], [17, 7, 7])
     """
-    out_shape = np.asarray(out_shape, int)
+    size = np.asarray(out_shape, int)
     centre = (np.asarray(lo, float) + np.asarray(hi, float)) / 2.0
-    start = np.floor(centre - (out_shape - 1) / 2.0 + 0.5).astype(int)
-    return start, start + out_shape
+    start = np.floor(centre - (size - 1) / 2.0 + 0.5).astype(int)
+    return start, start + size
 
 
 def cut(data: np.ndarray, start: Sequence[int], stop: Sequence[int], cval: float = 0) -> np.ndarray:
@@ -181,13 +191,13 @@ def cut(data: np.ndarray, start: Sequence[int], stop: Sequence[int], cval: float
     >>> cut(np.arange(4).reshape(4, 1, 1), [-1, 0, 0], [3, 1, 1], cval=9).ravel().tolist()
     [9, 0, 1, 2]
     """
-    start, stop = np.asarray(start, int), np.asarray(stop, int)
-    out = np.full(tuple(stop - start), cval, dtype=data.dtype)
-    src_lo = np.maximum(start, 0)
-    src_hi = np.minimum(stop, data.shape[:3])
+    lo, hi = np.asarray(start, int), np.asarray(stop, int)
+    out = np.full(tuple(hi - lo), cval, dtype=data.dtype)
+    src_lo = np.maximum(lo, 0)
+    src_hi = np.minimum(hi, data.shape[:3])
     if np.any(src_hi <= src_lo):
         return out
-    dst_lo = src_lo - start
+    dst_lo = src_lo - lo
     dst_hi = dst_lo + (src_hi - src_lo)
     out[dst_lo[0]:dst_hi[0], dst_lo[1]:dst_hi[1], dst_lo[2]:dst_hi[2]] = \
         data[src_lo[0]:src_hi[0], src_lo[1]:src_hi[1], src_lo[2]:src_hi[2]]
@@ -252,7 +262,7 @@ def nonzero_bbox(a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     first = np.flatnonzero(v.reshape(v.shape[0], -1).any(axis=1))
     if not first.size:
         return None
-    rest = v[first[0]:first[-1] + 1].any(axis=0)
+    rest = np.any(v[first[0]:first[-1] + 1], axis=0)
     second = np.flatnonzero(rest.any(axis=1))
     third = np.flatnonzero(rest.any(axis=0))
     lo = np.array([first[0], second[0], third[0]])
@@ -350,10 +360,10 @@ def target_grid(grid: Grid, spacing: Sequence[float]) -> Grid:
     >>> g.shape, g.affine[:3, 3].tolist()
     ((3, 3, 1), [1.0, 1.0, 1.0])
     """
-    spacing = np.asarray(spacing, float)
+    step = np.asarray(spacing, float)
     extent = np.asarray(grid.shape) * grid.spacing
-    shape = tuple(int(max(1, round(e))) for e in extent / spacing)
-    rot = grid.direction * spacing
+    shape = shape3(max(1, round(e)) for e in extent / step)
+    rot = grid.direction * step
     corner = apply_affine(grid.affine, np.array([[-0.5, -0.5, -0.5]]))[0]
     affine = np.eye(4)
     affine[:3, :3] = rot

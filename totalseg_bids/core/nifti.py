@@ -28,7 +28,7 @@ import numpy as np
 from .atomic import atomic_path
 from .datalad import get_command, is_annex_pointer
 from .errors import AnnexContentMissingError, InputError, MissingFileError
-from .geometry import Grid, nonzero_bbox
+from .geometry import Grid, nonzero_bbox, shape3
 from .gzip_codec import codec_errors, open_write, read_into
 from .resume import gzip_size_matches, recreate_fix
 
@@ -131,11 +131,11 @@ def check_3d_shape(shape: Sequence[int], path: str | Path | None = None) -> tupl
     totalseg_bids.core.errors.InputError: x.nii.gz: expected a 3D image, got shape (4, 5, 6, 2); \
 extract one 3D volume (e.g. with fslroi or nibabel)
     """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) < 3 or any(s != 1 for s in shape[3:]):
-        raise InputError(f"expected a 3D image, got shape {shape}", path,
+    dims = tuple(int(s) for s in shape)
+    if len(dims) < 3 or any(s != 1 for s in dims[3:]):
+        raise InputError(f"expected a 3D image, got shape {dims}", path,
                          "extract one 3D volume (e.g. with fslroi or nibabel)")
-    return shape[:3]
+    return shape3(dims)
 
 
 @contextlib.contextmanager
@@ -204,7 +204,7 @@ class Volume:
     @property
     def grid(self) -> Grid:
         shape = self.shape if self.shape is not None else self.data.shape[:3]
-        return Grid(tuple(int(s) for s in shape), np.asarray(self.affine, float))
+        return Grid(shape3(shape), np.asarray(self.affine, float))
 
 
 def load_image(path: str | Path, dtype=np.float32) -> Volume:
@@ -304,7 +304,7 @@ def write_nifti(img, path: str | Path) -> Path:
     with atomic_path(path) as tmp:
         if path.name.endswith(".gz"):
             with open_write(tmp) as fh:
-                img.to_file_map({"image": FileHolder(fileobj=fh)})
+                img.to_file_map({"image": FileHolder(fileobj=fh)})  # type: ignore[arg-type]  # a binary file
         else:
             img.to_filename(str(tmp))
     return path

@@ -9,6 +9,8 @@ The array is written in the source's voxel order (no reorientation).
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 from pathlib import Path
 
@@ -155,7 +157,8 @@ def same_grid(a: str | Path, b: str | Path) -> bool:
     """Whether two NIfTI files share shape and affine (headers only)."""
     import nibabel as nib
 
-    ia, ib = nib.load(str(a)), nib.load(str(b))
+    ia: Any = nib.load(str(a))
+    ib: Any = nib.load(str(b))
     return ia.shape[:3] == ib.shape[:3] and np.allclose(ia.affine, ib.affine, atol=1e-4)
 
 

@@ -89,7 +89,7 @@ def options_from_args(cls: type[T], args: argparse.Namespace, **extra: Any) -> T
     >>> options_from_args(Opts, argparse.Namespace(jobs=4, verbose=1), overwrite=True)
     Opts(jobs=4, overwrite=True)
     """
-    names = {f.name for f in fields(cls)}
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # cls is a dataclass by contract
     values = {k: v for k, v in vars(args).items() if k in names}
     values.update(extra)
     return cls(**values)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Iterable, Iterator, TypeVar
+from typing import Generic, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
 
@@ -27,11 +27,11 @@ def progress(iterable: Iterable[T], total: int | None = None, desc: str | None =
     return tqdm(iterable, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
 
 
-class _NoBar:
+class _NoBar(Generic[T]):
     """What a hidden bar needs to do: iterate, count, close."""
 
     def __init__(self, iterable: Iterable[T] | None) -> None:
-        self._iterable = iterable if iterable is not None else ()
+        self._iterable: Iterable[T] = iterable if iterable is not None else ()
 
     def __iter__(self) -> Iterator[T]:
         return iter(self._iterable)

@@ -18,7 +18,7 @@ import json
 import logging
 import zlib
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -80,7 +80,7 @@ def output_problem(nifti_path: str | Path, sources: Iterable[str | Path] | None 
     if path.stat().st_size == 0:
         return "empty file"
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))  # a NIfTI image: dataobj, get_data_dtype
         if path.name.endswith(".gz") and not gzip_size_matches(path, img):
             return "truncated (its size does not match its header)"
         if not path.name.endswith(".gz"):

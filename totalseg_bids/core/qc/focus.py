@@ -19,13 +19,13 @@ def foreground_box(data: np.ndarray) -> tuple[slice, slice, slice] | None:
     (slice(1, 3, None), slice(1, 2, None), slice(1, 2, None))
     """
     m = np.asarray(data) != 0
-    out = []
+    out: list[slice] = []
     for axis in range(m.ndim):
         proj = np.flatnonzero(m.any(axis=tuple(a for a in range(m.ndim) if a != axis)))
         if not proj.size:
             return None
         out.append(slice(int(proj[0]), int(proj[-1]) + 1))
-    return tuple(out)
+    return out[0], out[1], out[2]
 
 
 def foreground_world_bounds(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:

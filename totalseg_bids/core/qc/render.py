@@ -104,11 +104,11 @@ def render_views(image, label=None, compare=None, ct: bool | None = None, tile_p
     zs = slice_positions(float(ref[0][2]), float(ref[1][2]), n_axial, inset_a)[::-1]
     sag_grid = _stack_grids(lo, hi, sag_spacing, xs, zs)[0]
     ax_grid = _stack_grids(lo, hi, ax_spacing, xs, zs)[1]
-    stacks = {}
+    stacks: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = {}
     for name, grid in (("sagittal", sag_grid), ("axial", ax_grid)):
         img = resample_image(image.data, image.affine, grid, order=1, cval=np.nan)
-        labs = [resample_label(v.data, v.affine, grid) if v is not None else None for v in (label, compare)]
-        stacks[name] = (img, *labs)
+        lab, cmp_ = (resample_label(v.data, v.affine, grid) if v is not None else None for v in (label, compare))
+        stacks[name] = (img, lab, cmp_)
     if ct is None:
         ct = is_ct_name(image.path) or looks_like_ct(image.data[::3, ::3, ::3])
     shown = np.concatenate([stacks["sagittal"][0].ravel(), stacks["axial"][0].ravel()])
@@ -120,16 +120,11 @@ def render_views(image, label=None, compare=None, ct: bool | None = None, tile_p
     def build(name: str, take, count: int, columns: int, positions: list[float], axis: str,
               spacing: float) -> View:
         img, lab, cmp_ = stacks[name]
-        parts = []
-        for arr, fill in ((to_uint8(img, wlo, whi), 0), (lab, 0), (cmp_, 0)):
-            if arr is None:
-                parts.append(None)
-                continue
-            tiles = [orient_tile(take(arr, i)) for i in range(count)]
-            parts.append(mosaic(tiles, columns, fill=fill))
-        start = tuple(float(v) for v in lo + spacing / 2)
-        return View(name, parts[0][0], parts[1][0] if parts[1] else None, parts[2][0] if parts[2] else None,
-                    [float(p) for p in positions], axis, parts[0][1], spacing, start)
+        tile = lambda arr: mosaic([orient_tile(take(arr, i)) for i in range(count)], columns, fill=0)  # noqa: E731
+        base, boxes = tile(to_uint8(img, wlo, whi))
+        over = [tile(arr)[0] if arr is not None else None for arr in (lab, cmp_)]
+        x, y, z = (float(v) for v in lo + spacing / 2)
+        return View(name, base, over[0], over[1], [float(p) for p in positions], axis, boxes, spacing, (x, y, z))
 
     sag = build("sagittal", lambda a, i: a[i], len(xs), len(xs), xs, "x", sag_spacing)
     ax = build("axial", lambda a, i: a[:, :, i], len(zs), AXIAL_COLUMNS, zs, "z", ax_spacing)
