@@ -13,7 +13,8 @@ import pytest
 from conftest import assert_one_line_error
 from nnunet_fixtures import DATASET_ID, trained_model  # noqa: F401 - session fixture
 
-from totalseg_bids.model import CARD, REGISTRY, model_folders
+from totalseg_bids.model import CARD
+from totalseg_bids.nnunet.model_zip import REGISTRY, model_folders
 
 MODULE = "model"
 

@@ -14,7 +14,10 @@ from nnunet_fixtures import DATASET_ID, trained_model  # noqa: F401 - session fi
 
 from totalseg_bids.core.nifti import dice, qform_sform_discrepancy
 from totalseg_bids.core.errors import BatchError, UsageError
-from totalseg_bids.predict import PredictOptions, find_dataset_folder, keep_largest, predict, resolve_model
+from totalseg_bids.nnunet.engine import resolve_model
+from totalseg_bids.nnunet.naming import find_dataset
+from totalseg_bids.nnunet.postprocess import keep_largest
+from totalseg_bids.predict import PredictOptions, predict
 
 MODULE = "predict"
 
@@ -57,8 +60,8 @@ def test_model_resolution_errors(tmp_path):
     with pytest.raises(MissingFileError, match="model folder not found"):
         resolve_model(tmp_path / "nope")
     (tmp_path / "Dataset300_A").mkdir()
-    with pytest.raises(MissingFileError, match="no trained dataset 301"):
-        find_dataset_folder(tmp_path, "301")
+    with pytest.raises(MissingFileError, match=r"no Dataset301_\* folder \(found: Dataset300_A\)"):
+        find_dataset(tmp_path, "301", "check -d")
 
 
 # ----------------------------------------------------------- end to end
@@ -158,7 +161,7 @@ def test_predict_bids_query_sharding_and_failures(trained_model, tmp_path, cli):
         out.unlink()
     model = resolve_model(trained_model.model_dir)
     with pytest.raises(BatchError) as info:
-        predict([(i,) for i in _mri(ds)], model, tta=False, keep="union", device="cpu")
+        predict([(i,) for i in _mri(ds)], model, tta=False, keep_largest="union", device="cpu")
     assert [item for item, _msg in info.value.failures] == [str(bad)]
     good = [str(_out(ds, i)) for i in _mri(ds) if i != bad]
     assert sorted(r["path"] for r in info.value.done) == sorted(good)
@@ -180,7 +183,7 @@ def test_predict_model_errors(trained_model, tmp_path, cli):  # noqa: F811
     proc = cli(MODULE, "--config", cfg, "--model-dir", tmp_path / "missing", env=trained_model.env)
     assert_one_line_error(proc, "model folder not found")
     proc = cli(MODULE, "--config", cfg, "-d", "999", env=trained_model.env)
-    assert_one_line_error(proc, "no trained dataset 999")
+    assert_one_line_error(proc, "no Dataset999_* folder")
     proc = cli(MODULE, "--config", cfg, "--model-dir", trained_model.model_dir, "-f", "3", env=trained_model.env)
     assert_one_line_error(proc, "checkpoint not found")
     # derivatives/labels holds the phantom's CT labels; no MRI prediction may appear there
@@ -307,7 +310,7 @@ def test_cpu_forward_pass_runs_on_every_allowed_core(trained_model, tmp_path, mo
     import torch
 
     from totalseg_bids.core.parallel import default_jobs
-    from totalseg_bids.predict import Engine
+    from totalseg_bids.nnunet.engine import Engine
 
     import nnunetv2.inference.predict_from_raw_data as nnunet_predict
 
