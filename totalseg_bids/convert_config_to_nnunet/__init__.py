@@ -4,7 +4,8 @@
 -o "$nnUNet_raw" -d 300`` writes ``Dataset300_SacrumDataset/`` with
 ``imagesTr``/``labelsTr`` (TRAINING + VALIDATION), ``imagesTs``/``labelsTs``
 (TESTING), ``dataset.json``, ``case_mapping.tsv``/``.json`` and
-``splits_final.json`` (the config's split as nnU-Net fold 0).
+``splits_final.json`` (``--folds K`` cross-validation folds drawn by subject,
+:mod:`totalseg_bids.nnunet.splits`; ``--folds 1``: the config's own split as fold 0).
 
 * :mod:`.naming`: case ids and channel names; :mod:`.labels`: the label map;
   :mod:`.values`: a label's values and a plain header without nibabel;

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from ..core.atomic import atomic_write_json
-from ..core.bids import raw_root_of
+from ..core.bids import BidsName, raw_root_of
 from ..core.config import Case, check_cases, load_config, read_request, request_difference, request_record
 from ..core.datalad import ensure_content, get_requested
 from ..core.errors import BatchError, InputError, OutputError, TotalsegBidsError, UsageError
@@ -32,8 +32,9 @@ from ..core.nifti import load_nifti
 from ..core.options import resolve_options
 from ..core.parallel import finish, run_tasks
 from ..nnunet import paths
-from ..nnunet.dataset import Fold, find_id_conflicts, splits_record, verify_integrity, write_dataset_json, write_folds
+from ..nnunet.dataset import Fold, find_id_conflicts, verify_integrity, write_dataset_json, write_folds
 from ..nnunet.naming import SPLITS_FILE, dataset_folder_name
+from ..nnunet.splits import FoldCase, check_folds, make_folds, subject_key, validation_fold
 from .case import CaseRecord, CaseTask, convert_case
 from .labels import label_map
 from .mapping import MAPPING_JSON, MAPPING_TSV, read_mapping, write_mapping
@@ -64,12 +65,13 @@ class ConversionResult:
     splits_written: list[Path]
     records: list[CaseRecord]
     status: str = "written"
+    folds: int = 1
 
     def record(self, dataset_id: int) -> dict:
         """The stdout record of the dataset folder."""
         return {"status": self.status, "path": str(self.folder), "dataset_id": dataset_id,
                 "cases": self.num_training + self.num_testing, "training": self.num_training,
-                "testing": self.num_testing, "corrected": self.corrected}
+                "testing": self.num_testing, "corrected": self.corrected, "folds": self.folds}
 
 
 @dataclass
@@ -87,6 +89,8 @@ class _Plan:
     name: str
     folder_name: str
     request: dict
+    ids: list[str]
+    folds: list[Fold]
 
     @property
     def final(self) -> Path:
@@ -113,13 +117,12 @@ def convert(config: str | Path, out: str | Path | None, dataset_id: int, name: s
     written = [plan.final / SPLITS_FILE]
     pre = paths.PREPROCESSED.get()
     if pre is not None:
-        atomic_write_json(pre / plan.folder_name / SPLITS_FILE, splits)
-        written.append(pre / plan.folder_name / SPLITS_FILE)
+        written.append(write_folds(pre / plan.folder_name, splits))
     corrected = sum(1 for r in records if any("rewritten" in a or "resampled" in a or "compressed" in a
                                               for a in r.actions))
     num_training = sum(r.split != "TESTING" for r in records)
     return ConversionResult(plan.final, num_training, len(records) - num_training, corrected,
-                            time.perf_counter() - t0, written, records)
+                            time.perf_counter() - t0, written, records, folds=len(splits))
 
 
 def plan_conversion(config: str | Path, out: str | Path | None, dataset_id: int, name: str,
@@ -132,28 +135,53 @@ def plan_conversion(config: str | Path, out: str | Path | None, dataset_id: int,
     channels = channel_names(cases, opts.channels)
     _refuse_id_conflict(dataset_id, name, out)
     check_cases(cases, cfg.path)
+    ids = unique_ids([case_id(name, _source_dataset(c.image), c.name) for c in cases])
+    folds = _folds(cases, ids, opts, cfg.path)
     request = request_record(cases, {"name": name, "labels": labels, "remap": remap or {},
                                      "channels": channels, "reader": opts.reader, "link": opts.link,
-                                     "form_tolerance": opts.form_tolerance})
+                                     "form_tolerance": opts.form_tolerance, "folds": len(folds),
+                                     "seed": opts.seed if len(folds) > 1 else None})
     return _Plan(cfg.path, cfg.datasets_path, cfg.contrasts, cases, labels, remap, channels, out, name,
-                 folder_name, request)
+                 folder_name, request, ids, folds)
+
+
+def fold_cases(cases: Sequence[Case], ids: Sequence[str]) -> list[FoldCase]:
+    """The cases as :mod:`totalseg_bids.nnunet.splits` sees them: id, subject of a dataset, split."""
+    out = []
+    for c, cid in zip(cases, ids):
+        name = BidsName.try_parse(c.image)
+        out.append(FoldCase(cid, subject_key(_source_dataset(c.image), name.subject if name else None, cid),
+                            c.split))
+    return out
+
+
+def _folds(cases: Sequence[Case], ids: Sequence[str], opts: ConvertOptions, config: Path | None) -> list[Fold]:
+    """The folds of ``splits_final.json``, checked against the rules before any file is placed."""
+    units = fold_cases(cases, ids)
+    try:
+        folds = make_folds(units, opts.folds, opts.seed)
+        check_folds(folds, units, complete=len(folds) > 1)
+    except InputError as exc:
+        raise InputError(exc.problem, config, exc.fix) from None
+    if len(folds) > 1:
+        log.info("%d folds of the TRAINING/VALIDATION cases, by subject (seed %d)", len(folds), opts.seed)
+    return folds
 
 
 def _build(plan: _Plan, opts: ConvertOptions) -> tuple[list[CaseRecord], list[Fold]]:
     """Place every case in a hidden working folder, write the dataset's files, rename it into place."""
-    ids = unique_ids([case_id(plan.name, _source_dataset(c.image), c.name)
-                      for c in plan.cases])
     work = _work_dir(plan.out, plan.folder_name)
     try:
-        tasks = _tasks(plan.cases, ids, work, opts.link, tuple(sorted(plan.labels.values())), plan.remap,
+        tasks = _tasks(plan.cases, plan.ids, work, opts.link, tuple(sorted(plan.labels.values())), plan.remap,
                        opts.form_tolerance)
         records = _convert_all(tasks, [str(c.image) for c in plan.cases], opts.jobs)
         num_training = sum(r.split != "TESTING" for r in records)
         write_dataset_json(work, plan.channels, plan.labels, num_training, FILE_ENDING, opts.reader, plan.name,
                            totalseg_bids={"config": str(plan.config), "contrasts": plan.contrasts,
-                                          "link": opts.link, "mapping": MAPPING_TSV})
-        write_mapping(work, records, plan.datasets_path, len(plan.channels))
-        splits = _write_splits(work, records)
+                                          "link": opts.link, "mapping": MAPPING_TSV, "folds": len(plan.folds),
+                                          "seed": plan.request["options"]["seed"]})
+        write_mapping(work, records, plan.datasets_path, len(plan.channels), validation_fold(plan.folds))
+        write_folds(work, plan.folds)
         atomic_write_json(work / REQUEST_FILE, plan.request)
         if opts.verify:
             verify_integrity(work, opts.jobs or 1)
@@ -161,7 +189,7 @@ def _build(plan: _Plan, opts: ConvertOptions) -> tuple[list[CaseRecord], list[Fo
     except BaseException:
         shutil.rmtree(work, ignore_errors=True)
         raise
-    return records, splits
+    return records, plan.folds
 
 
 def _refuse_id_conflict(dataset_id: int, name: str, out: Path) -> None:
@@ -255,16 +283,6 @@ def _default_jobs(tasks: Sequence[CaseTask]) -> int | None:
     return None if voxels * len(tasks) >= POOL_VOXELS else 1
 
 
-def _write_splits(work: Path, records: Sequence[CaseRecord]) -> list[Fold]:
-    """The config's split as nnU-Net fold 0 (``splits_final.json``)."""
-    splits = splits_record([r.case_id for r in records if r.split == "TRAINING"],
-                           [r.case_id for r in records if r.split == "VALIDATION"])
-    if not splits[0]["val"]:
-        log.warning("the config has no VALIDATION case: nnU-Net fold 0 will have an empty validation set")
-    write_folds(work, splits)
-    return splits
-
-
 def _move_into_place(work: Path, final: Path, out: Path, folder_name: str) -> None:
     """Rename the finished dataset into place, replacing an older one."""
     if final.exists() or final.is_symlink():
@@ -300,7 +318,8 @@ def _up_to_date(final: Path, request: dict, config: Path | None) -> ConversionRe
     records = [CaseRecord(c["case_id"], c["split"], c["images"], c["label"], c["nnunet_images"],
                           c["nnunet_label"], c.get("actions", [])) for c in cases]
     ntr = sum(r.split != "TESTING" for r in records)
-    return ConversionResult(final, ntr, len(records) - ntr, 0, 0.0, [final / SPLITS_FILE], records, "skipped")
+    return ConversionResult(final, ntr, len(records) - ntr, 0, 0.0, [final / SPLITS_FILE], records, "skipped",
+                            folds=int(request["options"].get("folds") or 1))
 
 
 def _default_dir_mode() -> int:

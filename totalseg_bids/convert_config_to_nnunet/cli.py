@@ -10,6 +10,7 @@ from pathlib import Path
 from ..core import cli, flags
 from ..core.nifti import QFORM_SFORM_TOLERANCE_MM
 from ..core.options import options_from_args
+from ..nnunet.splits import DEFAULT_FOLDS, DEFAULT_SEED
 from .batch import convert
 from .options import DEFAULT_NAME, LINK_MODES, READERS, ConvertOptions
 
@@ -42,6 +43,12 @@ def get_parser() -> argparse.ArgumentParser:
                    help="override the config's DATASETS_PATH (or set TOTALSEG_BIDS_DATASETS_PATH)")
     p.add_argument("--form-tolerance", type=float, default=QFORM_SFORM_TOLERANCE_MM, metavar="MM",
                    help="qform/sform disagreement above which a file is rewritten (default %(default)s mm)")
+    p.add_argument("--folds", type=int, default=None, metavar="K",
+                   help=f"cross-validation folds in splits_final.json, drawn by subject and stratified by dataset "
+                        f"(default {DEFAULT_FOLDS}, or one per subject when there are fewer; 1: the config's own "
+                        "TRAINING/VALIDATION split as fold 0)")
+    p.add_argument("--seed", type=int, default=DEFAULT_SEED,
+                   help="seed of the folds (default %(default)s, nnU-Net's own)")
     p.add_argument("--verify", action="store_true", help="run nnU-Net's verify_dataset_integrity before finishing")
     cli.add_batch_args(p, jobs=True, dask=False)
     cli.add_datalad_args(p)

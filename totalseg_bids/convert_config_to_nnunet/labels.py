@@ -17,6 +17,7 @@ from ..core.bids import BidsName
 from ..core.config import Case
 from ..core.errors import InputError, MissingFileError, UsageError
 
+
 def parse_labels_json(data: Any) -> tuple[dict[str, int], dict[int, int] | None]:
     """Read a ``--labels-json`` map: ``{"background": 0, "sacrum": 1}`` (the values
     the labels hold) or ``{"labels": {...}, "remap": {"25": 1, "92": 1}}``
@@ -99,7 +100,7 @@ def label_problem(present: Iterable[int], allowed: Iterable[int], remap: Mapping
         unexpected = sorted(present - set(remap) - {0})
         expected = sorted({0} | set(remap))
     else:
-        unexpected = sorted(present - set(int(a) for a in allowed))
+        unexpected = sorted(present - {int(a) for a in allowed})
         expected = sorted(int(a) for a in allowed)
     if unexpected:
         return f"unexpected label values {unexpected[:10]} (expected {expected[:20]})"

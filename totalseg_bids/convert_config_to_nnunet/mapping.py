@@ -6,7 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..core.atomic import atomic_write_json, atomic_write_text
@@ -17,20 +17,26 @@ MAPPING_TSV = "case_mapping.tsv"
 MAPPING_JSON = "case_mapping.json"
 
 
-def write_mapping(folder: Path, records: Sequence[CaseRecord], datasets_path: Path, nchan: int) -> None:
+def write_mapping(folder: Path, records: Sequence[CaseRecord], datasets_path: Path, nchan: int,
+                  val_fold: Mapping[str, int] | None = None) -> None:
+    """``case_mapping.tsv`` and ``.json``: per case its split, the fold that validates it
+    (``val_fold``; empty for TESTING), source files, nnU-Net files and the corrections made."""
+    val_fold = val_fold or {}
+    fold_of = {r.case_id: val_fold.get(r.case_id) for r in records}
     buf = io.StringIO()
     writer = csv.writer(buf, delimiter="\t", lineterminator="\n")
     writer.writerow(["case_id", "split", *[f"image_{c:04d}" for c in range(nchan)], "label",
-                     *[f"nnunet_image_{c:04d}" for c in range(nchan)], "nnunet_label", "actions"])
+                     *[f"nnunet_image_{c:04d}" for c in range(nchan)], "nnunet_label", "actions", "val_fold"])
     for r in records:
+        fold = fold_of[r.case_id]
         writer.writerow([r.case_id, r.split, *r.images, r.label or "", *r.nnunet_images, r.nnunet_label or "",
-                         "; ".join(r.actions)])
+                         "; ".join(r.actions), "" if fold is None else fold])
     atomic_write_text(folder / MAPPING_TSV, buf.getvalue())
     atomic_write_json(folder / MAPPING_JSON, {
         "DATASETS_PATH": str(datasets_path),
         "cases": [{"case_id": r.case_id, "split": r.split, "images": r.images, "label": r.label,
-                   "nnunet_images": r.nnunet_images, "nnunet_label": r.nnunet_label, "actions": r.actions}
-                  for r in records]})
+                   "nnunet_images": r.nnunet_images, "nnunet_label": r.nnunet_label, "actions": r.actions,
+                   "val_fold": fold_of[r.case_id]} for r in records]})
 
 
 def read_mapping(folder: str | Path) -> list[dict]:

@@ -10,6 +10,7 @@ from typing import Literal, get_args
 from ..core.errors import UsageError
 from ..core.nifti import QFORM_SFORM_TOLERANCE_MM
 from ..core.options import BatchOptions
+from ..nnunet.splits import DEFAULT_SEED
 
 #: nnU-Net's image readers a dataset may name (``overwrite_image_reader_writer``).
 Reader = Literal["SimpleITKIO", "NibabelIO", "NibabelIOWithReorient"]
@@ -30,8 +31,11 @@ class ConvertOptions(BatchOptions):
     entity does; ``channels`` names the channels; ``reader`` is nnU-Net's image
     reader; ``link`` how unchanged files are placed; ``datasets_path`` overrides
     the config's; ``verify`` runs nnU-Net's integrity check; ``form_tolerance``
-    (mm) is the qform/sform gap above which a file is rewritten; ``jobs`` None
-    picks serial or a pool from the cohort size (the shared batch options:
+    (mm) is the qform/sform gap above which a file is rewritten; ``folds``: the
+    cross-validation folds of ``splits_final.json``, drawn by subject from ``seed``
+    (None: 5, or one per subject when there are fewer; 1: the config's own split,
+    see :mod:`totalseg_bids.nnunet.splits`); ``jobs`` None picks serial or a pool
+    from the cohort size (the shared batch options:
     :class:`~totalseg_bids.core.options.BatchOptions`).
     """
 
@@ -43,6 +47,8 @@ class ConvertOptions(BatchOptions):
     datasets_path: str | Path | None = None
     verify: bool = False
     form_tolerance: float = QFORM_SFORM_TOLERANCE_MM
+    folds: int | None = None
+    seed: int = DEFAULT_SEED
 
     def check(self) -> ConvertOptions:
         """Refuse option values that contradict each other before any file is read."""
@@ -52,6 +58,8 @@ class ConvertOptions(BatchOptions):
             raise UsageError(f"unknown link mode {self.link!r}", None, f"use one of {', '.join(LINK_MODES)}")
         if self.labels and self.labels_json:
             raise UsageError("--labels and --labels-json exclude each other", None, "give one of them")
+        if self.folds is not None and self.folds < 1:
+            raise UsageError(f"--folds {self.folds} must be at least 1", None, "e.g. --folds 5")
         if self.form_tolerance < 0:
             raise UsageError("--form-tolerance must be >= 0", None, f"e.g. --form-tolerance {QFORM_SFORM_TOLERANCE_MM}")
         return self

@@ -88,20 +88,6 @@ def write_dataset_json(folder: str | Path, channel_names: Mapping[str, str], lab
     return folder / DATASET_JSON
 
 
-def splits_record(train: Sequence[str], val: Sequence[str]) -> list[Fold]:
-    """The config's split as nnU-Net fold 0 (``splits_final.json`` holds a list of folds).
-
-    >>> splits_record(["a", "b"], ["c"])
-    [{'train': ['a', 'b'], 'val': ['c']}]
-    """
-    return [{"train": list(train), "val": list(val)}]
-
-
-def write_splits(folder: str | Path, train: Sequence[str], val: Sequence[str]) -> Path:
-    """Write ``splits_final.json`` with one fold (the config's TRAINING/VALIDATION) atomically."""
-    return write_folds(folder, splits_record(train, val))
-
-
 def write_folds(folder: str | Path, folds: Sequence[Fold]) -> Path:
     """Write ``splits_final.json`` (a list of ``{"train": [...], "val": [...]}``) atomically."""
     path = Path(folder) / SPLITS_FILE
@@ -159,7 +145,7 @@ def verify_integrity(folder: Path, processes: int = 1) -> None:
     code = ("import sys\nfrom nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity\n"
             "verify_dataset_integrity(sys.argv[1], int(sys.argv[2]))\n")
     proc = subprocess.run([sys.executable, "-c", code, str(folder), str(max(1, processes))],
-                          capture_output=True, encoding="utf-8", errors="replace", env=env)
+                          capture_output=True, encoding="utf-8", errors="replace", env=env, check=False)
     if proc.returncode != 0:
         lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]
         errors = [ln for ln in lines if "error" in ln.lower()] or lines

@@ -21,8 +21,17 @@ from typing import Any
 from ..core.errors import InputError, MissingFileError, UsageError
 from ..core.parallel import default_jobs
 from . import paths
-from .naming import (CHECKPOINT_FINAL, DATASET_JSON, DEFAULT_CONFIGURATION, DEFAULT_PLANS, PLANS_JSON, find_dataset,
-                     fold_folder, model_identifier, parse_model_identifier)
+from .naming import (
+    CHECKPOINT_FINAL,
+    DATASET_JSON,
+    DEFAULT_CONFIGURATION,
+    DEFAULT_PLANS,
+    PLANS_JSON,
+    find_dataset,
+    fold_folder,
+    model_identifier,
+    parse_model_identifier,
+)
 
 log = logging.getLogger(__name__)
 
@@ -56,11 +65,26 @@ def model_folder(dataset: str | int, configuration: str = DEFAULT_CONFIGURATION,
     return find_dataset(root, dataset, fix) / model_identifier(trainer, plans, configuration)
 
 
+def trained_folds(folder: Path, checkpoint: str = CHECKPOINT_FINAL) -> tuple[str, ...]:
+    """The folds of a model folder that hold ``checkpoint``: every numbered fold (nnU-Net's
+    cross-validation models, ensembled at prediction), else the all-cases ``fold_all``.
+
+    >>> trained_folds(Path("/nonexistent"))
+    ()
+    """
+    numbered = sorted(int(p.parent.name[5:]) for p in folder.glob(f"fold_*/{checkpoint}")
+                       if p.parent.name[5:].isdigit())
+    if numbered:
+        return tuple(str(f) for f in numbered)
+    return ("all",) if (folder / fold_folder("all") / checkpoint).is_file() else ()
+
+
 def resolve_model(model_dir: str | Path | None = None, dataset: str | int | None = None,
                   configuration: str = DEFAULT_CONFIGURATION, trainer: str = paths.DEFAULT_TRAINER,
-                  plans: str = DEFAULT_PLANS, folds: Sequence[str | int] = ("0",),
+                  plans: str = DEFAULT_PLANS, folds: Sequence[str | int] | None = ("0",),
                   checkpoint: str = CHECKPOINT_FINAL, results: str | Path | None = None) -> Model:
-    """Find and check a model folder before anything heavy is loaded."""
+    """Find and check a model folder before anything heavy is loaded; ``folds`` None: every trained
+    fold (:func:`trained_folds`); ``all`` is nnU-Net's model trained on every case (``fold_all``)."""
     if model_dir is None:
         if dataset is None:
             raise UsageError("give --model-dir or -d DATASET", None, "e.g. -d 300 -c 3d_fullres")
@@ -72,6 +96,11 @@ def resolve_model(model_dir: str | Path | None = None, dataset: str | int | None
     for name in (DATASET_JSON, PLANS_JSON):
         if not (folder / name).is_file():
             raise MissingFileError(f"model folder has no {name}", folder, "give a trained nnU-Net model folder")
+    if folds is None:
+        folds = trained_folds(folder, checkpoint)
+        if not folds:
+            raise MissingFileError(f"no trained fold (fold_*/{checkpoint})", folder,
+                                   "train the model first (python -m totalseg_bids.train_nnunet)")
     folds = tuple(str(f) for f in folds)
     for fold in folds:
         ck = folder / fold_folder(fold) / checkpoint
@@ -114,7 +143,7 @@ def nnunet_version() -> str | None:
 def nnunet_output() -> Iterator[None]:
     """nnU-Net prints progress to stdout, which is ours for results: send it to
     stderr when debugging, else drop it."""
-    target = sys.stderr if log.isEnabledFor(logging.DEBUG) else open(os.devnull, "w")
+    target = sys.stderr if log.isEnabledFor(logging.DEBUG) else open(os.devnull, "w")  # noqa: SIM115 - closed below
     try:
         with contextlib.redirect_stdout(target):
             yield
@@ -145,7 +174,7 @@ class Engine:
                 self.predictor.initialize_from_trained_model_folder(
                     str(model.folder), use_folds=tuple(int(f) if f != "all" else f for f in model.folds),
                     checkpoint_name=model.checkpoint)
-            except Exception as exc:  # torch.load / architecture errors
+            except Exception as exc:  # noqa: BLE001 - torch.load / architecture errors
                 raise InputError(f"cannot load the model ({type(exc).__name__}: {str(exc).splitlines()[0][:150]})",
                                  model.folder, "check the model folder, trainer and checkpoint") from None
         self.file_ending = self.predictor.dataset_json.get("file_ending", ".nii.gz")

@@ -40,6 +40,9 @@ from ..core.errors import BatchError, InputError, TotalsegBidsError
 from ..core.options import resolve_options
 from ..core.provenance import refuse_manual_overwrite
 from ..nnunet.engine import Engine, Model, choose_device, nnunet_version
+from ..nnunet.naming import INFERENCE_INFORMATION
+from ..nnunet.postprocess import Postprocessing, resolve_postprocessing
+from ..nnunet.train import read_best_configuration
 from .case import Item, PostOptions, default_label_name, finalize, output_kind
 from .checks import announce_mirroring, preflight
 from .inputs import shard_inputs
@@ -124,30 +127,51 @@ def plan_items(inputs: Sequence[tuple[Path, ...]], nchan: int, label_name: str, 
     return items
 
 
-def make_options(model: Model, engine: Engine, kind: str, opts: PredictOptions) -> PostOptions:
+def make_options(model: Model, engine: Engine, kind: str, opts: PredictOptions, post: Postprocessing) -> PostOptions:
     """Post-processing options and the ``GeneratedBy`` records of every sidecar."""
-    keep = opts.keep_largest
     nn_meta = {"Dataset": model.dataset, "Configuration": model.configuration, "Trainer": model.trainer,
                "Plans": model.plans, "Folds": list(model.folds), "Checkpoint": model.checkpoint,
                "Device": engine.device, "TTA": bool(opts.tta), "Model": model.identity or None}
-    post = {"per-label": "largest connected component per label (26-connectivity, cc3d)",
-            "union": "largest connected component of the union of labels (26-connectivity, cc3d)",
-            "off": "none"}[keep]
-    return PostOptions(keep, kind, model.classes,
+    return PostOptions(post, kind, model.classes,
                        [generated_by("nnUNet", nnunet_version(), **nn_meta),
-                        generated_by("totalseg_bids", PostProcessing=post, Command="totalseg_bids.predict")],
+                        generated_by("totalseg_bids", PostProcessing=post.describe(model.classes),
+                                     Command="totalseg_bids.predict")],
                        Path(opts.qc_dir) if opts.qc_dir else None)
 
 
+def note_best_choice(model: Model) -> None:
+    """Warn when nnU-Net's cross-validation chose another configuration (or an ensemble) than this model."""
+    path = model.folder.parent / INFERENCE_INFORMATION
+    if not path.is_file():
+        return
+    try:
+        best = read_best_configuration(path)
+    except InputError:
+        return
+    if best.models != ((model.trainer, model.plans, model.configuration),):
+        log.warning("nnU-Net's cross-validation chose %s (%s); this run predicts with %s", best.name,
+                    path, model.folder.name)
+
+
+def postprocessing_of(model: Model, opts: PredictOptions) -> Postprocessing:
+    """The run's post-processing (``auto`` resolved for this model and its folds), said once in the log."""
+    note_best_choice(model)
+    post = resolve_postprocessing(opts.postprocess, model.folder, model.folds, model.labels, opts.largest_labels,
+                                  opts.largest_mode, opts.postprocessing_file, opts.removal_threshold)
+    log.info("post-processing: %s", post.describe(model.classes)["Description"])
+    return post
+
+
 def run_items(items: Sequence[Item], model: Model, kind: str, options: PredictOptions,
-              summary: PredictSummary) -> None:
+              summary: PredictSummary, post: Postprocessing | None = None) -> None:
     """Load the model once and predict ``items`` chunk by chunk through a scratch folder."""
+    post = post if post is not None else postprocessing_of(model, options)
     device = choose_device(options.device)
     announce_mirroring(device, options.tta, len(items))
     tm = time.perf_counter()
     engine = Engine(model, device=device, tta=options.tta, jobs=options.jobs)
     summary.model_seconds = time.perf_counter() - tm
-    opts = make_options(model, engine, kind, options)
+    opts = make_options(model, engine, kind, options, post)
     batch_size = options.batch_size
     log.info("model loaded in %.1f s on %s; predicting %d image(s)", summary.model_seconds, engine.device,
              len(items))
@@ -179,10 +203,11 @@ def predict(inputs: Sequence[tuple[Path, ...]], model: Model, options: PredictOp
     if summary.skipped:
         log.info("%d output(s) already done, skipped (--overwrite redoes them)", len(summary.skipped))
     if items:
+        post = postprocessing_of(model, opts)  # a missing or foreign postprocessing.pkl fails before the model loads
         ensure_content([p for it in items for p in it.images], get=get_requested(opts.datalad_get))
         items = preflight(items, summary.failures)
     if items:
-        run_items(items, model, kind, opts, summary)
+        run_items(items, model, kind, opts, summary, post)
     summary.seconds = time.perf_counter() - t0
     summary.log()
     return summary.finish()
@@ -218,8 +243,8 @@ def _run_chunk(engine: Engine, chunk: Sequence[Item], scratch: Path, offset: int
         except Exception as exc:
             log.debug("prediction failed", exc_info=True)
             msg = " ".join(str(exc).split())[:200]
-            summary.failures.append((item.key, f"{item.key}: nnU-Net failed ({type(exc).__name__}: {msg}); "
-                                               "check the image (rerun with -vv for nnU-Net's output)"))
+            summary.failures.append((item.key, (f"{item.key}: nnU-Net failed ({type(exc).__name__}: {msg}); "
+                                                "check the image (rerun with -vv for nnU-Net's output)")))
         finally:
             _image_done(item, time.perf_counter() - t_image, bar)
 

@@ -20,7 +20,7 @@ from ..core.nifti import GRID_ATOL, Grid, load_nifti, read_data, resample_label,
 from ..core.qc_hook import qc_entry
 from ..nnunet.engine import Model
 from ..nnunet.naming import dataset_name
-from ..nnunet.postprocess import KeepLargest, keep_largest
+from ..nnunet.postprocess import Postprocessing, removal_report
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,9 @@ def to_image_grid(pred_path: Path, image_path: Path) -> tuple[np.ndarray, np.nda
 
 @dataclass
 class PostOptions:
-    """Post-processing and metadata of every image, derived once from :class:`PredictOptions` and the model."""
+    """Post-processing and metadata of every image, derived once from the options and the model."""
 
-    keep_largest: KeepLargest = "per-label"
+    post: Postprocessing = field(default_factory=Postprocessing)
     kind: str = "seg"
     classes: dict[int, str] = field(default_factory=dict)
     generated: list[dict] = field(default_factory=list)
@@ -90,10 +90,16 @@ class PostOptions:
 
 def finalize(item: Item, pred_path: Path, opts: PostOptions) -> dict:
     """Post-process one scratch prediction and write it (then its sidecar) into the derivatives."""
-    data, affine, note = to_image_grid(pred_path, item.images[0])
+    raw, affine, note = to_image_grid(pred_path, item.images[0])
     if note:
         log.info("%s: %s", dataset_path(item.images[0]), note)
-    data, removed = keep_largest(data, opts.keep_largest)
+    data = opts.post.apply(raw)
+    removal = removal_report(raw, data, opts.classes, opts.post.threshold)
+    if removal["RemovedAboveThreshold"]:
+        share = ", ".join(f"{k} {removal['RemovedFraction'][k]:.0%}" for k in removal["RemovedAboveThreshold"])
+        log.warning("%s: post-processing (%s) removed %s of the predicted volume, above %.0f %%: check it "
+                    "(--postprocess none keeps every component)", dataset_path(item.images[0]), opts.post.method,
+                    share, 100 * opts.post.threshold)
     if opts.kind == "seg":
         data = (data > 0).astype(np.uint8)
     empty = not data.any()
@@ -104,11 +110,28 @@ def finalize(item: Item, pred_path: Path, opts: PostOptions) -> dict:
     save_mask(data, affine, item.output)
     if opts.kind == "dseg":
         write_dseg_tsv(item.output, opts.classes)
-    extra = {"EmptyPrediction": True} if empty else {}
-    if removed:
-        extra["RemovedVoxels"] = {opts.classes.get(k, str(k)): v for k, v in removed.items()}
     write_sidecar(item.output, list(item.images), opts.generated, spatial_reference=item.images[0],
-                  raw_root=item.raw_root, **extra)
-    meta = {"empty": empty, "removed_voxels": removed, "note": note}
+                  raw_root=item.raw_root, **_sidecar_flags(empty, removal))
+    meta = {"empty": empty, "postprocessing": opts.post.method, "removed_voxels": removal["RemovedVoxels"],
+            "removed_fraction": removal["RemovedFraction"], "note": note}
+    if removal["RemovedAboveThreshold"]:
+        meta["postprocessing_flag"] = (f"removed more than {opts.post.threshold:.0%} of "
+                                       + ", ".join(removal["RemovedAboveThreshold"]))
     qc_entry(opts.qc_dir, item.images[0], item.output, "predict", meta=meta)
     return meta
+
+
+def _sidecar_flags(empty: bool, removal: dict) -> dict:
+    """The sidecar's own keys: an empty prediction, and what post-processing removed (flagged above the threshold).
+
+    >>> _sidecar_flags(False, {"RemovedVoxels": {"a": 5}, "RemovedFraction": {"a": 0.5},
+    ...                        "RemovedAboveThreshold": ["a"], "Threshold": 0.1})
+    {'RemovedVoxels': {'a': 5}, 'RemovedFraction': {'a': 0.5}, 'PostProcessingRemovedMuch': True, 'RemovedAboveThreshold': ['a'], 'RemovalThreshold': 0.1}
+    """
+    out: dict = {"EmptyPrediction": True} if empty else {}
+    if removal["RemovedVoxels"]:
+        out.update(RemovedVoxels=removal["RemovedVoxels"], RemovedFraction=removal["RemovedFraction"])
+    if removal["RemovedAboveThreshold"]:
+        out.update(PostProcessingRemovedMuch=True, RemovedAboveThreshold=removal["RemovedAboveThreshold"],
+                   RemovalThreshold=removal["Threshold"])
+    return out

@@ -14,7 +14,7 @@ from ..core.options import options_from_args
 from ..nnunet import paths
 from ..nnunet.engine import resolve_model
 from ..nnunet.model_zip import installed_model, unpack_zip
-from ..nnunet.postprocess import KEEP_LARGEST
+from ..nnunet.postprocess import KEEP_LARGEST, POSTPROCESS, REMOVAL_FLAG_FRACTION
 from .batch import predict
 from .inputs import collect_inputs, derivative_roots
 from .options import PredictOptions
@@ -48,7 +48,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("-tr", "--trainer", default=paths.default_trainer(),
                    help="trainer of the model (default $TOTALSEG_BIDS_NNUNET_TRAINER, else nnUNetTrainer)")
     p.add_argument("-p", "--plans", default="nnUNetPlans")
-    p.add_argument("-f", "--folds", nargs="+", default=["0"], help="folds to ensemble (default 0)")
+    p.add_argument("-f", "--folds", nargs="+", default=None, metavar="FOLD",
+                   help="folds to ensemble, with nnU-Net's predictor (default: every trained fold; all: nnU-Net's "
+                        "model trained on every case, fold_all)")
     p.add_argument("--checkpoint", default="checkpoint_final.pth")
     flags.add_device(p)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=True,
@@ -56,8 +58,7 @@ def get_parser() -> argparse.ArgumentParser:
                         "on the CPU it costs up to ~8x in 3D and a warning says so: --no-tta turns it off")
     p.add_argument("--label-name", default=None,
                    help="label- entity of the outputs (default: the model's label name)")
-    p.add_argument("--keep-largest", choices=KEEP_LARGEST, default="per-label",
-                   help="largest connected component per label (default), on the union, or off")
+    _add_postprocess_args(p)
     p.add_argument("--derivatives", default="labels", help="derivative folder name (default labels)")
     cli.add_naming_arg(p)
     cli.add_batch_args(p, jobs=True, dask=False)
@@ -71,25 +72,59 @@ def get_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _add_postprocess_args(p: argparse.ArgumentParser) -> None:
+    """``--postprocess``, ``--largest-component``, ``--keep-largest`` (legacy), the pickle and the flag threshold."""
+    p.add_argument("--postprocess", choices=POSTPROCESS, default=None,
+                   help="auto (default): nnU-Net's post-processing when nnUNetv2_find_best_configuration decided one "
+                        "for the model (train_nnunet runs it once every fold is trained), else none; nnunet: that "
+                        "one, required; largest: see --largest-component; none")
+    p.add_argument("--largest-component", nargs="*", metavar="LABEL", default=None,
+                   help="keep the largest connected component of each LABEL (names or values; none given: every "
+                        "label), as the seed workflow does; other labels keep every component")
+    p.add_argument("--keep-largest", choices=KEEP_LARGEST, default=None,
+                   help="legacy: per-label (= --largest-component), union (largest component of the union of "
+                        "labels) or off (= --postprocess none)")
+    p.add_argument("--postprocessing-file", type=Path, default=None, metavar="PKL",
+                   help="a postprocessing.pkl to apply with --postprocess nnunet|auto instead of the model's")
+    p.add_argument("--removal-threshold", type=float, default=REMOVAL_FLAG_FRACTION, metavar="F",
+                   help="flag (log, sidecar, QC) a label that post-processing shrinks by more than this share "
+                        "(default %(default)s)")
+
+
+def postprocess_from_cli(args: argparse.Namespace) -> dict:
+    """``postprocess``, ``largest_labels`` and ``largest_mode`` from the three ways of saying them."""
+    asked = [name for name, value in (("--postprocess", args.postprocess), ("--keep-largest", args.keep_largest),
+                                      ("--largest-component", args.largest_component)) if value is not None]
+    if len(asked) > 1 and not (args.postprocess == "largest" and args.largest_component is not None):
+        raise UsageError(f"{' and '.join(asked)} exclude each other", None, "say the post-processing once")
+    if args.largest_component is not None:
+        return {"postprocess": "largest", "largest_labels": tuple(args.largest_component) or None}
+    if args.keep_largest is not None:
+        if args.keep_largest == "off":
+            return {"postprocess": "none"}
+        return {"postprocess": "largest", "largest_mode": args.keep_largest}
+    return {"postprocess": args.postprocess or "auto"}
+
+
 def _run(args: argparse.Namespace) -> int:
     """Resolve the model (installed, zipped or a folder), then predict."""
     if args.bids_dir is not None and not args.contrasts:
         raise UsageError("--bids-dir needs --contrasts", None, "e.g. --contrasts T1w T2w")
+    opts = options_from_args(PredictOptions, args, **postprocess_from_cli(args)).check()
     with tempfile.TemporaryDirectory(prefix="totalseg_bids-model-") as unpacked:
         identity = {}
         if args.model or args.model_zip:
             args.model_dir, identity = (installed_model(args.model, args.configuration) if args.model
                                         else unpack_zip(args.model_zip, unpacked, args.configuration))
-        return _predict_cli(args, identity)
+        return _predict_cli(args, identity, opts)
 
 
-def _predict_cli(args: argparse.Namespace, identity: dict) -> int:
+def _predict_cli(args: argparse.Namespace, identity: dict, opts: PredictOptions) -> int:
     """Predict the inputs the arguments name with the model they name; records on stdout."""
     model = resolve_model(args.model_dir, args.dataset_id, args.configuration, args.trainer, args.plans,
                           args.folds, args.checkpoint)
     model.identity = identity
     inputs = collect_inputs(args.config, args.split, args.bids_dir, args.contrasts, args.datasets_path)
-    opts = options_from_args(PredictOptions, args).check()
     # skipped outputs of a resumed run are saved too; also when some images failed
     with cli.saving(args, derivative_roots(inputs, opts)):
         cli.report("predict", lambda: predict(inputs, model, opts).records())

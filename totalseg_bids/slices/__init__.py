@@ -30,8 +30,9 @@ Layouts:
   ``NaturalImage2DIO``: PNG only, one grayscale file per channel
   (``<case>_0000.png``, ``_0001``...), ``labelsTr``, ``imagesTs`` (+``labelsTs``),
   ``dataset.json`` (``file_ending: .png``, ``overwrite_image_reader_writer:
-  NaturalImage2DIO``) and ``splits_final.json`` carrying the config's
-  TRAINING/VALIDATION split (copy it to ``nnUNet_preprocessed/Dataset<NNN>_<Name>/``).
+  NaturalImage2DIO``) and ``splits_final.json`` holding ``--folds`` cross-validation
+  folds drawn by subject, as the 3D conversion draws them (copy it to
+  ``nnUNet_preprocessed/Dataset<NNN>_<Name>/``).
 
 Slice names keep the BIDS entities and the slice index
 (``sub-01_ses-02_acq-sag_T2w_axial-012``); ``slices.tsv`` maps every file
@@ -71,7 +72,8 @@ from ..core.bids import BidsName, dataset_path, is_binary_label, is_ct_suffix, r
 from ..core.config import SPLIT_NAMES, Case, read_request, request_difference, request_record
 from ..core.display import intensity_range, parse_window, to_uint8
 from ..core.errors import BatchError, GeometryError, InputError, OutputError, UsageError
-from ..nnunet.dataset import dataset_dir, write_dataset_json, write_splits
+from ..nnunet.dataset import dataset_dir, write_dataset_json, write_folds
+from ..nnunet.splits import FoldCase, make_folds
 from ..core.nifti import grid_mismatch, load_image, load_label, present_values
 from ..core.options import normalise_fields, options_from_args, resolve_options
 
@@ -215,6 +217,7 @@ class SlicesOptions:
     channels: tuple[str, ...] | None = None
     labels_tsv: Path | None = None
     seed: int = 0
+    folds: int | None = None
     datasets_path: str | None = None
     overwrite: bool | str = False
     jobs: int | None = None
@@ -479,18 +482,26 @@ def _remove_previous(base: Path) -> None:
     manifest.unlink()
 
 
+def _nnunet_folds(units: Sequence[tuple[str, str, str]], opts: SlicesOptions) -> list[dict]:
+    """The cross-validation folds of the 2D dataset (``units``: case id, ``dataset/sub-<label>``, train/val),
+    drawn by subject as the 3D conversion draws them (totalseg_bids.nnunet.splits)."""
+    config_split = {"train": "TRAINING", "val": "VALIDATION"}
+    return make_folds([FoldCase(c, subject, config_split[s]) for c, subject, s in units], opts.folds, opts.seed)
+
+
 def _write_nnunet_metadata(base: Path, cases: Sequence[SliceCase], rows: list[dict], names: dict[int, str],
-                           mapping: dict[int, int], channel_names: Sequence[str] | None, axis: str) -> None:
-    """``dataset.json`` and ``splits_final.json`` of the 2D nnU-Net dataset (through core.nnunet)."""
+                           mapping: dict[int, int], opts: SlicesOptions) -> None:
+    """``dataset.json`` and ``splits_final.json`` of the 2D nnU-Net dataset (through the nnunet adapter)."""
     suffixes = [BidsName.parse(p).suffix or f"channel{i}" for i, p in enumerate(cases[0].images)]
     # windowed uint8 PNG: nnU-Net's CT normalisation (HU percentiles) would be wrong, z-score is right
+    channel_names, axis = opts.channels, opts.axis
     chan = list(channel_names) if channel_names else [f"{s}windowed" if is_ct_suffix(s) else str(s) for s in suffixes]
-    train_cases = sorted({r["file"].split(";")[0].split("/")[-1][:-9]: r["split"] for r in rows
+    train_cases = sorted({r["file"].split(";")[0].split("/")[-1][:-9]: (r["split"], r["subject"]) for r in rows
                           if r["split"] != "test"}.items())
     labels = {"background": 0} | {names[src]: dst for src, dst in mapping.items()}
     write_dataset_json(base, {str(i): n for i, n in enumerate(chan)}, labels, len(train_cases), ".png",
                        "NaturalImage2DIO", base.name, description=f"{axis} slices exported by totalseg_bids.slices")
-    write_splits(base, [k for k, s in train_cases if s == "train"], [k for k, s in train_cases if s == "val"])
+    write_folds(base, _nnunet_folds([(k, subject, s) for k, (s, subject) in train_cases], opts))
     for d in ("imagesTr", "labelsTr", "imagesTs"):
         (base / d).mkdir(parents=True, exist_ok=True)
 
@@ -502,7 +513,7 @@ def _request(cases: Sequence[SliceCase], job: SliceJob) -> dict:
         "channels": list(o.channels or []), "labels_tsv": str(o.labels_tsv or ""), "out": job.out,
         "axis": o.axis, "only_labelled": o.only_labelled, "empty_fraction": o.empty_fraction,
         "windows": o.windows, "percentile": o.percentile, "fmt": o.fmt, "layout": o.layout,
-        "dataset_dir": job.dataset_dir, "seed": o.seed})
+        "dataset_dir": job.dataset_dir, "seed": o.seed, "folds": o.folds if o.layout == "nnunet2d" else None})
 
 
 def _run_batch(func, items: Sequence, keys: Sequence[str], opts: SlicesOptions, desc: str) -> list:
@@ -535,6 +546,8 @@ def export_cases(cases: Sequence[SliceCase], out: str | Path, options: SlicesOpt
         with open(manifest, encoding="utf-8") as fh:
             return SlicesResult("skipped", manifest, len(cases), sum(1 for _ in fh) - 1)
     ensure_writable_dir(base)
+    if opts.layout == "nnunet2d":  # too few subjects for the folds fails before any slice is written
+        _nnunet_folds([(c.key, c.subject, SPLIT_NAMES[c.split]) for c in cases if c.split != "TESTING"], opts)
     keys = [c.key for c in cases]
     try:
         values = sorted({v for vs in _run_batch(_values_task, cases, keys, opts, "labels") for v in vs})
@@ -550,7 +563,7 @@ def export_cases(cases: Sequence[SliceCase], out: str | Path, options: SlicesOpt
         f"{dst}\t{names[src]}\t{src}" for src, dst in job.mapping.items()]
     atomic_write_text(base / "classes.tsv", "\n".join(class_rows) + "\n")
     if opts.layout == "nnunet2d":
-        _write_nnunet_metadata(base, cases, rows, names, job.mapping, opts.channels, opts.axis)
+        _write_nnunet_metadata(base, cases, rows, names, job.mapping, opts)
     lines = ["\t".join(MANIFEST_COLUMNS)] + ["\t".join(str(r[c]) for c in MANIFEST_COLUMNS) for r in rows]
     atomic_write_json(base / REQUEST_FILE, request)
     atomic_write_text(manifest, "\n".join(lines) + "\n")  # last: its presence means the export is whole
@@ -595,7 +608,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", nargs="+", default=None, metavar="NAME",
                    help="channel names for dataset.json (default: the image suffixes)")
     p.add_argument("--labels-tsv", type=Path, default=None, help="index/name table for the class names")
-    p.add_argument("--seed", type=int, default=0, help="seed of the empty-slice sampling")
+    p.add_argument("--seed", type=int, default=0, help="seed of the empty-slice sampling and of the nnunet2d folds")
+    p.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="nnunet2d: cross-validation folds in splits_final.json, drawn by subject and stratified by "
+                        "dataset (default 5, or one per subject when there are fewer; 1: the config's split)")
     cli.add_batch_args(p)
     cli.add_datalad_args(p)
     return p
