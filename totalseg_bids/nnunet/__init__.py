@@ -5,6 +5,7 @@
 * :mod:`.naming`: ``Dataset<NNN>_<Name>``, ``<trainer>__<plans>__<configuration>``,
   fold and cross-validation folders, nnU-Net's file names;
 * :mod:`.dataset`: ``dataset.json``, ``splits_final.json``, dataset ids, the integrity check;
+* :mod:`.splits`: cross-validation folds drawn by subject;
 * :mod:`.train`: nnU-Net's planning, training and model-selection tools;
 * :mod:`.engine`: trained models and the prediction engine;
 * :mod:`.postprocess`: post-processing of predicted label maps;
@@ -15,7 +16,7 @@ Stages call this adapter; nothing else spells out nnU-Net's names or reads its
 variables. Importing it imports neither torch nor nnunetv2.
 """
 
-from . import dataset, engine, model_zip, naming, paths, postprocess, train
+from . import dataset, engine, model_zip, naming, paths, postprocess, splits, train
 from .dataset import Fold, dataset_dir, find_id_conflicts, read_folds, write_dataset_json, write_folds
 from .engine import Engine, Model, choose_device, resolve_model
 from .naming import dataset_folder_name, model_identifier, parse_model_identifier
@@ -44,6 +45,7 @@ __all__ = [
     "postprocess",
     "read_folds",
     "resolve_model",
+    "splits",
     "train",
     "write_dataset_json",
     "write_folds",

@@ -27,8 +27,10 @@ def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser(
         "predict", DESCRIPTION,
         epilog="examples:\n"
-               "  python -m totalseg_bids.predict --config test_sacrum "
-               "--datasets-path /data -d 300 -c 3d_fullres\n"
+               "  python -m totalseg_bids.predict --config test_sacrum --datasets-path /data -d 300 -c 3d_fullres "
+               "-f 0 1 2 3 4     # folds ensembled, nnU-Net's post-processing when it decided one\n"
+               "  python -m totalseg_bids.predict --config test_sacrum --datasets-path /data -d 300 -f 0 "
+               "--largest-component sacrum\n"
                "  python -m totalseg_bids.predict --bids-dir /data/ds --contrasts T1w T2w --model-dir "
                "$nnUNet_results/Dataset300_SacrumDataset/nnUNetTrainer__nnUNetPlans__3d_fullres --num-parts 4 --part-id 0")
     src = p.add_mutually_exclusive_group(required=True)
