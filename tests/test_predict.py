@@ -55,6 +55,21 @@ def test_keep_largest_26_connectivity_ties_and_empty():
     assert not out.any() and removed == {}
 
 
+def test_default_folds_are_every_trained_fold(tmp_path):
+    from totalseg_bids.nnunet.engine import trained_folds
+
+    folder = _unloadable_model(tmp_path)
+    for fold in ("1", "all", "10"):
+        (folder / f"fold_{fold}").mkdir()
+        (folder / f"fold_{fold}" / "checkpoint_final.pth").write_bytes(b"x")
+    (folder / "fold_2").mkdir()  # no checkpoint: not trained
+    assert trained_folds(folder) == ("0", "1", "10")
+    assert resolve_model(folder).folds == ("0", "1", "10") and resolve_model(folder, folds=["all"]).folds == ("all",)
+    for fold in ("0", "1", "10"):
+        (folder / f"fold_{fold}" / "checkpoint_final.pth").unlink()
+    assert resolve_model(folder).folds == ("all",)  # nnU-Net's all-cases model when it is the only one
+
+
 def test_model_resolution_errors(tmp_path):
     from totalseg_bids.core.errors import MissingFileError
 
@@ -163,7 +178,7 @@ def test_predict_bids_query_sharding_and_failures(trained_model, tmp_path, cli):
     bad.write_bytes(bad.read_bytes()[:400])
     for out in (_out(ds, i) for i in _mri(ds)):
         out.unlink()
-    model = resolve_model(trained_model.model_dir)
+    model = resolve_model(trained_model.model_dir, folds=["0"])
     with pytest.raises(BatchError) as info:
         predict([(i,) for i in _mri(ds)], model, tta=False, postprocess="largest", largest_mode="union", device="cpu")
     assert [item for item, _msg in info.value.failures] == [str(bad)]
@@ -320,7 +335,7 @@ def test_cpu_forward_pass_runs_on_every_allowed_core(trained_model, tmp_path, mo
     monkeypatch.setattr(nnunet_predict, "default_num_processes", 1)  # nnUNet_def_n_proc=1, read at import
     threads = torch.get_num_threads()
     try:
-        engine = Engine(resolve_model(trained_model.model_dir), device="cpu", tta=False)
+        engine = Engine(resolve_model(trained_model.model_dir, folds=["0"]), device="cpu", tta=False)
         seen: list[int] = []
         forward = engine.predictor.predict_sliding_window_return_logits
 

@@ -81,7 +81,7 @@ def trained_folds(folder: Path, checkpoint: str = CHECKPOINT_FINAL) -> tuple[str
 
 def resolve_model(model_dir: str | Path | None = None, dataset: str | int | None = None,
                   configuration: str = DEFAULT_CONFIGURATION, trainer: str = paths.DEFAULT_TRAINER,
-                  plans: str = DEFAULT_PLANS, folds: Sequence[str | int] | None = ("0",),
+                  plans: str = DEFAULT_PLANS, folds: Sequence[str | int] | None = None,
                   checkpoint: str = CHECKPOINT_FINAL, results: str | Path | None = None) -> Model:
     """Find and check a model folder before anything heavy is loaded; ``folds`` None: every trained
     fold (:func:`trained_folds`); ``all`` is nnU-Net's model trained on every case (``fold_all``)."""

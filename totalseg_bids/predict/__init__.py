@@ -13,9 +13,11 @@ JSON sidecar, on the image's exact grid, ``uint8``, ``qform == sform``.
 * :mod:`.cli`: the command line.
 
 The model, its engine and the post-processing are nnU-Net's conventions and live in
-:mod:`totalseg_bids.nnunet` (``engine``, ``postprocess``, ``model_zip``).
+:mod:`totalseg_bids.nnunet` (``engine``, ``postprocess``, ``model_zip``); :func:`resolve_model`
+(every trained fold by default) is re-exported here for library callers of :func:`predict`.
 """
 
+from ..nnunet.engine import Model, resolve_model
 from .batch import PredictSummary, make_options, plan_items, predict, run_items
 from .case import Item, PostOptions, default_label_name, finalize, output_kind, to_image_grid
 from .checks import announce_mirroring, check_writable, preflight, validate_images
@@ -24,8 +26,8 @@ from .inputs import collect_inputs, derivative_roots, shard_inputs
 from .options import PredictOptions
 
 __all__ = [
-    "Item", "PostOptions", "PredictOptions", "PredictSummary", "announce_mirroring", "check_writable",
+    "Item", "Model", "PostOptions", "PredictOptions", "PredictSummary", "announce_mirroring", "check_writable",
     "collect_inputs", "default_label_name", "derivative_roots", "finalize", "get_parser", "main", "make_options",
-    "output_kind", "plan_items", "predict", "preflight", "run_items", "shard_inputs", "to_image_grid",
+    "output_kind", "plan_items", "predict", "preflight", "resolve_model", "run_items", "shard_inputs", "to_image_grid",
     "validate_images",
 ]
