@@ -80,7 +80,7 @@ def test_legacy_spellings_parse_to_the_same_value(tmp_path):
     a = convert.parse_args(["--config", "c.json", "-dnum", "300"])
     b = convert.parse_args(["--config", "c.json", "-d", "300"])
     c = convert.parse_args(["--config", "c.json", "--dataset-id", "300"])
-    assert a.dataset_number == b.dataset_number == c.dataset_number == 300
+    assert a.dataset_id == b.dataset_id == c.dataset_id == 300
 
 
 def test_segment_ct_device_reaches_totalsegmentator_in_its_spelling():

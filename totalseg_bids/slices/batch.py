@@ -9,6 +9,7 @@ from typing import Any, Callable, Sequence
 
 from ..core import cli
 from ..core.atomic import atomic_write_text, ensure_writable_dir
+from ..core.config import SPLIT_NAMES
 from ..core.datalad import ensure_content, get_requested
 from ..core.derivatives import label_class_names
 from ..core.errors import BatchError
@@ -19,7 +20,7 @@ from .case import CaseSlices, SliceJob, export_case, label_values
 from .cases import SliceCase, check_channels, config_cases
 from .classes import class_mapping, classes_tsv
 from .manifest import MANIFEST, remove_previous, request, slice_count, up_to_date, write_manifest
-from .nnunet2d import write_nnunet_metadata
+from .nnunet2d import nnunet_folds, write_nnunet_metadata
 from .options import SlicesOptions
 
 
@@ -89,6 +90,9 @@ def export_cases(cases: Sequence[SliceCase], out: str | Path, options: SlicesOpt
     ensure_content([p for c in cases for p in (*c.images, c.label) if p is not None],
                    get=get_requested(opts.datalad_get))
     ensure_writable_dir(base)
+    if opts.layout == "nnunet2d":  # too few subjects for the folds fails before any slice is written
+        nnunet_folds([(c.key, c.subject, SPLIT_NAMES[c.split]) for c in cases if c.split != "TESTING"],
+                     opts.folds, opts.seed)
     with cli.saving(opts, [base], f"totalseg_bids.slices: {opts.axis} slices of {len(cases)} case(s)"):
         values = _class_values(cases, opts)
         job = replace(job, mapping=class_mapping(values))
@@ -99,7 +103,8 @@ def export_cases(cases: Sequence[SliceCase], out: str | Path, options: SlicesOpt
         rows = [r for case in done for r in case.rows]
         atomic_write_text(base / "classes.tsv", classes_tsv(job.mapping, names))
         if opts.layout == "nnunet2d":
-            write_nnunet_metadata(base, cases[0].images, rows, names, job.mapping, opts.channels, opts.axis)
+            write_nnunet_metadata(base, cases[0].images, rows, names, job.mapping, opts.channels, opts.axis,
+                                  opts.folds, opts.seed)
         return SlicesResult("written", write_manifest(base, rows, wanted), len(cases), len(rows))
 
 

@@ -41,7 +41,10 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", nargs="+", default=None, metavar="NAME",
                    help="channel names for dataset.json (default: the image suffixes)")
     p.add_argument("--labels-tsv", type=Path, default=None, help="index/name table for the class names")
-    p.add_argument("--seed", type=int, default=0, help="seed of the empty-slice sampling")
+    p.add_argument("--seed", type=int, default=0, help="seed of the empty-slice sampling and of the nnunet2d folds")
+    p.add_argument("--folds", type=int, default=None, metavar="K",
+                   help="nnunet2d: cross-validation folds in splits_final.json, drawn by subject and stratified by "
+                        "dataset (default 5, or one per subject when there are fewer; 1: the config's split)")
     cli.add_batch_args(p)
     cli.add_datalad_args(p)
     return p

@@ -47,6 +47,7 @@ class SlicesOptions(BatchOptions):
     channels: tuple[str, ...] | None = None
     labels_tsv: Path | None = None
     seed: int = 0
+    folds: int | None = None
     datasets_path: str | None = None
 
     def __post_init__(self) -> None:
