@@ -11,6 +11,7 @@ slice (an inner contour is a hole).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -154,7 +155,7 @@ def structure_items(files: list[Path], images: dict[str, Item], classes, naming:
     """One mask item per ROI of every RTSTRUCT in ``files`` (or, with ``combine``, one label map of
     all of a set's ROIs, in ``classes`` order else the set's), on the image item (``images``: by
     SeriesInstanceUID) its contours reference; and ``(problem, file, fix)`` for each set that has none."""
-    items, problems = [], []
+    sets, problems = [], []
     for path in files:
         try:
             ds = read_structure_set(path)
@@ -166,25 +167,34 @@ def structure_items(files: list[Path], images: dict[str, Item], classes, naming:
             problems.append(("mask on no image: the RTSTRUCT references a series that is not in its folder", path,
                              "put the RTSTRUCT beside the DICOM series its contours were drawn on"))
             continue
-        # several structure sets (observers, consensus): the set's label tells their masks apart
-        suffix = "" if len(files) == 1 else f" {ds.get('StructureSetLabel', path.stem)}"
-        rois = {label_name(f"{r.ROIName}{suffix}"): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
-        missing = sorted(set(classes or ()) - set(rois))
-        if missing:
-            problems.append((f"no ROI {', '.join(missing)} in the structure set", path,
-                             f"choose --classes among {', '.join(sorted(rois))}"))
-            continue
-        chosen = {label: rois[label] for label in (classes or rois)}
-        set_label = str(ds.get("StructureSetLabel", ""))
-        if combine:
-            name = combine + (label_name(suffix) if suffix else "")
-            items.append(Item(str(path), label_target(ref.target, name, "dseg", naming), kind="rtstruct",
-                              reference=ref.target, reference_source=ref.source,
-                              classes=dict(enumerate(chosen, start=1)),
-                              sidecar={"ROINames": chosen, "StructureSetLabel": set_label}))
-            continue
-        items += [Item(str(path), label_target(ref.target, label, "seg", naming), kind="rtstruct",
-                       reference=ref.target, reference_source=ref.source,
-                       sidecar={"ROIName": name, "StructureSetLabel": set_label})
-                  for label, name in chosen.items()]
+        sets.append((path, ds, ref))
+    per_image = Counter(ref.target for _, _, ref in sets)
+    items = []
+    for path, ds, ref in sets:
+        # several structure sets on one image (observers, consensus): the set's label tells their masks apart
+        suffix = "" if per_image[ref.target] == 1 else f" {ds.get('StructureSetLabel', path.stem)}"
+        found, problem = set_items(path, ds, ref, suffix, classes, naming, combine)
+        items += found
+        problems += [problem] if problem else []
     return items, problems
+
+
+def set_items(path: Path, ds, ref: Item, suffix: str, classes, naming: str, combine: str | None
+              ) -> tuple[list[Item], tuple[str, Path, str] | None]:
+    """The mask items of one structure set on its image (one per ROI, or one combined label map)."""
+    rois = {label_name(f"{r.ROIName}{suffix}"): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
+    missing = sorted(set(classes or ()) - set(rois))
+    if missing:
+        return [], (f"no ROI {', '.join(missing)} in the structure set", path,
+                    f"choose --classes among {', '.join(sorted(rois))}")
+    chosen = {label: rois[label] for label in (classes or rois)}
+    set_label = str(ds.get("StructureSetLabel", ""))
+    if combine:
+        name = combine + (label_name(suffix) if suffix else "")
+        return [Item(str(path), label_target(ref.target, name, "dseg", naming), kind="rtstruct",
+                     reference=ref.target, reference_source=ref.source, classes=dict(enumerate(chosen, start=1)),
+                     sidecar={"ROINames": chosen, "StructureSetLabel": set_label})], None
+    return [Item(str(path), label_target(ref.target, label, "seg", naming), kind="rtstruct",
+                 reference=ref.target, reference_source=ref.source,
+                 sidecar={"ROIName": name, "StructureSetLabel": set_label})
+            for label, name in chosen.items()], None
