@@ -400,3 +400,6 @@ def test_tiny_weights_rebuilt_when_they_learnt_other_classes(tmp_path, monkeypat
     stamp["trained"]["total"] = list(tiny_totalseg.TRAINED["total"])
     (tmp_path / STAMP).write_text(json.dumps(stamp))
     assert tiny_totalseg.is_built(tmp_path, ["total"]) and "skull" in tiny_totalseg.TRAINED["total"]
+    # a build from before the record learnt the pelvis structures: its total_mr is kept, its total is not
+    (tmp_path / STAMP).write_text(json.dumps({"totalsegmentator": "2.x", "tasks": ["total", "total_mr"]}))
+    assert tiny_totalseg.is_built(tmp_path, ["total_mr"]) and not tiny_totalseg.is_built(tmp_path, ["total"])

@@ -48,13 +48,15 @@ log = logging.getLogger(__name__)
 MODALITIES = {"total": ("CT",), "total_mr": ("T1w", "T2w")}
 #: Training set size (phantom subjects) and the nnU-Net dataset id used while training.
 SUBJECTS = 4
-#: Phantom head CTs added to the ``total`` training set: the skull, which the head recipes crop to.
-HEAD_SUBJECTS = 4
+#: Phantom head CTs put before the ``total`` training set's pelvis CTs (the last case, a pelvis CT,
+#: validates): the skull, which the head recipes crop to.
+HEAD_SUBJECTS = 2
 #: The classes each task's tiny network learns (besides background); a build records them, and a
 #: build that learnt other classes is redone.
 TRAINED = {"total": (*STRUCTURES, "skull"), "total_mr": STRUCTURES}
 TRAIN_DATASET_ID = {"total": 911, "total_mr": 912}
-TRAINER = "nnUNetTrainer_tinyTotalSeg"
+#: The trainer of each task's network (``total`` also learns the skull: more epochs, same patch sampling per class).
+TRAINERS = {"total": "nnUNetTrainer_tinyTotalSegHead", "total_mr": "nnUNetTrainer_tinyTotalSeg"}
 #: Phantom CT voxel size (mm) for training: TotalSegmentator resamples to 1.5-6 mm, nnU-Net then to this.
 CT_SPACING = 3.0
 PLANS = "nnUNetPlans"
@@ -120,15 +122,15 @@ def _run(cmd: list[str], env: dict) -> None:
 
 def write_training_set(task: str, base: Path, seed: int = 11) -> tuple[Path, list[str]]:
     """An nnU-Net raw dataset of phantom images of ``task``'s modality, labels 1..4
-    the phantom structures (5 the skull of the head CTs of ``total``); returns its folder
-    and the channel names."""
+    the phantom structures (5 the skull of the head CTs of ``total``, which come first so the
+    validation case stays a pelvis CT); returns its folder and the channel names."""
     import nibabel as nib
 
     bids = generate(base / "phantom", subjects=SUBJECTS, seed=seed, ct_labels=False, ct_spacing=CT_SPACING)
     folder = base / "raw" / f"Dataset{TRAIN_DATASET_ID[task]:03d}_TinyTotalSeg{task.replace('_', '')}"
     (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
     (folder / "labelsTr").mkdir(parents=True, exist_ok=True)
-    n = 0
+    n = write_head_cases(folder, 0, seed, TRAINED[task].index("skull") + 1) if "skull" in TRAINED[task] else 0
     gt = bids / "derivatives" / "ground_truth"
     for modality in MODALITIES[task]:
         for img in sorted(bids.glob(f"sub-*/anat/*_{modality}.nii.gz")):
@@ -141,8 +143,6 @@ def write_training_set(task: str, base: Path, seed: int = 11) -> tuple[Path, lis
     if n == 0:
         raise ExternalToolError(f"no phantom {'/'.join(MODALITIES[task])} images were written", bids,
                                 "check totalseg_bids.phantoms")
-    if "skull" in TRAINED[task]:
-        n = write_head_cases(folder, n, seed, TRAINED[task].index("skull") + 1)
     nib.load(folder / "imagesTr" / "case_000_0000.nii.gz")  # readable
     names = ["background", *TRAINED[task]]
     channel = "CT" if task == "total" else "MRI"
@@ -183,8 +183,8 @@ def train(task: str, base: Path) -> tuple[Path, list[str]]:
     cases = sorted(p.name[: -len("_0000.nii.gz")] for p in (folder / "imagesTr").iterdir())
     atomic_write_json(splits, [{"train": cases[:-1], "val": cases[-1:]}])
     _run([sys.executable, "-c", "from nnunetv2.run.run_training import run_training_entry as m; m()",
-          did, CONFIGURATION, "0", "-tr", TRAINER, "-device", "cpu"], env)
-    return Path(env["nnUNet_results"]) / folder.name / f"{TRAINER}__{PLANS}__{CONFIGURATION}", names
+          did, CONFIGURATION, "0", "-tr", TRAINERS[task], "-device", "cpu"], env)
+    return Path(env["nnUNet_results"]) / folder.name / f"{TRAINERS[task]}__{PLANS}__{CONFIGURATION}", names
 
 
 # ------------------------------------------------------------------ installing
@@ -224,7 +224,7 @@ def is_built(home: str | Path, tasks: Sequence[str]) -> bool:
     info = json.loads(stamp.read_text(encoding="utf-8"))
     trained = info.get("trained", {})
     return (info.get("totalsegmentator") == version() and set(tasks) <= set(info.get("tasks", []))
-            and all(trained.get(t) == list(TRAINED[t]) for t in tasks if t in TRAINED))
+            and all(trained.get(t, list(STRUCTURES)) == list(TRAINED[t]) for t in tasks if t in TRAINED))
 
 
 def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path | None = None) -> dict:
@@ -244,8 +244,10 @@ def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path 
     old = json.loads((home / STAMP).read_text(encoding="utf-8")) if (home / STAMP).is_file() else {}
     if old.get("totalsegmentator") != version():
         old = {}
-    # a network that learnt other classes than this version teaches is trained again
-    kept = [t for t in old.get("tasks", []) if old.get("trained", {}).get(t) == list(TRAINED.get(t, ()))]
+    # a network that learnt other classes than this version teaches is trained again (builds that did not
+    # record them learnt the pelvis structures)
+    learnt = {t: old.get("trained", {}).get(t, list(STRUCTURES)) for t in old.get("tasks", [])}
+    kept = [t for t, classes in learnt.items() if classes == list(TRAINED.get(t, ()))]
     record = {"totalsegmentator": version(), "tasks": kept, "seconds": dict(old.get("seconds", {})),
               "folders": list(old.get("folders", [])), "trained": {t: list(TRAINED[t]) for t in kept}}
     for task in [t for t in tasks if t not in record["tasks"]]:
