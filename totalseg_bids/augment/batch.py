@@ -23,7 +23,7 @@ from .manifest import (MANIFEST, REQUEST_FILE, SLICES_MANIFEST, channel_count, m
                        read_slices, sample_record, up_to_date, write_manifest)
 from .nnunet2d import write_nnunet_meta
 from .options import AugmentOptions
-from .original import copy_sliced, original_items, write_volume
+from .original import copy_sliced, original_items, tree_counts, tree_table, write_volume
 from .plan import split_plan
 from .recipe import load_recipe
 
@@ -96,7 +96,7 @@ def augment(slices: str | Path, out: str | Path, options: AugmentOptions | None 
         log.info("%s is up to date with its request; nothing to do", base / MANIFEST)
         manifest = read_manifest(base / MANIFEST)
         return [*(sample_record(base, r, "skipped") for r in manifest),
-                manifest_record(base / MANIFEST, manifest, "skipped")]
+                manifest_record(base / MANIFEST, manifest, "skipped", _tree(rows, manifest, options))]
     ensure_writable_dir(base)
     with cli.saving(options, [base], f"totalseg_bids.augment: {src.name} augmented ({options.layout})"):
         return _write_samples(rows, src, base, meta, recipe, request, options)
@@ -121,7 +121,16 @@ def _write_samples(rows: list[dict], src: Path, base: Path, meta: dict | None, r
         write_nnunet_meta(src, base, meta, manifest)
     atomic_write_json(base / REQUEST_FILE, request)
     path = write_manifest(base / MANIFEST, manifest)  # last: its presence means the set is whole
-    return [*records, manifest_record(path, manifest, "written")]
+    return [*records, manifest_record(path, manifest, "written", _tree(rows, manifest, options))]
+
+
+def _tree(rows: list[dict], manifest: list[dict], options: AugmentOptions) -> dict | None:
+    """The clot layout's counts per folder and split (also logged as the workflow's table), else None."""
+    if options.layout != "clotseg":
+        return None
+    counts = tree_counts(rows, manifest)
+    log.info("samples per split (Original: cases, Sliced: slices, Augmented: samples):\n%s", tree_table(counts))
+    return counts
 
 
 def _write_clot_trees(rows: list[dict], src: Path, out: Path, options: AugmentOptions) -> None:

@@ -60,10 +60,12 @@ def sample_record(base: Path, row: dict, status: str) -> dict:
             "augmented": bool(int(row["augmented"])), "seed": int(row["seed"])}
 
 
-def manifest_record(path: Path, manifest: list[dict], status: str) -> dict:
-    """The result of the whole set: ``augment.tsv`` and the samples per split."""
+def manifest_record(path: Path, manifest: list[dict], status: str, tree: dict | None = None) -> dict:
+    """The result of the whole set: ``augment.tsv`` and the samples per split (and, for the clot
+    workflow's layout, what each ``Processed`` folder holds per split)."""
     counts = {split: sum(r["split"] == split for r in manifest) for split in ("train", "val", "test")}
-    return {"status": status, "path": str(path), "kind": "manifest", "samples": len(manifest), **counts}
+    return {"status": status, "path": str(path), "kind": "manifest", "samples": len(manifest), **counts,
+            **({"processed": tree} if tree else {})}
 
 
 def write_manifest(path: Path, manifest: list[dict]) -> Path:

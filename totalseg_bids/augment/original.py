@@ -52,3 +52,30 @@ def copy_sliced(rows: list[dict], src: Path, out: Path) -> None:
             atomic_copy(src / s, out / d)
         if row["mask"]:
             atomic_copy(src / row["mask"], out / f_mask)
+
+
+def tree_counts(rows: list[dict], manifest: list[dict]) -> dict[str, dict[str, int]]:
+    """What each folder of the ``Processed`` tree holds per split, as the clot workflow reports it:
+    cases (``Original``), source slices (``Sliced``), samples (``Augmented``).
+
+    >>> tree_counts([{"split": "train", "images": "a"}, {"split": "train", "images": "a"}],
+    ...             [{"split": "train"}] * 5)["Sliced"]
+    {'Training': 2, 'Validation': 0, 'Testing': 0}
+    """
+    cases = {(r["split"], r["images"]) for r in rows}
+    return {"Original": {name: sum(s == split for s, _ in cases) for split, name in CLOT_SPLITS.items()},
+            "Sliced": {name: sum(r["split"] == split for r in rows) for split, name in CLOT_SPLITS.items()},
+            "Augmented": {name: sum(r["split"] == split for r in manifest) for split, name in CLOT_SPLITS.items()}}
+
+
+def tree_table(counts: dict[str, dict[str, int]]) -> str:
+    """The counts of :func:`tree_counts` as an aligned table (one row per folder).
+
+    >>> print(tree_table({"Original": {"Training": 3, "Validation": 1, "Testing": 1}}))
+    Processed  Training  Validation  Testing
+    Original   3         1           1
+    """
+    header = ["Processed", *CLOT_SPLITS.values()]
+    lines = [header, *([folder, *(str(n) for n in per.values())] for folder, per in counts.items())]
+    widths = [max(len(line[c]) for line in lines) for c in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip() for line in lines)

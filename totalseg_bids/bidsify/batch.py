@@ -140,11 +140,12 @@ def _failed_row(plan: Plan, item: Item, error: str) -> dict:
 
 
 def _record(out: Path, item: Item, value: str | dict) -> dict:
-    """The record of a converted item; dcm2niix's warnings (gantry tilt, missing slices) logged and kept."""
+    """The record of a converted item; warnings (dcm2niix's gantry tilt or missing slices, a lossy mask's
+    thresholding) logged and kept."""
     status = value if isinstance(value, str) else value["status"]
     record = file_record(out, item, "written" if status == "converted" else "skipped")
     if isinstance(value, dict) and value.get("warnings"):
         record["warnings"] = value["warnings"]
         for warning in value["warnings"]:
-            log.warning("%s: dcm2niix: %s", item.source, warning)
+            log.warning("%s: %s%s", item.source, "dcm2niix: " if item.kind == "dicom" else "", warning)
     return record

@@ -41,13 +41,23 @@ def get_parser() -> argparse.ArgumentParser:
                    help="dicom: also convert derived images and localizers (ImageType DERIVED/SECONDARY/LOCALIZER)")
     p.add_argument("--strict", action="store_true",
                    help="dicom: exit 1 when a series is not converted (after the others are written)")
+    p.add_argument("--combine", default=None, metavar="NAME",
+                   help="dicom, goldatlas: the RTSTRUCT ROIs (those of --classes, in that order) as one "
+                        "label-NAME _dseg with its .tsv instead of one _seg per ROI")
+    p.add_argument("--mask-threshold", type=float, default=None, metavar="T",
+                   help="pattern, ctich, finding-lungs, clotseg: a mask voxel above T is foreground "
+                        "(default half the range of the mask's type, 127.5 for 8-bit JPEG/PNG/TIFF; 0/1 masks "
+                        "are kept as they are); values between the two extremes are reported")
     p.add_argument("--pattern", default=None, help="pattern: regex on image paths, groups sub[, ses, acq, run, slice]")
     p.add_argument("--label-pattern", default=None, help="pattern: regex on mask paths (same groups)")
     p.add_argument("--label-name", default="mask", help="pattern: label- name of the masks")
     p.add_argument("--suffix", default=None, help="pattern: BIDS suffix of the images (T2w, CT, ...)")
     p.add_argument("--spacing", type=float, nargs=3, default=None, metavar=("X", "Y", "Z"),
-                   help="pattern: voxel size in mm of .npy volumes and 2D slice stacks")
-    p.add_argument("--orientation", default="RAS", help="pattern: where voxel axes i, j, k point (RAS, LPS, ...)")
+                   help="pattern, ctich (jpg), clotseg, finding-lungs (2D slices): voxel size in mm of .npy volumes "
+                        "and 2D slice stacks")
+    p.add_argument("--orientation", default=None,
+                   help="where voxel axes i, j, k (columns, rows, slices of 2D stacks) point: RAS, LPS, ... "
+                        "(default: pattern and clotseg RAS; ctich and finding-lungs LPS, as radiological slices show)")
     cli.add_naming_arg(p)
     cli.add_batch_args(p, dask=False)
     cli.add_datalad_args(p)

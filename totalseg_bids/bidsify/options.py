@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Sequence, get_args
 
-from ..core.bids import NAMINGS
+from ..core.bids import NAMINGS, label_value
 from ..core.errors import UsageError
 from ..core.options import BatchOptions, normalise_fields
 from .arrays import affine_from
@@ -23,7 +23,14 @@ class BidsifyOptions(BatchOptions):
     an overview), ``classes`` (totalsegmentator, mrspineseg, goldatlas, dicom),
     ``config``/``subject_regex``/``session_regex``/``keep_derived`` (dicom;
     goldatlas reads ``config``), ``pattern``, ``label_pattern``,
-    ``label_name``, ``suffix``, ``spacing``, ``orientation`` (pattern).
+    ``label_name``, ``suffix``, ``spacing``, ``orientation`` (pattern; ``spacing`` and
+    ``orientation`` also the layouts without geometry: ctich's jpgs, clotseg, finding-lungs'
+    2D slices; ``orientation`` None: the layout's own default, RAS for pattern).
+    ``combine`` (dicom, goldatlas): the RTSTRUCT ROIs of an image as one
+    ``_dseg`` of that name (classes in ``classes`` order, else the structure set's).
+    ``mask_threshold`` (masks read from 2D slices or arrays: pattern, ctich,
+    finding-lungs, clotseg): a voxel above it is in the mask (default half
+    the range of the mask's type: 127.5 for 8-bit, exact for 0/1 masks).
     ``naming`` names the label derivatives; ``dry_run`` plans and writes
     nothing; ``strict`` makes skipped series an error once the others are
     written; ``command`` is recorded in ``code/bidsify.json``.
@@ -41,7 +48,9 @@ class BidsifyOptions(BatchOptions):
     label_name: str = "mask"
     suffix: str | None = None
     spacing: Sequence[float] | None = None
-    orientation: str = "RAS"
+    orientation: str | None = None
+    combine: str | None = None
+    mask_threshold: float | None = None
     naming: str = "neuropoly"
     dry_run: bool = False
     command: str = ""
@@ -57,6 +66,9 @@ class BidsifyOptions(BatchOptions):
         if self.spacing is not None and (len(self.spacing) != 3 or min(self.spacing) <= 0):
             raise UsageError(f"--spacing needs three sizes > 0, not {list(self.spacing)}", None,
                              "e.g. --spacing 1 1 2.5")
-        affine_from((1.0, 1.0, 1.0), self.orientation)  # three letters such as RAS or LPS
+        if self.orientation is not None:
+            affine_from((1.0, 1.0, 1.0), self.orientation)  # three letters such as RAS or LPS
+        if self.combine is not None:
+            label_value(self.combine)  # letters and digits
         if self.jobs is not None and self.jobs < 1:
             raise UsageError("--jobs must be >= 1", None, "e.g. -j 4")

@@ -29,6 +29,8 @@ class Item:
     extra_sources: tuple[str, ...] = ()
     output: str | None = None  # dicom: which of the volumes dcm2niix makes from the files this item is
     notes: tuple[str, ...] = ()  # dicom: dcm2niix's warnings when it converted the series while planning
+    binarise: bool = False  # a mask stored with lossy or 0/255 values: thresholded into 0/1
+    threshold: float | None = None  # where its foreground starts (None: half its type's range)
 
 
 @dataclass
@@ -46,6 +48,9 @@ class Plan:
     series: list[dict] = field(default_factory=list)
     #: a file that fails to convert is listed with the skipped ones instead of failing the run (DICOM exports)
     failures_are_skips: bool = False
+    #: annotation tables shipped with the labels (``derivatives/labels/<name>.tsv``): name -> text and the
+    #: JSON dictionary of its columns
+    tables: dict[str, tuple[str, dict]] = field(default_factory=dict)
 
 
 def check_conflicts(items: Iterable[Item]) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Callable
 
@@ -11,7 +12,9 @@ from ..core.options import resolve_options
 from ..core.parallel import finish, run_tasks
 from .case import export_file, import_file
 from .options import ExportOptions
-from .plan import import_plan, plan
+from .plan import counts_text, import_plan, plan, split_counts
+
+log = logging.getLogger(__name__)
 
 
 def _convert(func: Callable[[tuple[Path, Path]], dict], items: list[tuple[Path, Path]], out: Path,
@@ -34,7 +37,9 @@ def export_config(config: str | Path, out: str | Path, options: ExportOptions | 
     if opts.overwrite:
         for _, dst in items:
             dst.unlink(missing_ok=True)
-    return _convert(export_file, items, Path(out), opts, "export")
+    records = _convert(export_file, items, Path(out), opts, "export")
+    log.info("volumes per split:\n%s", counts_text(split_counts(items)))
+    return records
 
 
 def import_folder(folder: str | Path, out: str | Path, options: ExportOptions | None = None,

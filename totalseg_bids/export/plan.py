@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.bids import raw_root_of
+from ..core.bids import BidsName, raw_root_of
 from ..core.config import SPLIT_NAMES, check_cases, load_config
 from ..core.errors import InputError
 from ..core.npy_volume import npy_stems
@@ -35,3 +35,34 @@ def plan(config: Path, datasets_path: str | None, out: Path, names: NpyNames = "
 def import_plan(folder: Path, out: Path) -> list[tuple[Path, Path]]:
     """(source .npy, target NIfTI) for every ``.npy`` volume below ``folder``, same relative path."""
     return [(p, out / p.relative_to(folder).with_suffix(".nii.gz")) for p in sorted(folder.rglob("*.npy"))]
+
+
+#: The split folders in the order the lung tutorial reports them, with its headings.
+SPLIT_HEADINGS = {"train": "Training data", "val": "Validation data", "test": "Test data"}
+
+
+def split_counts(items: list[tuple[Path, Path]]) -> dict[str, dict[str, int]]:
+    """Images and masks written per split folder (a label source is a mask).
+
+    >>> split_counts([(Path("sub-1_CT.nii.gz"), Path("o/train/sub-1_CT.npy")),
+    ...               (Path("sub-1_CT_label-lungs_seg.nii.gz"), Path("o/train/sub-1_CT_label-lungs_seg.npy"))])
+    {'train': {'images': 1, 'masks': 1}}
+    """
+    counts: dict[str, dict[str, int]] = {}
+    for src, dst in items:
+        name = BidsName.try_parse(src.name)
+        kind = "masks" if name is not None and name.is_derivative else "images"
+        split = counts.setdefault(dst.parent.name, {"images": 0, "masks": 0})
+        split[kind] += 1
+    return {s: counts[s] for s in (*SPLIT_HEADINGS, *sorted(set(counts) - set(SPLIT_HEADINGS))) if s in counts}
+
+
+def counts_text(counts: dict[str, dict[str, int]]) -> str:
+    """The counts per split as the lung tutorial reports its data (one line per split).
+
+    >>> print(counts_text({"train": {"images": 216, "masks": 216}, "test": {"images": 3, "masks": 0}}))
+    Training data: 216 images, 216 masks
+    Test data: 3 images, 0 masks
+    """
+    return "\n".join(f"{SPLIT_HEADINGS.get(s, s)}: {c['images']} images, {c['masks']} masks"
+                     for s, c in counts.items())

@@ -14,6 +14,7 @@ from ..core.config import SPLITS, contrasts_code
 from ..core.derivatives import now as derivatives_now
 from ..core.errors import InputError
 from ..core.options import resolve_options
+from .channels import channel_paths, entry, entry_key
 from .checks import Item, check_files, check_geometry, parse_items
 from .labels import choose_labels
 from .listing import absolute, listing
@@ -73,11 +74,18 @@ def build_config(labels_or_images: Sequence[str | Path], options: InitConfigOpti
     base = datasets_base(items, opts.datasets_path, src)
     if opts.check_geometry:
         check_geometry(items, opts.check_geometry, src)
+    channels = {i.path: channel_paths(i.image or i.path, opts.channels, i.path if i.image else None)
+                for i in items} if opts.channels else {}
 
     entries = [Entry(i.path.relative_to(base).as_posix(), i.root.relative_to(base).as_posix() or ".",
                      i.name.subject) for i in items]
     splits = assign_splits(entries, opts.ratios, seed=opts.seed, split_by=opts.split_by, stratify=opts.stratify)
     images = [i.image if i.image is not None else i.path for i in items]
+    if channels:  # entries become {"IMAGE": [channels], "LABEL": label} objects
+        objects = {i.path.relative_to(base).as_posix(): entry(channels[i.path], i.path if i.image else None,
+                                                              base) for i in items}
+        splits = {s: [objects[p] for p in paths] for s, paths in splits.items()}
+        images = [p for i in items for p in channels[i.path]]
     for s, r in zip(SPLITS, opts.ratios):
         if r > 0 and not splits[s]:
             log.warning("%s is empty: %d %s(s) are too few for a ratio of %g", s,
@@ -85,7 +93,7 @@ def build_config(labels_or_images: Sequence[str | Path], options: InitConfigOpti
     return config_dict(images, base, splits, entries, opts)
 
 
-def config_dict(images: Sequence[Path], base: Path, splits: Mapping[str, list[str]],
+def config_dict(images: Sequence[Path], base: Path, splits: Mapping[str, list],
                 entries: Sequence[Entry], opts: InitConfigOptions) -> dict[str, Any]:
     """The config JSON's content, with what made the split (seed, ratios, counts, tool)."""
     subject_of = {e.path: (e.dataset, e.subject) for e in entries}
@@ -98,7 +106,7 @@ def config_dict(images: Sequence[Path], base: Path, splits: Mapping[str, list[st
         "SPLIT_BY": opts.split_by,
         "STRATIFY": opts.stratify,
         "SPLIT_RATIOS": {s: float(r) for s, r in zip(SPLITS, opts.ratios)},
-        "COUNTS": {s: {"files": len(splits[s]), "subjects": len({subject_of[p] for p in splits[s]})}
+        "COUNTS": {s: {"files": len(splits[s]), "subjects": len({subject_of[entry_key(p)] for p in splits[s]})}
                    for s in SPLITS},
         "GeneratedBy": {"Name": TOOL_NAME, "Version": __version__,
                         "Date": derivatives_now()},  # honours SOURCE_DATE_EPOCH: reruns write the same bytes

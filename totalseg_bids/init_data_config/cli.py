@@ -73,6 +73,10 @@ def get_parser() -> argparse.ArgumentParser:
                    help="end of the label file names, e.g. _label-sacrum_seg or _label-sacrum_mask")
     p.add_argument("--contrasts", nargs="+", metavar="SUFFIX",
                    help="image suffixes to keep with --bids-dir, e.g. T1w T2w (default: all)")
+    p.add_argument("--channels", nargs="+", metavar="SPEC", default=None,
+                   help="several images per case, in this order, each named like the listed file's image with "
+                        "these entities and suffix: e.g. --channels ce-contrast_CT CT (a CT angiography and the "
+                        "plain CT on its grid); entries become {\"IMAGE\": [...], \"LABEL\": ...}")
     p.add_argument("--type", required=True, choices=TYPES, type=str.upper, help="the listed files are LABEL or IMAGE")
     p.add_argument("--split-validation", type=float, default=0.1, help="validation ratio (default 0.1)")
     p.add_argument("--split-test", type=float, default=0.1, help="testing ratio (default 0.1)")

@@ -11,6 +11,7 @@ from typing import Literal, get_args
 from ..core.config import TYPES, ConfigType
 from ..core.errors import UsageError
 from ..core.options import normalise_fields
+from .channels import parse_channel
 from .split import SPLIT_BY, STRATIFY, SplitBy, Stratify, validate_ratios
 
 TOOL_NAME = "totalseg_bids.init_data_config"
@@ -31,7 +32,9 @@ class InitConfigOptions:
     the DATASETS_PATH to write (default: the datasets' common parent).
     ``label_suffix``/``contrasts``: what a query of BIDS datasets finds (not a path
     list); ``qc_marks``: marks exported from the QC report, dropping labels marked
-    one of ``exclude`` (or, with ``require_pass``, not marked pass).
+    one of ``exclude`` (or, with ``require_pass``, not marked pass). ``channels``: several
+    images per case, named like its image with other entities and suffix (see
+    :mod:`.channels`); entries then become ``{"IMAGE": [...], "LABEL": ...}`` objects.
 
     >>> InitConfigOptions(type="image", check_geometry=True).type, InitConfigOptions(check_geometry=True).check_geometry
     ('IMAGE', 'error')
@@ -51,13 +54,16 @@ class InitConfigOptions:
     allow_several_labels: bool = False
     label_suffix: str | None = None
     contrasts: tuple[str, ...] | None = None
+    channels: tuple[str, ...] | None = None
     qc_marks: Path | None = None
     exclude: tuple[str, ...] = ("fail",)
     require_pass: bool = False
 
     def __post_init__(self) -> None:
         validate_ratios(self.split_validation, self.split_test)
-        normalise_fields(self, tuples=("contrasts", "exclude"), paths=("qc_marks",))
+        normalise_fields(self, tuples=("contrasts", "exclude", "channels"), paths=("qc_marks",))
+        for spec in self.channels or ():
+            parse_channel(spec)  # a bad spec is a usage error before any file is read
         type_, mode = _check_options(self.type, self.split_by, self.stratify, self.check_geometry)
         object.__setattr__(self, "type", type_)
         object.__setattr__(self, "check_geometry", mode)

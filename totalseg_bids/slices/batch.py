@@ -17,7 +17,7 @@ from ..core.options import resolve_options
 from ..core.parallel import finish, run_tasks
 from ..nnunet.dataset import dataset_dir
 from .case import CaseSlices, SliceJob, export_case, label_values
-from .cases import SliceCase, check_channels, config_cases
+from .cases import SliceCase, check_channels, check_padding, config_cases
 from .classes import class_mapping, classes_tsv
 from .manifest import MANIFEST, remove_previous, request, slice_count, up_to_date, write_manifest
 from .nnunet2d import nnunet_folds, write_nnunet_metadata
@@ -89,6 +89,7 @@ def export_cases(cases: Sequence[SliceCase], out: str | Path, options: SlicesOpt
         return SlicesResult("skipped", base / MANIFEST, len(cases), slice_count(base))
     ensure_content([p for c in cases for p in (*c.images, c.label) if p is not None],
                    get=get_requested(opts.datalad_get))
+    check_padding(cases, opts)
     ensure_writable_dir(base)
     if opts.layout == "nnunet2d":  # too few subjects for the folds fails before any slice is written
         nnunet_folds([(c.key, c.subject, SPLIT_NAMES[c.split]) for c in cases if c.split != "TESTING"],

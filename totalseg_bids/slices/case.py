@@ -18,7 +18,7 @@ from .cases import SliceCase
 from .classes import class_lut
 from .files import slice_stem, write_slice
 from .options import AXES, SlicesOptions
-from .planes import plane, select_slices, source_index, to_ras
+from .planes import centre_pad, plane, select_slices, source_index, to_ras
 
 
 @dataclass(frozen=True)
@@ -102,6 +102,9 @@ def export_case(case: SliceCase, job: SliceJob) -> CaseSlices:
         pics = [p.astype(np.float32) for p in pics] if opts.format == "npy" else \
             [to_uint8(p, *r) for p, r in zip(pics, ranges)]
         mask = lut[plane(label, axis, idx)] if label is not None else None
+        if opts.pad_to is not None:
+            pics = [centre_pad(p, opts.pad_to, r[0] if opts.format == "npy" else 0) for p, r in zip(pics, ranges)]
+            mask = centre_pad(mask, opts.pad_to, 0) if mask is not None else None
         stem = slice_stem(Path(case.key), opts.axis, idx, width)
         files, mask_path = write_slice(opts.layout, job.base, split, stem, pics, mask, opts.format)
         s_axis, s_index = source_index(ornt, src_shape, axis, idx)

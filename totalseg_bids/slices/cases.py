@@ -12,7 +12,9 @@ from typing import Sequence
 from ..core.bids import raw_root_of, split_extension
 from ..core.config import check_cases, load_config
 from ..core.errors import InputError, UsageError
-from .options import SlicesOptions
+from ..core.nifti import load_grid
+from .options import AXES, SlicesOptions
+from .planes import plane_shape
 
 
 @dataclass
@@ -73,3 +75,20 @@ def check_channels(cases: Sequence[SliceCase], opts: SlicesOptions) -> int:
                              "export datasets with clashing names separately")
         stems.add(c.key)
     return n_ch
+
+
+def check_padding(cases: Sequence[SliceCase], opts: SlicesOptions) -> None:
+    """Every slice fits ``opts.pad_to`` (read from the images' headers, before anything is written); one
+    error names the largest case and how many do not fit."""
+    if opts.pad_to is None:
+        return
+    sizes = []
+    for case in cases:
+        grid = load_grid(case.images[0])
+        sizes.append((plane_shape(grid.shape, grid.affine, AXES[opts.axis]), case.images[0]))
+    over = [(size, path) for size, path in sizes if size[0] > opts.pad_to[0] or size[1] > opts.pad_to[1]]
+    if over:
+        (rows, cols), path = max(over, key=lambda item: item[0][0] * item[0][1])
+        raise InputError(f"{opts.axis} slices of {rows}x{cols} do not fit --pad-to {opts.pad_to[0]} {opts.pad_to[1]} "
+                         f"({len(over)} of {len(cases)} cases too large)", path,
+                         "crop or resample the volumes first, or pad to a larger size")

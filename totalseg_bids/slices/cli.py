@@ -41,6 +41,9 @@ def get_parser() -> argparse.ArgumentParser:
     p.add_argument("--channels", nargs="+", default=None, metavar="NAME",
                    help="channel names for dataset.json (default: the image suffixes)")
     p.add_argument("--labels-tsv", type=Path, default=None, help="index/name table for the class names")
+    p.add_argument("--pad-to", type=int, nargs=2, default=None, metavar=("ROWS", "COLUMNS"),
+                   help="centre every slice in a canvas of this size (image 0 / the window's black, mask "
+                        "background), as the clot workflow's 256 256; a larger slice is refused")
     p.add_argument("--seed", type=int, default=0, help="seed of the empty-slice sampling and of the nnunet2d folds")
     p.add_argument("--folds", type=int, default=None, metavar="K",
                    help="nnunet2d: cross-validation folds in splits_final.json, drawn by subject and stratified by "

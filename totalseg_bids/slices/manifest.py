@@ -30,7 +30,8 @@ def request(cases: Sequence[SliceCase], opts: SlicesOptions, out: Path, dataset_
         "channels": list(opts.channels or []), "labels_tsv": str(opts.labels_tsv or ""), "out": out,
         "axis": opts.axis, "only_labelled": opts.only_labelled, "empty_fraction": opts.empty_fraction,
         "windows": opts.windows, "percentile": opts.percentile, "fmt": opts.format, "layout": opts.layout,
-        "dataset_dir": dataset_dir, "seed": opts.seed, "folds": opts.folds if opts.layout == "nnunet2d" else None})
+        "dataset_dir": dataset_dir, "seed": opts.seed, "folds": opts.folds if opts.layout == "nnunet2d" else None,
+        "pad_to": list(opts.pad_to or [])})
 
 
 def up_to_date(base: Path, wanted: dict, overwrite: bool) -> bool:

@@ -49,9 +49,12 @@ class SlicesOptions(BatchOptions):
     seed: int = 0
     folds: int | None = None
     datasets_path: str | None = None
+    pad_to: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
-        normalise_fields(self, tuples=("window", "channels", "percentile"))
+        normalise_fields(self, tuples=("window", "channels", "percentile", "pad_to"))
+        if self.pad_to is not None and (len(self.pad_to) != 2 or min(self.pad_to) < 1):
+            raise UsageError(f"--pad-to needs two sizes >= 1, not {list(self.pad_to)}", None, "e.g. --pad-to 256 256")
         if self.axis not in AXES or self.format not in FORMATS or self.layout not in LAYOUTS:
             raise UsageError(f"unknown --axis {self.axis!r}, --format {self.format!r} or --layout {self.layout!r}",
                              None, f"use --axis {'|'.join(AXES)}, --format {'|'.join(FORMATS)}, "

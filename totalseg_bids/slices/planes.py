@@ -70,3 +70,31 @@ def select_slices(has_label: np.ndarray, only_labelled: bool, empty_fraction: fl
     k = int(round(float(empty_fraction) * len(empty)))
     chosen = rng.choice(empty, size=min(k, len(empty)), replace=False) if k else np.array([], int)
     return sorted(int(i) for i in np.concatenate([labelled, chosen]))
+
+
+def plane_shape(shape: Sequence[int], affine: np.ndarray, axis: int) -> tuple[int, int]:
+    """(rows, columns) of the pictures :func:`plane` makes along RAS ``axis`` of a volume of ``shape``.
+
+    >>> plane_shape((10, 20, 30), np.eye(4), 2), plane_shape((10, 20, 30), np.eye(4), 0)
+    ((20, 10), (30, 20))
+    """
+    import nibabel as nib
+
+    ornt = nib.orientations.io_orientation(affine)
+    size = {int(ras): int(n) for (ras, _), n in zip(ornt, shape[:3])}
+    low, high = (a for a in range(3) if a != axis)
+    return size[high], size[low]
+
+
+def centre_pad(picture: np.ndarray, shape: Sequence[int], value: float = 0) -> np.ndarray:
+    """``picture`` (rows, columns[, channels]) in the middle of a ``shape`` canvas of ``value``
+    (an odd remainder goes below and right).
+
+    >>> centre_pad(np.ones((2, 3), np.uint8), (4, 5)).tolist()
+    [[0, 0, 0, 0, 0], [0, 1, 1, 1, 0], [0, 1, 1, 1, 0], [0, 0, 0, 0, 0]]
+    """
+    rows, cols = picture.shape[:2]
+    top, left = (int(shape[0]) - rows) // 2, (int(shape[1]) - cols) // 2
+    out = np.full((int(shape[0]), int(shape[1]), *picture.shape[2:]), value, picture.dtype)
+    out[top:top + rows, left:left + cols] = picture
+    return out

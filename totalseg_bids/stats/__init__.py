@@ -13,6 +13,10 @@ dataset/split/class), ``.md`` (two Markdown tables) or ``.json`` (nested, the
 record's ``datasets``); ``--json FILE`` writes the JSON beside another ``-o``.
 Without any file the Markdown tables go to stderr, for a human reading the terminal.
 
+``--slices DIR`` instead reads a 2D export of ``totalseg_bids.slices``: every slice
+is an image and the Markdown report is the class table of MMSegmentation's dataset
+pages (class name, pixel percentage, number of images in the class) per split.
+
 Class names come from ``--labels-tsv``, a ``_dseg.tsv`` beside a label, the
 ``label-`` entity of binary masks, else ``class<value>``. Cases without a
 label count as cases and in spacings/shapes, not in class statistics.
@@ -23,7 +27,7 @@ label count as cases and in spacings/shapes, not in class statistics.
 :mod:`.reports` (TSV, Markdown, JSON), :mod:`.case`, :mod:`.batch`, :mod:`.cli`.
 """
 
-from .batch import config_stats, grouped_stats
+from .batch import config_stats, export_stats, grouped_stats
 from .case import StatsItem, case_stats
 from .cli import get_parser, main
 from .counts import CaseStats, axis_summary, count_classes, group_stats
@@ -32,6 +36,6 @@ from .reports import REPORTS, TSV_COLUMNS, markdown, report_format, to_json, to_
 
 __all__ = [
     "CaseStats", "REPORTS", "StatsItem", "StatsOptions", "TSV_COLUMNS", "axis_summary", "case_stats",
-    "config_stats", "count_classes", "get_parser", "group_stats", "grouped_stats", "main", "markdown",
+    "config_stats", "count_classes", "export_stats", "get_parser", "group_stats", "grouped_stats", "main", "markdown",
     "report_format", "to_json", "to_rows", "tsv", "write_report",
 ]

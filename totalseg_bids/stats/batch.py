@@ -14,6 +14,7 @@ from ..core.parallel import finish, run_tasks
 from .case import case_stats
 from .counts import CaseStats, group_stats
 from .options import StatsOptions
+from .slices import as_images, class_names, slice_items, slice_rows, slice_stats
 
 
 def grouped_stats(per_case: Sequence[CaseStats], names: dict[int, str]) -> dict:
@@ -46,3 +47,17 @@ def config_stats(config: str | Path, options: StatsOptions | None = None, **kwar
     per_case: list[CaseStats] = finish(outcomes, "cases")
     names = label_class_names([c.label for c in cases if c.label is not None], opts.labels_tsv)
     return grouped_stats(per_case, names)
+
+
+def export_stats(folder: str | Path, options: StatsOptions | None = None, **kwargs: Any) -> dict:
+    """``{export: {split: group stats}}`` of a 2D slice export, every slice counted as one image
+    (pixel share and images per class, as MMSegmentation's dataset pages give them)."""
+    opts = resolve_options(StatsOptions, options, kwargs)
+    rows = slice_rows(Path(folder))
+    items = slice_items(Path(folder), rows)
+    outcomes = run_tasks(slice_stats, items, keys=[r["file"] for r in rows], jobs=opts.jobs,
+                         executor=opts.executor, scheduler=opts.scheduler, desc="stats")
+    per_slice: list[CaseStats] = finish(outcomes, "slices")
+    names = {**class_names(Path(folder)), **label_class_names([], opts.labels_tsv)}
+    stats = grouped_stats(per_slice, names)
+    return {dataset: {split: as_images(g) for split, g in splits.items()} for dataset, splits in stats.items()}

@@ -41,8 +41,25 @@ def to_rows(stats: dict) -> list[dict]:
     return rows
 
 
+def image_tables(stats: dict) -> str:
+    """A slice export's class table per split, in the form of MMSegmentation's dataset pages
+    (class name, pixel percentage, number of images containing the class)."""
+    out = []
+    for dataset, splits in stats.items():
+        for split, g in splits.items():
+            out += [f"{dataset} {split}: {g['images']} images", "",
+                    "| class name | pixel percentage | Num. images in this category |",
+                    "| --- | --- | --- |"]
+            out += [f"| {c['name']} | {c['voxel_percent']:.2f} | {c['images']} |" for c in g["classes"].values()]
+            out.append("")
+    return "\n".join(out)
+
+
 def markdown(stats: dict) -> str:
-    """Two Markdown tables: the groups (cases, subjects, grids) and the classes."""
+    """Two Markdown tables: the groups (cases, subjects, grids) and the classes (a slice export:
+    :func:`image_tables`)."""
+    if any(g.get("kind") == "slices" for splits in stats.values() for g in splits.values()):
+        return image_tables(stats)
     out = ["| dataset | split | cases | subjects | labelled | spacing mm (min / median / max) "
            "| shape (min / median / max) |",
            "| --- | --- | --- | --- | --- | --- | --- |"]

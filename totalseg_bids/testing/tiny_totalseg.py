@@ -5,8 +5,8 @@ the package registries can be reached (CI, air-gapped sites), the real
 program can still run end to end if its weight folders exist. This module
 trains one tiny nnU-Net per modality (phantom CTs for ``total``, phantom
 T1w/T2w for ``total_mr``) on the phantom structures (sacrum, vertebrae_L5,
-hips) and installs it under every task id the installed TotalSegmentator
-uses for that task (default, ``--fast``, ``--fastest``/``--roi_subset``
+hips; and the skull of phantom head CTs for ``total``) and installs it
+under every task id the installed TotalSegmentator uses for that task (default, ``--fast``, ``--fastest``/``--roi_subset``
 cropping models), with that id's own label table: the network's output layer
 is widened to the table, classes the phantom lacks get a constant "never"
 output. Task ids, folder names, trainer names and class maps are read from
@@ -31,11 +31,15 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
+import numpy as np
+
 from ..core.atomic import atomic_write_json
 from ..core.errors import ExternalToolError, UsageError
+from ..core.nifti import Grid
 from ..nnunet.trainers import trainer_env
 from ..totalsegmentator import STAMP, TaskModel, disable_usage_stats, task_models, version, weights_dir
-from .anatomy import STRUCTURES
+from .anatomy import STRUCTURES, make_affine
+from .head import CLASS, head_classes, head_of, render_ct
 from .phantoms import generate
 
 log = logging.getLogger(__name__)
@@ -44,8 +48,15 @@ log = logging.getLogger(__name__)
 MODALITIES = {"total": ("CT",), "total_mr": ("T1w", "T2w")}
 #: Training set size (phantom subjects) and the nnU-Net dataset id used while training.
 SUBJECTS = 4
+#: Phantom head CTs put before the ``total`` training set's pelvis CTs (the last case, a pelvis CT,
+#: validates): the skull, which the head recipes crop to.
+HEAD_SUBJECTS = 2
+#: The classes each task's tiny network learns (besides background); a build records them, and a
+#: build that learnt other classes is redone.
+TRAINED = {"total": (*STRUCTURES, "skull"), "total_mr": STRUCTURES}
 TRAIN_DATASET_ID = {"total": 911, "total_mr": 912}
-TRAINER = "nnUNetTrainer_tinyTotalSeg"
+#: The trainer of each task's network (``total`` also learns the skull: more epochs, same patch sampling per class).
+TRAINERS = {"total": "nnUNetTrainer_tinyTotalSegHead", "total_mr": "nnUNetTrainer_tinyTotalSeg"}
 #: Phantom CT voxel size (mm) for training: TotalSegmentator resamples to 1.5-6 mm, nnU-Net then to this.
 CT_SPACING = 3.0
 PLANS = "nnUNetPlans"
@@ -111,14 +122,15 @@ def _run(cmd: list[str], env: dict) -> None:
 
 def write_training_set(task: str, base: Path, seed: int = 11) -> tuple[Path, list[str]]:
     """An nnU-Net raw dataset of phantom images of ``task``'s modality, labels 1..4
-    the phantom structures; returns its folder and the channel names."""
+    the phantom structures (5 the skull of the head CTs of ``total``, which come first so the
+    validation case stays a pelvis CT); returns its folder and the channel names."""
     import nibabel as nib
 
     bids = generate(base / "phantom", subjects=SUBJECTS, seed=seed, ct_labels=False, ct_spacing=CT_SPACING)
     folder = base / "raw" / f"Dataset{TRAIN_DATASET_ID[task]:03d}_TinyTotalSeg{task.replace('_', '')}"
     (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
     (folder / "labelsTr").mkdir(parents=True, exist_ok=True)
-    n = 0
+    n = write_head_cases(folder, 0, seed, TRAINED[task].index("skull") + 1) if "skull" in TRAINED[task] else 0
     gt = bids / "derivatives" / "ground_truth"
     for modality in MODALITIES[task]:
         for img in sorted(bids.glob(f"sub-*/anat/*_{modality}.nii.gz")):
@@ -132,12 +144,32 @@ def write_training_set(task: str, base: Path, seed: int = 11) -> tuple[Path, lis
         raise ExternalToolError(f"no phantom {'/'.join(MODALITIES[task])} images were written", bids,
                                 "check totalseg_bids.phantoms")
     nib.load(folder / "imagesTr" / "case_000_0000.nii.gz")  # readable
-    names = ["background", *STRUCTURES]
+    names = ["background", *TRAINED[task]]
     channel = "CT" if task == "total" else "MRI"
     atomic_write_json(folder / "dataset.json", {
         "channel_names": {"0": channel}, "labels": {name: i for i, name in enumerate(names)},
         "numTraining": n, "file_ending": ".nii.gz"})
     return folder, names
+
+
+def write_head_cases(folder: Path, n: int, seed: int, skull: int) -> int:
+    """Phantom head CTs (with a neck) labelled ``skull`` where the skull is; returns the case count."""
+    import nibabel as nib
+
+    shape = (60, 70, 84)
+    grid = Grid(shape, make_affine(np.eye(3), [CT_SPACING] * 3, shape, [0.0, 0.0, -10.0]))
+    for i in range(HEAD_SUBJECTS):
+        head = head_of(i, seed, hemorrhage=i % 2 == 1)
+        head.neck_to = -140.0
+        classes = head_classes(head, grid)
+        ct = render_ct(classes, np.random.default_rng([seed, i, 5]))
+        case = f"case_{n:03d}"
+        for data, path in ((ct, folder / "imagesTr" / f"{case}_0000.nii.gz"),
+                           ((classes == CLASS["skull"]).astype(np.uint8) * skull,
+                            folder / "labelsTr" / f"{case}.nii.gz")):
+            nib.save(nib.Nifti1Image(data, grid.affine), str(path))
+        n += 1
+    return n
 
 
 def train(task: str, base: Path) -> tuple[Path, list[str]]:
@@ -151,8 +183,8 @@ def train(task: str, base: Path) -> tuple[Path, list[str]]:
     cases = sorted(p.name[: -len("_0000.nii.gz")] for p in (folder / "imagesTr").iterdir())
     atomic_write_json(splits, [{"train": cases[:-1], "val": cases[-1:]}])
     _run([sys.executable, "-c", "from nnunetv2.run.run_training import run_training_entry as m; m()",
-          did, CONFIGURATION, "0", "-tr", TRAINER, "-device", "cpu"], env)
-    return Path(env["nnUNet_results"]) / folder.name / f"{TRAINER}__{PLANS}__{CONFIGURATION}", names
+          did, CONFIGURATION, "0", "-tr", TRAINERS[task], "-device", "cpu"], env)
+    return Path(env["nnUNet_results"]) / folder.name / f"{TRAINERS[task]}__{PLANS}__{CONFIGURATION}", names
 
 
 # ------------------------------------------------------------------ installing
@@ -190,7 +222,9 @@ def is_built(home: str | Path, tasks: Sequence[str]) -> bool:
     if not stamp.is_file():
         return False
     info = json.loads(stamp.read_text(encoding="utf-8"))
-    return info.get("totalsegmentator") == version() and set(tasks) <= set(info.get("tasks", []))
+    trained = info.get("trained", {})
+    return (info.get("totalsegmentator") == version() and set(tasks) <= set(info.get("tasks", []))
+            and all(trained.get(t, list(STRUCTURES)) == list(TRAINED[t]) for t in tasks if t in TRAINED))
 
 
 def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path | None = None) -> dict:
@@ -210,18 +244,23 @@ def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path 
     old = json.loads((home / STAMP).read_text(encoding="utf-8")) if (home / STAMP).is_file() else {}
     if old.get("totalsegmentator") != version():
         old = {}
-    record = {"totalsegmentator": version(), "tasks": list(old.get("tasks", [])),
-              "seconds": dict(old.get("seconds", {})), "folders": list(old.get("folders", []))}
+    # a network that learnt other classes than this version teaches is trained again (builds that did not
+    # record them learnt the pelvis structures)
+    learnt = {t: old.get("trained", {}).get(t, list(STRUCTURES)) for t in old.get("tasks", [])}
+    kept = [t for t, classes in learnt.items() if classes == list(TRAINED.get(t, ()))]
+    record = {"totalsegmentator": version(), "tasks": kept, "seconds": dict(old.get("seconds", {})),
+              "folders": list(old.get("folders", [])), "trained": {t: list(TRAINED[t]) for t in kept}}
     for task in [t for t in tasks if t not in record["tasks"]]:
         models = task_models(task)
         t = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="tiny_totalseg-", dir=work) as tmp:
             trained, names = train(task, Path(tmp))
             for model in models:
-                record["folders"].append(str(install(trained, names, model, weights_dir(home))
-                                             .relative_to(home)))
+                folder = str(install(trained, names, model, weights_dir(home)).relative_to(home))
+                record["folders"] = [*dict.fromkeys([*record["folders"], folder])]
         record["seconds"][task] = round(time.perf_counter() - t, 1)
         record["tasks"].append(task)
+        record["trained"][task] = list(TRAINED[task])
     record["description"] = ("tiny local nnU-Net trained on phantom images by totalseg_bids; "
                              "not TotalSegmentator's published weights")
     atomic_write_json(home / STAMP, record)

@@ -21,6 +21,9 @@ SOURCES: dict[str, str] = {
     "spider": "spider",
     "goldatlas": "goldatlas",
     "dicom": "dicom",
+    "ctich": "ctich",
+    "finding-lungs": "finding_lungs",
+    "clotseg": "clotseg",
     "pattern": "pattern",
 }
 

@@ -152,7 +152,7 @@ def _structure_sets(others: list[Series], items: list[Item], images: list[Series
     single = {uid: found[0] for uid, found in by_uid.items() if len(found) == 1}
     sets = [s for s in others if s.tags["Modality"] == "RTSTRUCT"]
     files = sorted(f for s in sets for f in s.files)
-    masks, problems = structure_items(files, single, opts.classes, opts.naming) if files else ([], [])
+    masks, problems = structure_items(files, single, opts.classes, opts.naming, opts.combine) if files else ([], [])
     reasons = {Path(p): (f"{why}; {fix}" if not why.startswith("mask on no image") else
                          "structure set whose image series is not in the export (or not converted)")
                for why, p, fix in problems}

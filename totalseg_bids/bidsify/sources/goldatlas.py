@@ -101,7 +101,7 @@ def plan(root: Path, opts) -> Plan:
             images[uid] = Item(str(folder), image_target(sub, rule["suffix"], entities_of(rule)), kind="dicom",
                                extra_sources=tuple(map(str, entry.files)), sidecar={"SeriesInstanceUID": uid})
         sets = sorted(f for s in found if s.tags["Modality"] == "RTSTRUCT" for f in s.files)
-        masks, problems = structure_items(sets, images, opts.classes, opts.naming)
+        masks, problems = structure_items(sets, images, opts.classes, opts.naming, opts.combine)
         if problems:
             raise InputError(*problems[0])
         items += [*images.values(), *masks]

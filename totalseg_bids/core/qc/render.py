@@ -81,6 +81,23 @@ def _stack_grids(lo: np.ndarray, hi: np.ndarray, spacing: float, xs: Sequence[fl
     return Grid((len(xs), int(n[1]), int(n[2])), sag), Grid((int(n[0]), int(n[1]), len(zs)), ax)
 
 
+def thin_axes_repeated(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """A volume one voxel thick along an axis (a 2D slice stored as a volume) with that voxel repeated on
+    both sides, so linear interpolation shows it through its whole thickness instead of only at its centre.
+
+    >>> d, a = thin_axes_repeated(np.ones((4, 4, 1)), np.eye(4))
+    >>> d.shape, a[2, 3].tolist()
+    ((4, 4, 3), -1.0)
+    """
+    thin = [int(n == 1) for n in data.shape[:3]]
+    if not any(thin):
+        return data, affine
+    out = np.pad(np.asarray(data), [(t, t) for t in thin] + [(0, 0)] * (data.ndim - 3), mode="edge")
+    shift = np.eye(4)
+    shift[:3, 3] = [-t for t in thin]
+    return out, affine @ shift
+
+
 def render_views(image, label=None, compare=None, ct: bool | None = None, tile_px: int = TILE_PX,
                  n_sagittal: int = N_SAGITTAL, n_axial: int = N_AXIAL) -> Views:
     """Sagittal and axial mosaics of ``image`` (a :class:`~totalseg_bids.core.nifti.Volume`)
@@ -105,8 +122,9 @@ def render_views(image, label=None, compare=None, ct: bool | None = None, tile_p
     sag_grid = _stack_grids(lo, hi, sag_spacing, xs, zs)[0]
     ax_grid = _stack_grids(lo, hi, ax_spacing, xs, zs)[1]
     stacks: dict[str, tuple[np.ndarray, np.ndarray | None, np.ndarray | None]] = {}
+    data, affine = thin_axes_repeated(image.data, image.affine)
     for name, grid in (("sagittal", sag_grid), ("axial", ax_grid)):
-        img = resample_image(image.data, image.affine, grid, order=1, cval=np.nan)
+        img = resample_image(data, affine, grid, order=1, cval=np.nan)
         lab, cmp_ = (resample_label(v.data, v.affine, grid) if v is not None else None for v in (label, compare))
         stacks[name] = (img, lab, cmp_)
     if ct is None:
