@@ -20,10 +20,13 @@ SLOW_CATEGORIES = ("nnunet", "totalseg", "registration", "datalad", "dask", "bro
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config, items):
-    """Mark every test of a slow category ``slow`` too, before ``-m`` selects."""
+    """Mark every test of a slow category ``slow`` too, before ``-m`` selects; the tests of the
+    session's one SLURM cluster run in one pytest-xdist worker (``--dist loadgroup``)."""
     for item in items:
         if any(item.get_closest_marker(name) for name in SLOW_CATEGORIES):
             item.add_marker(pytest.mark.slow)
+        if "slurm" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm"))
 
 
 @pytest.fixture(scope="session")

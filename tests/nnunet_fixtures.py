@@ -12,6 +12,7 @@ once per session) so every test module reuses one model.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -21,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from totalseg_bids.core.locks import file_lock
 
 REPO = Path(__file__).resolve().parents[1]
 DATASET_ID = 301
@@ -49,6 +52,14 @@ class TrainedModel:
     @property
     def raw_dataset(self) -> Path:
         return self.raw / self.dataset_folder
+
+    def to_json(self) -> str:
+        return json.dumps({k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()})
+
+    @classmethod
+    def from_json(cls, text: str) -> TrainedModel:
+        paths = {f.name for f in dataclasses.fields(cls) if f.type in ("Path", Path)}
+        return cls(**{k: Path(v) if k in paths else v for k, v in json.loads(text).items()})
 
 
 def gt_label(ds: Path, sub: str, contrast: str) -> Path:
@@ -115,9 +126,26 @@ def train_tiny_model(base: Path) -> TrainedModel:
                         Path(env["nnUNet_results"]), folder, model_dir, env, timings, proc.stderr, records)
 
 
+def shared_dir(tmp_path_factory, name: str) -> Path:
+    """A folder every process of the session sees (pytest-xdist workers share their base's parent)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def trained_model(tmp_path_factory) -> TrainedModel:
-    """The session's tiny nnU-Net (trained on first use, then reused)."""
+    """The session's tiny nnU-Net: trained by the first process that needs it, under a lock, and
+    read back by every other test worker."""
     if "model" not in _CACHE:
-        _CACHE["model"] = train_tiny_model(tmp_path_factory.mktemp("nnunet"))
+        base = shared_dir(tmp_path_factory, "nnunet_model")
+        with file_lock(base / ".lock"):
+            record = base / "model.json"
+            if record.is_file():
+                model = TrainedModel.from_json(record.read_text(encoding="utf-8"))
+            else:
+                model = train_tiny_model(base)
+                record.write_text(model.to_json(), encoding="utf-8")
+        _CACHE["model"] = model
     return _CACHE["model"]
