@@ -43,7 +43,7 @@ setup(
     license="MIT",
     python_requires=">=3.10",
     packages=find_packages(include=["totalseg_bids", "totalseg_bids.*"]),
-    package_data={"totalseg_bids": ["qc_assets/*", "resources/configs/*.json"]},
+    package_data={"totalseg_bids": ["qc_assets/*", "resources/configs/*.json", "testing/data/*.npz"]},
     install_requires=[
         "numpy>=1.23",
         "scipy>=1.9",
