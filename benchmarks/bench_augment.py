@@ -66,7 +66,7 @@ def _plain_loop(src, out, n_src: int, target: int) -> float:
 
 
 def bench_augment(ctx: Context) -> None:
-    mod, why = available("totalseg_bids.augment.main")
+    mod, why = available("totalseg_bids.augment")
     alb, why_alb = available("albumentations")
     bench = "augment to N samples (default six-transform recipe, CTA+NCCT)"
     if mod is None or alb is None:

@@ -95,7 +95,8 @@ def register_adapter():
             fn = getattr(reg, fname, None)
             if callable(fn):
                 return f"ours: register.{fname} (--method header)", _wrap_register(fn), ""
-    from totalseg_bids.core.nifti import load_grid, load_label, resample_label, save_mask
+    from totalseg_bids.core.geometry import resample_label
+    from totalseg_bids.core.nifti import load_grid, load_label, save_mask
 
     def core(ct_label, mri, out):
         lab = load_label(ct_label)
@@ -133,7 +134,8 @@ def bench_transfer(ctx: Context) -> None:
     import nibabel as nib
     from nibabel.processing import resample_from_to
 
-    from totalseg_bids.core.nifti import Grid, load_label, resample_label, save_mask
+    from totalseg_bids.core.geometry import Grid, resample_label
+    from totalseg_bids.core.nifti import load_label, save_mask
 
     try:
         from nilearn.image import resample_to_img

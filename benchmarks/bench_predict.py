@@ -40,7 +40,7 @@ PATCH = [32, 48, 48]
 @functools.lru_cache(maxsize=1)
 def device() -> str:
     """The device every method of this benchmark uses (see the module docstring): ``predict``'s own choice."""
-    from totalseg_bids.predict import choose_device
+    from totalseg_bids.nnunet.engine import choose_device
 
     return choose_device(os.environ.get("TOTALSEG_BIDS_BENCH_DEVICE", "auto"))
 
@@ -149,7 +149,7 @@ def _mask(path: Path, lcc: bool = False):
 
     data = np.asarray(nib.load(str(path)).dataobj)
     if lcc:
-        from totalseg_bids.predict import keep_largest
+        from totalseg_bids.nnunet.postprocess import keep_largest
 
         data = keep_largest(data.astype(np.uint8))[0]
     return data
@@ -232,7 +232,7 @@ def overlap_child(model_dir: str, images: list[str], out: str, repeats: int) -> 
     where background processes preprocess the next image and export the last one
     while this process runs the forward pass. Run as ``python -c`` so that the
     spawned workers do not re-import the harness."""
-    from totalseg_bids.predict import Engine, resolve_model
+    from totalseg_bids.nnunet.engine import Engine, resolve_model
 
     engine = Engine(resolve_model(model_dir), device=device(), tta=False, jobs=1)
     cases = [[Path(i)] for i in images]

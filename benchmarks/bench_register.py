@@ -46,7 +46,7 @@ def run_method(root: Path, method: str, options: dict | None = None, tag: str = 
     n_mri = len(list(root.glob("sub-*/**/anat/*_T?w.nii.gz")))
     t, cpu = time.perf_counter(), time.process_time()
     try:
-        results = register_dataset(root, path_out=out, method=method, jobs=1, reg=RegOptions(**(options or {})))
+        results = register_dataset(root, out=out, method=method, jobs=1, reg=RegOptions(**(options or {})))
     except Exception:  # noqa: BLE001 - refused pairs (BatchError): those score 0
         results = []
     dt = (time.perf_counter() - t) / max(n_mri, 1)

@@ -14,6 +14,16 @@ os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 
 REPO = Path(__file__).resolve().parents[1]
+#: the slow categories (pyproject.toml's markers): a test marked with one is also ``slow``
+SLOW_CATEGORIES = ("nnunet", "totalseg", "registration", "datalad", "dask", "browser", "slurm")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark every test of a slow category ``slow`` too, before ``-m`` selects."""
+    for item in items:
+        if any(item.get_closest_marker(name) for name in SLOW_CATEGORIES):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")

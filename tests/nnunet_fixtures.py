@@ -1,11 +1,13 @@
-"""One tiny real nnU-Net per test session, shared by the converter and predict tests.
+"""One tiny real nnU-Net per test session, shared by the converter, train, predict and model tests.
 
 Phantom BIDS data (5 subjects, T1w + sagittal T2w each) -> LABEL config
-(3 subjects TRAINING, 1 VALIDATION, 1 TESTING) -> our converter ->
-``nnUNetv2_plan_and_preprocess --verify_dataset_integrity`` -> ``nnUNetv2_train`` with ``nnUNetTrainer_2epochs_10iters`` on the
-CPU (the trainer caps the patch at 32x48x48). Every nnU-Net step runs in a subprocess with the ``nnUNet_*`` variables
-set, as a user would run it. The result is cached in this module (imported
-once per session) so both test modules reuse one model.
+(3 subjects TRAINING, 1 VALIDATION, 1 TESTING) -> our converter with two folds drawn by
+subject -> ``python -m totalseg_bids.train_nnunet -f all`` with ``nnUNetTrainer_2epochs_10iters`` on the
+CPU (the trainer caps the patch at 32x48x48): ``nnUNetv2_plan_and_preprocess --verify_dataset_integrity``,
+``nnUNetv2_train`` of folds 0 and 1, then ``nnUNetv2_find_best_configuration`` (cross-validation of both
+folds and nnU-Net's post-processing decision). Every nnU-Net step runs in a subprocess with the
+``nnUNet_*`` variables set, as a user would run it. The result is cached in this module (imported
+once per session) so every test module reuses one model.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +27,7 @@ DATASET_ID = 301
 DATASET_NAME = "PhantomSacrum"
 TRAINER = "nnUNetTrainer_2epochs_10iters"
 SUBJECTS = 5
+FOLDS = 2
 
 _CACHE: dict[str, TrainedModel] = {}
 
@@ -40,6 +44,7 @@ class TrainedModel:
     env: dict
     timings: dict = field(default_factory=dict)
     plan_output: str = ""
+    train_records: list = field(default_factory=list)
 
     @property
     def raw_dataset(self) -> Path:
@@ -97,22 +102,17 @@ def train_tiny_model(base: Path) -> TrainedModel:
     for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)
     t = time.perf_counter()
-    res = convert(config, env["nnUNet_raw"], DATASET_ID, DATASET_NAME, jobs=1)
+    res = convert(config, env["nnUNet_raw"], DATASET_ID, DATASET_NAME, jobs=1, folds=FOLDS)
     timings["convert"] = time.perf_counter() - t
     folder = res.folder.name
     t = time.perf_counter()
-    plan = _run(["nnUNetv2_plan_and_preprocess", "-d", str(DATASET_ID), "--verify_dataset_integrity",
-                 "-c", "3d_fullres", "-np", "1", "-npfp", "1"], env, 600)
-    timings["plan_and_preprocess"] = time.perf_counter() - t
-    pre_split = Path(env["nnUNet_preprocessed"]) / folder / "splits_final.json"
-    if not pre_split.exists():  # the converter wrote it only if nnUNet_preprocessed was set in-process
-        pre_split.write_text((res.folder / "splits_final.json").read_text(encoding="utf-8"))
-    t = time.perf_counter()
-    nnunet_train(env)
-    timings["train"] = time.perf_counter() - t
+    proc = _run([sys.executable, "-m", "totalseg_bids.train_nnunet", "-d", str(DATASET_ID), "-c", "3d_fullres",
+                 "-f", "all", "-tr", TRAINER, "--device", "cpu"], env, 1500)
+    timings["train_nnunet (plan, 2 folds, find_best)"] = time.perf_counter() - t
     model_dir = Path(env["nnUNet_results"]) / folder / f"{TRAINER}__nnUNetPlans__3d_fullres"
+    records = [json.loads(line) for line in proc.stdout.splitlines()]
     return TrainedModel(ds, config, Path(env["nnUNet_raw"]), Path(env["nnUNet_preprocessed"]),
-                        Path(env["nnUNet_results"]), folder, model_dir, env, timings, plan.stdout)
+                        Path(env["nnUNet_results"]), folder, model_dir, env, timings, proc.stderr, records)
 
 
 @pytest.fixture(scope="session")

@@ -309,8 +309,8 @@ def nnunet_case(path: str) -> str:
 
 
 def test_nnunet2d_dataset_is_valid_for_nnunet(cta_slices, tmp_path):
-    """An augmented nnU-Net 2D dataset: numTraining, fold 0 keeps every sample in its source's split,
-    nnU-Net's reader reads every channel, and nnU-Net's integrity check passes."""
+    """An augmented nnU-Net 2D dataset: numTraining, every sample in the folds of the slice it came from
+    (so no subject crosses a fold), nnU-Net's reader reads every channel, and nnU-Net's integrity check passes."""
     from nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity
     from nnunetv2.imageio.natural_image_reader_writer import NaturalImage2DIO
 
@@ -324,9 +324,16 @@ def test_nnunet2d_dataset_is_valid_for_nnunet(cta_slices, tmp_path):
     assert meta["channel_names"] == {"0": "CTA", "1": "NCCT"} and meta["labels"] == src_meta["labels"]
     assert meta["overwrite_image_reader_writer"] == "NaturalImage2DIO" and meta["file_ending"] == ".png"
     man = rows(ds, "augment.tsv")
-    fold = json.loads((ds / "splits_final.json").read_text(encoding="utf-8"))[0]
-    for split in ("train", "val"):
-        assert sorted(fold[split]) == sorted(nnunet_case(r["file"]) for r in man if r["split"] == split)
+    folds = json.loads((ds / "splits_final.json").read_text(encoding="utf-8"))
+    src_folds = json.loads((cta_slices / "splits_final.json").read_text(encoding="utf-8"))
+    assert len(folds) == len(src_folds) >= 1
+    for fold, src_fold in zip(folds, src_folds):
+        for side in ("train", "val"):
+            assert sorted(fold[side]) == sorted(nnunet_case(r["file"]) for r in man
+                                                if nnunet_case(r["source_file"]) in src_fold[side])
+    trainable = sorted(nnunet_case(r["file"]) for r in man if r["split"] != "test")
+    if len(folds) > 1:  # cross-validation: every sample validated exactly once
+        assert sorted(c for fold in folds for c in fold["val"]) == trainable
     src_split = {nnunet_case(r["file"]): r["split"] for r in rows(cta_slices, "slices.tsv")}
     assert all(src_split[nnunet_case(r["source_file"])] == r["split"] for r in man)
     n_test = sum(v == "test" for v in src_split.values())
@@ -358,7 +365,8 @@ def test_nnunet_trains_on_augmented_2d_dataset(cta_slices, tmp_path):
     model = Path(env["nnUNet_results"]) / folder / f"{TRAINER}__nnUNetPlans__2d" / "fold_0"
     assert (model / "checkpoint_final.pth").is_file()
     summary = json.loads((model / "validation" / "summary.json").read_text(encoding="utf-8"))
-    assert len(summary["metric_per_case"]) == 2  # the augmented VALIDATION samples, as splits_final.json says
+    fold0 = json.loads((pre / "splits_final.json").read_text(encoding="utf-8"))[0]
+    assert len(summary["metric_per_case"]) == len(fold0["val"])  # fold 0's samples, as splits_final.json says
 
 
 def test_nnunet2d_output_needs_nnunet2d_slices(slice_dir, tmp_path, cli):

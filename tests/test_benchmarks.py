@@ -20,13 +20,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.mark.slow
 def test_label_transfer_methods_agree(tmp_path):
-    """Ours, nibabel and nilearn put the label on exactly the same MRI voxels, and
-    every gzip stream a codec writes reads back through the standard library's zlib."""
+    """Ours, nibabel and nilearn put the label on exactly the same MRI voxels, every gzip
+    stream a codec writes reads back through the standard library's zlib, and evaluate's
+    figures equal nnU-Net's Dice and MONAI's distances case by case."""
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     env["TOTALSEG_BIDS_NO_PROGRESS"] = "1"
     out = tmp_path / "results.md"
     proc = subprocess.run([sys.executable, "-m", "benchmarks", "--quick", "--only", "codec", "transfer", "lcc",
+                           "evaluate",
                            "--out", str(out), "--tmp", str(tmp_path / "data")],
                           cwd=REPO, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -41,6 +43,11 @@ def test_label_transfer_methods_agree(tmp_path):
     measured = [line for line in codecs if "not available" not in line]
     assert len(measured) >= 4, proc.stdout[-3000:]  # zlib and ISA-L at least, on both volumes
     assert all("stdlib zlib reads the same bytes: yes" in line for line in measured), proc.stdout[-3000:]
+    evaluate = [line for line in proc.stdout.splitlines() if line.startswith("| evaluate") and "max abs" in line]
+    assert len(evaluate) >= 4, proc.stdout[-3000:]  # nnU-Net twice, MONAI from files and in memory
+    for line in evaluate:
+        assert "same empty-mask cases: yes" in line, line
+        assert all(float(d) < 1e-4 for d in re.findall(r"_?[a-z0-9]+ (\d\.\de[+-]\d+)", line)), line
     ours = [line for line in proc.stdout.splitlines() if line.startswith("| NIfTI read + write")]
     assert any("nibabel reads our file back to the same array: yes" in line for line in ours), proc.stdout[-3000:]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, run_module
-from totalseg_bids.bidsify.__main__ import main
+from totalseg_bids.bidsify import main
 from totalseg_bids.bidsify.geometry import corner_world, read_volume
 from totalseg_bids.testing.layouts import write_layout
 
@@ -216,7 +216,7 @@ def test_bad_inputs_one_line_nothing_written(layouts, tmp_path):
 
 
 def test_library_batch_with_one_bad_file_raises_once_keeping_the_good_files(layouts, tmp_path):
-    from totalseg_bids.bidsify.__main__ import bidsify as convert
+    from totalseg_bids.bidsify import bidsify as convert
     from totalseg_bids.bidsify.options import BidsifyOptions
     from totalseg_bids.core.errors import BatchError
 
@@ -244,7 +244,7 @@ def test_phantoms_layout_cli_and_light_import(tmp_path):
     assert json.loads(proc.stdout) == {"stage": "phantoms", "status": "written", "path": str(tmp_path / "m"),
                                        "kind": "layout", "layout": "mrspineseg", "subjects": 1}
     assert_one_line_error(run_module("phantoms", "--layout", "nosuch", "--out", tmp_path / "x"), "--layout", code=2)
-    code = ("import sys, totalseg_bids.bidsify.__main__; "
+    code = ("import sys, totalseg_bids.bidsify.cli; "
             "print([m for m in ('torch', 'nnunetv2', 'SimpleITK', 'openpyxl') if m in sys.modules])")
     out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, encoding="utf-8", errors="replace",
                          env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).parents[1])})
@@ -363,10 +363,16 @@ def test_dicom_series_keep_patient_coordinates(tmp_path):
     assert "source_id" in (out / "participants.tsv").read_text(encoding="utf-8")
     if VALIDATOR:
         assert validator_errors(out)[0] == []
-    rules = tmp_path / "rules.json"
+    rules = tmp_path / "rules.json"  # one description naming both series of a subject: runs, as dcm2bids numbers them
+    rules.write_text(json.dumps({"descriptions": [{"datatype": "anat", "suffix": "CT",
+                                                   "criteria": {"SeriesDescription": "*"}}]}))
+    proc = run_module("bidsify", "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--config", rules,
+                      "--dry-run")
+    planned = sorted(r["path"].split("/c/")[-1] for r in map(json.loads, proc.stdout.splitlines()) if r["kind"] == "dicom")
+    assert planned[:2] == ["sub-PAT01/anat/sub-PAT01_run-01_CT.nii.gz", "sub-PAT01/anat/sub-PAT01_run-02_CT.nii.gz"]
     rules.write_text(json.dumps({"descriptions": [{"suffix": "CT", "criteria": {"PatientID": "PAT01"}}]}))
     proc = run_module("bidsify", "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--config", rules)
-    assert_one_line_error(proc, "maps to the same BIDS name")
+    assert_one_line_error(proc, "description 0 has no datatype", "dcm2bids requires", code=2)
     assert not (tmp_path / "c").exists()
 
 

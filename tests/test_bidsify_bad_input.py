@@ -52,10 +52,10 @@ def rename(old: str, new: str):
     return apply
 
 
-#: (case, layout, --source, how the copy is broken, words of the error line, exit code, bad output)
+#: (case, layout, --source [flags], how the copy is broken, words of the error line, exit code, bad output)
 CATALOGUE = [
-    ("unreadable DICOM series", "dicom", "dicom", truncate_series, ("PAT01/CT", "dcm2niix", "re-copy"), 1,
-     "sub-PAT01_CT.nii.gz"),
+    ("unreadable DICOM series (--strict)", "dicom", "dicom --strict", truncate_series,
+     ("PAT01/CT", "not converted", "not large enough", "re-copy", "--strict"), 1, "sub-PAT01_CT.nii.gz"),
     ("mask on no image (NIfTI)", "mrspineseg", "mrspineseg", orphan_mask,
      ("mask_case9.nii.gz", "mask on no image", "add MR/Case9"), 1, None),
     ("RTSTRUCT on no image", "goldatlas", "goldatlas", drop_referenced_ct,
@@ -83,7 +83,8 @@ def test_bad_input_one_line_nothing_half_written(templates, tmp_path, case, layo
         breaker(src)
     before = tree_digest(src)
     out = tmp_path / "out"
-    proc = run_module("bidsify", "--source", source, "--in", src, "--out", out, "-j", "1")
+    name, *flags = source.split()
+    proc = run_module("bidsify", "--source", name, "--in", src, "--out", out, "-j", "1", *flags)
     assert_one_line_error(proc, *needles, code=code)
     assert tree_digest(src) == before
     written = [p for p in out.rglob("*")] if out.exists() else []

@@ -293,6 +293,6 @@ def test_dask_worker_killed_mid_run(misaligned_ds, tmp_path):
     _assert_no_partial_outputs(out)
     from totalseg_bids import register as reg
 
-    reg.register_dataset(misaligned_ds, path_out=tmp_path / "j1", method="rigid", jobs=1)
+    reg.register_dataset(misaligned_ds, out=tmp_path / "j1", method="rigid", jobs=1)
     for label in (tmp_path / "j1").rglob("*_seg.nii.gz"):
         assert (out / label.relative_to(tmp_path / "j1")).read_bytes() == label.read_bytes(), label

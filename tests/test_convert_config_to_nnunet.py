@@ -83,11 +83,11 @@ def test_split_file_matches_config_and_mapping_round_trips(split_config, tmp_pat
     base = Path(cfg["DATASETS_PATH"])
     splits = json.loads((res.folder / "splits_final.json").read_text(encoding="utf-8"))
     pre = json.loads((tmp_path / "pre" / res.folder.name / "splits_final.json").read_text(encoding="utf-8"))
-    assert splits == pre and len(splits) == 1
+    assert splits == pre and len(splits) == 2  # folds by subject: two subjects in TRAINING/VALIDATION
     mapping = read_mapping(res.folder)
     by_id = {m["case_id"]: m for m in mapping}
-    for key, split in (("train", "TRAINING"), ("val", "VALIDATION")):
-        assert [Path(by_id[c]["label"]) for c in splits[0][key]] == [base / p for p in cfg[split]]
+    trainable = [base / p for split in ("TRAINING", "VALIDATION") for p in cfg[split]]
+    assert sorted(Path(by_id[c]["label"]) for f in splits for c in f["val"]) == sorted(trainable)
     testing = [m for m in mapping if m["split"] == "TESTING"]
     assert [Path(m["label"]) for m in testing] == [base / p for p in cfg["TESTING"]]
     for m in mapping:
@@ -100,6 +100,15 @@ def test_split_file_matches_config_and_mapping_round_trips(split_config, tmp_pat
         rows = list(csv.DictReader(fh, delimiter="\t"))
     assert [r["case_id"] for r in rows] == [m["case_id"] for m in mapping]
     assert {r["split"] for r in rows} == {"TRAINING", "VALIDATION", "TESTING"}
+
+
+def test_folds_1_is_the_configs_own_split(phantom_ds, tmp_path):
+    labels = gt_labels(phantom_ds)  # sub-01 (2), sub-02 ses-01/02 (4), sub-03 (2)
+    cfg = write_config(tmp_path / "cfg.json", phantom_ds, labels[:2], labels[2:6], labels[6:])
+    res = convert(cfg, tmp_path / "raw", 300, jobs=1, folds=1)
+    (fold,) = json.loads((res.folder / "splits_final.json").read_text(encoding="utf-8"))
+    by_id = {m["case_id"]: Path(m["label"]) for m in read_mapping(res.folder)}
+    assert [by_id[c] for c in fold["train"]] == labels[:2] and [by_id[c] for c in fold["val"]] == labels[2:6]
 
 
 def test_corrected_copies_only_where_needed(phantom_ds, tmp_path):
@@ -231,7 +240,7 @@ def test_id_collision_and_existing_folder(split_config, tmp_path, cli):
     assert proc.returncode == 0, proc.stderr
     (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
     assert rec == {"stage": MODULE, "status": "written", "path": str(out / "Dataset302_SacrumDataset"),
-                   "dataset_id": 302, "cases": 8, "training": 6, "testing": 2, "corrected": 0}
+                   "dataset_id": 302, "cases": 8, "training": 6, "testing": 2, "corrected": 0, "folds": 2}
     before = {p: p.lstat().st_mtime_ns for p in (out / "Dataset302_SacrumDataset").rglob("*")}
     again = cli(MODULE, "--config", split_config, "--path-out", out, "-dnum", "302", "-v")
     assert again.returncode == 0 and "up to date" in again.stderr, again.stderr
@@ -289,15 +298,24 @@ def test_errors_are_library_exceptions(phantom_ds, tmp_path):
 @pytest.mark.slow
 def test_nnunet_plan_and_preprocess_accepts_dataset(trained_model):  # noqa: F811
     """The session model's dataset went through ``nnUNetv2_plan_and_preprocess -d N
-    --verify_dataset_integrity -c 3d_fullres`` (a subprocess, raising on failure)."""
+    --verify_dataset_integrity -c 3d_fullres`` (run by train_nnunet, raising on failure), and nnU-Net
+    trained from the converter's folds: two, drawn by subject."""
     assert "verify_dataset_integrity Done" in trained_model.plan_output
     pre = trained_model.preprocessed / trained_model.dataset_folder
     assert (pre / "nnUNetPlans.json").is_file() and (pre / "nnUNetPlans_3d_fullres").is_dir()
     splits = json.loads((pre / "splits_final.json").read_text(encoding="utf-8"))
     cfg = json.loads(trained_model.config.read_text(encoding="utf-8"))
     mapping = {m["case_id"]: m for m in read_mapping(trained_model.raw_dataset)}
-    assert [Path(mapping[c]["label"]) for c in splits[0]["train"]] == \
-        [Path(cfg["DATASETS_PATH"]) / p for p in cfg["TRAINING"]]
+    subject = {c: BidsName.parse(m["label"]).subject for c, m in mapping.items()}
+    trainable = sorted(Path(cfg["DATASETS_PATH"]) / p for split in ("TRAINING", "VALIDATION") for p in cfg[split])
+    assert len(splits) == 2
+    assert sorted(Path(mapping[c]["label"]) for f in splits for c in f["val"]) == trainable
+    for n, fold in enumerate(splits):
+        assert not {subject[c] for c in fold["train"]} & {subject[c] for c in fold["val"]}
+        # nnU-Net validated exactly the fold's cases: its own record of the split it used
+        summary = json.loads((trained_model.model_dir / f"fold_{n}" / "validation" / "summary.json").read_text())
+        assert sorted(Path(m["prediction_file"]).name[:-len(".nii.gz")] for m in summary["metric_per_case"]) == \
+            sorted(fold["val"])
     assert trained_model.dataset_folder.startswith(f"Dataset{DATASET_ID:03d}_")
     print("nnU-Net timings (s):", {k: round(v, 1) for k, v in trained_model.timings.items()})
 

@@ -13,11 +13,11 @@ import pytest
 
 from totalseg_bids.core import errors
 from totalseg_bids.core.atomic import atomic_path, atomic_write_json
-from totalseg_bids.core.bids import BidsName, derivative_path, image_for_label
+from totalseg_bids.core.bids import BidsName, bids_uri, derivative_path, image_for_label
 from totalseg_bids.core.derivatives import ensure_dataset_description, write_sidecar
 from totalseg_bids.core.index import BidsIndex
-from totalseg_bids.core.nifti import (Grid, dice, grid_mismatch, grids_overlap, load_image, load_label,
-                                      qform_sform_discrepancy, resample_label, same_grid, save_mask)
+from totalseg_bids.core.geometry import Grid, dice, grid_mismatch, grids_overlap, resample_label, same_grid
+from totalseg_bids.core.nifti import load_image, load_label, qform_sform_discrepancy, save_mask
 
 
 # ------------------------------------------------------------------ names
@@ -59,6 +59,22 @@ def test_derivative_paths_and_back(phantom_ds):
         assert image_for_label(lab) == t2
     with pytest.raises(errors.InputError, match="no image"):
         image_for_label(phantom_ds / "derivatives/labels/sub-09/anat/sub-09_T2w_label-sacrum_seg.nii.gz")
+
+
+def test_bids_uri_of_an_annexed_file_is_where_the_dataset_shows_it(tmp_path):
+    """A datalad file is a symlink into .git/annex/objects: the URI names the link, not the object
+    (the folders above may be links too)."""
+    ds = tmp_path / "real"
+    obj = ds / ".git/annex/objects/Xy/Zw/MD5E-s4--0.nii.gz/MD5E-s4--0.nii.gz"
+    obj.parent.mkdir(parents=True)
+    obj.write_bytes(b"data")
+    mri = ds / "sub-01/anat/sub-01_T1w.nii.gz"
+    mri.parent.mkdir(parents=True)
+    mri.symlink_to(obj)
+    (tmp_path / "link").symlink_to(ds)
+    assert bids_uri(mri, ds) == "bids:raw:sub-01/anat/sub-01_T1w.nii.gz"
+    assert bids_uri(tmp_path / "link/sub-01/anat/sub-01_T1w.nii.gz", ds) == "bids:raw:sub-01/anat/sub-01_T1w.nii.gz"
+    assert bids_uri(mri, tmp_path / "link") == "bids:raw:sub-01/anat/sub-01_T1w.nii.gz"
 
 
 # ---------------------------------------------------------------- errors
@@ -112,8 +128,8 @@ def test_save_mask_policy(tmp_path):
 
 
 @pytest.mark.parametrize("content,match", [
-    (b"", "empty"), (b"not a gzip at all", "not a gzip"), (gzip.compress(b"x" * 400), "NIfTI"),
-])
+    (b"", "empty"), (b"not a gzip at all", "not a gzip"), (gzip.compress(b"x" * 400, mtime=0), "NIfTI"),
+], ids=["empty", "not-gzip", "gzip-not-nifti"])
 def test_bad_files_raise_one_line(tmp_path, content, match):
     p = tmp_path / "sub-01_T2w.nii.gz"
     p.write_bytes(content)
@@ -229,7 +245,7 @@ def test_phantom_left_is_left():
 
 def test_display_windowing_ignores_nan_and_maps_it_to_black_in_both_views():
     from totalseg_bids.core.display import intensity_range, percentile_range, to_uint8
-    from totalseg_bids.qc.display import window_bounds
+    from totalseg_bids.core.qc.display import window_bounds
 
     rng = np.random.default_rng(0)
     finite = rng.normal(100.0, 20.0, (20, 20, 10)).astype(np.float32)

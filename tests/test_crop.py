@@ -12,7 +12,7 @@ import pytest
 from conftest import assert_one_line_error
 from totalseg_bids import crop
 from totalseg_bids.core.bids import image_for_label
-from totalseg_bids.core.nifti import voxel_volume_ml
+from totalseg_bids.core.geometry import voxel_volume_ml
 
 
 def centroid_mm(path: Path) -> np.ndarray:

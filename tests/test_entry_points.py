@@ -1,24 +1,32 @@
-"""Every stage has an installed console script pointing at its ``main``."""
+"""Every stage has an installed console script pointing at its ``main`` (pyproject.toml's [project.scripts])."""
 
-import ast
 import importlib
+import tomllib
 from pathlib import Path
 
-SETUP = Path(__file__).resolve().parents[1] / "setup.py"
+REPO = Path(__file__).resolve().parents[1]
 
 
-def _stages() -> list[str]:
-    tree = ast.parse(SETUP.read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "STAGES":
-            return ast.literal_eval(node.value)
-    raise AssertionError("setup.py defines no STAGES list")
+def _scripts() -> dict[str, str]:
+    with open(REPO / "pyproject.toml", "rb") as f:
+        return tomllib.load(f)["project"]["scripts"]
+
+
+def _runnable_modules() -> set[str]:
+    """What ``python -m totalseg_bids.<name>`` runs: stage packages with a ``__main__`` and top-level modules
+    with a ``main``."""
+    pkg = REPO / "totalseg_bids"
+    packages = {p.parent.name for p in pkg.glob("*/__main__.py")}
+    modules = {p.stem for p in pkg.glob("*.py") if p.stem != "__init__" and "main" in p.read_text(encoding="utf-8")}
+    return packages | modules
 
 
 def test_every_stage_module_has_a_console_script():
-    stages = set(_stages())
-    pkg = SETUP.parent / "totalseg_bids"
-    modules = {p.stem for p in pkg.glob("*.py") if p.stem != "__init__" and "def main(" in p.read_text(encoding="utf-8")}
-    assert modules <= stages, f"stage modules without a console script: {sorted(modules - stages)}"
-    for m in stages:
-        assert callable(importlib.import_module(f"totalseg_bids.{m}").main)
+    scripts = _scripts()
+    targets = {value.split(":")[0].removeprefix("totalseg_bids.") for value in scripts.values()}
+    missing = _runnable_modules() - targets
+    assert not missing, f"stage modules without a console script: {sorted(missing)}"
+    for name, value in scripts.items():
+        module, func = value.split(":")
+        assert name == "totalseg-bids-" + module.removeprefix("totalseg_bids.").replace("_", "-")
+        assert callable(getattr(importlib.import_module(module), func))

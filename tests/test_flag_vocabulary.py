@@ -75,12 +75,12 @@ def test_legacy_spellings_parse_to_the_same_value(tmp_path):
     register = importlib.import_module("totalseg_bids.register.cli").get_parser()
     old = register.parse_args(["--path-img", str(tmp_path), "--path-out", str(tmp_path / "o")])
     new = register.parse_args(["--bids-dir", str(tmp_path), "-o", str(tmp_path / "o")])
-    assert (old.path_img, old.path_out) == (new.path_img, new.path_out)
+    assert (old.bids_dir, old.out) == (new.bids_dir, new.out)
     convert = importlib.import_module("totalseg_bids.convert_config_to_nnunet").get_parser()
     a = convert.parse_args(["--config", "c.json", "-dnum", "300"])
     b = convert.parse_args(["--config", "c.json", "-d", "300"])
     c = convert.parse_args(["--config", "c.json", "--dataset-id", "300"])
-    assert a.dataset_number == b.dataset_number == c.dataset_number == 300
+    assert a.dataset_id == b.dataset_id == c.dataset_id == 300
 
 
 def test_segment_ct_device_reaches_totalsegmentator_in_its_spelling():

@@ -299,7 +299,7 @@ def test_datalad_get_fetches_instead_of_failing(phantom_ds, tmp_path, monkeypatc
             fetched.append(p)
         return list(paths)
 
-    monkeypatch.setattr(idc, "ensure_content", fake_get)
+    monkeypatch.setattr(idc.checks, "ensure_content", fake_get)  # the file check fetches
     cfg = idc.build_config(seg_list(phantom_ds.parent), datalad_get=True, allow_several_labels=True)
     assert fetched == [label] and sum(len(cfg[s]) for s in SPLITS) == 16
 

@@ -6,7 +6,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from totalseg_bids.core import nifti
+from totalseg_bids.core import geometry, nifti
 from totalseg_bids.core.errors import InputError
 from totalseg_bids.core.label_box import _stream_box, crop_to_box, load_label_box
 from totalseg_bids.register import transfer_label
@@ -95,9 +95,9 @@ def test_resampling_a_box_is_voxel_identical_to_resampling_the_whole(tmp_path, m
     arr = _label()
     arr[35:40, 25:30, 20:25] = 3
     vol = load_label_box(_write(arr, tmp_path / "lab.nii.gz"))
-    grid = nifti.Grid((48, 44, 24), mri_affine)
-    whole = nifti.resample_label(arr, CT_AFFINE, grid, mode=mode)
-    boxed = nifti.resample_label(vol.data, vol.affine, grid, mode=mode, origin=vol.origin)
+    grid = geometry.Grid((48, 44, 24), mri_affine)
+    whole = geometry.resample_label(arr, CT_AFFINE, grid, mode=mode)
+    boxed = geometry.resample_label(vol.data, vol.affine, grid, mode=mode, origin=vol.origin)
     assert whole.any()
     np.testing.assert_array_equal(boxed, whole)
     assert boxed.flags.f_contiguous
@@ -140,7 +140,7 @@ def test_header_transfer_reads_the_box_and_writes_what_the_whole_read_gives(tmp_
     out = tmp_path / "ds" / "derivatives" / "reg-labels" / "sub-01" / "anat" / "sub-01_T2w_label-sacrum_seg.nii.gz"
     out.parent.mkdir(parents=True)
     transfer_label(ct, mri, out, method="header")
-    want = nifti.resample_label(arr, CT_AFFINE, nifti.Grid((48, 44, 24), mri_affine))
+    want = geometry.resample_label(arr, CT_AFFINE, geometry.Grid((48, 44, 24), mri_affine))
     got = nib.load(str(out))
     np.testing.assert_array_equal(np.asanyarray(got.dataobj), want)
     assert want.any() and np.allclose(got.affine, mri_affine)

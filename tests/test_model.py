@@ -13,7 +13,8 @@ import pytest
 from conftest import assert_one_line_error
 from nnunet_fixtures import DATASET_ID, trained_model  # noqa: F401 - session fixture
 
-from totalseg_bids.model import CARD, REGISTRY, model_folders
+from totalseg_bids.model import CARD
+from totalseg_bids.nnunet.model_zip import REGISTRY, model_folders
 
 MODULE = "model"
 
@@ -61,8 +62,8 @@ def test_model_folders_ignores_incomplete():
 
 
 def _predict(cli, env, ds, cfg, deriv, *model_args):
-    proc = cli("predict", "--config", cfg, "--datasets-path", ds.parent, *model_args, "--no-tta", "--device", "cpu",
-               "--derivatives", deriv, env=env, timeout=900)
+    proc = cli("predict", "--config", cfg, "--datasets-path", ds.parent, *model_args, "-f", "0", "--postprocess",
+               "none", "--no-tta", "--device", "cpu", "--derivatives", deriv, env=env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     (rec,) = [json.loads(line) for line in proc.stdout.splitlines()]
     assert rec["stage"] == "predict" and rec["status"] == "written"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -12,9 +13,12 @@ import pytest
 from conftest import assert_one_line_error
 from nnunet_fixtures import DATASET_ID, trained_model  # noqa: F401 - session fixture
 
-from totalseg_bids.core.nifti import dice, qform_sform_discrepancy
 from totalseg_bids.core.errors import BatchError, UsageError
-from totalseg_bids.predict import PredictOptions, find_dataset_folder, keep_largest, predict, resolve_model
+from totalseg_bids.core.nifti import dice, qform_sform_discrepancy
+from totalseg_bids.nnunet.engine import resolve_model
+from totalseg_bids.nnunet.naming import find_dataset
+from totalseg_bids.nnunet.postprocess import keep_largest
+from totalseg_bids.predict import PredictOptions, predict
 
 MODULE = "predict"
 
@@ -51,14 +55,29 @@ def test_keep_largest_26_connectivity_ties_and_empty():
     assert not out.any() and removed == {}
 
 
+def test_default_folds_are_every_trained_fold(tmp_path):
+    from totalseg_bids.nnunet.engine import trained_folds
+
+    folder = _unloadable_model(tmp_path)
+    for fold in ("1", "all", "10"):
+        (folder / f"fold_{fold}").mkdir()
+        (folder / f"fold_{fold}" / "checkpoint_final.pth").write_bytes(b"x")
+    (folder / "fold_2").mkdir()  # no checkpoint: not trained
+    assert trained_folds(folder) == ("0", "1", "10")
+    assert resolve_model(folder).folds == ("0", "1", "10") and resolve_model(folder, folds=["all"]).folds == ("all",)
+    for fold in ("0", "1", "10"):
+        (folder / f"fold_{fold}" / "checkpoint_final.pth").unlink()
+    assert resolve_model(folder).folds == ("all",)  # nnU-Net's all-cases model when it is the only one
+
+
 def test_model_resolution_errors(tmp_path):
     from totalseg_bids.core.errors import MissingFileError
 
     with pytest.raises(MissingFileError, match="model folder not found"):
         resolve_model(tmp_path / "nope")
     (tmp_path / "Dataset300_A").mkdir()
-    with pytest.raises(MissingFileError, match="no trained dataset 301"):
-        find_dataset_folder(tmp_path, "301")
+    with pytest.raises(MissingFileError, match=r"no Dataset301_\* folder \(found: Dataset300_A\)"):
+        find_dataset(tmp_path, "301", "check -d")
 
 
 # ----------------------------------------------------------- end to end
@@ -90,8 +109,8 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
     ds = _dataset_copy(trained_model, tmp_path)
     images = _mri(ds, ["04", "05"])  # validation + testing subjects: not trained on
     cfg = _config(ds, tmp_path / "test_sacrum.json", images)
-    args = ["--config", cfg, "--datasets-path", ds.parent, "--model-dir", trained_model.model_dir,
-            "--no-tta", "--device", "cpu", "-v", "--qc", tmp_path / "qc"]
+    args = ["--config", cfg, "--datasets-path", ds.parent, "--model-dir", trained_model.model_dir, "-f", "0",
+            "--largest-component", "--no-tta", "--device", "cpu", "-v", "--qc", tmp_path / "qc"]
     proc = cli(MODULE, *args, env=trained_model.env, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     outs = [_out(ds, i) for i in images]
@@ -99,6 +118,7 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
     assert [(r["stage"], r["status"], r["path"]) for r in records] == [("predict", "written", str(o)) for o in outs]
     entries = [json.loads(f.read_text(encoding="utf-8")) for f in (tmp_path / "qc" / "entries").glob("*.json")]
     assert sorted(Path(e["label"]) for e in entries) == sorted(outs) and {e["stage"] for e in entries} == {"predict"}
+    assert {e["meta"]["postprocessing"] for e in entries} == {"largest"}
     dices = {}
     for image, out in zip(images, outs):
         img, pred = nib.load(str(image)), nib.load(str(out))
@@ -115,7 +135,9 @@ def test_predict_config_end_to_end(trained_model, tmp_path, cli):  # noqa: F811
         assert nn["Name"] == "nnUNet" and nn["Dataset"] == trained_model.dataset_folder
         assert nn["Configuration"] == "3d_fullres" and nn["Trainer"] == "nnUNetTrainer_2epochs_10iters"
         assert nn["Folds"] == ["0"] and nn["Checkpoint"] == "checkpoint_final.pth" and nn["Device"] == "cpu"
-        assert ours["Name"] == "totalseg_bids" and "largest connected component" in ours["PostProcessing"]
+        assert ours["Name"] == "totalseg_bids" and ours["PostProcessing"]["Method"] == "largest"
+        assert "largest connected component of every label" in ours["PostProcessing"]["Description"]
+        assert set(side.get("RemovedVoxels", {})) <= {"sacrum"} and set(side.get("RemovedFraction", {})) <= {"sacrum"}
     print("Dice vs ground truth:", {k: round(v, 3) for k, v in dices.items()})
     assert np.mean(list(dices.values())) > 0.5, dices
     desc = json.loads((ds / "derivatives" / "labels" / "dataset_description.json").read_text(encoding="utf-8"))
@@ -142,7 +164,7 @@ def test_predict_bids_query_sharding_and_failures(trained_model, tmp_path, cli):
     for sub in ("01", "02", "03"):
         shutil.rmtree(ds / f"sub-{sub}")
     base = ["--bids-dir", ds, "--contrasts", "T1w", "T2w", "-d", str(DATASET_ID), "-tr",
-            "nnUNetTrainer_2epochs_10iters", "--no-tta", "--keep-largest", "union"]
+            "nnUNetTrainer_2epochs_10iters", "-f", "0", "--no-tta", "--keep-largest", "union"]
     parts = []
     for part in (0, 1):
         proc = cli(MODULE, *base, "--num-parts", "2", "--part-id", str(part), env=trained_model.env, timeout=900)
@@ -156,9 +178,9 @@ def test_predict_bids_query_sharding_and_failures(trained_model, tmp_path, cli):
     bad.write_bytes(bad.read_bytes()[:400])
     for out in (_out(ds, i) for i in _mri(ds)):
         out.unlink()
-    model = resolve_model(trained_model.model_dir)
+    model = resolve_model(trained_model.model_dir, folds=["0"])
     with pytest.raises(BatchError) as info:
-        predict([(i,) for i in _mri(ds)], model, tta=False, keep="union", device="cpu")
+        predict([(i,) for i in _mri(ds)], model, tta=False, postprocess="largest", largest_mode="union", device="cpu")
     assert [item for item, _msg in info.value.failures] == [str(bad)]
     good = [str(_out(ds, i)) for i in _mri(ds) if i != bad]
     assert sorted(r["path"] for r in info.value.done) == sorted(good)
@@ -180,7 +202,7 @@ def test_predict_model_errors(trained_model, tmp_path, cli):  # noqa: F811
     proc = cli(MODULE, "--config", cfg, "--model-dir", tmp_path / "missing", env=trained_model.env)
     assert_one_line_error(proc, "model folder not found")
     proc = cli(MODULE, "--config", cfg, "-d", "999", env=trained_model.env)
-    assert_one_line_error(proc, "no trained dataset 999")
+    assert_one_line_error(proc, "no Dataset999_* folder")
     proc = cli(MODULE, "--config", cfg, "--model-dir", trained_model.model_dir, "-f", "3", env=trained_model.env)
     assert_one_line_error(proc, "checkpoint not found")
     # derivatives/labels holds the phantom's CT labels; no MRI prediction may appear there
@@ -294,7 +316,7 @@ def test_predict_takes_the_shared_datalad_options(trained_model, tmp_path, monke
     clone = tmp_path / "clone"
     dl.clone(source=str(origin), path=str(clone), **QUIET)
     saved = check_shared_options(clone, MODULE, ["--bids-dir", ".", "--contrasts", "T2w", "--model-dir",
-                                                 trained_model.model_dir, "--no-tta", "--device", "cpu"],
+                                                 trained_model.model_dir, "-f", "0", "--no-tta", "--device", "cpu"],
                                  ["derivatives/labels/"], extra_env=trained_model.env)
     assert sorted(f for f in saved if f.endswith(".nii.gz")) == [
         f"derivatives/labels/sub-{s}/anat/sub-{s}_acq-sag_T2w_label-sacrum_seg.nii.gz" for s in ("04", "05")]
@@ -304,17 +326,16 @@ def test_predict_takes_the_shared_datalad_options(trained_model, tmp_path, monke
 def test_cpu_forward_pass_runs_on_every_allowed_core(trained_model, tmp_path, monkeypatch):  # noqa: F811
     """nnU-Net caps its forward pass at ``nnUNet_def_n_proc`` threads (1 here, as on small
     machines); the engine's forward pass keeps the threads the engine set, with the same mask."""
+    import nnunetv2.inference.predict_from_raw_data as nnunet_predict
     import torch
 
     from totalseg_bids.core.parallel import default_jobs
-    from totalseg_bids.predict import Engine
-
-    import nnunetv2.inference.predict_from_raw_data as nnunet_predict
+    from totalseg_bids.nnunet.engine import Engine
 
     monkeypatch.setattr(nnunet_predict, "default_num_processes", 1)  # nnUNet_def_n_proc=1, read at import
     threads = torch.get_num_threads()
     try:
-        engine = Engine(resolve_model(trained_model.model_dir), device="cpu", tta=False)
+        engine = Engine(resolve_model(trained_model.model_dir, folds=["0"]), device="cpu", tta=False)
         seen: list[int] = []
         forward = engine.predictor.predict_sliding_window_return_logits
 
@@ -332,3 +353,112 @@ def test_cpu_forward_pass_runs_on_every_allowed_core(trained_model, tmp_path, mo
         torch.set_num_threads(threads)
     assert seen == [default_jobs(), 1], seen
     assert np.array_equal(np.asanyarray(nib.load(ours).dataobj), np.asanyarray(nib.load(theirs).dataobj))
+
+
+# ----------------------------------------------------------- post-processing
+def _parse_post(*argv):
+    from totalseg_bids.predict.cli import get_parser, postprocess_from_cli
+
+    return postprocess_from_cli(get_parser().parse_args(["--bids-dir", "ds", "-d", "1", *argv]))
+
+
+def test_postprocess_flags_and_the_legacy_spelling():
+    assert _parse_post() == {"postprocess": "auto"}
+    assert _parse_post("--largest-component") == {"postprocess": "largest", "largest_labels": None}
+    assert _parse_post("--largest-component", "sacrum", "2") == {"postprocess": "largest",
+                                                                 "largest_labels": ("sacrum", "2")}
+    assert _parse_post("--postprocess", "largest", "--largest-component", "a")["largest_labels"] == ("a",)
+    assert _parse_post("--keep-largest", "per-label") == {"postprocess": "largest", "largest_mode": "per-label"}
+    assert _parse_post("--keep-largest", "union") == {"postprocess": "largest", "largest_mode": "union"}
+    assert _parse_post("--keep-largest", "off") == {"postprocess": "none"}
+    with pytest.raises(UsageError, match="exclude each other"):
+        _parse_post("--postprocess", "nnunet", "--largest-component")
+    with pytest.raises(UsageError, match="not largest"):
+        PredictOptions(postprocess="none", largest_labels=("sacrum",)).check()
+
+
+def _prediction_case(tmp_path: Path):
+    """An image, and a scratch prediction of it: label 1 in a block of 27 voxels and a stray one of 3
+    (10 % of the label), label 2 in one block of 8."""
+    from totalseg_bids.predict import Item
+
+    ds = _tiny_bids(tmp_path, np.zeros((12, 12, 12), np.float32))
+    image = ds / "sub-01" / "anat" / "sub-01_T1w.nii.gz"
+    pred = np.zeros((12, 12, 12), np.uint8)
+    pred[1:4, 1:4, 1:4] = 1
+    pred[8, 8, 8:11] = 1
+    pred[8:10, 1:3, 1:3] = 2
+    scratch = tmp_path / "case000000.nii.gz"
+    nib.save(nib.Nifti1Image(pred, np.eye(4)), str(scratch))
+    out = ds / "derivatives" / "labels" / "sub-01" / "anat" / "sub-01_T1w_desc-x_dseg.nii.gz"
+    return Item((image,), out, ds, ds / "derivatives" / "labels"), scratch, pred
+
+
+@pytest.mark.parametrize("threshold,flagged", [(0.05, True), (0.2, False)])
+def test_sidecar_says_what_postprocessing_removed_and_flags_large_removals(tmp_path, threshold, flagged):
+    from totalseg_bids.nnunet.postprocess import Postprocessing
+    from totalseg_bids.predict import PostOptions, finalize
+
+    item, scratch, _pred = _prediction_case(tmp_path)
+    post = Postprocessing("largest", (1,), threshold=threshold)
+    classes = {1: "sacrum", 2: "hip"}
+    meta = finalize(item, scratch, PostOptions(post, "dseg", classes, [{"Name": "totalseg_bids",
+                                                                        "PostProcessing": post.describe(classes)}]))
+    out = np.asanyarray(nib.load(str(item.output)).dataobj)
+    assert (out == 1).sum() == 27 and (out == 2).sum() == 8 and not out[8, 8, 8:11].any()
+    side = json.loads(item.output.with_name(item.output.name.replace(".nii.gz", ".json")).read_text())
+    assert side["RemovedVoxels"] == {"sacrum": 3} and side["RemovedFraction"] == {"sacrum": 0.1}
+    assert side["GeneratedBy"][0]["PostProcessing"]["Description"].startswith("largest connected component of sacrum")
+    assert side.get("PostProcessingRemovedMuch", False) is flagged
+    assert (side.get("RemovedAboveThreshold"), "postprocessing_flag" in meta) == (["sacrum"] if flagged else None,
+                                                                                  flagged)
+    assert meta["removed_voxels"] == {"sacrum": 3} and meta["postprocessing"] == "largest"
+
+
+def test_no_postprocessing_removes_nothing(tmp_path):
+    from totalseg_bids.nnunet.postprocess import Postprocessing
+    from totalseg_bids.predict import PostOptions, finalize
+
+    item, scratch, pred = _prediction_case(tmp_path)
+    finalize(item, scratch, PostOptions(Postprocessing("none"), "dseg", {1: "sacrum", 2: "hip"}))
+    assert np.array_equal(np.asanyarray(nib.load(str(item.output)).dataobj), pred)
+    side = json.loads(item.output.with_name(item.output.name.replace(".nii.gz", ".json")).read_text())
+    assert "RemovedVoxels" not in side and "PostProcessingRemovedMuch" not in side
+
+
+def test_nnunet_postprocessing_file_is_found_and_checked(tmp_path):
+    """``auto`` takes the postprocessing.pkl of these folds' cross-validation, else the widest one, else
+    none; ``nnunet`` requires one; a pickle naming anything but nnU-Net's functions is refused."""
+    import pickle
+
+    from totalseg_bids.core.errors import InputError
+    from totalseg_bids.nnunet.postprocess import find_postprocessing_file, resolve_postprocessing
+
+    model = tmp_path / "T__P__3d_fullres"
+    model.mkdir()
+    labels = {"background": 0, "sacrum": 1}
+    assert resolve_postprocessing("auto", model, ["0"], labels).method == "none"
+    with pytest.raises(InputError, match="no postprocessing.pkl"):
+        resolve_postprocessing("nnunet", model, ["0"], labels)
+    for folds in ("0_1", "0_1_2"):
+        (model / f"crossval_results_folds_{folds}").mkdir()
+        (model / f"crossval_results_folds_{folds}" / "postprocessing.pkl").write_bytes(pickle.dumps(([], [])))
+    assert find_postprocessing_file(model, ["0", "1"]).parent.name == "crossval_results_folds_0_1"
+    assert find_postprocessing_file(model, ["0"]).parent.name == "crossval_results_folds_0_1_2"
+    post = resolve_postprocessing("auto", model, ["0", "1"], labels)  # nnU-Net decided: nothing helps
+    assert (post.method, post.functions, post.describe({1: "sacrum"})["Steps"]) == ("nnunet", (), [])
+    evil = tmp_path / "evil.pkl"
+    evil.write_bytes(pickle.dumps(([os.system], [{"command": "true"}])))
+    with pytest.raises(InputError, match="not nnU-Net's post-processing"):
+        resolve_postprocessing("nnunet", model, ["0"], labels, source=evil)
+    with pytest.raises(UsageError, match="not a label of the model"):
+        resolve_postprocessing("largest", model, ["0"], labels, largest=["hip"])
+    assert resolve_postprocessing("largest", model, ["0"], labels, largest=["sacrum"]).labels == (1,)
+
+
+def test_missing_nnunet_postprocessing_is_found_before_model_load(tmp_path, cli):
+    ds = _tiny_bids(tmp_path, np.zeros((8, 8, 8), np.float32))
+    proc = cli(MODULE, "--bids-dir", ds, "--contrasts", "T1w", "--model-dir", _unloadable_model(tmp_path),
+               "--postprocess", "nnunet", "--device", "cpu")
+    assert_one_line_error(proc, "no postprocessing.pkl")
+    assert "cannot load the model" not in proc.stderr

@@ -12,7 +12,8 @@ from hypothesis import strategies as st
 
 from totalseg_bids.core.bids import DERIVATIVE_ENTITIES, DERIVATIVE_SUFFIXES, ENTITY_ORDER, BidsName, label_value
 from totalseg_bids.core.errors import InputError
-from totalseg_bids.core.nifti import Grid, apply_affine, grid_mismatch, load_label, resample_label, save_mask
+from totalseg_bids.core.geometry import Grid, apply_affine, grid_mismatch, resample_label
+from totalseg_bids.core.nifti import load_label, save_mask
 
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -21,8 +21,10 @@ import numpy as np
 import pytest
 
 from totalseg_bids import qc
-from totalseg_bids.qc.evaluate import orientation
-from totalseg_bids.core.nifti import apply_affine, load_image, load_label, save_mask
+from totalseg_bids.core.geometry import apply_affine
+from totalseg_bids.core.nifti import load_image, load_label, save_mask
+from totalseg_bids.core.qc.display import COMPARE_RGB
+from totalseg_bids.core.qc.evaluate import orientation
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -183,7 +185,7 @@ def test_compare_label_for_register(qc_ds, tmp_path):
     assert rec["figures"]["dice_vs_compare"] < 0.95
     assert rec["figures"]["centroid_shift_mm"] == pytest.approx(5.0, abs=1.0)
     over = _png(tmp_path / "qc" / rec["views"]["sagittal"]["overlay"])
-    assert np.all(over == qc.COMPARE_RGB, axis=2).sum() > 50
+    assert np.all(over == COMPARE_RGB, axis=2).sum() > 50
 
 
 def _page_data(index: Path) -> dict:
@@ -438,7 +440,7 @@ def test_report_in_headless_chromium(qc_ds, tmp_path):
 
 def _check_marks_decide_training(tsv: Path, labels: list[Path]) -> None:
     """The exported marks drop failed/artifact labels; a label changed after review is not trusted."""
-    from totalseg_bids.qc.marks import filter_labels, read_marks
+    from totalseg_bids.core.qc.marks import filter_labels, read_marks
 
     marks = read_marks(tsv)
     kept, dropped = filter_labels(labels, marks, exclude=("fail", "artifact"))

@@ -93,6 +93,19 @@ def test_readme_workflow_runs_verbatim(tmp_path, request):
         out = ds / "derivatives" / "labels" / image.parent.relative_to(ds) / f"{stem}_label-sacrum_seg.nii.gz"
         assert out.is_file(), out
     assert (data / "qc" / "index.html").is_file()
+    _assert_evaluated(data)
+
+
+def _assert_evaluated(data: Path) -> None:
+    """Step 6: one row per held-out image in the metrics table, Dice measured, the summary written."""
+    import csv
+
+    config = json.loads((data / "train_sacrum.json").read_text(encoding="utf-8"))
+    with open(data / "evaluation.tsv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh, delimiter="\t"))
+    assert len(rows) == len(config["TESTING"]) >= 1, rows
+    assert all(0.0 <= float(r["dice"]) <= 1.0 for r in rows), rows
+    assert "dice" in (data / "evaluation.md").read_text(encoding="utf-8").lower()
 
 
 def _readme_commands() -> list[str]:

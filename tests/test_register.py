@@ -144,9 +144,9 @@ def test_interp_label_and_multiclass_by_name_and_value(phantom_ds):
                                           "sub-01_CT_label-total_dseg.tsv").read_text(encoding="utf-8").splitlines()[1:])}
     by_name = phantom_ds / "derivatives/by_name"
     by_value = phantom_ds / "derivatives/by_value"
-    reg.register_dataset(phantom_ds, path_out=by_name, spec=reg.LabelSpec("vertebrae_L5", dseg="total"),
+    reg.register_dataset(phantom_ds, out=by_name, spec=reg.LabelSpec("vertebrae_L5", dseg="total"),
                          interp="label", jobs=1)
-    reg.register_dataset(phantom_ds, path_out=by_value, contrasts=["T2w"], jobs=1,
+    reg.register_dataset(phantom_ds, out=by_value, contrasts=["T2w"], jobs=1,
                          spec=reg.LabelSpec("vertebraeL5", value=ids["vertebrae_L5"], dseg="total"))
     for out_root in (by_name, by_value):
         outs = sorted(out_root.rglob("*_label-vertebraeL5_seg.nii.gz"))
@@ -189,7 +189,7 @@ def test_reads_bids_named_ct_labels(phantom_ds):
     assert len(res) == 4 and all(r["ct_label"].endswith("_space-CT_label-sacrum_mask.nii.gz") for r in res)
     assert min(_dices(phantom_ds).values()) >= 0.97
     out = phantom_ds / "derivatives/l5"
-    res = reg.register_dataset(phantom_ds, path_out=out, contrasts=["T1w"], jobs=1,
+    res = reg.register_dataset(phantom_ds, out=out, contrasts=["T1w"], jobs=1,
                                spec=reg.LabelSpec("vertebrae_L5"))
     assert all(r["ct_label"].endswith("_space-CT_desc-total_dseg.nii.gz") for r in res)
     side = json.loads(next(out.rglob("*_seg.json")).read_text(encoding="utf-8"))
@@ -235,7 +235,7 @@ def test_own_mri_label_is_used_and_resampled(phantom_ds):
     save_mask(data, fine, labels / "sub-03_acq-sag_T2w_label-sacrum_seg.nii.gz")
     # by default the CT label is transferred, whatever sits next to it
     default = {Path(r["mri"]).name: r for r in reg.register_dataset(phantom_ds, jobs=1,
-                                                                     path_out=phantom_ds / "ct-only")}
+                                                                     out=phantom_ds / "ct-only")}
     assert default["sub-03_T1w.nii.gz"]["method"] == "header"
     # asked for: a label already on the MRI (no sidecar: origin unknown, accepted by "any")
     results = {Path(r["mri"]).name: r for r in reg.register_dataset(phantom_ds, jobs=1,
@@ -264,15 +264,15 @@ def test_mri_label_used_by_generated_by_not_folder(phantom_ds, tmp_path):
     write_sidecar(own, [mri], [generated_by("nnUNetv2", version="2.8")], raw_root=phantom_ds)
     out = tmp_path / "a"
     manual_only = {Path(r["mri"]).name: r for r in reg.register_dataset(
-        phantom_ds, path_out=out, contrasts=["T1w"], jobs=1, mri_label_origins=["Manual"])}
+        phantom_ds, out=out, contrasts=["T1w"], jobs=1, mri_label_origins=["Manual"])}
     assert manual_only["sub-01_T1w.nii.gz"]["method"] == "header"  # an nnU-Net label is not a manual one
     nn = {Path(r["mri"]).name: r for r in reg.register_dataset(
-        phantom_ds, path_out=tmp_path / "b", contrasts=["T1w"], jobs=1, mri_label_origins=["nnU-Net"])}
+        phantom_ds, out=tmp_path / "b", contrasts=["T1w"], jobs=1, mri_label_origins=["nnU-Net"])}
     assert nn["sub-01_T1w.nii.gz"]["method"] == "own-label"
     img = nib.load(own)
     nib.save(nib.Nifti1Image(np.zeros(img.shape, np.uint8), img.affine), own)  # planted empty mask
     with pytest.raises(Exception, match="sub-01_T1w"):
-        reg.register_dataset(phantom_ds, path_out=tmp_path / "c", contrasts=["T1w"], jobs=1,
+        reg.register_dataset(phantom_ds, out=tmp_path / "c", contrasts=["T1w"], jobs=1,
                              mri_label_origins=["nnU-Net"])
     with pytest.raises(Exception, match="empty"):
         reg.transfer_label(own, mri, tmp_path / "d.nii.gz", own_label=True)
@@ -283,8 +283,8 @@ def test_mri_label_used_by_generated_by_not_folder(phantom_ds, tmp_path):
 def test_jobs_two_equals_jobs_one(misaligned_ds, tmp_path):
     """-j 2 writes byte-identical label data (and transforms) to -j 1, rigid included."""
     a, b = tmp_path / "j1", tmp_path / "j2"
-    reg.register_dataset(misaligned_ds, path_out=a, method="rigid", contrasts=["T2w"], jobs=1)
-    reg.register_dataset(misaligned_ds, path_out=b, method="rigid", contrasts=["T2w"], jobs=2)
+    reg.register_dataset(misaligned_ds, out=a, method="rigid", contrasts=["T2w"], jobs=1)
+    reg.register_dataset(misaligned_ds, out=b, method="rigid", contrasts=["T2w"], jobs=2)
     files = sorted(p.relative_to(a) for p in a.rglob("*") if p.suffix in (".gz", ".txt"))
     assert len(files) == 4
     for rel in files:
@@ -304,7 +304,7 @@ def test_rigid_recovers_misalignment(misaligned_ds, cli, tmp_path):
 
     assert json.loads(misalignment_record(misaligned_ds).read_text(encoding="utf-8"))["subjects"][0]["misaligned"]
     header_out = tmp_path / "header"
-    reg.register_dataset(misaligned_ds, path_out=header_out, jobs=2)
+    reg.register_dataset(misaligned_ds, out=header_out, jobs=2)
     header = {o.name: dice(nib.load(o).get_fdata() > 0, load_label(
         misaligned_ds / "derivatives/ground_truth" / o.relative_to(header_out)).data)
         for o in header_out.rglob("*_seg.nii.gz")}
@@ -486,7 +486,7 @@ def test_qc_hook_contract(phantom_ds, tmp_path):
     """One report entry per written output, naming the MRI, the label and the CT label it came from;
     a QC folder that cannot be written is a warning, never a failed transfer."""
     qc = tmp_path / "qc"
-    results = reg.register_dataset(phantom_ds, path_out=tmp_path / "out", contrasts=["T1w"], jobs=1, qc_dir=qc)
+    results = reg.register_dataset(phantom_ds, out=tmp_path / "out", contrasts=["T1w"], jobs=1, qc_dir=qc)
     records = [json.loads(f.read_text(encoding="utf-8")) for f in sorted((qc / "entries").glob("*.json"))]
     assert len(records) == len(results) == 4
     assert {Path(r["label"]) for r in records} == {Path(r["path"]) for r in results}
@@ -495,7 +495,7 @@ def test_qc_hook_contract(phantom_ds, tmp_path):
         assert rec["compare_label"].endswith("_CT_label-sacrum_seg.nii.gz") and rec["meta"]["method"] == "header"
     blocked = tmp_path / "blocked"
     blocked.write_text("a file where the QC folder should be", encoding="utf-8")
-    again = reg.register_dataset(phantom_ds, path_out=tmp_path / "out2", contrasts=["T1w"], jobs=1, qc_dir=blocked)
+    again = reg.register_dataset(phantom_ds, out=tmp_path / "out2", contrasts=["T1w"], jobs=1, qc_dir=blocked)
     assert [r["status"] for r in again] == ["written"] * 4
 
 

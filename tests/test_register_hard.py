@@ -53,7 +53,7 @@ def test_no_common_origin_geometry_init(far_ds, cli):
     proc = cli("register", "--path-img", far_ds, "--contrasts", "T2w")
     assert proc.returncode == 1 and "do not overlap" in proc.stderr
     out = far_ds / "derivatives" / "geom"
-    results = reg.register_dataset(far_ds, path_out=out, method="rigid", jobs=1,
+    results = reg.register_dataset(far_ds, out=out, method="rigid", jobs=1,
                                    reg=RegOptions(init="geometry"))
     assert np.mean(_dices(far_ds, out, results)) >= 0.95
     side = json.loads(Path(results[0]["path"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
@@ -66,13 +66,13 @@ def test_no_common_origin_geometry_init(far_ds, cli):
 def test_suspicious_pair_flagged_and_on_failure(far_ds, tmp_path):
     """A correction beyond --max-shift-mm is flagged; error refuses it, header writes the header result."""
     strict = RegOptions(init="geometry", max_shift_mm=0.5, max_rotation_deg=0.5)
-    results = reg.register_dataset(far_ds, path_out=tmp_path / "keep", method="rigid", jobs=1,
+    results = reg.register_dataset(far_ds, out=tmp_path / "keep", method="rigid", jobs=1,
                                    contrasts=["T2w"], reg=strict)
     assert all(r["flags"].get("CorrectionBeyondLimit") and r["flags"]["RegistrationSuspicious"] for r in results)
     side = json.loads(Path(results[0]["path"].replace(".nii.gz", ".json")).read_text(encoding="utf-8"))
     assert side["RegistrationSuspicious"] is True
     with pytest.raises(Exception, match="failed"):
-        reg.register_dataset(far_ds, path_out=tmp_path / "err", method="rigid", jobs=1, contrasts=["T2w"],
+        reg.register_dataset(far_ds, out=tmp_path / "err", method="rigid", jobs=1, contrasts=["T2w"],
                              reg=RegOptions(init="geometry", max_rotation_deg=0.5, on_failure="error"))
     assert not list((tmp_path / "err").rglob("*_seg.nii.gz"))
 
@@ -83,7 +83,7 @@ def test_ants_backends_same_outputs(far_ds, tmp_path):
     pytest.importorskip("ants")
     for method in ("ants-rigid", "ants-syn"):
         out = tmp_path / method
-        results = reg.register_dataset(far_ds, path_out=out, method=method, jobs=1, contrasts=["T2w"],
+        results = reg.register_dataset(far_ds, out=out, method=method, jobs=1, contrasts=["T2w"],
                                        reg=RegOptions(init="geometry"))
         # every pair is either aligned or flagged: an ANTs failure is never silent. ANTs runs
         # multi-threaded, so its result varies a little between runs (ants-rigid 0.89-0.98 seen on
@@ -128,7 +128,7 @@ def _case_run(tmp_path: Path, case: str, method: str, options: dict | None) -> t
         phantoms.generate(root, subjects=1, misalign_mm=10, misalign_deg=10, seed=7, **phantom)
     out = tmp_path / f"{method}-{len(list(tmp_path.iterdir()))}"
     try:
-        results = reg.register_dataset(root, path_out=out, method=method, jobs=1,
+        results = reg.register_dataset(root, out=out, method=method, jobs=1,
                                        reg=RegOptions(**(options or {})))
     except Exception:  # noqa: BLE001 - header refuses frames with no common origin: Dice 0
         return 0.0, []

@@ -20,6 +20,7 @@ import pytest
 from conftest import REPO, run_module
 
 from totalseg_bids import register as reg
+from totalseg_bids.register.cli import main as register_main
 
 distributed = pytest.importorskip("dask.distributed", reason="the dask extra is part of the test install")
 
@@ -75,7 +76,7 @@ def cluster(dask_env):
 @pytest.mark.slow
 def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
     outs = {name: tmp_path / name for name in ("j1", "j2", "dask_cli", "dask_api")}
-    r1 = reg.register_dataset(phantom_ds, path_out=outs["j1"], jobs=1)
+    r1 = reg.register_dataset(phantom_ds, out=outs["j1"], jobs=1)
     assert len(r1) == 8 and all(r["status"] == "written" for r in r1)
 
     proc = run_module("register", "--path-img", phantom_ds, "--path-out", outs["j2"], "-j", "2")
@@ -87,7 +88,7 @@ def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
 
     with distributed.Client(cluster) as client:
         with distributed.get_task_stream(client) as stream:
-            r_api = reg.register_dataset(phantom_ds, path_out=outs["dask_api"], executor="dask", scheduler=client)
+            r_api = reg.register_dataset(phantom_ds, out=outs["dask_api"], executor="dask", scheduler=client)
         assert len(r_api) == 8
         ran = [t for t in stream.data if str(t["key"]).startswith("totalseg_bids-")]
         assert len(ran) == 8 and {t["worker"] for t in ran} <= set(cluster.scheduler_info["workers"])
@@ -98,7 +99,7 @@ def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
     # idempotent per subject: a lost output is redone alone on resubmission, identically
     lost = outs["dask_api"] / "sub-02" / "ses-01" / "anat" / "sub-02_ses-01_T1w_label-sacrum_seg.nii.gz"
     lost.unlink()
-    again = reg.register_dataset(phantom_ds, path_out=outs["dask_api"], executor="dask", scheduler=cluster)
+    again = reg.register_dataset(phantom_ds, out=outs["dask_api"], executor="dask", scheduler=cluster)
     assert sorted(r["status"] for r in again) == ["skipped"] * 7 + ["written"]
     assert_same_outputs(outs["j1"], outs["dask_api"])
 
@@ -107,8 +108,8 @@ def test_header_identical_inline_pool_and_dask(phantom_ds, cluster, tmp_path):
 def test_rigid_on_dask_equals_local(misaligned_ds, cluster, tmp_path):
     """Seeded rigid registration in a dask worker process gives the -j 1 transform and label."""
     a, b = tmp_path / "j1", tmp_path / "dask"
-    ra = reg.register_dataset(misaligned_ds, path_out=a, method="rigid", contrasts=["T2w"], jobs=1)
-    rb = reg.register_dataset(misaligned_ds, path_out=b, method="rigid", contrasts=["T2w"], executor="dask",
+    ra = reg.register_dataset(misaligned_ds, out=a, method="rigid", contrasts=["T2w"], jobs=1)
+    rb = reg.register_dataset(misaligned_ds, out=b, method="rigid", contrasts=["T2w"], executor="dask",
                               scheduler=cluster)
     assert len(ra) == len(rb) == 2 and all(r["transform"] for r in rb)
     assert_same_outputs(a, b)
@@ -120,19 +121,37 @@ def test_dask_without_scheduler_is_usage_error(phantom_ds):
     assert proc.returncode == 2 and "--scheduler" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_register_array_script_covers_every_mri_once(phantom_ds, dask_env, tmp_path):
-    """scripts/slurm/register_array.sbatch outside SLURM: 3 simulated array tasks = one whole run."""
+def test_executor_slurm_without_sbatch_is_usage_error(phantom_ds, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("PATH", str(tmp_path))  # no SLURM commands here
+    assert register_main(["--path-img", str(phantom_ds), "--executor", "slurm"]) == 2
+    err = capsys.readouterr().err
+    assert "--executor slurm needs SLURM's sbatch" in err and "Traceback" not in err
+
+
+def test_register_parts_split_the_mris(phantom_ds, tmp_path, capsys):
+    """--num-parts/--part-id (what each array task runs): disjoint parts whose union is the whole run."""
+    parts = [reg.register_dataset(phantom_ds, out=tmp_path / "parts", jobs=1, num_parts=2, part_id=i)
+             for i in range(2)]
+    whole = reg.register_dataset(phantom_ds, out=tmp_path / "whole", jobs=1)
+    assert [len(p) for p in parts] == [4, 4]  # 8 MRIs, every 2nd from the i-th
+    assert sorted(Path(r["path"]).name for p in parts for r in p) == sorted(Path(r["path"]).name for r in whole)
+    assert_same_outputs(tmp_path / "whole", tmp_path / "parts")
+    assert register_main(["--path-img", str(phantom_ds), "--num-parts", "2", "--part-id", "2"]) == 2
+    assert "--part-id" in capsys.readouterr().err
+
+
+def test_array_scripts_refuse_a_resubmission_that_would_change_the_split(tmp_path):
+    """Outside SLURM, the array environment set by hand: a resubmission of indices 1 and 3 without
+    NUM_PARTS would split the work differently, so both scripts stop with one line; the real arrays run
+    against a real SLURM in test_slurm_arrays.py."""
     import subprocess
 
-    script = REPO / "scripts" / "slurm" / "register_array.sbatch"
-    env = dict(os.environ, PYTHON=sys.executable, BIDS=str(phantom_ds), METHOD="header", DATALAD_GET="0", SLURM_ARRAY_TASK_COUNT="3",
-               SLURM_ARRAY_TASK_MIN="4")
-    counts = []
-    for task in (4, 5, 6):
-        proc = subprocess.run(["bash", str(script)], env={**env, "SLURM_ARRAY_TASK_ID": str(task)},
-                              capture_output=True, encoding="utf-8", errors="replace", timeout=300, check=False)
-        assert proc.returncode == 0, proc.stderr
-        counts.append(len(proc.stdout.splitlines()))
-    assert counts == [3, 3, 2]  # 8 MRIs, every 3rd one per task
-    reg.register_dataset(phantom_ds, path_out=tmp_path / "whole", jobs=1)
-    assert_same_outputs(tmp_path / "whole", phantom_ds / "derivatives" / "reg-labels")
+    env = dict(os.environ, PYTHON=sys.executable, BIDS=str(tmp_path), METHOD="header", DATALAD_GET="0",
+               nnUNet_results=str(tmp_path), MODEL_DIR=str(tmp_path), SLURM_ARRAY_TASK_ID="3",
+               SLURM_ARRAY_TASK_MIN="1", SLURM_ARRAY_TASK_MAX="3", SLURM_ARRAY_TASK_COUNT="2",
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    for script in ("register_array.sbatch", "predict_array.sbatch"):
+        proc = subprocess.run(["bash", str(REPO / "scripts" / "slurm" / script)], env=env, capture_output=True,
+                              encoding="utf-8", errors="replace", timeout=120, check=False)
+        assert proc.returncode == 2 and "NUM_PARTS" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        assert proc.stdout == "" and not (tmp_path / "derivatives").exists()

@@ -267,7 +267,7 @@ def test_options_are_checked_when_built():
 
     opts = slices.SlicesOptions(window=["bone", "300,100"], percentile=[5, 95])
     assert opts.windows == ((2000.0, 500.0), (300.0, 100.0)) and opts.percentile == (5, 95)
-    for bad in ({"empty_fraction": 1.5}, {"layout": "nnunet2d", "fmt": "tif"}, {"window": ["0,40"]},
+    for bad in ({"empty_fraction": 1.5}, {"layout": "nnunet2d", "format": "tif"}, {"window": ["0,40"]},
                 {"layout": "nnunet2d", "dataset_name": "no_underscores"}):
         with pytest.raises(UsageError):
             slices.SlicesOptions(**bad)

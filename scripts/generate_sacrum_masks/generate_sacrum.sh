@@ -10,7 +10,8 @@
 #                       config's DATASETS_PATH is set)
 #   PATH_CONFIG         [resources/configs/test_sacrum.json]
 #   PATH_NNUNET_MODEL   model folder [$nnUNet_results/Dataset300_SacrumDataset/nnUNetTrainer__nnUNetPlans__3d_fullres]
-#   FOLD [0]  CHECKPOINT [checkpoint_final.pth]  DEVICE [auto]  DERIVATIVE_FOLDER [labels]
+#   FOLD [0] (several, space separated, are ensembled: "0 1 2 3 4")
+#   CHECKPOINT [checkpoint_final.pth]  DEVICE [auto]  DERIVATIVE_FOLDER [labels]
 #   LABEL_NAME [sacrum]  NUM_PARTS [1]  PART_ID [0]  QC_DIR [none]  EXTRA_ARGS [none]
 set -euo pipefail
 
@@ -31,9 +32,10 @@ LABEL_NAME="${LABEL_NAME:-sacrum}"
 NUM_PARTS="${NUM_PARTS:-1}"
 PART_ID="${PART_ID:-0}"
 
-args=(--config "$PATH_CONFIG" --split TESTING --model-dir "$PATH_NNUNET_MODEL" -f "$FOLD"
+read -r -a folds <<< "$FOLD"
+args=(--config "$PATH_CONFIG" --split TESTING --model-dir "$PATH_NNUNET_MODEL" -f "${folds[@]}"
       --checkpoint "$CHECKPOINT" --device "$DEVICE" --derivatives "$DERIVATIVE_FOLDER"
-      --label-name "$LABEL_NAME" --keep-largest per-label --num-parts "$NUM_PARTS" --part-id "$PART_ID")
+      --label-name "$LABEL_NAME" --largest-component --num-parts "$NUM_PARTS" --part-id "$PART_ID")
 if [[ -n "${DATASETS_PATH:-}" ]]; then
     args+=(--datasets-path "$DATASETS_PATH")
 fi

@@ -1,4 +1,6 @@
-from . import main
+"""``python -m totalseg_bids.augment``."""
+
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+from typing import Literal, get_args
 
-LAYOUTS = ("mmseg", "nnunet2d", "clotseg")
+#: Where samples go: the mmseg folders of ``slices``, an nnU-Net 2D dataset, the clot workflow's tree.
+AugmentLayout = Literal["mmseg", "nnunet2d", "clotseg"]
+LAYOUTS: tuple[str, ...] = get_args(AugmentLayout)
 CLOT_SPLITS = {"train": "Training", "val": "Validation", "test": "Testing"}
 _CHANNEL = re.compile(r"_\d{4}$")
 
@@ -21,7 +24,7 @@ def sample_stem(files: list[str]) -> str:
     return _CHANNEL.sub("", stem) if len(files) > 1 else stem
 
 
-def sample_paths(layout: str, split: str, name: str, ext: str, mask_ext: str, n_files: int = 1,
+def sample_paths(layout: AugmentLayout, split: str, name: str, ext: str, mask_ext: str, n_files: int = 1,
                  stage: str = "Augmented") -> tuple[list[str], str]:
     """Relative image paths (one, or one per channel ``_0000``...) and mask path of one sample.
 

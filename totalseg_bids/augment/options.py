@@ -5,19 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-LAYOUTS = ("mmseg", "nnunet2d", "clotseg")
+from ..core.errors import UsageError
+from ..core.options import BatchOptions
+from .layout import LAYOUTS, AugmentLayout
 
 
 @dataclass(frozen=True)
-class AugmentOptions:
-    """Everything :func:`~totalseg_bids.augment.main.augment` takes besides the slice and output folders.
+class AugmentOptions(BatchOptions):
+    """Everything :func:`~totalseg_bids.augment.batch.augment` takes besides the slice and output folders.
 
     ``target_train``/``target_val``: samples to write per split (None: the
     split's slices are copied, as TESTING always is); ``recipe``: an
     albumentations ``Compose`` saved with ``A.save`` (None: the clot recipe);
     ``keep_originals`` counts the source slices into the targets; ``seed``
     decides sampling and transforms; ``layout`` defaults to the input's;
-    ``dataset_id``/``dataset_name`` name the nnunet2d output dataset.
+    ``dataset_id``/``dataset_name`` name the nnunet2d output dataset. The batch
+    options say where samples are made, whether another request's output is
+    replaced (``overwrite``), and datalad.
     """
 
     target_train: int | None = None
@@ -25,15 +29,11 @@ class AugmentOptions:
     recipe: Path | None = None
     keep_originals: bool = False
     seed: int = 0
-    jobs: int | None = None
-    layout: str | None = None
+    layout: AugmentLayout | None = None
     dataset_id: int = 502
     dataset_name: str = "SlicesAugmented"
-    overwrite: bool | str = False
 
     def __post_init__(self) -> None:
-        from ..core.errors import UsageError
-
         for name in ("target_train", "target_val"):
             value = getattr(self, name)
             if value is not None and value < 0:

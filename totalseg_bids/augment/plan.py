@@ -7,6 +7,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..core.errors import UsageError
+
 
 @dataclass(frozen=True)
 class Sample:
@@ -74,3 +76,16 @@ def plan_split(has_label: Sequence[bool], volumes: Sequence[str], target: int, k
     for k, i in enumerate(drawn):
         samples.append(Sample(f"{prefix}-aug-{k:06d}", i, rng.randrange(2**31), True))
     return samples
+
+
+def split_plan(split_rows: list[dict], split: str, target: int | None, keep_originals: bool,
+               seed: int) -> list[Sample]:
+    """The samples of one split: TESTING (or no target) copies its slices, else exactly ``target``."""
+    labelled = [r["has_label"] == "1" for r in split_rows]
+    volumes = [r["images"] for r in split_rows]
+    if split == "test" or target is None:
+        return plan_split(labelled, volumes, len(split_rows), True, seed, split)
+    if keep_originals and target < len(split_rows):
+        raise UsageError(f"--target-{split} {target} is below the {len(split_rows)} originals "
+                         "kept by --keep-originals", None, "raise the target or drop --keep-originals")
+    return plan_split(labelled, volumes, target, keep_originals, seed, split)

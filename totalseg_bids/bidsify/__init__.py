@@ -4,26 +4,17 @@
 plans every source file's BIDS target first (``--dry-run`` prints the plan),
 refuses two sources mapping to one target, then converts file by file
 (atomic, resumable, ``-j``), keeping every voxel's world position. Library
-callers use :func:`bidsify` with a :class:`BidsifyOptions`.
+callers use :func:`bidsify` with a :class:`BidsifyOptions`. Each layout is one
+module of :mod:`totalseg_bids.bidsify.sources`; DICOM exports are named by dcm2bids 3
+configurations (:func:`load_rules`, :func:`criteria_match`).
 """
 
-from __future__ import annotations
+from .batch import bidsify, file_record, make_plan
+from .cli import get_parser, main
+from .dcm2bids_config import Rules, criteria_match, load_rules
+from .options import MR_SUFFIXES, BidsifyOptions
+from .plan import Item, Plan
+from .sources import SOURCES, plan_source
 
-from .options import BidsifyOptions
-
-SOURCES = ("synthrad2023", "totalsegmentator", "mrspineseg", "spider", "goldatlas", "dicom", "pattern")
-
-
-def main(argv=None) -> int:
-    """The ``bidsify`` command (kept light: the converters load on use)."""
-    from .__main__ import main as run
-
-    return run(argv)
-
-
-def bidsify(source, root, out, options: BidsifyOptions | None = None, **kwargs) -> list[dict]:
-    """Convert the download ``root`` of layout ``source`` into the BIDS dataset ``out``
-    (see :func:`totalseg_bids.bidsify.__main__.bidsify`)."""
-    from .__main__ import bidsify as convert
-
-    return convert(source, root, out, options, **kwargs)
+__all__ = ["BidsifyOptions", "Item", "MR_SUFFIXES", "Plan", "Rules", "SOURCES", "bidsify", "criteria_match",
+           "file_record", "get_parser", "load_rules", "main", "make_plan", "plan_source"]

@@ -10,6 +10,8 @@ from ..core.atomic import atomic_write_json, atomic_write_text
 from ..core.derivatives import BIDS_VERSION, ensure_dataset_description
 from .plan import Plan
 
+#: where the labels a source ships go (and its annotation tables: Plan.tables)
+LABELS_DIR = Path("derivatives") / "labels"
 BIDSIGNORE = "*_CT.nii.gz\n*_CT.json\n*_ct.nii.gz\n*_ct.json\nct/\n"
 
 
@@ -43,13 +45,18 @@ def write_dataset_files(out: Path, plan: Plan, source: str, command: str) -> Non
     atomic_write_json(out / "participants.json",
                       {c: {"Description": "source_id: the subject's id in the source dataset" if c == "source_id"
                            else f"{c} as given by the source dataset's overview"} for c in sorted(columns)})
+    for name, (text, dictionary) in plan.tables.items():
+        atomic_write_text(out / LABELS_DIR / name, text)
+        atomic_write_json((out / LABELS_DIR / name).with_suffix(".json"), dictionary)
     atomic_write_json(out / "code" / "bidsify.json", {
         "command": command, "source": source, "version": __version__, "parameters": plan.parameters,
-        "files": [{"source": i.source, "target": i.target} for i in plan.items]})
-    if any(i.kind in ("label", "combine", "rtstruct") for i in plan.items):
-        ensure_dataset_description(out / "derivatives" / "labels", "labels",
-                                   f"labels shipped with the {source} dataset")
-        atomic_write_text(out / "derivatives" / "labels" / ".bidsignore", "*_CT_*\n*space-CT_*\n")
+        "files": [{"source": i.source, "target": i.target} for i in plan.items],
+        **({"series": plan.series} if plan.series else {}), "skipped": plan.skipped})
+    if plan.tables or any(i.kind in ("label", "combine", "rtstruct") for i in plan.items):
+        ensure_dataset_description(out / LABELS_DIR, "labels", f"labels shipped with the {source} dataset")
+        # a per-slice table repeats its participants, which BIDS tables do not: the validator skips it
+        ignored = "".join(f"{name}\n{Path(name).with_suffix('.json')}\n" for name in plan.tables)
+        atomic_write_text(out / LABELS_DIR / ".bidsignore", "*_CT_*\n*space-CT_*\n" + ignored)
         desc = out / "derivatives" / "labels" / "dataset_description.json"
         data = json.loads(desc.read_text(encoding="utf-8"))
         if "DatasetLinks" not in data:

@@ -51,6 +51,18 @@ def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray, object | None
     return data, sitk_affine(img.GetDirection(), img.GetSpacing(), img.GetOrigin()), None
 
 
+def nifti_grid(path: str | Path) -> tuple[tuple[int, ...], np.ndarray]:
+    """Shape and affine of a NIfTI from its header (no voxel read), or a one-line error."""
+    import nibabel as nib
+
+    try:
+        img = nib.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
+        raise InputError(f"cannot read the image ({' '.join(str(exc).split())[:120]})", path,
+                         "re-download the file or remove it from the input folder") from None
+    return tuple(img.shape), img.affine.copy()
+
+
 def corner_world(shape, affine: np.ndarray) -> np.ndarray:
     """World coordinates of the 8 corner voxel centres, (8, 3)."""
     idx = np.array([[i, j, k, 1.0] for i in (0, shape[0] - 1) for j in (0, shape[1] - 1)

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Mapping
 
+from ..core.bids import BidsName, subject_dir
 from ..core.errors import InputError
 
 
@@ -26,7 +27,10 @@ class Item:
     reference_source: str | None = None
     select: int | None = None  # keep only this label value (binary mask)
     extra_sources: tuple[str, ...] = ()
-    folder_is_series: bool = False  # dicom: ``source`` holds this series' files and no other file
+    output: str | None = None  # dicom: which of the volumes dcm2niix makes from the files this item is
+    notes: tuple[str, ...] = ()  # dicom: dcm2niix's warnings when it converted the series while planning
+    binarise: bool = False  # a mask stored with lossy or 0/255 values: thresholded into 0/1
+    threshold: float | None = None  # where its foreground starts (None: half its type's range)
 
 
 @dataclass
@@ -38,6 +42,15 @@ class Plan:
     name: str
     readme: str
     parameters: dict = field(default_factory=dict)
+    #: what the source holds but is not converted (one dict per series or folder, with its ``reason``)
+    skipped: list[dict] = field(default_factory=list)
+    #: one row per series found, what it becomes or why not (the ``--dry-run`` table of DICOM sources)
+    series: list[dict] = field(default_factory=list)
+    #: a file that fails to convert is listed with the skipped ones instead of failing the run (DICOM exports)
+    failures_are_skips: bool = False
+    #: annotation tables shipped with the labels (``derivatives/labels/<name>.tsv``): name -> text and the
+    #: JSON dictionary of its columns
+    tables: dict[str, tuple[str, dict]] = field(default_factory=dict)
 
 
 def check_conflicts(items: Iterable[Item]) -> None:
@@ -84,6 +97,28 @@ def table(items: Iterable[Item]) -> str:
     return "\n".join(rows)
 
 
+SERIES_COLUMNS = ("folder", "SeriesDescription", "Modality", "ImageType", "SeriesNumber", "files", "result")
+
+
+def series_table(rows: Iterable[Mapping]) -> str:
+    """One line per series, columns aligned: what ``--dry-run`` shows to write rules from
+    (as ``dcm2bids_helper``); ``result`` is the BIDS file, or ``unmatched``/``not converted`` and why.
+
+    >>> print(series_table([{"folder": "PAT1/CT", "SeriesDescription": "abdomen", "Modality": "CT",
+    ...                      "ImageType": "ORIGINAL\\\\PRIMARY", "SeriesNumber": "2", "files": 80,
+    ...                      "result": "unmatched", "reason": "no description matches it"}]))
+    folder   SeriesDescription  Modality  ImageType         SeriesNumber  files  result
+    PAT1/CT  abdomen            CT        ORIGINAL\\PRIMARY  2             80     unmatched: no description matches it
+    """
+    cells = [list(SERIES_COLUMNS)]
+    for row in rows:
+        result = str(row.get("result", ""))
+        cells.append([str(row.get(c, "")) for c in SERIES_COLUMNS[:-1]]
+                     + [f"{result}: {row['reason']}" if row.get("reason") else result])
+    widths = [min(40, max(len(r[c]) for r in cells)) for c in range(len(SERIES_COLUMNS) - 1)]
+    return "\n".join("  ".join([*(v[:w].ljust(w) for v, w in zip(r, widths)), r[-1]]).rstrip() for r in cells)
+
+
 def padded(number: str | int, width: int = 3) -> str:
     """Zero-padded numeric id.
 
@@ -104,8 +139,6 @@ def image_target(sub: str, suffix: str, entities: Mapping[str, str] | None = Non
     >>> image_target("001", "T2w", {"acq": "SPACE"})
     'sub-001/anat/sub-001_acq-SPACE_T2w.nii.gz'
     """
-    from ..core.bids import BidsName, subject_dir
-
     name = BidsName((("sub", sub), *(entities or {}).items()), suffix)
     return (subject_dir(name) / name.filename).as_posix()
 
@@ -116,8 +149,6 @@ def label_target(image: str, label: str, kind: str, naming: str) -> str:
     >>> label_target("sub-1/anat/sub-1_T2w.nii.gz", "spine", "dseg", "neuropoly")
     'derivatives/labels/sub-1/anat/sub-1_T2w_label-spine_dseg.nii.gz'
     """
-    from ..core.bids import BidsName
-
     name = BidsName.parse(Path(image).name).derivative(label, kind=kind, naming=naming)
     return (Path("derivatives/labels") / Path(image).parent / name.filename).as_posix()
 

@@ -11,11 +11,17 @@ slice (an inner contour is a hole).
 from __future__ import annotations
 
 import re
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from ..core.atomic import atomic_write_json
+from ..core.bids import sidecar_path
+from ..core.derivatives import generated_by, write_dseg_tsv
 from ..core.errors import GeometryError, InputError
+from ..core.nifti import save_mask
+from .plan import Item, label_target
 
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: a contour point may lie this far (in voxels) off its slice plane
@@ -94,7 +100,7 @@ def read_structure_set(path: str | Path):
     import pydicom
 
     try:
-        ds = pydicom.dcmread(path)
+        ds = pydicom.dcmread(path, force=True)
     except Exception as exc:  # noqa: BLE001 - any reader failure is a bad input file
         raise InputError(f"cannot read the RTSTRUCT ({' '.join(str(exc).split())[:120]})", path,
                          "re-download the file or remove it from the input folder") from None
@@ -104,29 +110,91 @@ def read_structure_set(path: str | Path):
 
 
 def convert_rtstruct(item, out: Path, date: str) -> str:
-    """Rasterise ROI ``item.sidecar['ROIName']`` onto the converted reference image."""
+    """Rasterise ROI ``item.sidecar['ROIName']`` onto the converted reference image, or, for a combined
+    item (``classes``), every ROI of ``item.sidecar['ROINames']`` into one label map with its table."""
     import nibabel as nib
 
-    from ..core.atomic import atomic_write_json
-    from ..core.bids import sidecar_path
-    from ..core.derivatives import generated_by
-    from ..core.nifti import save_mask
-
     target, ref = Path(out) / item.target, Path(out) / item.reference
-    name = item.sidecar["ROIName"]
-    contours = roi_contours(read_structure_set(item.source)).get(name)
-    if not contours:
-        raise InputError(f"ROI {name!r} has no closed planar contours", item.source, "choose another ROI")
+    names = item.sidecar.get("ROINames") or {"": item.sidecar["ROIName"]}
+    found = roi_contours(read_structure_set(item.source))
     img = nib.load(str(ref))
-    mask = rasterise(contours, img.shape, img.affine, item.source)
-    if not mask.any():
-        raise GeometryError(f"ROI {name!r} covers no voxel centre of {item.reference}", item.source,
-                            "pair the RTSTRUCT with the series its contours were drawn on")
-    save_mask(mask.astype(np.uint8), img.affine, target)
+    out_data = np.zeros(img.shape[:3], np.uint8)
+    for value, roi in enumerate(names.values(), start=1):
+        contours = found.get(roi)
+        if not contours:
+            raise InputError(f"ROI {roi!r} has no closed planar contours", item.source, "choose another ROI")
+        mask = rasterise(contours, img.shape, img.affine, item.source)
+        if not mask.any():
+            raise GeometryError(f"ROI {roi!r} covers no voxel centre of {item.reference}", item.source,
+                                "pair the RTSTRUCT with the series its contours were drawn on")
+        out_data[mask] = value if item.classes else 1
+    save_mask(out_data, img.affine, target)
+    if item.classes:
+        write_dseg_tsv(target, item.classes)
     atomic_write_json(sidecar_path(target), {
         "SpatialReference": "orig", "Sources": [f"bids:raw:{item.reference}"],
         "SourceFiles": [Path(item.source).resolve().as_uri()],
         "GeneratedBy": [generated_by("totalseg_bids.bidsify", Date=date,
-                                     Description="RTSTRUCT contours filled on voxel centres (even-odd rule)")],
+                                     Description="RTSTRUCT contours filled on voxel centres (even-odd rule)"
+                                     + ("; later ROIs drawn over earlier ones" if item.classes else ""))],
         **item.sidecar})
     return "converted"
+
+
+def referenced_series(ds) -> str | None:
+    """The SeriesInstanceUID an RTSTRUCT's contours were drawn on."""
+    for frame in ds.get("ReferencedFrameOfReferenceSequence", []):
+        for study in frame.get("RTReferencedStudySequence", []):
+            for series in study.get("RTReferencedSeriesSequence", []):
+                return str(series.SeriesInstanceUID)
+    return None
+
+
+def structure_items(files: list[Path], images: dict[str, Item], classes, naming: str, combine: str | None = None
+                    ) -> tuple[list[Item], list[tuple[str, Path, str]]]:
+    """One mask item per ROI of every RTSTRUCT in ``files`` (or, with ``combine``, one label map of
+    all of a set's ROIs, in ``classes`` order else the set's), on the image item (``images``: by
+    SeriesInstanceUID) its contours reference; and ``(problem, file, fix)`` for each set that has none."""
+    sets, problems = [], []
+    for path in files:
+        try:
+            ds = read_structure_set(path)
+        except InputError as exc:
+            problems.append((exc.problem, path, exc.fix or "remove the file"))
+            continue
+        ref = images.get(referenced_series(ds) or "")
+        if ref is None:
+            problems.append(("mask on no image: the RTSTRUCT references a series that is not in its folder", path,
+                             "put the RTSTRUCT beside the DICOM series its contours were drawn on"))
+            continue
+        sets.append((path, ds, ref))
+    per_image = Counter(ref.target for _, _, ref in sets)
+    items = []
+    for path, ds, ref in sets:
+        # several structure sets on one image (observers, consensus): the set's label tells their masks apart
+        suffix = "" if per_image[ref.target] == 1 else f" {ds.get('StructureSetLabel', path.stem)}"
+        found, problem = set_items(path, ds, ref, suffix, classes, naming, combine)
+        items += found
+        problems += [problem] if problem else []
+    return items, problems
+
+
+def set_items(path: Path, ds, ref: Item, suffix: str, classes, naming: str, combine: str | None
+              ) -> tuple[list[Item], tuple[str, Path, str] | None]:
+    """The mask items of one structure set on its image (one per ROI, or one combined label map)."""
+    rois = {label_name(f"{r.ROIName}{suffix}"): str(r.ROIName) for r in ds.get("StructureSetROISequence", [])}
+    missing = sorted(set(classes or ()) - set(rois))
+    if missing:
+        return [], (f"no ROI {', '.join(missing)} in the structure set", path,
+                    f"choose --classes among {', '.join(sorted(rois))}")
+    chosen = {label: rois[label] for label in (classes or rois)}
+    set_label = str(ds.get("StructureSetLabel", ""))
+    if combine:
+        name = combine + (label_name(suffix) if suffix else "")
+        return [Item(str(path), label_target(ref.target, name, "dseg", naming), kind="rtstruct",
+                     reference=ref.target, reference_source=ref.source, classes=dict(enumerate(chosen, start=1)),
+                     sidecar={"ROINames": chosen, "StructureSetLabel": set_label})], None
+    return [Item(str(path), label_target(ref.target, label, "seg", naming), kind="rtstruct",
+                 reference=ref.target, reference_source=ref.source,
+                 sidecar={"ROIName": name, "StructureSetLabel": set_label})
+            for label, name in chosen.items()], None

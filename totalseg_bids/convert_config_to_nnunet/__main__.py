@@ -1,6 +1,6 @@
 """``python -m totalseg_bids.convert_config_to_nnunet``."""
 
-from . import main
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,4 +1,4 @@
-"""Atomic outputs and file locks.
+"""Atomic outputs (the locks live in :mod:`.locks`).
 
 Every output is written to a temporary file in the destination folder and
 renamed into place, so a crash (even SIGKILL) never leaves a truncated file
@@ -8,14 +8,15 @@ under the final name, and readers never see a half-written one.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Iterator
 
 from .errors import OutputError
+from .locks import file_lock  # noqa: F401 - part of this module's API
 
 TMP_PREFIX = ".tmp-"
 
@@ -75,6 +76,32 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
         raise
 
 
+@contextlib.contextmanager
+def all_or_nothing(*paths: str | Path | None) -> Iterator[None]:
+    """The files of one output (a mask, its transform, lookup table and sidecar) end up all written or
+    none: when the body raises (an error, Ctrl-C, SIGTERM from a time limit) the ones in ``paths`` are
+    removed, so no mask is left without its sidecar and a rerun redoes the output.
+
+    >>> import tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> try:
+    ...     with all_or_nothing(folder / "a_seg.nii.gz", folder / "a_seg.json"):
+    ...         atomic_write_text(folder / "a_seg.nii.gz", "mask")
+    ...         raise KeyboardInterrupt
+    ... except KeyboardInterrupt:
+    ...     sorted(p.name for p in folder.iterdir())
+    []
+    """
+    try:
+        yield
+    except BaseException:
+        for path in paths:
+            if path is not None:
+                with contextlib.suppress(OSError):
+                    Path(path).unlink()
+        raise
+
+
 def atomic_write_text(path: str | Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically (fsync before rename)."""
     with atomic_path(path) as tmp:
@@ -91,49 +118,8 @@ def atomic_write_json(path: str | Path, data: Any) -> None:
 
 def atomic_copy(src: str | Path, dst: str | Path) -> None:
     """Copy a file atomically (never a partial ``dst``)."""
-    import shutil
-
     with atomic_path(dst) as tmp:
         shutil.copyfile(src, tmp)
-
-
-@contextlib.contextmanager
-def file_lock(path: str | Path) -> Iterator[None]:
-    """Exclusive advisory lock on ``path`` (created for the time it is held).
-
-    Serialises read-modify-write of shared files (``dataset_description.json``,
-    the QC index) between processes of a batch or concurrent runs.
-    """
-    path = Path(path)
-    make_parent(path)
-    # The lock file exists only while held (unlinked before release; a waiter that
-    # then wakes on the unlinked inode retries), so ``datalad save``/``run`` never
-    # commit it into a dataset, where a clone would hold it as a dangling symlink.
-    while True:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise OutputError(f"cannot write ({exc.strerror})", path.parent,
-                              "choose a writable output folder") from None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-            try:
-                same = os.stat(path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-        except BaseException:
-            os.close(fd)
-            raise
-        if same:
-            break
-        os.close(fd)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def ensure_writable_dir(folder: str | Path) -> Path:

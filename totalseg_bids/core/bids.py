@@ -17,12 +17,14 @@ Names are parsed entity by entity, never cut at the last ``_``.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Iterable, Literal, Mapping, cast, get_args
 
 from .errors import InputError, UsageError
+from .folders import DERIVATIVES
 
 #: BIDS entity order: ``rules.entities`` of the BIDS schema (bidsschematools), as short
 #: names; tests/test_bids_validity.py checks that it agrees with the installed schema.
@@ -39,7 +41,9 @@ LABEL_ONLY_ENTITIES = ("space", "label")
 DERIVATIVE_SUFFIXES = ("seg", "dseg", "softseg", "probseg", "mask")
 #: Image extensions, longest first.
 EXTENSIONS = (".nii.gz", ".nii", ".json", ".tsv", ".bval", ".bvec")
-NAMINGS = ("neuropoly", "bids")
+#: Derivative file names (docs/conventions.md section 2): NeuroPoly's ``<image>_label-X_seg`` or BIDS'.
+Naming = Literal["neuropoly", "bids"]
+NAMINGS: tuple[str, ...] = get_args(Naming)
 #: Suffixes that mark a CT image (docs/conventions.md section 1).
 CT_SUFFIXES = ("CT", "ct")
 #: Datatype folders that hold the images labels are made on.
@@ -204,14 +208,14 @@ class BidsName:
     def filename(self) -> str:
         ents = lambda pairs: [f"{k}-{v}" for k, v in pairs]  # noqa: E731
         if not self.is_derivative:
-            return "_".join(ents(self.entities) + [self.suffix]) + self.extension
+            return "_".join(ents(self.entities) + [cast(str, self.suffix)]) + self.extension
         if self.naming == "neuropoly":
-            parts = ents(self.entities) + [self.suffix] + ents(self.deriv_entities) + [self.deriv_suffix]
+            parts = ents(self.entities) + [cast(str, self.suffix)] + ents(self.deriv_entities) + [cast(str, self.deriv_suffix)]
         else:
             der = list(self.deriv_entities)
             if self.suffix:
                 der = [("space", self.suffix)] + [(k, v) for k, v in der if k != "space"]
-            parts = [format_entities(list(self.entities) + der), self.deriv_suffix]
+            parts = [format_entities(list(self.entities) + der), cast(str, self.deriv_suffix)]
         return "_".join(parts) + self.extension
 
     def source(self) -> "BidsName":
@@ -366,7 +370,7 @@ def raw_root_of(path: str | Path) -> Path:
     '/data/ds1'
     """
     root = dataset_root_of(path)
-    while root.parent.name == "derivatives":
+    while root.parent.name == DERIVATIVES:
         root = root.parent.parent
     return root
 
@@ -474,14 +478,15 @@ def bids_uri(path: str | Path, root: str | Path | None = None) -> str:
     """
     path = Path(path)
     root = Path(root) if root is not None else raw_root_of(path)
-    try:
-        rel = path.resolve(strict=False).relative_to(root.resolve(strict=False))
-    except ValueError:
+    # the folders may be symlinks, the file itself is not followed: an annexed file (datalad) is a
+    # symlink into .git/annex/objects, and its URI is where the dataset shows it
+    for candidate, base in ((Path(os.path.abspath(path)), Path(os.path.abspath(root))),
+                            (path.parent.resolve(strict=False) / path.name, root.resolve(strict=False))):
         try:
-            rel = path.relative_to(root)
+            return f"bids:{RAW_LINK}:{candidate.relative_to(base).as_posix()}"
         except ValueError:
-            return str(path)
-    return f"bids:{RAW_LINK}:{rel.as_posix()}"
+            continue
+    return str(path)
 
 
 def format_entities(entities: Mapping[str, str] | Iterable[tuple[str, str]]) -> str:

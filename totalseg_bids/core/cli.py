@@ -3,7 +3,7 @@
 * Usage errors: argparse's usage on stderr, exit 2.
 * Bad data: ``totalseg_bids.<stage>: error: <file>: <problem>; <fix>`` on
   stderr, exit 1, no traceback (``-v`` shows one for unexpected errors).
-* Ctrl-C: exit 130.
+* Ctrl-C: exit 130; SIGTERM (a time limit, ``scancel``): exit 143. Both remove the output in progress.
 * Logging goes to stderr (``-v``/``-q``); machine-readable results to stdout.
 * Progress bars only when stderr is a terminal.
 """
@@ -12,22 +12,31 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import json
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 import traceback
 import warnings
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TypeVar
+from typing import Callable, Iterable, Iterator, Sequence
 
 from .. import __version__
+from . import parallel
 from .atomic import TMP_PREFIX
 from .bids import NAMINGS
-from .errors import BatchError, TotalsegBidsError
-from .options import EXECUTORS
+from .config import load_config
+from .datalad import (committed_files, dataset_of, ensure_content, get_requested, head_commit, is_datalad_dataset,
+                      unsaved)
+from .datalad import save_outputs as datalad_save
+from .errors import BatchError, Terminated, TotalsegBidsError
+from .options import EXECUTORS, BatchOptions
+from .progress import progress  # noqa: F401  (stages show their own bars through cli.progress)
 
-T = TypeVar("T")
 log = logging.getLogger("totalseg_bids")
 
 
@@ -50,10 +59,13 @@ def add_batch_args(parser: argparse.ArgumentParser, jobs: bool = True, dask: boo
                              "by hand (GeneratedBy Manual)")
     if jobs:
         parser.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
-                            help="parallel workers (default: number of CPU cores)")
+                            help="parallel workers (default: number of CPU cores; with --executor slurm: "
+                                 "SLURM worker jobs, default 4)")
     if dask:
         parser.add_argument("--executor", choices=EXECUTORS, default="local",
-                            help="run per-subject tasks locally or on a Dask cluster")
+                            help="run per-subject tasks locally, on a Dask cluster (--scheduler) or on Dask "
+                                 "workers submitted as SLURM jobs for this run (slurm; resources from "
+                                 "dask-jobqueue's jobqueue.slurm settings)")
         parser.add_argument("--scheduler", default=None, metavar="ADDRESS",
                             help="Dask scheduler address (tcp://host:8786) for --executor dask")
         parser.add_argument("--dask-timeout", type=float, default=120.0, metavar="SECONDS",
@@ -70,11 +82,9 @@ def add_datalad_args(parser: argparse.ArgumentParser) -> None:
                         help="datalad save the outputs once at the end of the run")
 
 
-def fetch_inputs(args: argparse.Namespace, paths: Iterable[str | Path]) -> list[Path]:
+def fetch_inputs(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path]) -> list[Path]:
     """Fetch the annexed ``paths`` with ``--datalad-get`` (or TOTALSEG_BIDS_DATALAD_GET=1),
     else refuse absent content with one line; the shared step of every stage that reads inputs."""
-    from .datalad import ensure_content, get_requested
-
     return ensure_content([p for p in paths if p is not None],
                           get=get_requested(getattr(args, "datalad_get", False)))
 
@@ -82,26 +92,24 @@ def fetch_inputs(args: argparse.Namespace, paths: Iterable[str | Path]) -> list[
 def config_inputs(config: str | Path, datasets_path: str | Path | None = None) -> list[Path]:
     """Every image and label a data config names (unchecked: :func:`fetch_inputs`
     fetches or refuses the annexed ones, the stage reports the rest)."""
-    from .config import load_config
-
     cases = load_config(config, datasets_path).cases(check_exists=False)
     return list(dict.fromkeys(p for c in cases for p in (*c.images, c.label) if p is not None))
 
 
-def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message: str | None = None) -> int:
+def save_outputs(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path],
+                 message: str | None = None) -> int:
     """With ``--datalad-save``: one ``datalad save`` of whatever ``paths`` (files or output
     folders) hold that is not saved yet, skipped outputs of a resumed run included.
-    The message defaults to the command line. Logs and returns how many files were saved."""
+    The message defaults to the command line. Logs and returns how many files were saved.
+    ``args`` may also be a stage's options: a library call saves when its ``datalad_save`` is set."""
     if not getattr(args, "datalad_save", False):
         return 0
-    from .datalad import committed_files, dataset_of, head_commit, is_datalad_dataset, save_outputs as save, unsaved
-
-    paths = list(dict.fromkeys(Path(p).absolute() for p in paths if p is not None and Path(p).exists()))
-    if not paths:
+    existing = list(dict.fromkeys(Path(p).absolute() for p in paths if p is not None and Path(p).exists()))
+    if not existing:
         log.info("--datalad-save: no output to save")
         return 0
     by_dataset: dict[Path, list[Path]] = {}
-    for path in paths:
+    for path in existing:
         if is_datalad_dataset(path):
             by_dataset.setdefault(dataset_of(path), []).append(path)
         else:
@@ -114,7 +122,7 @@ def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message:
             log.info("--datalad-save: everything is saved already in %s", ds)
             continue
         before = head_commit(ds)
-        save(ds, changed, message or getattr(args, "command_line", None) or "totalseg_bids outputs")
+        datalad_save(ds, changed, message or getattr(args, "command_line", None) or "totalseg_bids outputs")
         committed = committed_files(ds, before)
         if not committed:  # rewritten with identical content: git-annex finds the same keys
             log.info("--datalad-save: no change in %s (%d output(s) rewritten identically)", ds, len(changed))
@@ -126,7 +134,8 @@ def save_outputs(args: argparse.Namespace, paths: Iterable[str | Path], message:
 
 
 @contextlib.contextmanager
-def saving(args: argparse.Namespace, paths: Iterable[str | Path], message: str | None = None) -> Iterator[None]:
+def saving(args: argparse.Namespace | BatchOptions, paths: Iterable[str | Path],
+           message: str | None = None) -> Iterator[None]:
     """Run the body, then :func:`save_outputs`; also when some items failed (BatchError),
     since every output that exists is complete, but not after Ctrl-C or a fatal error."""
     paths = list(paths)
@@ -148,8 +157,6 @@ def record(stage: str, result: object) -> dict:
     >>> record("register", {"status": "skipped", "path": "a_seg.nii.gz", "flags": {}})
     {'stage': 'register', 'status': 'skipped', 'path': 'a_seg.nii.gz', 'flags': {}}
     """
-    import dataclasses
-
     if isinstance(result, (str, os.PathLike)):
         fields = {"status": "written", "path": os.fspath(result)}
     elif dataclasses.is_dataclass(result) and not isinstance(result, type):
@@ -164,8 +171,6 @@ def record(stage: str, result: object) -> dict:
 def emit(stage: str, results: Iterable[object]) -> None:
     """Print one JSON object per result on stdout: the one machine-readable
     format of every stage (docs/conventions.md section 8)."""
-    import json
-
     for result in results:
         print(json.dumps(record(stage, result), default=os.fspath), flush=True)
 
@@ -197,7 +202,7 @@ class _StderrHandler(logging.StreamHandler):
         super().__init__(sys.stderr)
 
     @property
-    def stream(self):  # type: ignore[override]
+    def stream(self):
         return sys.stderr
 
     @stream.setter
@@ -266,18 +271,42 @@ def setup_logging(verbose: int = 0, quiet: bool = False, main_name: str = "total
 def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         func: Callable[[argparse.Namespace], int | None]) -> int:
     """Parse ``argv``, run ``func(args)`` and turn every outcome into an exit code."""
-    prog = parser.prog.replace("python -m ", "")
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: 0 for --help/--version, 2 for usage errors
         return int(exc.code or 0)
     # the exact command, for provenance (datalad save messages, sidecars)
     args.command_line = shlex.join([*parser.prog.split(), *(sys.argv[1:] if argv is None else map(str, argv))])
+    prog = parser.prog.replace("python -m ", "")
     setup_logging(getattr(args, "verbose", 0), getattr(args, "quiet", False), main_name=prog)
     if getattr(args, "dask_timeout", None) is not None:
-        from . import parallel  # parallel imports this module
-
         parallel.DASK_TIMEOUT = args.dask_timeout
+    with sigterm_raises():
+        return _dispatch(parser, prog, args, func)
+
+
+@contextlib.contextmanager
+def sigterm_raises() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` while the body runs (main thread, default handler only), so a
+    time limit or ``scancel`` unwinds the stage: the output being written is removed, not left half-written."""
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def _raise(signum, _frame):
+        raise Terminated()
+
+    signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def _dispatch(parser: argparse.ArgumentParser, prog: str, args: argparse.Namespace,
+              func: Callable[[argparse.Namespace], int | None]) -> int:
+    """``func(args)``, with every outcome turned into one stderr line and an exit code."""
     try:
         code = func(args)
         return int(code or 0)
@@ -294,6 +323,10 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
             parser.print_usage(sys.stderr)
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except Terminated:
+        print(f"{prog}: terminated (SIGTERM: a time limit, scancel or shutdown); the output in progress was "
+              "removed; rerun the same command to finish", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
@@ -315,36 +348,3 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
         if getattr(args, "verbose", 0):
             traceback.print_exc()
         return 1
-
-
-def progress(iterable: Iterable[T], total: int | None = None, desc: str | None = None,
-             disable: bool | None = None):
-    """A tqdm progress bar on stderr, shown only on a terminal (tqdm is imported only then:
-    it costs about 0.1 s of every run's start-up).
-
-    >>> list(progress([1, 2], disable=True))
-    [1, 2]
-    """
-    if disable is None:
-        disable = not sys.stderr.isatty() or os.environ.get("TOTALSEG_BIDS_NO_PROGRESS") == "1"
-    if disable:
-        return _NoBar(iterable)
-    from tqdm.auto import tqdm
-
-    return tqdm(iterable, total=total, desc=desc, file=sys.stderr, dynamic_ncols=True, leave=False)
-
-
-class _NoBar:
-    """What a hidden bar needs to do: iterate, count, close."""
-
-    def __init__(self, iterable: Iterable[T] | None) -> None:
-        self._iterable = iterable if iterable is not None else ()
-
-    def __iter__(self) -> Iterator[T]:
-        return iter(self._iterable)
-
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass

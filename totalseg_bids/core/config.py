@@ -17,18 +17,23 @@ import logging
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Literal, Sequence, get_args
 
+from ..resources import shipped_config, shipped_config_names
 from .bids import BidsName, dataset_path, image_for_label, raw_root_of
 from .datalad import is_annex_pointer
 from .errors import AnnexContentMissingError, InputError, MissingFileError, UsageError
 
 log = logging.getLogger(__name__)
 
-SPLITS = ("TRAINING", "VALIDATION", "TESTING")
+#: The splits of a data config, in order.
+Split = Literal["TRAINING", "VALIDATION", "TESTING"]
+SPLITS: tuple[str, ...] = get_args(Split)
 #: Folder names of the splits in exported training sets (MMSegmentation's train/val/test).
 SPLIT_NAMES = {"TRAINING": "train", "VALIDATION": "val", "TESTING": "test"}
-TYPES = ("LABEL", "IMAGE")
+#: What a config's entries are: labels (each paired with its image) or images.
+ConfigType = Literal["LABEL", "IMAGE"]
+TYPES: tuple[str, ...] = get_args(ConfigType)
 DATASETS_PATH_ENV = "TOTALSEG_BIDS_DATASETS_PATH"
 
 #: Legacy CONTRASTS codes: suffix set -> code.
@@ -182,8 +187,6 @@ def load_config(path: str | Path, datasets_path: str | Path | None = None,
     set builder needs ``TRAINING``; a QC of test predictions does not)."""
     path = Path(path)
     if not path.exists():
-        from ..resources import shipped_config, shipped_config_names
-
         path = shipped_config(path) or path
     if not path.exists():
         raise MissingFileError("config file not found", path,

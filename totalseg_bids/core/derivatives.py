@@ -18,6 +18,8 @@ from typing import Any, Iterable, Mapping
 from .. import __version__
 from .atomic import atomic_write_json, atomic_write_text, file_lock
 from .bids import RAW_LINK, BidsName, bids_uri, dseg_tsv_path, is_binary_label, sidecar_path
+from .folders import DERIVATIVES
+from .resume import is_done
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,7 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
                 data = json.loads(path.read_text(encoding="utf-8"))
             except (OSError, ValueError):
                 data = {}
-        wanted = {
+        wanted: dict[str, Any] = {
             "Name": name or root.name,
             "BIDSVersion": BIDS_VERSION,
             "DatasetType": "derivative",
@@ -77,7 +79,7 @@ def ensure_dataset_description(root: str | Path, name: str | None = None,
         }
         if description:
             wanted["Description"] = description
-        if root.absolute().parent.name == "derivatives":
+        if root.absolute().parent.name == DERIVATIVES:
             wanted["DatasetLinks"] = {RAW_LINK: "../.."}
         changed = False
         for key, value in wanted.items():
@@ -164,8 +166,9 @@ def label_class_names(labels: Iterable[str | Path], labels_tsv: str | Path | Non
             for k, v in read_dseg_tsv(tsv).items():
                 names.setdefault(k, v)
         name = BidsName.try_parse(Path(lab).name)
-        if is_binary_label(lab) and name.get("label"):
-            names.setdefault(1, name.get("label"))
+        structure = name.get("label") if name is not None else None
+        if is_binary_label(lab) and structure:
+            names.setdefault(1, structure)
     return names
 
 
@@ -184,6 +187,4 @@ def output_complete(nifti_path: str | Path) -> bool:
     Delegates to :func:`totalseg_bids.core.resume.is_done`, which warns when a
     damaged output is found so the caller redoes it.
     """
-    from .resume import is_done
-
     return is_done(nifti_path)

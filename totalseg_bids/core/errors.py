@@ -87,3 +87,8 @@ class BatchError(TotalsegBidsError, RuntimeError):
 
 def _rebuild_batch_error(problem, path, fix, failures, done=()):
     return BatchError(problem, path, fix, failures=failures, done=done)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM arrived (a scheduler's time limit or ``scancel``, a shutdown). It unwinds like Ctrl-C,
+    so the output being written is removed instead of being left half-written; see ``core.cli.run``."""

@@ -26,11 +26,12 @@ import re
 from pathlib import Path
 from typing import Any
 
+from .geometry import LABEL_INTERPOLATIONS
+
 BIDS_DIR_FLAGS = ("--bids-dir", "--path-img")
 OUT_FLAGS = ("-o", "--out", "--path-out", "--output")
 DATASET_ID_FLAGS = ("-d", "--dataset-id", "-dnum", "--dataset-number")
 LABEL_INTERP_FLAGS = ("--label-interp", "--interp")
-LABEL_INTERPOLATIONS = ("nearest", "label")
 
 _DEVICE_RE = re.compile(r"^(auto|cpu|mps|cuda|gpu)(:\d+)?$")
 

@@ -57,7 +57,7 @@ def codec_errors() -> tuple[type[BaseException], ...]:
     if backend() == "isal":
         from isal import isal_zlib
 
-        errs += (isal_zlib.error,)
+        errs += (isal_zlib.error,)  # type: ignore[operator]  # isal's stubs call it an instance
     return errs
 
 
@@ -68,13 +68,16 @@ def open_write(path: str | Path) -> Iterator[BinaryIO]:
     The gzip header carries no file name and a zero time stamp, so the same image
     always gives the same bytes (reruns and ``datalad rerun`` see no change).
     """
+    import gzip
+
+    opener: type[gzip.GzipFile] = gzip.GzipFile
     if backend() == "isal":
-        from isal.igzip import IGzipFile as GzipFile
-    else:
-        from gzip import GzipFile
-    with open(path, "wb") as raw, GzipFile(filename="", mode="wb", compresslevel=LEVEL, fileobj=raw,
-                                           mtime=0) as fh:
-        yield fh
+        from isal.igzip import IGzipFile
+
+        opener = IGzipFile
+    with open(path, "wb") as raw, opener(filename="", mode="wb", compresslevel=LEVEL, fileobj=raw,
+                                         mtime=0) as fh:
+        yield fh  # type: ignore[misc]  # a GzipFile is a binary file object
 
 
 def iter_decompressed(path: str | Path, skip: int, need: int, chunk: int = CHUNK) -> Iterator[memoryview]:
@@ -126,7 +129,8 @@ def read_into(path: str | Path, out: np.ndarray, skip: int = 0) -> None:
     [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]
     >>> os.unlink(f.name)
     """
-    target = memoryview(out.reshape(-1, order="A")).cast("B") if out.size else memoryview(b"")
+    flat = out.reshape(-1, order="A")
+    target = memoryview(flat).cast("B") if out.size else memoryview(b"")  # type: ignore[arg-type]
     start = 0
     for piece in iter_decompressed(path, skip, skip + target.nbytes):
         target[start:start + len(piece)] = piece

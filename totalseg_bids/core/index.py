@@ -14,6 +14,7 @@ from typing import Iterable, Iterator, Sequence
 
 from .bids import BidsName
 from .errors import InputError, MissingFileError
+from .folders import DERIVATIVES, derivative_dir
 
 NIFTI_EXTENSIONS = (".nii.gz", ".nii")
 
@@ -109,8 +110,8 @@ class BidsIndex:
     def scan_derivatives(cls, root: str | Path, name: str | None = None) -> "BidsIndex":
         """Index ``<root>/derivatives/<name>`` (or all derivative folders)."""
         root = Path(root)
-        folders = [root / "derivatives" / name] if name else sorted(
-            p for p in (root / "derivatives").glob("*") if p.is_dir() and not p.name.startswith("."))
+        folders = [derivative_dir(root, name)] if name else sorted(
+            p for p in (root / DERIVATIVES).glob("*") if p.is_dir() and not p.name.startswith("."))
         files: list[BidsFile] = []
         for folder in folders:
             files.extend(cls.scan(folder, must_exist=False).files)

@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .nifti import Volume, check_3d_shape, check_label_values, load_nifti, nonzero_bbox, readable_data
+from .geometry import nonzero_bbox
+from .gzip_codec import CHUNK, iter_decompressed
+from .nifti import Volume, check_3d_shape, check_label_values, load_nifti, read_data, readable_data
 
 
 def load_label_box(path: str | Path, allowed=None, binary: bool = False) -> Volume:
@@ -31,8 +33,6 @@ def load_label_box(path: str | Path, allowed=None, binary: bool = False) -> Volu
     with readable_data(path):
         found = _stream_box(img, path, shape)
     if found is None:  # scaled, float, foreign byte order or uncompressed: nibabel's reader
-        from .nifti import read_data
-
         found = crop_to_box(read_data(img, path))
     data, origin = found
     data = check_label_values(data, path, allowed, binary)
@@ -60,8 +60,6 @@ def _stream_box(img, path: str | Path, shape: tuple[int, int, int],
                 chunk: int | None = None) -> tuple[np.ndarray, tuple] | None:
     """The labelled box of an unscaled integer ``.nii.gz`` read ``chunk`` bytes at a time, or None."""
     from nibabel.arrayproxy import ArrayProxy
-
-    from .gzip_codec import CHUNK, iter_decompressed
 
     proxy = img.dataobj
     dtype = np.dtype(proxy.dtype) if isinstance(proxy, ArrayProxy) else None

@@ -1,6 +1,7 @@
-"""NIfTI I/O and the geometry policy (docs/conventions.md).
+"""NIfTI I/O: reading with one-line errors, writing masks and images, the geometry policy
+(docs/conventions.md section 3).
 
-Policy, in one place:
+Policy, in one place (grids and resampling: :mod:`.geometry`):
 
 * The affine of record is nibabel's ``img.affine`` (the sform when its code is
   non-zero, else the qform). When both are set and map the field of view more
@@ -10,9 +11,6 @@ Policy, in one place:
   ``qform == sform == affine`` and both codes 1, atomically.
 * Labels are resampled by nearest neighbour, or per label linearly then
   argmax (threshold 0.5 for one label); never linearly as integers.
-* Resampling maps every target voxel centre through the two affines into the
-  source grid (world coordinates), so shapes, orientations and axis orders
-  may differ freely.
 """
 
 from __future__ import annotations
@@ -30,107 +28,22 @@ import numpy as np
 from .atomic import atomic_path
 from .datalad import get_command, is_annex_pointer
 from .errors import AnnexContentMissingError, InputError, MissingFileError
+from .geometry import Grid, nonzero_bbox, shape3
+from .gzip_codec import codec_errors, open_write, read_into
+from .resume import gzip_size_matches, recreate_fix
+
+# the grid helpers live in .geometry; stages that read and resample in one place import them from here too
+from .geometry import (GRID_ATOL, apply_affine, axcodes, dice, grid_mismatch, grids_overlap,  # noqa: F401
+                       resample_image, resample_label, same_grid, touches_edge, voxel_volume_ml)
 
 log = logging.getLogger(__name__)
 
 QFORM_SFORM_TOLERANCE_MM = 0.1
-GRID_ATOL = 1e-3  # mm, and unitless for direction cosines
 _NIFTI_EXTENSIONS = (".nii", ".nii.gz")
 #: nibabel writes Fortran order, copying a C-ordered array slab by slab at about 150 MB/s; arrays up
 #: to this size are made Fortran-ordered in one pass first (about 10x faster), larger ones keep
 #: nibabel's bounded-memory slabs
 FORTRAN_COPY_MAX_BYTES = 64 << 20
-
-
-# ---------------------------------------------------------------- grid objects
-@dataclass(frozen=True)
-class Grid:
-    """A voxel grid in world space: a shape and a 4x4 voxel-to-world affine."""
-
-    shape: tuple[int, int, int]
-    affine: np.ndarray
-
-    @classmethod
-    def of(cls, img) -> "Grid":
-        return cls(tuple(int(s) for s in img.shape[:3]), np.asarray(img.affine, dtype=float))
-
-    @property
-    def spacing(self) -> np.ndarray:
-        return np.sqrt((self.affine[:3, :3] ** 2).sum(axis=0))
-
-    @property
-    def direction(self) -> np.ndarray:
-        return self.affine[:3, :3] / self.spacing
-
-    @property
-    def origin(self) -> np.ndarray:
-        return self.affine[:3, 3]
-
-    def corners(self) -> np.ndarray:
-        """World coordinates (8x3) of the outer voxel-centre corners."""
-        idx = np.array([[i, j, k] for i in (0, self.shape[0] - 1)
-                        for j in (0, self.shape[1] - 1) for k in (0, self.shape[2] - 1)], float)
-        return apply_affine(self.affine, idx)
-
-    def world_bounds(self) -> tuple[np.ndarray, np.ndarray]:
-        """Axis-aligned world bounding box of the field of view (voxel edges)."""
-        idx = np.array([[i, j, k] for i in (-0.5, self.shape[0] - 0.5)
-                        for j in (-0.5, self.shape[1] - 0.5) for k in (-0.5, self.shape[2] - 0.5)])
-        pts = apply_affine(self.affine, idx)
-        return pts.min(axis=0), pts.max(axis=0)
-
-
-def apply_affine(affine: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Apply a 4x4 affine to an (N, 3) array of points.
-
-    >>> apply_affine(np.diag([2., 2., 2., 1.]), np.array([[1., 2., 3.]]))
-    array([[2., 4., 6.]])
-    """
-    points = np.asarray(points, dtype=float)
-    return points @ affine[:3, :3].T + affine[:3, 3]
-
-
-def grid_mismatch(a: Grid, b: Grid, atol: float = GRID_ATOL) -> str | None:
-    """Why two grids differ (shape, spacing, origin, direction), or None.
-
-    >>> g = Grid((2, 2, 2), np.eye(4))
-    >>> grid_mismatch(g, g) is None
-    True
-    >>> grid_mismatch(g, Grid((2, 2, 3), np.eye(4)))
-    'shape (2, 2, 2) != (2, 2, 3)'
-    """
-    if tuple(a.shape) != tuple(b.shape):
-        return f"shape {tuple(a.shape)} != {tuple(b.shape)}"
-    if not np.allclose(a.spacing, b.spacing, atol=atol):
-        return f"spacing {np.round(a.spacing, 4).tolist()} != {np.round(b.spacing, 4).tolist()}"
-    if not np.allclose(a.origin, b.origin, atol=atol):
-        return f"origin differs by {np.abs(a.origin - b.origin).max():.4g} mm"
-    if not np.allclose(a.direction, b.direction, atol=atol):
-        return "direction (orientation) differs"
-    return None
-
-
-def same_grid(a: Grid, b: Grid, atol: float = GRID_ATOL) -> bool:
-    """Shape, spacing, origin and direction equal within ``atol``."""
-    return grid_mismatch(a, b, atol) is None
-
-
-def grids_overlap(a: Grid, b: Grid) -> bool:
-    """True when the two fields of view share some world volume (bounding boxes)."""
-    amin, amax = a.world_bounds()
-    bmin, bmax = b.world_bounds()
-    return bool(np.all(amin < bmax) and np.all(bmin < amax))
-
-
-def axcodes(affine: np.ndarray) -> str:
-    """Orientation letters of an affine, e.g. ``'RAS'`` or ``'LPS'``.
-
-    >>> axcodes(np.eye(4))
-    'RAS'
-    """
-    import nibabel as nib
-
-    return "".join(nib.aff2axcodes(affine))
 
 
 # ------------------------------------------------------------------ reading
@@ -177,41 +90,12 @@ def load_nifti(path: str | Path, check_forms: bool = True):
     if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)):
         raise InputError("not a NIfTI image", path, "convert it to NIfTI")
     if name.endswith(".gz") and not gzip_size_matches(path, img):
-        from .resume import recreate_fix
         raise InputError("truncated or corrupt file (its size does not match its header)", path,
                          recreate_fix(path))
     if check_forms:
         check_qform_sform(img, path)
     return img
 
-
-def gzip_size_matches(path: str | Path, img) -> bool:
-    """Whether a ``.nii.gz`` holds exactly as many bytes as its header promises.
-
-    The gzip trailer stores the uncompressed size (mod 2**32); a truncated copy
-    ends in arbitrary bytes instead. This catches truncation without
-    decompressing the file, so every stage can afford it on every input.
-    Files made of several gzip members are not checked (their trailer is the
-    last member's only).
-    """
-    hdr = img.header
-    offset = getattr(img.dataobj, "offset", None)  # the header's vox_offset as nibabel reads it
-    offset = int(hdr.get_data_offset() if offset is None else offset)
-    expected = offset + int(np.prod(img.shape)) * hdr.get_data_dtype().itemsize
-    with open(path, "rb") as fh:
-        fh.seek(0, 2)
-        if fh.tell() < 18:
-            return False
-        fh.seek(-4, 2)
-        stored = int.from_bytes(fh.read(4), "little")
-    if stored == expected % 2**32:
-        return True
-    with gzip.open(path, "rb") as gz:  # rare multi-member or padded files: decompress to be sure
-        try:
-            gz.seek(expected)
-            return gz.read(1) == b"" and gz.tell() == expected
-        except (EOFError, OSError, zlib.error):
-            return False
 
 
 def qform_sform_discrepancy(img) -> float:
@@ -247,18 +131,16 @@ def check_3d_shape(shape: Sequence[int], path: str | Path | None = None) -> tupl
     totalseg_bids.core.errors.InputError: x.nii.gz: expected a 3D image, got shape (4, 5, 6, 2); \
 extract one 3D volume (e.g. with fslroi or nibabel)
     """
-    shape = tuple(int(s) for s in shape)
-    if len(shape) < 3 or any(s != 1 for s in shape[3:]):
-        raise InputError(f"expected a 3D image, got shape {shape}", path,
+    dims = tuple(int(s) for s in shape)
+    if len(dims) < 3 or any(s != 1 for s in dims[3:]):
+        raise InputError(f"expected a 3D image, got shape {dims}", path,
                          "extract one 3D volume (e.g. with fslroi or nibabel)")
-    return shape[:3]
+    return shape3(dims)
 
 
 @contextlib.contextmanager
 def readable_data(path: str | Path) -> Iterator[None]:
     """Decompression and read errors inside the block become one :class:`InputError` naming ``path``."""
-    from .gzip_codec import codec_errors
-
     try:
         yield
     except (EOFError, OSError, zlib.error, gzip.BadGzipFile, ValueError) + codec_errors() as exc:
@@ -288,8 +170,6 @@ def _read_gzip_array(img, path: str | Path) -> np.ndarray | None:
     (see :mod:`.gzip_codec`), or None where nibabel's own reader is needed
     (scaling, foreign byte order, uncompressed files, in-memory images)."""
     from nibabel.arrayproxy import ArrayProxy
-
-    from .gzip_codec import read_into
 
     proxy = img.dataobj
     if not (isinstance(proxy, ArrayProxy) and str(path).endswith(".gz")
@@ -324,7 +204,7 @@ class Volume:
     @property
     def grid(self) -> Grid:
         shape = self.shape if self.shape is not None else self.data.shape[:3]
-        return Grid(tuple(int(s) for s in shape), np.asarray(self.affine, float))
+        return Grid(shape3(shape), np.asarray(self.affine, float))
 
 
 def load_image(path: str | Path, dtype=np.float32) -> Volume:
@@ -420,13 +300,11 @@ def write_nifti(img, path: str | Path) -> Path:
     (:mod:`.gzip_codec`), standard gzip that any reader opens."""
     from nibabel.filebasedimages import FileHolder
 
-    from .gzip_codec import open_write
-
     path = Path(path)
     with atomic_path(path) as tmp:
         if path.name.endswith(".gz"):
             with open_write(tmp) as fh:
-                img.to_file_map({"image": FileHolder(fileobj=fh)})
+                img.to_file_map({"image": FileHolder(fileobj=fh)})  # type: ignore[arg-type]  # a binary file
         else:
             img.to_filename(str(tmp))
     return path
@@ -454,49 +332,6 @@ def save_image(data: np.ndarray, affine: np.ndarray, path: str | Path, like=None
     return write_nifti(img, path)
 
 
-# --------------------------------------------------------------- resampling
-def _target_block(lo: np.ndarray, hi: np.ndarray, src_affine: np.ndarray,
-                  grid: Grid) -> tuple[np.ndarray, np.ndarray] | None:
-    """Index box of ``grid`` whose voxels can map into source box [lo, hi]."""
-    corners = np.array([[x, y, z] for x in (lo[0] - 1, hi[0] + 1)
-                        for y in (lo[1] - 1, hi[1] + 1) for z in (lo[2] - 1, hi[2] + 1)], float)
-    world = apply_affine(src_affine, corners)
-    tgt = apply_affine(np.linalg.inv(grid.affine), world)
-    start = np.maximum(np.floor(tgt.min(axis=0)).astype(int) - 1, 0)
-    stop = np.minimum(np.ceil(tgt.max(axis=0)).astype(int) + 2, np.array(grid.shape))
-    if np.any(stop <= start):
-        return None
-    return start, stop
-
-
-def nonzero_bbox(a: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-    """Inclusive (lo, hi) indices of the non-zero voxels of a 3-D array, or None.
-
-    Two ``any`` passes in memory order instead of ``np.nonzero``, which builds
-    index arrays over the whole volume (seconds on a 512x512x400 CT label).
-
-    >>> a = np.zeros((4, 5, 6), np.uint8); a[1:3, 2, 4:6] = 1
-    >>> [b.tolist() for b in nonzero_bbox(a)], [b.tolist() for b in nonzero_bbox(np.asfortranarray(a))]
-    ([[1, 2, 4], [2, 2, 5]], [[1, 2, 4], [2, 2, 5]])
-    >>> nonzero_bbox(np.zeros((2, 2, 2))) is None
-    True
-    """
-    if a.ndim != 3 or not a.size:
-        nz = np.nonzero(a)
-        return (np.array([x.min() for x in nz]), np.array([x.max() for x in nz])) if nz[0].size else None
-    flip = not a.flags.c_contiguous and a.flags.f_contiguous
-    v = a.T if flip else a  # a C-ordered view: axis 0 varies slowest
-    first = np.flatnonzero(v.reshape(v.shape[0], -1).any(axis=1))
-    if not first.size:
-        return None
-    rest = v[first[0]:first[-1] + 1].any(axis=0)
-    second = np.flatnonzero(rest.any(axis=1))
-    third = np.flatnonzero(rest.any(axis=0))
-    lo = np.array([first[0], second[0], third[0]])
-    hi = np.array([first[-1], second[-1], third[-1]])
-    return (lo[::-1].copy(), hi[::-1].copy()) if flip else (lo, hi)
-
-
 def present_values(data: np.ndarray) -> set[int]:
     """The values of an integer label (0 included), sorting only its bounding box.
 
@@ -512,99 +347,3 @@ def present_values(data: np.ndarray) -> set[int]:
     return set(np.unique(crop).tolist()) | {0}
 
 
-def resample_label(label: np.ndarray, label_affine: np.ndarray, grid: Grid, mode: str = "nearest",
-                   values: Iterable[int] | None = None, origin: Sequence[int] = (0, 0, 0)) -> np.ndarray:
-    """Bring a label map onto ``grid`` through world coordinates.
-
-    ``mode='nearest'`` picks the source voxel nearest to each target voxel
-    centre; ``mode='label'`` interpolates each label's indicator linearly and
-    takes the argmax against background (threshold 0.5 for one label), which is
-    smoother when the target grid is much coarser. Only the bounding box of
-    the non-zero labels is processed, which makes transfers of small
-    structures from large CTs fast. ``label`` may be a box of the grid of
-    ``label_affine`` starting at index ``origin`` (a :class:`Volume` read by
-    :func:`.label_box.load_label_box`); the result is the same voxel for voxel.
-    The result is in Fortran order, the order NIfTI stores, so writing it is a
-    straight copy.
-    """
-    from scipy import ndimage
-
-    if mode not in ("nearest", "label"):
-        raise ValueError(f"unknown interpolation {mode!r}")
-    label = np.asarray(label)
-    out_dtype = np.uint8 if (label.max() if label.size else 0) <= 255 else np.uint16
-    out = np.zeros(grid.shape, dtype=out_dtype, order="F")
-    box = nonzero_bbox(label)
-    if box is None:
-        return out
-    lo, hi = box
-    shift_src = np.asarray(origin, dtype=int)
-    # crop to the labels' box and pad it with one zero voxel on every side: a target
-    # point that falls a rounding error outside the source array then still meets
-    # the edge voxel (scipy treats such points as outside and would drop it)
-    crop = np.pad(label[lo[0]:hi[0] + 1, lo[1]:hi[1] + 1, lo[2]:hi[2] + 1], 1)
-    lo_p, hi_p = lo - 1 + shift_src, hi + 1 + shift_src  # indices in the grid of label_affine
-    block = _target_block(lo_p, hi_p, label_affine, grid)
-    if block is None:
-        return out
-    start, stop = block
-    # target index (block-relative) -> world -> source index (crop-relative)
-    shift = np.eye(4)
-    shift[:3, 3] = start
-    unshift = np.eye(4)
-    unshift[:3, 3] = -lo_p
-    m = unshift @ np.linalg.inv(label_affine) @ grid.affine @ shift
-    shape = tuple(int(s) for s in (stop - start))
-    if mode == "nearest":
-        res = ndimage.affine_transform(crop, m[:3, :3], m[:3, 3], output_shape=shape, order=0,
-                                       mode="constant", cval=0, prefilter=False)
-    else:
-        vals = sorted(int(v) for v in (values if values is not None else np.unique(crop)) if v != 0)
-        best = np.full(shape, 0.5, dtype=np.float32)  # background wins below 0.5
-        res = np.zeros(shape, dtype=out_dtype)
-        for v in vals:
-            prob = ndimage.affine_transform((crop == v).astype(np.float32), m[:3, :3], m[:3, 3],
-                                            output_shape=shape, order=1, mode="constant", cval=0.0,
-                                            prefilter=False)
-            win = prob > best
-            res[win] = v
-            best[win] = prob[win]
-    out[start[0]:stop[0], start[1]:stop[1], start[2]:stop[2]] = res
-    return out
-
-
-def resample_image(data: np.ndarray, affine: np.ndarray, grid: Grid, order: int = 1,
-                   cval: float = 0.0) -> np.ndarray:
-    """Bring an intensity image onto ``grid`` (order 1 linear, 3 cubic B-spline)."""
-    from scipy import ndimage
-
-    m = np.linalg.inv(affine) @ grid.affine
-    return ndimage.affine_transform(np.asarray(data, dtype=np.float32), m[:3, :3], m[:3, 3],
-                                    output_shape=tuple(grid.shape), order=order, mode="constant",
-                                    cval=cval, prefilter=order > 1)
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    """Dice coefficient of two masks (1.0 when both are empty).
-
-    >>> dice(np.array([1, 1, 0]), np.array([1, 0, 0]))
-    0.6666666666666666
-    """
-    a = np.asarray(a) > 0
-    b = np.asarray(b) > 0
-    denom = a.sum() + b.sum()
-    return 1.0 if denom == 0 else float(2.0 * np.logical_and(a, b).sum() / denom)
-
-
-def touches_edge(mask: np.ndarray) -> bool:
-    """True when a non-zero voxel lies on the outer face of the field of view."""
-    m = np.asarray(mask) > 0
-    if not m.any():
-        return False
-    return bool(m[0].any() or m[-1].any() or m[:, 0].any() or m[:, -1].any()
-                or m[:, :, 0].any() or m[:, :, -1].any())
-
-
-def voxel_volume_ml(affine: np.ndarray) -> float:
-    """Volume of one voxel in millilitres."""
-    return float(abs(np.linalg.det(np.asarray(affine)[:3, :3]))) / 1000.0

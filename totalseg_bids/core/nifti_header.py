@@ -42,8 +42,8 @@ _N2 = np.dtype([
     ("slice_code", "<i4"), ("xyzt_units", "<i4"), ("intent_code", "<i4"), ("intent_name", "S16"),
     ("dim_info", "u1"), ("unused_str", "S15")])
 #: (header dtype, magic, quaternion threshold as nibabel's Nifti1Header / Nifti2Header)
-_KINDS = {348: (_N1, b"n+1", np.finfo(np.float32).eps * 3),
-          540: (_N2, b"n+2", np.finfo(np.float64).eps * 3)}
+_KINDS: dict[int, tuple[np.dtype, bytes, float]] = {348: (_N1, b"n+1", float(np.finfo(np.float32).eps * 3)),
+                                                     540: (_N2, b"n+2", float(np.finfo(np.float64).eps * 3))}
 #: integer NIfTI datatype codes (the plain case: no NaN to check)
 _INT_TYPES = {2: "u1", 4: "<i2", 8: "<i4", 256: "i1", 512: "<u2", 768: "<u4", 1024: "<i8", 1280: "<u8"}
 _FLOAT_EPS = np.finfo(float).eps
@@ -114,7 +114,9 @@ def parse_header(raw: bytes) -> Header | None:
     sform = _sform(hdr) if scode else None
     if (qform is not None and not np.isfinite(qform).all()) or (sform is not None and not np.isfinite(sform).all()):
         return None
-    return Header(shape, dtype, int(offset), sform if scode else qform, qform, sform)
+    affine = sform if scode else qform
+    assert affine is not None  # one of the codes is set (checked above)
+    return Header(shape, dtype, int(offset), affine, qform, sform)
 
 
 def read_header(path: str | Path) -> Header | None:

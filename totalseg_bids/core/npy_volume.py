@@ -9,13 +9,17 @@ The array is written in the source's voxel order (no reorientation).
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 from pathlib import Path
 
 import numpy as np
 
 from .atomic import atomic_path, atomic_write_json
+from .bids import BidsName, split_extension
 from .errors import InputError
+from .nifti import load_nifti
 
 SIDECAR_KEYS = ("affine", "spacing", "axcodes", "shape", "dtype", "source")
 
@@ -86,8 +90,6 @@ def npy_to_nifti(path: str | Path, out: str | Path) -> Path:
 def nifti_to_npy(src: str | Path, dst: str | Path) -> Path:
     """One NIfTI as ``.npy`` + geometry sidecar; an existing complete pair is kept
     (a rerun converts only what is missing)."""
-    from .nifti import load_nifti
-
     dst = Path(dst)
     if dst.is_file() and sidecar_path(dst).is_file():
         return dst
@@ -108,8 +110,6 @@ def clot_channel(image: str | Path, has_cta: bool = False, on_cta_grid: bool = F
     >>> clot_channel("sub-01_T1w.nii.gz")
     'T1w'
     """
-    from .bids import BidsName, split_extension
-
     name = BidsName.try_parse(Path(image).name)
     if name is None:
         return split_extension(Path(image).name)[0].rsplit("_", 1)[-1]
@@ -128,8 +128,6 @@ def clot_case_id(image: str | Path) -> str:
     >>> clot_case_id("CS1_CTA.nii.gz")
     'CS1'
     """
-    from .bids import BidsName
-
     name = BidsName.try_parse(Path(image).name)
     if name is None or not name.get("sub"):
         return Path(image).name.split("_", 1)[0].split(".", 1)[0]
@@ -159,7 +157,8 @@ def same_grid(a: str | Path, b: str | Path) -> bool:
     """Whether two NIfTI files share shape and affine (headers only)."""
     import nibabel as nib
 
-    ia, ib = nib.load(str(a)), nib.load(str(b))
+    ia: Any = nib.load(str(a))
+    ib: Any = nib.load(str(b))
     return ia.shape[:3] == ib.shape[:3] and np.allclose(ia.affine, ib.affine, atol=1e-4)
 
 
@@ -169,8 +168,6 @@ def npy_stems(images: list[Path], label: Path | None, names: str = "bids", prefi
     >>> npy_stems([Path("sub-01_CT.nii.gz")], Path("sub-01_CT_dseg.nii.gz"))
     ['sub-01_CT', 'sub-01_CT_dseg']
     """
-    from .bids import split_extension
-
     if names == "clot":
         cta = next((p for p in images if clot_channel(p) == "CTA"), None)
         grid = [cta is not None and p != cta and same_grid(p, cta) for p in images]

@@ -10,35 +10,49 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any, Literal, Mapping, TypeVar, get_args
 
 T = TypeVar("T")
 
-#: Where a batch's per-case tasks run: a local process pool, or a Dask cluster.
-Executor = Literal["local", "dask"]
+#: Where a batch's per-case tasks run: a local process pool, a Dask cluster, or Dask workers
+#: submitted as SLURM jobs for the batch.
+Executor = Literal["local", "dask", "slurm"]
 EXECUTORS: tuple[str, ...] = get_args(Executor)
 
 
 @dataclass(frozen=True)
-class BatchOptions:
+class ParallelOptions:
+    """Where a stage's per-case tasks run, defined once: ``jobs`` worker processes (None: every
+    CPU core), a local process pool or a Dask cluster (``executor``, ``scheduler``: its client or
+    address; it stays with the caller and is never shipped with a task).
+
+    A stage that reads many files but writes no outputs of its own (``stats``, the QC report)
+    inherits these alone; a stage that writes outputs inherits :class:`BatchOptions`.
+    """
+
+    jobs: int | None = None
+    executor: Executor = "local"
+    scheduler: Any = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class BatchOptions(ParallelOptions):
     """The options every batch stage shares, defined once: a stage's options dataclass
     inherits them, and ``core.cli.add_batch_args``/``add_datalad_args`` give their flags.
 
-    ``overwrite`` (``"manual"`` also replaces hand-corrected labels), ``jobs``/``executor``/
-    ``scheduler``: where the per-case tasks run; ``datalad_get``/``datalad_save``: datalad.
+    ``jobs``/``executor``/``scheduler``: where the per-case tasks run (:class:`ParallelOptions`);
+    ``overwrite`` (``"manual"`` also replaces hand-corrected labels); ``datalad_get``/``datalad_save``: datalad.
 
     >>> @dataclass(frozen=True)
     ... class StageOptions(BatchOptions):
     ...     label: str = "sacrum"
     >>> StageOptions(jobs=2)
-    StageOptions(overwrite=False, jobs=2, executor='local', scheduler=None, datalad_get=False, \
+    StageOptions(jobs=2, executor='local', scheduler=None, overwrite=False, datalad_get=False, \
 datalad_save=False, label='sacrum')
     """
 
     overwrite: bool | str = False
-    jobs: int | None = None
-    executor: Executor = "local"
-    scheduler: Any = field(default=None, compare=False)
     datalad_get: bool = False
     datalad_save: bool = False
 
@@ -75,7 +89,7 @@ def options_from_args(cls: type[T], args: argparse.Namespace, **extra: Any) -> T
     >>> options_from_args(Opts, argparse.Namespace(jobs=4, verbose=1), overwrite=True)
     Opts(jobs=4, overwrite=True)
     """
-    names = {f.name for f in fields(cls)}
+    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]  # cls is a dataclass by contract
     values = {k: v for k, v in vars(args).items() if k in names}
     values.update(extra)
     return cls(**values)
@@ -97,8 +111,6 @@ def normalise_fields(options: object, tuples: tuple[str, ...] = (), paths: tuple
     >>> Opts(["T1w", "T2w"], "qc")
     Opts(contrasts=('T1w', 'T2w'), qc_dir=PosixPath('qc'))
     """
-    from pathlib import Path
-
     for name in tuples:
         if getattr(options, name) is not None:
             object.__setattr__(options, name, tuple(getattr(options, name)))

@@ -1,4 +1,5 @@
-"""Run per-subject tasks inline, in a local process pool, or on a Dask cluster.
+"""Run per-subject tasks inline, in a local process pool, on a Dask cluster, or on Dask workers
+that are SLURM jobs submitted for the batch.
 
 Tasks must be module-level functions taking one picklable item. A failing task
 becomes an :class:`Outcome` with its error message; the others continue, and
@@ -17,11 +18,15 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence, TypeVar
 
-from .cli import progress
+from .progress import progress
 from .errors import BatchError, TotalsegBidsError, UsageError
+from .slurm import slurm_cluster
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+#: SLURM worker jobs of ``--executor slurm`` when ``-j`` is not given.
+SLURM_DEFAULT_JOBS = 4
 
 
 @dataclass
@@ -73,16 +78,20 @@ def run_tasks(func: Callable[[T], Any], items: Sequence[T], keys: Sequence[str] 
     """Run ``func`` on every item; outcomes come back in input order.
 
     ``executor='dask'`` submits to ``scheduler`` (an address or a
-    ``dask.distributed.Client``/cluster object); tasks must be idempotent so a
-    failed one can be resubmitted.
+    ``dask.distributed.Client``/cluster object); ``executor='slurm'`` submits
+    ``jobs`` Dask workers as SLURM jobs (:func:`.slurm.slurm_cluster`) and
+    cancels them at the end. Tasks must be idempotent so a failed one can be
+    resubmitted.
     """
     items = list(items)
     keys = [str(k) for k in keys] if keys is not None else [str(i) for i in items]
     results: dict[int, tuple[bool, Any]] = {}
     if executor == "dask":
         results = _run_dask(func, items, keys, scheduler, desc)
+    elif executor == "slurm":
+        results = _run_slurm(func, items, keys, jobs, desc) if items else {}
     elif executor != "local":
-        raise UsageError(f"unknown executor {executor!r}", None, "use local or dask")
+        raise UsageError(f"unknown executor {executor!r}", None, "use local, dask or slurm")
     else:
         jobs = default_jobs() if jobs is None else jobs
         if jobs < 1:
@@ -131,6 +140,24 @@ def _run_pool(func, items, jobs: int, desc) -> dict[int, tuple[bool, Any]]:
         if again:
             results[i] = (False, "worker process died twice (killed or out of memory)")
     return results
+
+
+def _run_slurm(func, items, keys, jobs: int | None, desc) -> dict[int, tuple[bool, Any]]:
+    """The Dask path on worker jobs submitted for this batch (no more jobs than items),
+    cancelled when it ends, also on failure or Ctrl-C."""
+    jobs = SLURM_DEFAULT_JOBS if jobs is None else jobs
+    if jobs < 1:
+        raise UsageError("--jobs must be >= 1", None, "e.g. -j 4 (the number of SLURM worker jobs)")
+    jobs = min(jobs, len(items))
+    cluster = slurm_cluster(jobs)
+    try:
+        log.info("SLURM: %d Dask worker job(s) submitted", jobs)
+        return _run_dask(func, items, keys, cluster, desc)
+    finally:
+        try:
+            cluster.close()
+        except Exception as exc:  # noqa: BLE001 - the results stand; say what may be left behind
+            log.warning("closing the SLURM workers failed (%s); check squeue for dask-worker jobs", exc)
 
 
 def _run_dask(func, items, keys, scheduler, desc) -> dict[int, tuple[bool, Any]]:

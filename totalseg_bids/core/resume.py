@@ -3,7 +3,7 @@
 A killed copy, a full disk or a bad ``datalad get`` leaves a file that exists
 but is shorter than its header promises. Skipping it would keep the damage
 forever, so "done" means: the NIfTI is whole (gzip trailer/size check of
-:func:`totalseg_bids.core.nifti.gzip_size_matches`, no full decode), its
+:func:`gzip_size_matches`, no full decode), its
 sidecar exists and, when the caller knows them, names the same inputs.
 
 API for stages: ``if is_done(out, sources, overwrite): skip`` ; a damaged
@@ -13,10 +13,17 @@ reason without logging.
 
 from __future__ import annotations
 
+import gzip
 import json
 import logging
+import zlib
 from pathlib import Path
-from typing import Iterable
+from typing import Any, Iterable
+
+import numpy as np
+
+from .bids import sidecar_path
+from .folders import in_derivatives
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +37,35 @@ def _source_names(sources: Iterable[str | Path]) -> set[str]:
     return {Path(str(s).split("::", 1)[-1]).name for s in sources}
 
 
+def gzip_size_matches(path: str | Path, img) -> bool:
+    """Whether a ``.nii.gz`` holds exactly as many bytes as its header promises.
+
+    The gzip trailer stores the uncompressed size (mod 2**32); a truncated copy
+    ends in arbitrary bytes instead. This catches truncation without
+    decompressing the file, so every stage can afford it on every input.
+    Files made of several gzip members are not checked (their trailer is the
+    last member's only).
+    """
+    hdr = img.header
+    offset = getattr(img.dataobj, "offset", None)  # the header's vox_offset as nibabel reads it
+    offset = int(hdr.get_data_offset() if offset is None else offset)
+    expected = offset + int(np.prod(img.shape)) * hdr.get_data_dtype().itemsize
+    with open(path, "rb") as fh:
+        fh.seek(0, 2)
+        if fh.tell() < 18:
+            return False
+        fh.seek(-4, 2)
+        stored = int.from_bytes(fh.read(4), "little")
+    if stored == expected % 2**32:
+        return True
+    with gzip.open(path, "rb") as gz:  # rare multi-member or padded files: decompress to be sure
+        try:
+            gz.seek(expected)
+            return gz.read(1) == b"" and gz.tell() == expected
+        except (EOFError, OSError, zlib.error):
+            return False
+
+
 def output_problem(nifti_path: str | Path, sources: Iterable[str | Path] | None = None) -> str | None:
     """Why ``nifti_path`` is not a finished output, or None when it is.
 
@@ -38,16 +74,13 @@ def output_problem(nifti_path: str | Path, sources: Iterable[str | Path] | None 
     """
     import nibabel as nib
 
-    from .bids import sidecar_path
-    from .nifti import gzip_size_matches
-
     path = Path(nifti_path)
     if not path.is_file():
         return "missing"
     if path.stat().st_size == 0:
         return "empty file"
     try:
-        img = nib.load(str(path))
+        img: Any = nib.load(str(path))  # a NIfTI image: dataobj, get_data_dtype
         if path.name.endswith(".gz") and not gzip_size_matches(path, img):
             return "truncated (its size does not match its header)"
         if not path.name.endswith(".gz"):
@@ -91,7 +124,7 @@ def recreate_fix(path: str | Path) -> str:
     True
     """
     path = Path(path)
-    if "derivatives" not in path.parts:
+    if not in_derivatives(path):
         return "re-copy the file or `datalad get` it again"
     stage = _producing_stage(path)
     which = f"`python -m totalseg_bids.{stage}`" if stage else "the stage that wrote it"
@@ -100,8 +133,6 @@ def recreate_fix(path: str | Path) -> str:
 
 def _producing_stage(path: Path) -> str | None:
     """The totalseg_bids stage named in a derived file's sidecar ``GeneratedBy``."""
-    from .bids import sidecar_path
-
     try:
         data = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -1,50 +1,45 @@
-"""nnU-Net v2 raw-dataset conventions shared by every stage that writes one.
+"""nnU-Net v2 raw datasets: ``dataset.json``, ``splits_final.json``, dataset ids, the integrity check.
 
 The 3D conversion (``convert_config_to_nnunet``), the 2D slice export
 (``slices --layout nnunet2d``) and the augmented 2D export (``augment``) all
 write ``Dataset<NNN>_<Name>/`` with a ``dataset.json`` and a
-``splits_final.json``: the naming rules, the id-collision check and both
-writers live here once, so the three layouts cannot drift apart.
+``splits_final.json``: the id-collision check and both writers live here once,
+so the three layouts cannot drift apart. The folds themselves are drawn in
+:mod:`.splits`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import io
+import json
+import logging
 import os
-import re
+import subprocess
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..core.atomic import atomic_write_json
-from ..core.errors import OutputExistsError, UsageError
+from .. import __version__
+from ..core.atomic import atomic_copy, atomic_write_json
+from ..core.errors import ExternalToolError, InputError, MissingFileError, OutputExistsError
+from . import paths
+from .naming import DATASET_JSON, SPLITS_FILE, dataset_folder_name, dataset_prefix
 
-SPLITS_FILE = "splits_final.json"
-DATASET_JSON = "dataset.json"
+log = logging.getLogger(__name__)
 
-
-def dataset_folder_name(number: int, name: str) -> str:
-    """nnU-Net's folder name for a dataset id and name.
-
-    >>> dataset_folder_name(7, "SacrumDataset")
-    'Dataset007_SacrumDataset'
-    """
-    if not 1 <= int(number) <= 999:
-        raise UsageError(f"dataset number {number} out of range", None, "use -dnum between 1 and 999")
-    if not name or not re.fullmatch(r"[A-Za-z0-9_-]+", name):
-        raise UsageError(f"dataset name {name!r} must be letters, digits, '-' or '_'", None,
-                         "e.g. -dname SacrumDataset")
-    return f"Dataset{int(number):03d}_{name}"
+#: One fold of ``splits_final.json``: the case ids nnU-Net trains on and validates on.
+Fold = dict[str, list[str]]
 
 
-def find_id_conflicts(number: int, name: str, roots: Iterable[str | Path]) -> list[Path]:
+def find_id_conflicts(dataset_id: int, name: str, roots: Iterable[str | Path | None]) -> list[Path]:
     """Folders ``Dataset<NNN>_<other name>`` in ``roots``: the id belongs to another dataset.
 
     >>> find_id_conflicts(300, "X", ["/nonexistent"])
     []
     """
-    prefix = f"Dataset{int(number):03d}_"
+    prefix = dataset_prefix(dataset_id)
     own = f"{prefix}{name}"
     out = []
     for root in dict.fromkeys(Path(r) for r in roots if r):
@@ -52,17 +47,17 @@ def find_id_conflicts(number: int, name: str, roots: Iterable[str | Path]) -> li
             entries = sorted(os.listdir(root))
         except OSError:
             continue
-        out += [Path(root) / e for e in entries if e.startswith(prefix) and e != own and (Path(root) / e).is_dir()]
+        out += [root / e for e in entries if e.startswith(prefix) and e != own and (root / e).is_dir()]
     return out
 
 
-def dataset_dir(out: str | Path, number: int, name: str) -> Path:
+def dataset_dir(out: str | Path, dataset_id: int, name: str) -> Path:
     """``<out>/Dataset<NNN>_<Name>``, refusing an id that another name already holds in ``out``."""
-    folder = dataset_folder_name(number, name)
-    conflicts = find_id_conflicts(number, name, [out])
+    folder = dataset_folder_name(dataset_id, name)
+    conflicts = find_id_conflicts(dataset_id, name, [out])
     if conflicts:
-        raise OutputExistsError(f"dataset id {int(number):03d} already belongs to {conflicts[0].name}",
-                                conflicts[0], "choose another -dnum or the same -dname")
+        raise OutputExistsError(f"dataset id {int(dataset_id):03d} already belongs to {conflicts[0].name}",
+                                conflicts[0], "choose another -d or the same -dname")
     return Path(out) / folder
 
 
@@ -74,8 +69,6 @@ def write_dataset_json(folder: str | Path, channel_names: Mapping[str, str], lab
     ``reader`` is nnU-Net's ``overwrite_image_reader_writer`` (``SimpleITKIO``,
     ``NibabelIOWithReorient``, ``NaturalImage2DIO``, ...).
     """
-    from .. import __version__
-
     folder = Path(folder)
     meta = {"license": "see the source BIDS datasets", "converted_by": f"totalseg_bids {__version__}", **extra}
     try:
@@ -95,17 +88,67 @@ def write_dataset_json(folder: str | Path, channel_names: Mapping[str, str], lab
     return folder / DATASET_JSON
 
 
-def splits_record(train: Sequence[str], val: Sequence[str]) -> list[dict[str, list[str]]]:
-    """The config's split as nnU-Net fold 0 (``splits_final.json`` holds a list of folds).
-
-    >>> splits_record(["a", "b"], ["c"])
-    [{'train': ['a', 'b'], 'val': ['c']}]
-    """
-    return [{"train": list(train), "val": list(val)}]
-
-
-def write_splits(folder: str | Path, train: Sequence[str], val: Sequence[str]) -> Path:
-    """Write ``splits_final.json`` (fold 0 = the config's TRAINING/VALIDATION) atomically."""
+def write_folds(folder: str | Path, folds: Sequence[Fold]) -> Path:
+    """Write ``splits_final.json`` (a list of ``{"train": [...], "val": [...]}``) atomically."""
     path = Path(folder) / SPLITS_FILE
-    atomic_write_json(path, splits_record(train, val))
+    atomic_write_json(path, [{"train": list(f["train"]), "val": list(f["val"])} for f in folds])
     return path
+
+
+def read_folds(path: str | Path) -> list[Fold]:
+    """The folds of a ``splits_final.json``, checked for nnU-Net's shape."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise MissingFileError("split file not found", path, "convert the dataset with "
+                               "python -m totalseg_bids.convert_config_to_nnunet") from None
+    except (OSError, ValueError) as exc:
+        raise InputError(f"unreadable split file ({exc})", path, "convert the dataset again") from None
+    if not isinstance(data, list) or not all(isinstance(f, dict) and {"train", "val"} <= set(f) for f in data):
+        raise InputError("not nnU-Net's split format (a list of {\"train\": [...], \"val\": [...]})", path,
+                         "convert the dataset again")
+    return [{"train": list(f["train"]), "val": list(f["val"])} for f in data]
+
+
+def split_file(raw_dataset: Path, preprocessed: Path | None) -> Path | None:
+    """The split file nnU-Net will train from: the converter's (in the raw dataset), else one
+    already beside the preprocessed data; None when there is neither."""
+    for candidate in (raw_dataset / SPLITS_FILE,
+                      preprocessed / raw_dataset.name / SPLITS_FILE if preprocessed else None):
+        if candidate is not None and candidate.is_file():
+            return candidate
+    return None
+
+
+def install_splits(raw_dataset: Path, preprocessed: Path) -> Path | None:
+    """Put the converter's ``splits_final.json`` where nnU-Net reads it (without it, nnU-Net
+    draws a random split of cases); None when the raw dataset has none."""
+    src = raw_dataset / SPLITS_FILE
+    if not src.is_file():
+        return None
+    dst = preprocessed / raw_dataset.name / SPLITS_FILE
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    if not dst.is_file() or dst.read_bytes() != src.read_bytes():
+        atomic_copy(src, dst)
+    return dst
+
+
+def verify_integrity(folder: Path, processes: int = 1) -> None:
+    """Run nnU-Net's ``verify_dataset_integrity`` on ``folder`` in a subprocess.
+
+    A subprocess because nnU-Net prints freely and reads its ``nnUNet_*``
+    variables at import; its output becomes our one-line error on failure.
+    """
+    parent = str(folder.parent)
+    env = paths.tool_env(folders={f.variable: parent for f in paths.FOLDERS})
+    code = ("import sys\nfrom nnunetv2.experiment_planning.verify_dataset_integrity import verify_dataset_integrity\n"
+            "verify_dataset_integrity(sys.argv[1], int(sys.argv[2]))\n")
+    proc = subprocess.run([sys.executable, "-c", code, str(folder), str(max(1, processes))],
+                          capture_output=True, encoding="utf-8", errors="replace", env=env, check=False)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stdout + "\n" + proc.stderr).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower()] or lines
+        raise ExternalToolError(f"nnU-Net's verify_dataset_integrity failed ({(errors[-1] if errors else '?')[:200]})",
+                                folder, "fix the cases it names (rerun with -v for nnU-Net's output)")
+    log.debug(proc.stdout)

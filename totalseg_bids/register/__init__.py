@@ -15,7 +15,7 @@ every MRI of the same subject and session. Four ways to get them there:
 * ``sct``: ``sct_register_multimodal -identity 1 -x nn`` exactly as a
   spinalcordtoolbox user runs it, in a scratch folder.
 
-``python -m totalseg_bids.register --path-img <bids> [--label sacrum] [--method rigid]``
+``python -m totalseg_bids.register --bids-dir <bids> [--label sacrum] [--method rigid]``
 
 Library callers pass :class:`RegisterOptions` (or its fields as keywords) to
 :func:`register_dataset`, which returns one record per MRI or raises one
@@ -35,7 +35,7 @@ from .labels import class_value, extract_class, label_flags
 from .options import LabelSpec, RegisterOptions, RegOptions
 from .pairing import Pair, explicit_pair, needed_inputs, pick_ct_label, plan_pairs
 from .sct import run_sct
-from .transfer import TransferResult, transfer_label
+from .case import TransferResult, transfer_label
 
 from ..core.bids import BidsName  # noqa: E402  (re-exported for callers parsing names)
 

@@ -17,6 +17,7 @@ import numpy as np
 from ..core.errors import ExternalToolError
 from ..core.nifti import Volume
 from .constants import REGISTRATION_SEED
+from .itk import _registration_moving, focus_mask, to_sitk, transform_record, transform_to_ras
 from .options import RegOptions
 
 
@@ -45,7 +46,6 @@ def register_ants(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: R
     """(ct_from_mri RAS or a label-warping callable, transform, metric before, after, sidecar keys)."""
     import SimpleITK as sitk
 
-    from .itk import _registration_moving, focus_mask, to_sitk, transform_to_ras
 
     ants = _ants()
     fixed = sitk_to_ants(to_sitk(mri.data, mri.affine))
@@ -73,7 +73,6 @@ def register_ants(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: R
                     {"ANTsPyVersion": ants.__version__, "Metric": "MattesMutualInformation", "Transform": "SyN"})
         tx = sitk.ReadTransform(res["fwdtransforms"][0])
         after = _mi(ants, fixed, res["warpedmovout"], None, warped=True)
-    from .itk import transform_record
 
     return transform_to_ras(tx), tx, before, after, {
         "ANTsPyVersion": ants.__version__, "Metric": "MattesMutualInformation", "Seed": REGISTRATION_SEED,

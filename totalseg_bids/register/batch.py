@@ -10,12 +10,13 @@ from ..core.atomic import ensure_writable_dir
 from ..core.bids import sidecar_path
 from ..core.datalad import dataset_of, ensure_content, get_requested, save_outputs
 from ..core.errors import ExternalToolError, InputError, MissingFileError, UsageError
+from ..core.folders import LABELS, REG_LABELS, derivative_dir
 from ..core.options import resolve_options
-from ..core.parallel import finish, run_tasks
+from ..core.parallel import finish, run_tasks, shard
 from .constants import SCT_COMMAND
 from .options import RegisterOptions
 from .pairing import Pair, explicit_pair, needed_inputs, plan_pairs
-from .transfer import TransferResult, transfer_label
+from .case import TransferResult, transfer_label
 
 
 def result_record(result: TransferResult) -> dict:
@@ -44,13 +45,13 @@ def transfer_pair(pair: Pair) -> dict:
     return result_record(result)
 
 
-def register_dataset(path_img: str | Path, path_label: str | Path | None = None, path_out: str | Path | None = None,
+def register_dataset(bids_dir: str | Path, ct_labels: str | Path | None = None, out: str | Path | None = None,
                      options: RegisterOptions | None = None, *, mri: str | Path | None = None,
                      ct_label: str | Path | None = None, **kwargs) -> list[dict]:
     """Transfer the CT labels of a whole dataset (or one explicit pair) to MRI space.
 
-    ``path_label`` defaults to ``<path_img>/derivatives/labels``, ``path_out``
-    to ``<path_img>/derivatives/reg-labels``; ``mri`` with ``ct_label`` is one
+    ``ct_labels`` (the CT labels' derivative folder) defaults to
+    ``<bids_dir>/derivatives/labels``, ``out`` to ``<bids_dir>/derivatives/reg-labels``; ``mri`` with ``ct_label`` is one
     explicit pair instead of discovery. Everything else is ``options`` (a
     :class:`RegisterOptions`, or its fields as keyword arguments).
     Returns one record per MRI (``status``, ``path``, ``method``, ``mri``,
@@ -59,11 +60,11 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
     other records in ``.done`` (saved first with ``datalad_save``).
     """
     opts = resolve_options(RegisterOptions, options, kwargs).check()
-    path_img = Path(path_img)
-    if not path_img.is_dir():
-        raise MissingFileError("BIDS dataset folder not found", path_img, "check --path-img")
-    path_label = Path(path_label) if path_label else path_img / "derivatives" / "labels"
-    path_out = Path(path_out) if path_out else path_img / "derivatives" / "reg-labels"
+    bids_dir = Path(bids_dir)
+    if not bids_dir.is_dir():
+        raise MissingFileError("BIDS dataset folder not found", bids_dir, "check --bids-dir")
+    ct_labels = Path(ct_labels) if ct_labels else derivative_dir(bids_dir, LABELS)
+    out = Path(out) if out else derivative_dir(bids_dir, REG_LABELS)
     if opts.method == "sct" and shutil.which(SCT_COMMAND) is None:
         raise ExternalToolError(f"{SCT_COMMAND} not found on PATH (--method sct needs spinalcordtoolbox)",
                                 SCT_COMMAND, "install spinalcordtoolbox, or use --method header")
@@ -72,31 +73,31 @@ def register_dataset(path_img: str | Path, path_label: str | Path | None = None,
     # what each pair carries: the datalad choice resolved once, no scheduler (it stays here)
     carried = replace(opts, datalad_get=get_requested(opts.datalad_get), scheduler=None)
     if mri is not None:
-        pairs = [explicit_pair(mri, ct_label, path_img, path_out, carried)]
+        pairs = [explicit_pair(mri, ct_label, bids_dir, out, carried)]
     else:
-        if not path_label.is_dir():
-            raise MissingFileError("label folder not found", path_label,
+        if not ct_labels.is_dir():
+            raise MissingFileError("label folder not found", ct_labels,
                                    "run the CT segmentation first or pass --path-label")
-        pairs = plan_pairs(path_img, path_label, path_out, carried)
+        pairs = shard(plan_pairs(bids_dir, ct_labels, out, carried), opts.num_parts, opts.part_id)
     # one check before any work: one error line naming the files and `datalad get`, or one fetch
     ensure_content(list(dict.fromkeys(p for pair in pairs if pair.error is None for p in needed_inputs(pair))),
                    get=carried.datalad_get)
-    ensure_writable_dir(path_out)
+    ensure_writable_dir(out)
     outcomes = run_tasks(transfer_pair, pairs, keys=[p.key for p in pairs], jobs=opts.jobs,
                          executor=opts.executor, scheduler=opts.scheduler, desc="register")
     if opts.datalad_save:  # what completed is saved also when other MRIs failed
-        _save([o.value for o in outcomes if o.ok], path_out, opts)
+        _save([o.value for o in outcomes if o.ok], out, opts)
     return finish(outcomes, "MRI images")
 
 
-def _save(results: list[dict], path_out: Path, opts: RegisterOptions) -> None:
+def _save(results: list[dict], out: Path, opts: RegisterOptions) -> None:
     """One datalad save of everything this run wrote (labels, sidecars, transforms)."""
     written = [r for r in results if r["status"] == "written"]
     files: list[str] = []
     for r in written:
         files += [r["path"], str(sidecar_path(r["path"]))] + ([r["transform"]] if r["transform"] else [])
     if files:
-        files.append(str(path_out / "dataset_description.json"))
-        save_outputs(dataset_of(path_out), files, opts.save_message or f"totalseg_bids.register: {len(written)} "
+        files.append(str(out / "dataset_description.json"))
+        save_outputs(dataset_of(out), files, opts.save_message or f"totalseg_bids.register: {len(written)} "
                                                                        f"label(s) transferred to MRI space "
                                                                        f"({opts.method})")

@@ -10,6 +10,7 @@ from pathlib import Path
 from ..core import cli, flags
 from ..core.bids import label_value
 from ..core.errors import UsageError
+from ..core.folders import REG_LABELS, derivative_dir
 from ..core.options import options_from_args
 from .batch import register_dataset
 from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, METHODS
@@ -25,10 +26,10 @@ def get_parser() -> argparse.ArgumentParser:
         "  python -m totalseg_bids.register --path-img ds --label sacrum\n"
         "  python -m totalseg_bids.register --path-img ds --labels-dseg total --label sacrum --method rigid -j 2\n"
         "  python -m totalseg_bids.register --path-img ds --label-value 25 --label-name sacrum --interp label"))
-    flags.add_bids_dir(p, dest="path_img", required=True, help="raw BIDS dataset (MRI and CT images)")
-    p.add_argument("--path-label", type=Path, default=None,
-                   help="CT labels (default <path-img>/derivatives/labels)")
-    flags.add_out(p, dest="path_out", default=None,
+    flags.add_bids_dir(p, required=True, help="raw BIDS dataset (MRI and CT images)")
+    p.add_argument("--path-label", type=Path, default=None, dest="ct_labels", metavar="DIR",
+                   help="the CT labels' derivative folder (default <bids-dir>/derivatives/labels)")
+    flags.add_out(p, dest="out", default=None,
                   help="output derivative folder (default <bids-dir>/derivatives/reg-labels)")
     p.add_argument("--label", default=None,
                    help=f"structure to transfer (default {DEFAULT_LABEL}): its binary CT label, "
@@ -70,6 +71,10 @@ def get_parser() -> argparse.ArgumentParser:
                         "when its sidecar's GeneratedBy is one of these: Manual, nnU-Net, TotalSegmentator, any "
                         "(default: always transfer the CT label)")
     p.add_argument("--qc", type=Path, default=None, metavar="DIR", dest="qc_dir", help="add each output to the QC report in DIR")
+    p.add_argument("--num-parts", type=int, default=1, metavar="N",
+                   help="split the planned MRIs into N parts (array tasks, machines; scripts/slurm/register_array.sbatch)")
+    p.add_argument("--part-id", type=int, default=0, metavar="I",
+                   help="the part this run does: every N-th MRI from the I-th, in the pairing's stable order")
     cli.add_batch_args(p)
     cli.add_naming_arg(p)
     cli.add_datalad_args(p)
@@ -105,9 +110,9 @@ def options_from_cli(args: argparse.Namespace) -> RegisterOptions:
 
 def _run(args: argparse.Namespace) -> int:
     options = options_from_cli(args)
-    with cli.saving(args, [args.path_out or args.path_img / "derivatives" / "reg-labels"]):
+    with cli.saving(args, [args.out or derivative_dir(args.bids_dir, REG_LABELS)]):
         results = cli.report("register", lambda: register_dataset(
-            args.path_img, args.path_label, args.path_out, options, mri=args.mri, ct_label=args.ct_label))
+            args.bids_dir, args.ct_labels, args.out, options, mri=args.mri, ct_label=args.ct_label))
     written = sum(r["status"] == "written" for r in results)
     flagged = sum(bool(r.get("flags", {}).get("RegistrationSuspicious")) for r in results)
     log.info("%d written, %d skipped, %d flagged suspicious", written, len(results) - written, flagged)

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Literal, get_args
 
 import numpy as np
 
 from ..core.bids import CT_SUFFIXES
+from ..core.geometry import LabelInterp
 
-METHODS = ("header", "rigid", "affine", "sct", "ants-rigid", "ants-affine", "ants-syn")
-INTERPOLATIONS = ("nearest", "label")
+#: How a CT label reaches the MRI grid: through the headers, SimpleITK, SCT or ANTs.
+Method = Literal["header", "rigid", "affine", "sct", "ants-rigid", "ants-affine", "ants-syn"]
+METHODS: tuple[str, ...] = get_args(Method)
+INTERPOLATIONS: tuple[str, ...] = get_args(LabelInterp)
 DEFAULT_CONTRASTS = ("T1w", "T2w")
 DEFAULT_CT_SUFFIXES = CT_SUFFIXES
 DEFAULT_LABEL = "sacrum"

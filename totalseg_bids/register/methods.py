@@ -16,7 +16,9 @@ from ..core.bids import dataset_path
 from ..core.errors import GeometryError, MissingFileError
 from ..core.nifti import Grid, Volume, grid_mismatch, load_image, resample_label, same_grid
 from .constants import REGISTRATION_SEED
+from .ants import register_ants
 from .header import moved_label_affine
+from .itk import focus_mask, register_ct_to_mri, transform_record, transform_to_ras
 from .options import RegOptions
 from .quality import correction_size, edge_contrast, label_centre, quality_flags
 
@@ -27,7 +29,6 @@ def _itk(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: RegOptions
     """SimpleITK rigid/affine: (ct_from_mri RAS, transform, metric header, metric after, sidecar keys)."""
     import SimpleITK as sitk
 
-    from .itk import focus_mask, register_ct_to_mri, transform_record, transform_to_ras
 
     mask = focus_mask(label, ct.affine, opts.focus_mm) if opts.focus_mm is not None else None
     transform, before, after = register_ct_to_mri(ct, mri, kind, init=opts.init, mask=mask)
@@ -40,7 +41,6 @@ def _itk(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: RegOptions
 
 def _ants(kind: str, ct: Volume, mri: Volume, label: np.ndarray, opts: RegOptions) -> tuple:
     """ANTs (antspyx) Rigid/Affine/SyN; for SyN the label is warped by the field (see :func:`ants_warp`)."""
-    from .ants import register_ants
 
     return register_ants(kind, ct, mri, label, opts)
 

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal, get_args
 
-from ..core.options import normalise_fields
-from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS
+from ..core.bids import Naming
+from ..core.errors import UsageError
+from ..core.geometry import LabelInterp
+from ..core.options import BatchOptions, normalise_fields
+from .constants import DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS, Method
 
-INITS = ("header", "geometry", "moments")
-ON_FAILURE = ("error", "header", "keep")
+#: Where registration starts: the headers, or the image centres / intensity moments aligned first.
+Init = Literal["header", "geometry", "moments"]
+#: What a flagged pair writes: nothing (error), the header transfer, or the flagged result.
+OnFailure = Literal["error", "header", "keep"]
+INITS: tuple[str, ...] = get_args(Init)
+ON_FAILURE: tuple[str, ...] = get_args(OnFailure)
 
 
 @dataclass(frozen=True)
@@ -28,16 +35,14 @@ class RegOptions:
     check off); ``on_failure`` says what is then written.
     """
 
-    init: str = "header"
+    init: Init = "header"
     focus_mm: float | None = None
     max_shift_mm: float = 30.0
     max_rotation_deg: float = 20.0
-    on_failure: str = "keep"
+    on_failure: OnFailure = "keep"
     min_edge_contrast: float = 2.5
 
     def check(self) -> RegOptions:
-        from ..core.errors import UsageError
-
         if self.init not in INITS or self.on_failure not in ON_FAILURE:
             raise UsageError(f"unknown --init {self.init!r} or --on-failure {self.on_failure!r}", None,
                              f"use --init {'|'.join(INITS)} and --on-failure {'|'.join(ON_FAILURE)}")
@@ -67,7 +72,7 @@ class LabelSpec:
 
 
 @dataclass(frozen=True)
-class RegisterOptions:
+class RegisterOptions(BatchOptions):
     """Everything :func:`~totalseg_bids.register.register_dataset` takes besides its primary inputs.
 
     The primary inputs stay arguments of the function, since they say *what*
@@ -81,10 +86,12 @@ class RegisterOptions:
     rigid/affine/ANTs settings; ``contrasts``/``ct_suffixes``: which images
     pair up; ``mri_label_origins``: label origins (``Manual``, ``nnU-Net``,
     ``TotalSegmentator``, ``any``) of labels already on an MRI used instead of
-    the CT label; ``overwrite`` (``"manual"`` also replaces hand-corrected
-    labels), ``jobs``/``executor``/``scheduler``: the batch;
-    ``datalad_get``/``datalad_save``/``save_message``: datalad; ``qc_dir``:
-    the QC report to add each output to.
+    the CT label; ``num_parts``/``part_id``: this run does every ``num_parts``-th planned MRI from the
+    ``part_id``-th (array tasks, machines); ``save_message``: the datalad commit message; ``qc_dir``:
+    the QC report to add each output to; the shared batch options
+    (:class:`~totalseg_bids.core.options.BatchOptions`): ``overwrite``
+    (``"manual"`` also replaces hand-corrected labels), ``jobs``/``executor``/
+    ``scheduler``, ``datalad_get``/``datalad_save``.
 
     >>> RegisterOptions(contrasts=["T2w"]).contrasts
     ('T2w',)
@@ -95,20 +102,16 @@ class RegisterOptions:
     """
 
     spec: LabelSpec = LabelSpec()
-    method: str = "header"
-    interp: str = "nearest"
+    method: Method = "header"
+    interp: LabelInterp = "nearest"
     reg: RegOptions = RegOptions()
     contrasts: tuple[str, ...] = DEFAULT_CONTRASTS
     ct_suffixes: tuple[str, ...] = DEFAULT_CT_SUFFIXES
-    naming: str = "neuropoly"
+    naming: Naming = "neuropoly"
     mri_label_origins: tuple[str, ...] = ()
-    overwrite: bool | str = False
     qc_dir: Path | None = None
-    jobs: int | None = None
-    executor: str = "local"
-    scheduler: Any = field(default=None, compare=False)
-    datalad_get: bool = False
-    datalad_save: bool = False
+    num_parts: int = 1
+    part_id: int = 0
     save_message: str | None = None
 
     def __post_init__(self) -> None:
@@ -116,8 +119,6 @@ class RegisterOptions:
 
     def check(self) -> RegisterOptions:
         """Refuse unknown values before any file is read (usage errors, exit 2)."""
-        from ..core.errors import UsageError
-
         if self.method not in METHODS or self.interp not in INTERPOLATIONS:
             raise UsageError(f"unknown method/interpolation {self.method!r}/{self.interp!r}", None,
                              f"use --method {'|'.join(METHODS)} and --interp {'|'.join(INTERPOLATIONS)}")

@@ -11,6 +11,7 @@ from ..core.bids import BINARY_LABEL_SUFFIXES, BidsName, dataset_path, derivativ
 from ..core.derivatives import read_dseg_tsv
 from ..core.errors import InputError, MissingFileError
 from ..core.index import BidsFile, BidsIndex
+from ..core.options import resolve_options
 from .labels import class_value
 from .options import LabelSpec, RegisterOptions
 from .origin import label_origin, origin_accepted
@@ -133,13 +134,13 @@ def _resolve_source(spec: LabelSpec, labels: list[BidsFile]) -> tuple[list[Path]
 class _Found:
     """What one dataset scan found: raw CTs, CT labels, labels already on MRIs."""
 
-    path_label: Path
+    label_root: Path
     cts: list[BidsFile]
     ct_labels: list[BidsFile]
     own_labels: dict[str, Path]
 
 
-def plan_pairs(path_img: str | Path, path_label: str | Path, path_out: str | Path,
+def plan_pairs(bids_dir: str | Path, ct_labels: str | Path, out: str | Path,
                options: RegisterOptions | None = None, **kwargs) -> list[Pair]:
     """Pair every MRI with its CT label (same subject and session, acq/run aware).
 
@@ -149,27 +150,25 @@ def plan_pairs(path_img: str | Path, path_label: str | Path, path_out: str | Pat
     Pairing problems become :class:`Pair` items carrying an error, so they are
     reported with the other failures while the good pairs still run.
     """
-    from ..core.options import resolve_options
-
     opts = resolve_options(RegisterOptions, options, kwargs)
-    path_img, path_label, path_out = Path(path_img), Path(path_label), Path(path_out)
-    raw = BidsIndex.scan(path_img)
-    label_index = BidsIndex.scan(path_label)
+    bids_dir, ct_labels, out = Path(bids_dir), Path(ct_labels), Path(out)
+    raw = BidsIndex.scan(bids_dir)
+    label_index = BidsIndex.scan(ct_labels)
     mris = raw.query(suffix=list(opts.contrasts), derivative=False)
     if not mris:
-        raise InputError(f"no MRI image with suffix {' or '.join(opts.contrasts)}", path_img,
-                         "check --path-img and --contrasts")
-    found = _Found(path_label, raw.query(suffix=list(opts.ct_suffixes), derivative=False),
+        raise InputError(f"no MRI image with suffix {' or '.join(opts.contrasts)}", bids_dir,
+                         "check --bids-dir and --contrasts")
+    found = _Found(ct_labels, raw.query(suffix=list(opts.ct_suffixes), derivative=False),
                    label_index.query(suffix=list(opts.ct_suffixes), derivative=True),
                    {f.path.name: f.path for f in label_index.query(suffix=list(opts.contrasts), derivative=True)})
-    common = {"raw_root": str(path_img), "options": opts}
+    common = {"raw_root": str(bids_dir), "options": opts}
     pairs: list[Pair] = []
     for m in mris:
-        out = derivative_path(m.path, path_out, opts.spec.name, kind=opts.spec.kind, naming=opts.naming)
+        target = derivative_path(m.path, out, opts.spec.name, kind=opts.spec.kind, naming=opts.naming)
         try:
-            pairs.append(_plan_one(m, out, found, opts, common))
+            pairs.append(_plan_one(m, target, found, opts, common))
         except InputError as exc:  # an unreadable table, a class missing: this MRI only
-            pairs.append(Pair(str(m.path), str(out), error=(exc.problem, exc.path, exc.fix or ""), **common))
+            pairs.append(Pair(str(m.path), str(target), error=(exc.problem, exc.path, exc.fix or ""), **common))
     return pairs
 
 
@@ -184,10 +183,10 @@ def _plan_one(m: BidsFile, out: Path, found: _Found, opts: RegisterOptions, comm
     session_labels = [f for f in found.ct_labels if f.subject == m.subject and f.session == m.session]
     candidates, value, table, problem = _resolve_source(spec, session_labels)
     if not candidates:
-        expected = [derivative_path(c.path, found.path_label, spec.dseg or spec.name,
+        expected = [derivative_path(c.path, found.label_root, spec.dseg or spec.name,
                                     kind="dseg" if (spec.dseg or spec.value) else "seg")
                     for c in found.cts if c.subject == m.subject and c.session == m.session]
-        err = (f"{problem or 'no CT label'} (for {m.path.name} in {found.path_label})",
+        err = (f"{problem or 'no CT label'} (for {m.path.name} in {found.label_root})",
                str(expected[0]) if expected else str(m.path),
                "run the CT segmentation first, or check --path-label / --label")
         return Pair(str(m.path), str(out), error=err, **common)
@@ -215,10 +214,10 @@ def _ct_image_of(label: Path, cts: list[BidsFile]) -> Path | None:
     return None
 
 
-def explicit_pair(mri: str | Path, ct_label: str | Path, path_img: str | Path, path_out: str | Path,
+def explicit_pair(mri: str | Path, ct_label: str | Path, bids_dir: str | Path, out: str | Path,
                   options: RegisterOptions = RegisterOptions()) -> Pair:
     """A user-given (MRI, CT label) pair: same checks, no discovery."""
-    mri, ct_label, path_img, path_out = Path(mri), Path(ct_label), Path(path_img), Path(path_out)
+    mri, ct_label, bids_dir, out = Path(mri), Path(ct_label), Path(bids_dir), Path(out)
     spec = options.spec
     for p in (mri, ct_label):
         if not (p.exists() or p.is_symlink()):
@@ -235,14 +234,14 @@ def explicit_pair(mri: str | Path, ct_label: str | Path, path_img: str | Path, p
                 raise InputError("multi-class map without a _dseg.tsv", ct_label, "pass --label-value")
             value = class_value(table, spec.name, ct_label)
     try:
-        cts = BidsIndex.scan(path_img).query(derivative=False)
+        cts = BidsIndex.scan(bids_dir).query(derivative=False)
     except InputError:
         cts = []
     ct_image = _ct_image_of(ct_label, cts)
-    out = derivative_path(mri, path_out, spec.name, kind=spec.kind, naming=options.naming)
-    return Pair(str(mri), str(out), str(ct_label), str(ct_image) if ct_image else None, value=value,
+    target = derivative_path(mri, out, spec.name, kind=spec.kind, naming=options.naming)
+    return Pair(str(mri), str(target), str(ct_label), str(ct_image) if ct_image else None, value=value,
                 kind=spec.kind, classes=tuple(sorted(table.items())) if (spec.keep_dseg and table) else None,
-                raw_root=str(path_img), options=options)
+                raw_root=str(bids_dir), options=options)
 
 
 def _mri_label(m: BidsFile, spec: LabelSpec, own_labels: dict[str, Path], out: Path,

@@ -1,6 +1,6 @@
 """``python -m totalseg_bids.stats``."""
 
-from . import main
+from .cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

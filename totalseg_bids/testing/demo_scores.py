@@ -20,13 +20,15 @@ import numpy as np
 
 from ..core.bids import BidsName, split_extension, subject_dir
 from ..core.nifti import Grid, dice, load_label, resample_label
+from ..evaluate import EvaluateOptions, evaluate_pair
 from ..register.header import moved_label_affine
 from ..register.itk import transform_to_ras
 
 
 def dice_table(pairs: Sequence[tuple[Path, Path]]) -> list[float]:
-    """Dice of each (label, ground truth) pair, on the ground truth's grid."""
-    return [dice(load_label(label).data, load_label(truth).data) for label, truth in pairs]
+    """Dice of each (label, ground truth) pair of binary masks, as the evaluate stage measures it."""
+    options = EvaluateOptions(labels=("1",))
+    return [next(iter(evaluate_pair(label, truth, options)["labels"].values()))["dice"] for label, truth in pairs]
 
 
 def truth_path(dataset: Path, image: BidsName, structure: str = "sacrum") -> Path:

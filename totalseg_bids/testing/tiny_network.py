@@ -27,8 +27,9 @@ import numpy as np
 
 from ..core.atomic import atomic_path
 from ..core.nifti import Grid
-from .anatomy import STRUCTURES, Anatomy, make_affine, render, rotation_matrix
+from .anatomy import STRUCTURES, Anatomy, grid_coordinates, make_affine, render, rotation_matrix
 from .hard import bias_field
+from .head import CLASS, Head, render_ct
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,17 @@ PATCH = (48, 48, 48)
 #: that a hip is seen with the midline and its side can be told.
 TRAIN_PATCH = (32, 32, 48)
 FEATURES = (8, 16, 32, 64)
-ITERATIONS = 400
+ITERATIONS = 800
 BATCH = 2
 LEARNING_RATE = 1e-2
 #: nnU-Net's deep supervision (a loss at every decoder stage): the classes separate in fewer iterations.
 DEEP_SUPERVISION = True
 #: What a network is made by (architecture, data, training); a build by another recipe is redone.
-RECIPE = "tiny_network v1: PlainConvUNet 8-64 features at 3 mm, rendered phantom CT/T1w/T2w patches"
-#: Output channels of the trained network: background, then the phantom structures.
-CHANNELS = ("background", *STRUCTURES)
+RECIPE = ("tiny_network v2: PlainConvUNet 8-64 features at 3 mm, rendered phantom CT/T1w/T2w pelvis patches "
+          "and head CT patches")
+#: Output channels of the trained network: background, the pelvis structures, then the head's skull (which the
+#: head workflows crop to).
+CHANNELS = ("background", *STRUCTURES, "skull")
 #: CT intensity window and scale for nnU-Net's ``CTNormalization`` (clip, then z-score).
 CT_INTENSITIES = {"mean": 0.0, "std": 500.0, "median": 0.0, "min": -1024.0, "max": 3071.0,
                   "percentile_00_5": -1000.0, "percentile_99_5": 1500.0}
@@ -57,8 +60,11 @@ FOCI = ((0.0, -30.0, -10.0), (0.0, -22.0, 52.0), (-58.0, -18.0, 2.0), (58.0, -18
 FOCUS_MM = 15.0
 #: The rendered field of view a patch is cut from is up to this many patches per axis (z-scoring sees it whole).
 FOV_GROWTH = 1.6
-#: Share of training patches per modality.
-MODALITY_MIX = {"CT": 0.5, "T1w": 0.25, "T2w": 0.25}
+#: Share of training patches per kind: pelvis CT, T1w, T2w, and head CT (with its neck).
+MODALITY_MIX = {"CT": 0.4, "T1w": 0.175, "T2w": 0.175, "headCT": 0.25}
+#: Where head patches are centred, relative to the head's centre (head mm, low and high corner): the
+#: skull, the face and the neck below it.
+HEAD_FOCUS = ((-70.0, -80.0, -120.0), (70.0, 80.0, 100.0))
 #: What nnU-Net calls the normalisation of each input kind.
 NORMALIZATION = {"CT": "CTNormalization", "MRI": "ZScoreNormalization"}
 
@@ -113,10 +119,10 @@ def plans(dataset_name: str, channel: str) -> dict:
 def channel_of(modality: str) -> str:
     """The input channel kind of a phantom modality.
 
-    >>> channel_of("CT"), channel_of("T2w")
-    ('CT', 'MRI')
+    >>> channel_of("CT"), channel_of("headCT"), channel_of("T2w")
+    ('CT', 'CT', 'MRI')
     """
-    return "CT" if modality == "CT" else "MRI"
+    return "CT" if modality in ("CT", "headCT") else "MRI"
 
 
 def normalise(image: np.ndarray, modality: str) -> np.ndarray:
@@ -157,6 +163,8 @@ def training_patch(rng: np.random.Generator, modality: str,
     depends on what the image holds), then a patch is cut from it.
     """
     patch = tuple(patch or TRAIN_PATCH)[::-1]  # rendered on x, y, z axes
+    if modality == "headCT":
+        return head_patch(rng, patch)
     anatomy = Anatomy(scale=float(rng.uniform(0.88, 1.12)), shift=rng.uniform(-6, 6, size=3),
                       pose=random_pose(rng))
     fov = tuple(int(n * rng.uniform(1.0, FOV_GROWTH)) for n in patch)
@@ -166,6 +174,25 @@ def training_patch(rng: np.random.Generator, modality: str,
     if modality != "CT":
         image = image * bias_field(fov, float(rng.uniform(0.0, 0.6)))
     image = normalise(_degrade(image, rng), modality)
+    start = [int(rng.integers(0, n - p + 1)) for n, p in zip(fov, patch)]
+    cut = tuple(slice(s, s + p) for s, p in zip(start, patch))
+    return image[cut].transpose(2, 1, 0).copy(), labels[cut].transpose(2, 1, 0).astype(np.int64)
+
+
+def head_patch(rng: np.random.Generator, patch: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """A normalised head CT patch (x, y, z ``patch``; returned z, y, x) and its skull labels, from a
+    head of random size, with or without a neck and a hemorrhage, on a grid tilted up to 15 degrees."""
+    head = Head(centre=rng.uniform(-10, 10, size=3), scale=float(rng.uniform(0.9, 1.1)),
+                neck_to=float(rng.uniform(-200, -80)) if rng.uniform() < 0.7 else None)
+    if rng.uniform() < 0.3:
+        head.hemorrhage = (tuple(rng.uniform(-30, 30, size=3)), tuple(rng.uniform(9, 16, size=3)))
+    fov = tuple(int(n * rng.uniform(1.0, FOV_GROWTH)) for n in patch)
+    centre = head.centre + rng.uniform(*HEAD_FOCUS) * head.scale
+    dirs = rotation_matrix(rng.normal(size=3), rng.uniform(-15, 15))
+    grid = Grid(fov, make_affine(dirs, [SPACING] * 3, fov, centre))
+    classes = head.classes_xyz(*grid_coordinates(grid))
+    image = normalise(_degrade(render_ct(classes, rng).astype(np.float32), rng), "CT")
+    labels = np.where(classes == CLASS["skull"], CHANNELS.index("skull"), 0)
     start = [int(rng.integers(0, n - p + 1)) for n, p in zip(fov, patch)]
     cut = tuple(slice(s, s + p) for s, p in zip(start, patch))
     return image[cut].transpose(2, 1, 0).copy(), labels[cut].transpose(2, 1, 0).astype(np.int64)

@@ -81,7 +81,8 @@ class nnUNetTrainer_2epochs_10iters(nnUNetTrainer):
     happened to see, so the quick trainers are seeded (:func:`training_seed`):
     the network's initial weights, the main process's sampling and every
     augmentation worker (nnU-Net starts its workers unseeded) repeat, and a
-    smoke training that works once works again on the same machine."""
+    smoke training that works once works again on the same machine. Its final
+    validation runs without test-time mirroring (:meth:`perform_actual_validation`)."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
                  device: torch.device = torch.device("cuda")):
@@ -100,6 +101,17 @@ class nnUNetTrainer_2epochs_10iters(nnUNetTrainer):
         """nnU-Net's set-up, from the seed: the network's initial weights are drawn here."""
         seed_everything(self.seed)
         super().initialize()
+
+    def perform_actual_validation(self, save_probabilities: bool = False):
+        """nnU-Net's final validation without test-time mirroring: in 3D mirroring costs 8 forward passes per
+        window, most of a quick training's time on a CPU. Only the validation is affected: the checkpoint keeps
+        the mirroring axes, so ``predict --tta`` mirrors as with any nnU-Net model."""
+        axes = self.inference_allowed_mirroring_axes
+        self.inference_allowed_mirroring_axes = None
+        try:
+            super().perform_actual_validation(save_probabilities)
+        finally:
+            self.inference_allowed_mirroring_axes = axes
 
     def get_dataloaders(self):
         """nnU-Net's loaders, with each augmentation worker restarted on its own seed."""

@@ -12,10 +12,14 @@ from pathlib import Path
 from typing import Callable
 
 from ...core.errors import UsageError
-from . import dicom, goldatlas, mrspineseg, npy, png_stack, spider, synthrad2023, synthrad2025, totalsegmentator
+from . import (
+    clotseg, ctich, ctich_nifti, dicom, dicom_export, finding_lungs, glands, goldatlas, mrspineseg, npy, png_stack,
+    spider, synthrad2023, synthrad2025, totalsegmentator,
+)
 
 #: The layout modules, in the order ``--help`` lists them.
-MODULES = (synthrad2023, synthrad2025, mrspineseg, spider, goldatlas, totalsegmentator, dicom, png_stack, npy)
+MODULES = (synthrad2023, synthrad2025, mrspineseg, spider, goldatlas, totalsegmentator, dicom, dicom_export,
+           png_stack, npy, glands, clotseg, ctich, ctich_nifti, finding_lungs)
 #: ``--layout`` value -> writer.
 WRITERS: dict[str, Callable[..., Path]] = {module.NAME: module.write for module in MODULES}
 LAYOUTS = tuple(WRITERS)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Mapping
 
 import numpy as np
 
@@ -55,8 +56,10 @@ def _series(data, affine, folder: Path, prefix: str, tags: dict) -> None:
     shutil.rmtree(scratch)
 
 
-def write_rtstruct(path: Path, labels: np.ndarray, affine: np.ndarray, ct_tags: dict, uid: str) -> Path:
-    """An RT Structure Set (pydicom) with one closed-planar contour set per ROI."""
+def write_rtstruct(path: Path, labels: np.ndarray, affine: np.ndarray, ct_tags: dict, uid: str,
+                   rois: Mapping[str, int] = ROIS) -> Path:
+    """An RT Structure Set (pydicom) with one closed-planar contour set per ROI (``rois``: ROI name ->
+    the value of ``labels`` it outlines)."""
     import pydicom
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.sequence import Sequence
@@ -82,7 +85,7 @@ def write_rtstruct(path: Path, labels: np.ndarray, affine: np.ndarray, ct_tags: 
     frame.FrameOfReferenceUID, frame.RTReferencedStudySequence = ds.FrameOfReferenceUID, Sequence([study])
     ds.ReferencedFrameOfReferenceSequence = Sequence([frame])
     ds.StructureSetROISequence, ds.ROIContourSequence, ds.RTROIObservationsSequence = Sequence(), Sequence(), Sequence()
-    for number, (name, value) in enumerate(ROIS.items(), start=1):
+    for number, (name, value) in enumerate(rois.items(), start=1):
         roi = Dataset()
         roi.ROINumber, roi.ReferencedFrameOfReferenceUID, roi.ROIName = number, ds.FrameOfReferenceUID, name
         roi.ROIGenerationAlgorithm = "MANUAL"

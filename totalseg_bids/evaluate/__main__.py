@@ -1,0 +1,6 @@
+"""``python -m totalseg_bids.evaluate``."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())
