@@ -56,7 +56,7 @@ def test_summary_table_separates_the_steps():
     assert "| ceiling: ground truth moved the same way (mean / min) | 0.980 / 0.970 |" in table
     assert "| Dice prediction vs ground truth (mean / min) | n/a / n/a |" in table
     assert "| QC entries (with a warning) | 8 (1) |" in table
-    assert "| phantoms | 3.0 | 0.0 | |" in table
+    assert "| phantoms | 3.0 | 0.0 |  |" in table
 
 
 @pytest.mark.slow

@@ -83,12 +83,15 @@ def test_total_roi_subset_ras_lps_oblique(ct_ds, tiny_totalseg_home, cli, record
     record_property("seconds_per_ct", round(seconds / len(cts), 1))
     print(f"total: {seconds / len(cts):.1f} s per CT; Dice {scores}")
     # the sacrum is what the demo's figures rest on: its floor is asserted, and it is one piece (no second
-    # component above it); the L5 body and the hips are checked for grid and sidecar, their Dice reported
+    # component above it, beyond islands of a few voxels); the L5 body and the hips are checked for grid and
+    # sidecar, their Dice reported
     assert min(v for k, v in scores.items() if k.endswith(":sacrum")) >= MIN_DICE, scores
     for ct in cts:
         sacrum = ct_ds / "derivatives" / "labels" / ct.parent.relative_to(ct_ds) / ct.name.replace(
             "_CT.nii.gz", "_CT_label-sacrum_seg.nii.gz")
-        assert ndimage.label(np.asarray(nib.load(sacrum).dataobj) > 0)[1] == 1, sacrum
+        parts, n = ndimage.label(np.asarray(nib.load(sacrum).dataobj) > 0, structure=np.ones((3, 3, 3)))
+        sizes = np.bincount(parts.ravel())[1:]  # QC's 26-connectivity; islands of a few voxels at most
+        assert n >= 1 and sizes.max() >= 0.99 * sizes.sum(), (sacrum, sorted(sizes.tolist()))
     config = json.loads((tiny_totalseg_home / "config.json").read_text(encoding="utf-8"))
     assert config["send_usage_stats"] is False
 
