@@ -30,7 +30,7 @@ os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 
 from benchmarks import (bench_augment, bench_bidsify, bench_codec, bench_cohort, bench_convert_mri, bench_core,  # noqa: E402
-                        bench_evaluate, bench_register, bench_stages)
+                        bench_evaluate, bench_register, bench_segment, bench_stages)
 from benchmarks.bench_common import Context, Row, machine_info, markdown_table, warm_memory  # noqa: E402
 
 #: name -> (function, what it measures, runs in --quick)
@@ -54,6 +54,9 @@ BENCHMARKS = {
     "augment": (bench_augment.bench_augment, "2D augmentation: ours -j 1/-j 2 vs a plain albumentations loop", True),
     "evaluate": (bench_evaluate.bench_evaluate,
                  "metrics of predictions vs references: ours vs nnU-Net (Dice) and MONAI (HD95, ASSD, NSD)", True),
+    "segment": (bench_segment.bench_segment_ct,
+                "segment_ct over 6 CTs vs one TotalSegmentator call per CT (real program, tiny weights; full only)",
+                False),
 }
 
 

@@ -388,18 +388,16 @@ def test_channels_config_errors(clot_config, tmp_path, capsys):
     one_error(err, "bad --channels entry 'sub-1_CT'")
 
 
-def test_tiny_weights_rebuilt_when_they_learnt_other_classes(tmp_path, monkeypatch):
-    """A build records the classes each network learnt; one without the skull is not reused."""
-    from totalseg_bids.testing import tiny_totalseg
+def test_tiny_weights_of_another_recipe_are_rebuilt(tmp_path, monkeypatch):
+    """A build records the recipe of its network; one by an older recipe (without the skull) is not reused."""
+    from totalseg_bids.testing import tiny_network, tiny_totalseg
     from totalseg_bids.totalsegmentator import STAMP
 
     monkeypatch.setattr(tiny_totalseg, "version", lambda: "2.x")
-    stamp = {"totalsegmentator": "2.x", "tasks": ["total"], "trained": {"total": list(tiny_totalseg.STRUCTURES)}}
+    stamp = {"totalsegmentator": "2.x", "tasks": ["total", "total_mr"],
+             "recipe": "tiny_network v1: PlainConvUNet 8-64 features at 3 mm, rendered phantom CT/T1w/T2w patches"}
     (tmp_path / STAMP).write_text(json.dumps(stamp))
     assert not tiny_totalseg.is_built(tmp_path, ["total"])
-    stamp["trained"]["total"] = list(tiny_totalseg.TRAINED["total"])
+    stamp["recipe"] = tiny_network.RECIPE
     (tmp_path / STAMP).write_text(json.dumps(stamp))
-    assert tiny_totalseg.is_built(tmp_path, ["total"]) and "skull" in tiny_totalseg.TRAINED["total"]
-    # a build from before the record learnt the pelvis structures: its total_mr is kept, its total is not
-    (tmp_path / STAMP).write_text(json.dumps({"totalsegmentator": "2.x", "tasks": ["total", "total_mr"]}))
-    assert tiny_totalseg.is_built(tmp_path, ["total_mr"]) and not tiny_totalseg.is_built(tmp_path, ["total"])
+    assert tiny_totalseg.is_built(tmp_path, ["total"]) and "skull" in tiny_network.CHANNELS

@@ -19,7 +19,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from totalseg_fixtures import CACHE_ENV, totalseg_env
+from totalseg_fixtures import tiny_totalseg_home, totalseg_env  # noqa: F401 (fixture)
 
 from totalseg_bids.testing.layouts import write_layout
 
@@ -188,24 +188,14 @@ def test_lung_recipe_split_npy_and_montage(data, tmp_path):
 
 
 # --------------------------------------------------------------------------- 000 glands
-@pytest.fixture(scope="session")
-def tiny_total_home(tmp_path_factory) -> Path:
-    """Tiny TotalSegmentator weights of the ``total`` task (with the skull), from the cache when built."""
-    from totalseg_bids.testing.tiny_totalseg import build
-
-    home = Path(os.environ[CACHE_ENV]) if os.environ.get(CACHE_ENV) else tmp_path_factory.mktemp("totalseg_home")
-    build(home, ("total",), work=tmp_path_factory.mktemp("tiny_build"))
-    return home
-
-
 @pytest.mark.nnunet
 @pytest.mark.totalseg
-def test_gland_recipe_skull_crop_and_nnunet(data, tmp_path, tiny_total_home):
+def test_gland_recipe_skull_crop_and_nnunet(data, tmp_path, tiny_totalseg_home):
     """A full-body CT export with gland contours -> BIDS -> TotalSegmentator's skull (the real program) ->
     CT and glands cut to the skull, 3x voxels -> Dataset004_glands trained 2d and 3d_fullres."""
     patients = 2  # one trains, one validates fold 0: each more costs a TotalSegmentator run
     write_layout("glands", data / "glands_dicom", patients)
-    env = {**totalseg_env(tiny_total_home), "TOTALSEG_BIDS_NNUNET_TRAINER": "nnUNetTrainer_2epochs_10iters"}
+    env = {**totalseg_env(tiny_totalseg_home), "TOTALSEG_BIDS_NNUNET_TRAINER": "nnUNetTrainer_2epochs_10iters"}
     run_recipe("glands", "Glands", data, tmp_path, env=env, timeout=175)
     glands = data / "glands"
     for i in range(patients):

@@ -1,11 +1,13 @@
-"""segment_ct against the real TotalSegmentator program on tiny local weights.
+"""segment_ct against the real TotalSegmentator on tiny local weights.
 
 The weights (tests/totalseg_fixtures.py) are a tiny nnU-Net trained on phantom
 images and installed where the installed TotalSegmentator looks for them, so
-every run here is the real ``TotalSegmentator`` executable: its cropping for
-``--roi_subset``, resampling, multi-part models, output files and exit codes.
-The Dice values show our plumbing and grid handling, not TotalSegmentator's
-quality; the thresholds sit well below what the tiny model gives on its own.
+every run here is the real TotalSegmentator: its cropping for
+``--roi_subset``, resampling, multi-part models, output files and errors,
+through its Python API in one long-lived process per run (segment_ct's way
+with this environment's TotalSegmentator). On the phantoms the tiny model
+segments the sacrum about as well as its resolution allows, so the floors
+here are the quality the demo's figures rest on.
 """
 
 from __future__ import annotations
@@ -19,43 +21,15 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from conftest import assert_one_line_error
 from totalseg_bids.core.bids import label_value
 from totalseg_bids.core.nifti import dice
-from totalseg_bids.testing.anatomy import STRUCTURES, Anatomy, make_affine, render, rotation_matrix
 from totalseg_bids.testing.phantoms import generate
-from totalseg_fixtures import tiny_totalseg_home, totalseg_env  # noqa: F401 (fixture)
+from totalseg_fixtures import MIN_DICE, MIN_DICE_MR, add_oblique_ct, tiny_totalseg_home, totalseg_env, truth  # noqa: F401
 
-#: Lowest sacrum Dice accepted for the tiny model (it gives about 0.88 on phantom CTs).
-MIN_DICE = 0.5
-#: Lowest sacrum Dice accepted for the tiny MRI model (about 0.27 on the phantom T1w).
-MIN_DICE_MR = 0.15
 pytestmark = pytest.mark.skipif(shutil.which("TotalSegmentator") is None, reason="TotalSegmentator not installed")
-
-
-def truth(ds: Path, image: Path, structure: str) -> np.ndarray:
-    """The phantom's ground truth of ``structure`` on ``image``'s grid."""
-    stem = image.name[: -len(".nii.gz")]
-    gt = ds / "derivatives" / "ground_truth" / image.parent.relative_to(ds) / f"{stem}_label-phantom_dseg.nii.gz"
-    return np.asarray(nib.load(gt).dataobj) == STRUCTURES.index(structure) + 1
-
-
-def add_oblique_ct(ds: Path, sub: str = "09") -> Path:
-    """A CT whose axes are rotated 15 degrees about two axes (and LPS), with its ground truth."""
-    from totalseg_bids.core.nifti import Grid
-
-    dirs = rotation_matrix([0, 0, 1], 15) @ rotation_matrix([1, 0, 0], 15) @ np.diag([-1.0, -1.0, 1.0])
-    shape = (90, 70, 75)
-    grid = Grid(shape, make_affine(dirs, [2.0] * 3, shape, [0.27, -5.31, 5.18]))
-    img, labels = render(Anatomy(1.0, np.zeros(3)), grid, "CT", np.random.default_rng(3))
-    path = ds / f"sub-{sub}" / "anat" / f"sub-{sub}_CT.nii.gz"
-    path.parent.mkdir(parents=True)
-    nib.save(nib.Nifti1Image(np.clip(np.rint(img), -1024, 3071).astype(np.int16), grid.affine), path)
-    gt = ds / "derivatives" / "ground_truth" / f"sub-{sub}" / "anat" / f"sub-{sub}_CT_label-phantom_dseg.nii.gz"
-    gt.parent.mkdir(parents=True)
-    nib.save(nib.Nifti1Image(labels, grid.affine), gt)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +73,7 @@ def test_total_roi_subset_ras_lps_oblique(ct_ds, tiny_totalseg_home, cli, record
     """Default ``total`` (1.5 mm multi-part models after the 6 mm crop model) on RAS, LPS and oblique CTs."""
     classes = ["sacrum", "vertebrae_L5", "hip_left"]
     t = time.perf_counter()
-    proc = cli("segment_ct", "--path-img", ct_ds, "--classes", *classes, "--device", "cpu", timeout=1800,
+    proc = cli("segment_ct", "--bids-dir", ct_ds, "--classes", *classes, "--device", "cpu", timeout=1800,
                env=totalseg_env(tiny_totalseg_home))
     seconds = time.perf_counter() - t
     assert proc.returncode == 0, proc.stderr
@@ -108,9 +82,16 @@ def test_total_roi_subset_ras_lps_oblique(ct_ds, tiny_totalseg_home, cli, record
     record_property("dice", scores)
     record_property("seconds_per_ct", round(seconds / len(cts), 1))
     print(f"total: {seconds / len(cts):.1f} s per CT; Dice {scores}")
-    # the tiny model learns the sacrum well and the small L5 body and the hips poorly:
-    # those masks are checked for grid and sidecar, their Dice only reported
-    assert min(v for k, v in scores.items() if k.endswith(":sacrum")) > MIN_DICE, scores
+    # the sacrum is what the demo's figures rest on: its floor is asserted, and it is one piece (no second
+    # component above it, beyond islands of a few voxels); the L5 body and the hips are checked for grid and
+    # sidecar, their Dice reported
+    assert min(v for k, v in scores.items() if k.endswith(":sacrum")) >= MIN_DICE, scores
+    for ct in cts:
+        sacrum = ct_ds / "derivatives" / "labels" / ct.parent.relative_to(ct_ds) / ct.name.replace(
+            "_CT.nii.gz", "_CT_label-sacrum_seg.nii.gz")
+        parts, n = ndimage.label(np.asarray(nib.load(sacrum).dataobj) > 0, structure=np.ones((3, 3, 3)))
+        sizes = np.bincount(parts.ravel())[1:]  # QC's 26-connectivity; islands of a few voxels at most
+        assert n >= 1 and sizes.max() >= 0.99 * sizes.sum(), (sacrum, sorted(sizes.tolist()))
     config = json.loads((tiny_totalseg_home / "config.json").read_text(encoding="utf-8"))
     assert config["send_usage_stats"] is False
 
@@ -122,7 +103,7 @@ def test_fast_combine(ct_ds, tiny_totalseg_home, cli):
 
     for ct in sorted(ct_ds.glob("sub-0[2-9]/anat/*_CT.nii.gz")):
         shutil.rmtree(ct.parents[1])  # one CT is enough here
-    proc = cli("segment_ct", "--path-img", ct_ds, "--classes", "sacrum", "hip_left", "hip_right", "--fast",
+    proc = cli("segment_ct", "--bids-dir", ct_ds, "--classes", "sacrum", "hip_left", "hip_right", "--fast",
                "--combine", "pelvis", "--device", "cpu", timeout=900, env=totalseg_env(tiny_totalseg_home))
     assert proc.returncode == 0, proc.stderr
     ct = ct_ds / "sub-01" / "anat" / "sub-01_CT.nii.gz"
@@ -135,7 +116,7 @@ def test_fast_combine(ct_ds, tiny_totalseg_home, cli):
     ids = {v: k for k, v in class_map["total"].items()}
     data = np.asarray(img.dataobj)
     assert set(np.unique(data)) <= {0, ids["sacrum"], ids["hip_left"], ids["hip_right"]}
-    assert dice(data == ids["sacrum"], truth(ct_ds, ct, "sacrum")) > MIN_DICE
+    assert dice(data == ids["sacrum"], truth(ct_ds, ct, "sacrum")) >= MIN_DICE
     side = json.loads(out.with_name("sub-01_CT_label-pelvis_dseg.json").read_text(encoding="utf-8"))
     assert side["GeneratedBy"][0]["Fast"] is True and "--fast" in side["GeneratedBy"][0]["Flags"]
 
@@ -146,15 +127,39 @@ def test_total_mr_on_mri(tmp_path, tiny_totalseg_home, cli):
     ds = generate(tmp_path / "ds", subjects=1, ct_labels=False)
     for other in [*ds.glob("sub-*/anat/*_CT.*"), *ds.glob("sub-*/anat/*_T2w.*")]:
         other.unlink()  # the oblique T1w only: each MRI costs minutes on 2 cores
-    proc = cli("segment_ct", "--path-img", ds, "--task", "total_mr", "--classes", "sacrum", "hip_left",
+    proc = cli("segment_ct", "--bids-dir", ds, "--task", "total_mr", "--classes", "sacrum", "hip_left",
                "--device", "cpu", timeout=900, env=totalseg_env(tiny_totalseg_home))
     assert proc.returncode == 0, proc.stderr
     mris = sorted(ds.glob("sub-*/anat/*_T1w.nii.gz"))
     assert len(mris) == 1
     scores = check_on_grid_and_dice(ds, mris, ["sacrum", "hip_left"], "total_mr")
     print(f"total_mr Dice {scores}")
-    # the tiny MRI model is weaker than the CT one (sacrum Dice about 0.27 on 2 cores' worth of training)
-    assert min(v for k, v in scores.items() if k.endswith(":sacrum")) > MIN_DICE_MR, scores
+    assert min(v for k, v in scores.items() if k.endswith(":sacrum")) >= MIN_DICE_MR, scores
+
+
+@pytest.mark.slow
+def test_api_process_reports_a_failure_and_serves_the_next_image(ct_ds, tiny_totalseg_home, tmp_path, monkeypatch):
+    """segment_ct's TotalSegmentator process: an image TotalSegmentator fails on comes back as one error
+    naming it, and the same process labels the next image."""
+    from totalseg_bids.core.errors import ExternalToolError
+    from totalseg_bids.totalsegmentator import ApiRunner, api_arguments
+
+    for key, value in totalseg_env(tiny_totalseg_home).items():
+        monkeypatch.setenv(key, value)
+    runner = ApiRunner()
+    try:
+        bad = tmp_path / "sub-99_CT.nii.gz"
+        bad.write_bytes(b"not a NIfTI image")
+        with pytest.raises(ExternalToolError, match="TotalSegmentator failed") as info:
+            runner.run(api_arguments(bad, tmp_path / "bad", "total", ["sacrum"], "cpu", True), bad, "total", True)
+        assert str(bad) in str(info.value)
+        pid = runner.pid
+        ct = ct_ds / "sub-01" / "anat" / "sub-01_CT.nii.gz"
+        runner.run(api_arguments(ct, tmp_path / "good", "total", ["sacrum"], "cpu", True), ct, "total", True)
+        assert (tmp_path / "good" / "sacrum.nii.gz").is_file() and runner.pid == pid is not None
+    finally:
+        runner.close()
+    assert runner.pid is None
 
 
 # ------------------------------------------------------------------ refused before TotalSegmentator runs
@@ -163,7 +168,7 @@ def test_missing_weights_detected_once_before_any_ct(ct_ds, tmp_path, cli):
     home = tmp_path / "empty_home"
     home.mkdir()
     t = time.perf_counter()
-    proc = cli("segment_ct", "--path-img", ct_ds, "--fast", "--device", "cpu", env={"TOTALSEG_HOME_DIR": str(home)})
+    proc = cli("segment_ct", "--bids-dir", ct_ds, "--fast", "--device", "cpu", env={"TOTALSEG_HOME_DIR": str(home)})
     assert time.perf_counter() - t < 20
     assert_one_line_error(proc, "TOTALSEG_HOME_DIR", "totalseg_download_weights", "297")
     assert not (ct_ds / "derivatives" / "labels").exists()
@@ -194,7 +199,7 @@ def test_bad_ct_refused_with_from_existing(ct_ds, tmp_path, cli, kind, needle):
     nib.save(nib.Nifti1Image(np.zeros(img.shape[:3], np.uint8), img.affine), existing / "sacrum.nii.gz")
     for other in ct_ds.glob("sub-0[2-9]"):
         shutil.rmtree(other)
-    proc = cli("segment_ct", "--path-img", ct_ds, "--from-existing", existing.parent)
+    proc = cli("segment_ct", "--bids-dir", ct_ds, "--from-existing", existing.parent)
     assert_one_line_error(proc, str(ct), needle)
 
 

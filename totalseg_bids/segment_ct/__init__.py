@@ -1,9 +1,11 @@
 """CT labels with TotalSegmentator, written as BIDS derivative labels.
 
 For every CT of a BIDS dataset (suffix ``CT``/``ct`` in ``anat/`` or ``ct/``),
-run ``TotalSegmentator`` as a separate process (it rewrites the nnU-Net
-environment variables of its own process), keep the asked classes and write
-them on the CT's exact grid as
+run TotalSegmentator in a process of its own (it rewrites the nnU-Net
+environment variables of its process): its Python API started once per worker
+and fed one CT after the other, or another ``TotalSegmentator`` program on
+``PATH`` once per CT. Keep the asked classes and write them on the CT's exact
+grid as
 ``derivatives/labels/sub-XX/[ses-YY/]anat/<CT stem>_label-<class>_seg.nii.gz``
 (or one ``_label-<NAME>_dseg.nii.gz`` + ``_dseg.tsv`` with ``--combine``), each
 with a JSON sidecar recording TotalSegmentator's version, task and flags.

@@ -13,7 +13,7 @@ from ..core.derivatives import ensure_dataset_description, generated_by, write_d
 from ..core.nifti import Grid, save_mask
 from ..core.provenance import refuse_manual_overwrite
 from ..core.qc_hook import qc_entry
-from ..totalsegmentator import class_files, find_executable, run, totalseg_command
+from ..totalsegmentator import class_files, segment
 from .existing import read_existing
 from .images import check_ct
 from .job import CtJob
@@ -24,13 +24,11 @@ log = logging.getLogger(__name__)
 
 
 def run_totalsegmentator(job: CtJob, ct_grid: Grid) -> dict[str, np.ndarray]:
-    """Run the program on one CT into a scratch folder and read its masks."""
+    """Run TotalSegmentator on one CT into a scratch folder and read its masks."""
     opts = job.options
-    exe = find_executable()
     with tempfile.TemporaryDirectory(prefix="totalseg_bids-") as tmp:
         out_dir = Path(tmp) / "out"
-        run(totalseg_command(exe, job.ct, out_dir, opts.task, opts.classes, opts.device, opts.fast),
-            job.ct, opts.task, opts.fast)
+        segment(job.ct, out_dir, opts.task, opts.classes, opts.device, opts.fast)
         files = class_files(out_dir, opts.classes, opts.task, job.ct)
         return {c: read_class_file(f, ct_grid) for c, f in zip(opts.classes, files)}
 

@@ -1,30 +1,32 @@
 """The whole pipeline on phantom data, end to end, with a summary.
 
 ``python -m totalseg_bids.demo [--out DIR] [--subjects N]`` generates a
-phantom BIDS dataset (CT + T1w/T2w, half of the subjects misaligned by 4 mm /
-3 degrees), then runs every stage exactly as a user would, each as its own
-``python -m totalseg_bids.<stage>`` process. With ``--source synthrad2023|dicom|goldatlas``
-it starts instead from the phantoms written as that public dataset ships them
-(``phantoms --layout``) and converts them with ``bidsify``; a Gold Atlas
-download carries RTSTRUCT sacrum contours, which then stand for stage 1.
-``--stop-after STAGE`` ends the run early (e.g. once the nnU-Net dataset exists):
+phantom BIDS dataset (a CT and a T1w/T2w pair per subject, half of the
+subjects misaligned by 4 mm / 3 degrees), then runs every stage exactly as a
+user would, each as its own ``python -m totalseg_bids.<stage>`` process. With
+``--source synthrad2023|dicom|goldatlas`` it starts instead from the phantoms
+written as that public dataset ships them (``phantoms --layout``) and converts
+them with ``bidsify``; a Gold Atlas download carries RTSTRUCT sacrum contours,
+which then stand for stage 1. ``--stop-after STAGE`` ends the run early:
 
 1. ``segment_ct``: the real TotalSegmentator program (``--fast``). With its
    published weights installed it uses them; otherwise it uses a tiny local
-   model trained on phantom CTs (``python -m totalseg_bids.phantoms
+   model trained on phantom images (``python -m totalseg_bids.phantoms
    --totalseg-weights``, built once into ``$TOTALSEG_BIDS_TINY_WEIGHTS``,
    default ``~/.cache/totalseg_bids/tiny_totalseg``, and reused);
 2. ``register --method rigid`` (CT labels onto every MRI);
 3. ``init_data_config`` (subject-level train/validation/test split);
 4. ``convert_config_to_nnunet`` (nnU-Net v2 raw dataset + splits);
-5. nnU-Net plan/preprocess and a short training (``totalseg_bids.train_nnunet``);
+5. nnU-Net plan/preprocess and a short seeded training (``totalseg_bids.train_nnunet``);
 6. ``predict`` on the test split, largest component kept;
 7. ``qc`` report.
 
-It ends with a table on stderr (and in ``summary.md``): Dice of the transferred
-labels and of the predictions against the phantom ground truth, counts, time per
-stage, and where the outputs are; stdout gets the same figures as one JSON record
-(``summary.json``). Uses the GPU when there is one (nnU-Net training and inference).
+It ends with a table on stderr (and in ``summary.md``) that separates what each
+step contributes, against the phantom's ground truth: the CT label's Dice on
+the CT, the transferred labels' Dice beside the ceiling the CT label allows
+(the ground truth moved by the same transform), the predictions' Dice; then
+counts, time per stage and where the outputs are. stdout gets the same figures
+as one JSON record (``summary.json``). Uses the GPU when there is one.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ import argparse
 import json
 import logging
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -41,16 +44,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 
-import numpy as np
-
-from ..core import flags
-from ..core import cli
-from ..core.bids import BidsName, subject_dir
+from ..core import cli, flags
+from ..core.bids import BidsName
 from ..core.errors import ExternalToolError, UsageError
 from ..core.options import options_from_args, resolve_options
-from ..evaluate import EvaluateOptions, evaluate_pair
 from ..nnunet.trainers import trainer_env
-from ..totalsegmentator import default_home, is_local_build, ready
+from ..totalsegmentator import default_home, home_env, is_local_build, ready
+from .demo_scores import ct_label_scores, dice_table, moved_truth_scores, source_image, transfer_scores, truth_path
+from .demo_summary import Scores, StepResult, format_summary, summary
 from .layouts.truth import write_ground_truth
 
 log = logging.getLogger(__name__)
@@ -58,16 +59,10 @@ log = logging.getLogger(__name__)
 REPO = Path(__file__).resolve().parents[2]
 DATASET_ID = 501
 DATASET_NAME = "DemoSacrum"
-TRAINER = "nnUNetTrainer_2epochs_10iters"
-
-
-@dataclass
-class StepResult:
-    name: str
-    seconds: float
-    detail: str = ""
-
-
+#: The demo's nnU-Net trainer: nnU-Net's own training on a small network, seeded (nnunet/trainers/).
+TRAINER = "nnUNetTrainer_demo"
+#: Phantom CT voxel size (mm): TotalSegmentator --fast works at 3 mm.
+CT_SPACING = 2.0
 #: phantom layouts the demo can start from (they hold a CT and an MRI per subject)
 SOURCES = ("phantoms", "synthrad2023", "dicom", "goldatlas")
 #: sources whose download already carries a sacrum contour on the CT
@@ -84,7 +79,7 @@ class DemoOptions:
     (None: up to 2), ``keep`` reuses the output folder, ``source`` the layout the data
     starts from, ``stop_after`` the last stage run."""
 
-    subjects: int = 8
+    subjects: int = 6
     device: str = "auto"
     jobs: int | None = None
     keep: bool = False
@@ -117,18 +112,6 @@ class Demo:
     out: Path
     options: DemoOptions
     steps: list[StepResult] = field(default_factory=list)
-
-    @property
-    def subjects(self) -> int:
-        return self.options.subjects
-
-    @property
-    def device(self) -> str:
-        return self.options.device
-
-    @property
-    def source(self) -> str:
-        return self.options.source
 
     @property
     def jobs(self) -> int:
@@ -167,24 +150,33 @@ class Demo:
         logfile = self.logs / f"{len(self.steps) + 1:02d}_{name}.log"
         cmd = [str(a) for a in argv]
         log.info("[%s] %s", name, " ".join(cmd))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _children_cpu()
         with open(logfile, "w", encoding="utf-8") as fh:
             fh.write("$ " + " ".join(cmd) + "\n")
             fh.flush()
             proc = subprocess.run(cmd, stdout=fh, stderr=subprocess.STDOUT, env=self.env() | (env or {}),
                                   cwd=self.out)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
         if proc.returncode != 0:
             tail = logfile.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-1:] or [""]
             raise ExternalToolError(f"step {name} failed with exit {proc.returncode} ({tail[0][:200]})", logfile,
                                     "read the log for details")
-        result = StepResult(name, seconds, detail)
+        return self.record(name, seconds, detail, cpu)
+
+    def record(self, name: str, seconds: float, detail: str = "", cpu: float = 0.0) -> StepResult:
+        result = StepResult(name, seconds, detail, cpu)
         self.steps.append(result)
         log.info("[%s] done in %.1f s", name, seconds)
         return result
 
     def module(self, stage: str, *args: str | os.PathLike) -> list[str]:
         return [sys.executable, "-m", f"totalseg_bids.{stage}", *map(str, args)]
+
+
+def _children_cpu() -> float:
+    """CPU seconds used so far by this process's finished children (and theirs)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def tiny_weights_home() -> Path:
@@ -218,84 +210,77 @@ def _has_gpu(device: str) -> bool:
         return False
 
 
-def dice_table(pairs: Sequence[tuple[Path, Path]]) -> list[float]:
-    """Dice of each (prediction, ground truth) pair of binary masks, as the evaluate stage measures it."""
-    options = EvaluateOptions(labels=("1",))
-    return [next(iter(evaluate_pair(pred, truth, options)["labels"].values()))["dice"] for pred, truth in pairs]
-
-
-def _gt_path(dataset: Path, image_name: BidsName) -> Path:
-    """The phantom's ground-truth sacrum mask on the grid of ``image_name``."""
-    return dataset / "derivatives" / "ground_truth" / subject_dir(image_name) / image_name.derivative("sacrum").filename
+def _data_step(demo: Demo) -> None:
+    """The phantom dataset: written as BIDS, or as a publisher ships it and
+    converted by ``bidsify`` (its ground truth then rendered on each grid)."""
+    ds, source = demo.dataset, demo.options.source
+    subjects = demo.options.subjects
+    if source == "phantoms":
+        demo.run("phantoms", demo.module("phantoms", "--out", ds, "--subjects", subjects, "--seed", 0,
+                                          "--ct-spacing", CT_SPACING, "--misalign-mm", 4, "--misalign-deg", 3,
+                                          "--misalign-fraction", 0.5, "--no-ct-labels", "-q"))
+        return
+    download = demo.data / f"{source}_download"
+    demo.run("phantoms", demo.module("phantoms", "--layout", source, "--out", download,
+                                      "--subjects", subjects, "--seed", 0, "-q"),
+             detail=f"{source} layout as published")
+    extra = ["--classes", "sacrum"] if source == "goldatlas" else []
+    demo.run("bidsify", demo.module("bidsify", "--source", source, "--in", download, "--out", ds,
+                                     "-j", demo.jobs, "-q", *extra), detail=f"--source {source}")
+    write_ground_truth(ds, seed=0)
 
 
 def _segment_ct_step(demo: Demo) -> None:
     """Stage 1 with the real TotalSegmentator: published weights when installed,
     else the tiny local model (built on first use, said in the output)."""
     ds = demo.dataset
-    ts_device = flags.parse_device(demo.device, spelling="totalsegmentator")
-    args = ["--path-img", ds, "--classes", "sacrum", "--fast", "--device", ts_device, "-j", 1]
+    ts_device = flags.parse_device(demo.options.device, spelling="totalsegmentator")
+    args = ["--bids-dir", ds, "--classes", "sacrum", "--fast", "--device", ts_device, "-j", 1]
     weights_ready, why = ready()
     if shutil.which("TotalSegmentator") is None:
         log.warning("TotalSegmentator cannot run here (%s): using the phantom's CT masks, which stand in "
                     "for TotalSegmentator output", why)
         existing = stand_in_totalsegmentator_output(ds, demo.out / "totalsegmentator_output")
-        demo.run("segment_ct", demo.module("segment_ct", "--path-img", ds, "--classes", "sacrum",
+        demo.run("segment_ct", demo.module("segment_ct", "--bids-dir", ds, "--classes", "sacrum",
                                             "--from-existing", existing), detail="phantom masks as TotalSegmentator output")
         return
     if weights_ready and not is_local_build(default_home()):
         demo.run("segment_ct", demo.module("segment_ct", *args), detail="TotalSegmentator, installed weights")
         return
     home = tiny_weights_home()
-    log.warning("segment_ct: TotalSegmentator runs with a TINY LOCAL MODEL trained on phantom CTs (%s), "
+    log.warning("segment_ct: TotalSegmentator runs with a TINY LOCAL MODEL trained on phantom images (%s), "
                 "not TotalSegmentator's published weights: its labels show the pipeline, not TotalSegmentator's "
                 "quality", home)
-    demo.run("totalseg_weights", demo.module("phantoms", "--totalseg-weights", home, "--tasks", "total", "-q"),
+    demo.run("totalseg_weights", demo.module("phantoms", "--totalseg-weights", home, "-q"),
              detail="tiny local model (built once, then reused)")
-    demo.run("segment_ct", demo.module("segment_ct", *args), env={"TOTALSEG_HOME_DIR": str(home)},
+    demo.run("segment_ct", demo.module("segment_ct", *args), env=home_env(home),
              detail="real TotalSegmentator --fast, tiny local model")
 
 
-def _data_step(demo: Demo) -> None:
-    """The phantom dataset: written as BIDS, or as a publisher ships it and
-    converted by ``bidsify`` (its ground truth then rendered on each grid)."""
-    ds = demo.dataset
-    if demo.source == "phantoms":
-        demo.run("phantoms", demo.module("phantoms", "--out", ds, "--subjects", demo.subjects, "--seed", 0,
-                                          "--misalign-mm", 4, "--misalign-deg", 3, "--misalign-fraction", 0.5,
-                                          "--no-ct-labels", "-q"))
-        return
-    download = demo.data / f"{demo.source}_download"
-    demo.run("phantoms", demo.module("phantoms", "--layout", demo.source, "--out", download,
-                                      "--subjects", demo.subjects, "--seed", 0, "-q"),
-             detail=f"{demo.source} layout as published")
-    extra = ["--classes", "sacrum"] if demo.source == "goldatlas" else []
-    demo.run("bidsify", demo.module("bidsify", "--source", demo.source, "--in", download, "--out", ds,
-                                     "-j", demo.jobs, "-q", *extra), detail=f"--source {demo.source}")
-    write_ground_truth(ds, seed=0)
-
-
-def _ct_labels_step(demo: Demo) -> None:
-    """Stage 1: the CT sacrum, from the download itself when it ships one."""
-    if demo.source in SHIPPED_CT_LABELS:
-        log.info("segment_ct: the %s download ships CT sacrum contours; TotalSegmentator is not needed",
-                 demo.source)
+def _ct_labels_step(demo: Demo, scores: Scores) -> None:
+    """Stage 1: the CT sacrum, from the download itself when it ships one; its Dice on the CT."""
+    source = demo.options.source
+    if source in SHIPPED_CT_LABELS:
+        log.info("segment_ct: the %s download ships CT sacrum contours; TotalSegmentator is not needed", source)
         demo.logs.mkdir(parents=True, exist_ok=True)
         (demo.logs / f"{len(demo.steps) + 1:02d}_segment_ct.log").write_text(
-            f"not run: {SHIPPED_CT_LABELS[demo.source]} in {demo.dataset / 'derivatives' / 'labels'}\n",
-            encoding="utf-8")
-        demo.steps.append(StepResult("segment_ct", 0.0, SHIPPED_CT_LABELS[demo.source]))
-        return
-    _segment_ct_step(demo)
+            f"not run: {SHIPPED_CT_LABELS[source]} in {demo.dataset / 'derivatives' / 'labels'}\n", encoding="utf-8")
+        demo.record("segment_ct", 0.0, SHIPPED_CT_LABELS[source])
+    else:
+        _segment_ct_step(demo)
+    labels = sorted((demo.dataset / "derivatives" / "labels").rglob("*_label-sacrum_seg.nii.gz"))
+    scores.ct_labels = [p for p in labels if source_image(p).suffix in ("CT", "ct")]
+    scores.ct_label_dice = ct_label_scores(demo.dataset, scores.ct_labels)
 
 
-def _transfer_step(demo: Demo, qc_dir: Path) -> tuple[list[Path], list[float]]:
-    """Stage 2: CT labels onto every MRI; their Dice against the ground truth."""
+def _transfer_step(demo: Demo, qc_dir: Path, scores: Scores) -> None:
+    """Stage 2: CT labels onto every MRI; their Dice, and the Dice of the truth moved the same way."""
     ds = demo.dataset
-    demo.run("register", demo.module("register", "--path-img", ds, "--method", "rigid", "--label", "sacrum",
+    demo.run("register", demo.module("register", "--bids-dir", ds, "--method", "rigid", "--label", "sacrum",
                                       "-j", demo.jobs, "--qc", qc_dir), detail="rigid")
-    reg_labels = sorted((ds / "derivatives" / "reg-labels").rglob("*_label-sacrum_seg.nii.gz"))
-    return reg_labels, dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in reg_labels])
+    scores.transferred = sorted((ds / "derivatives" / "reg-labels").rglob("*_label-sacrum_seg.nii.gz"))
+    scores.transfer_dice = transfer_scores(ds, scores.transferred)
+    scores.transfer_ceiling = moved_truth_scores(ds, scores.transferred)
 
 
 def _dataset_steps(demo: Demo, config: Path) -> None:
@@ -309,54 +294,32 @@ def _dataset_steps(demo: Demo, config: Path) -> None:
                                                       "-dname", DATASET_NAME, "--labels", "sacrum"))
 
 
-def _train_predict_steps(demo: Demo, config: Path, qc_dir: Path) -> tuple[list[Path], list[float]]:
+def _train_predict_steps(demo: Demo, config: Path, qc_dir: Path, scores: Scores) -> None:
     """Stages 5-7: a short nnU-Net training, prediction on the test split, QC."""
-    ds, device = demo.dataset, demo.device
+    ds, device = demo.dataset, demo.options.device
     demo.run("nnunet_train", demo.module("train_nnunet", DATASET_ID, "3d_fullres", "0", TRAINER),
              detail=TRAINER, env={"DEVICE": device} if device != "auto" else None)
     if not demo.options.reached("predict"):
-        return [], []
+        return
     # mirroring test-time augmentation costs 8 forward passes per window: worth it on a GPU, not on 2 CPU cores
     tta = "--tta" if _has_gpu(device) else "--no-tta"
     demo.run("predict", demo.module("predict", "--config", config, "--split", "TESTING", "-d", DATASET_ID,
                                      "-c", "3d_fullres", "-tr", TRAINER, "-f", "0", "--device", device,
                                      "--label-name", "sacrum", "--derivatives", "predictions",
                                      "--keep-largest", "per-label", tta, "--qc", qc_dir), detail=tta)
-    preds = sorted((ds / "derivatives" / "predictions").rglob("*_label-sacrum_seg.nii.gz"))
-    pred_dice = dice_table([(p, _gt_path(ds, BidsName.parse(p).source())) for p in preds])
+    scores.predictions = sorted((ds / "derivatives" / "predictions").rglob("*_label-sacrum_seg.nii.gz"))
+    scores.prediction_dice = dice_table([(p, truth_path(ds, source_image(p))) for p in scores.predictions])
     if demo.options.reached("qc"):
-        demo.run("qc", demo.module("qc", "--labels", *preds, "--qc", qc_dir, "--stage", "predict"))
-    return preds, pred_dice
+        demo.run("qc", demo.module("qc", "--labels", *scores.predictions, "--qc", qc_dir, "--stage", "predict"))
 
 
-def _mean_min(values: list[float]) -> tuple[float | None, float | None]:
-    return (float(np.mean(values)), float(np.min(values))) if values else (None, None)
-
-
-def _summary(demo: Demo, reg: tuple[list[Path], list[float]], pred: tuple[list[Path], list[float]],
-             config: Path, qc_dir: Path, seconds: float) -> dict:
-    """The figures of one run (written as ``summary.json`` and ``summary.md``)."""
-    ds, out = demo.dataset, demo.out
-    record = ds / "derivatives/ground_truth/code/misalignment.json"
-    misaligned = {r["subject"] for r in json.loads(record.read_text(encoding="utf-8"))["subjects"] if r["misaligned"]} \
-        if record.is_file() else set()
-    cfg = json.loads(config.read_text(encoding="utf-8")) if config.is_file() else {}
-    (reg_mean, reg_min), (pred_mean, pred_min) = _mean_min(reg[1]), _mean_min(pred[1])
-    return {
-        "subjects": demo.subjects, "source": demo.source,
-        "ct_labels_from": next((st.detail for st in demo.steps if st.name == "segment_ct"), ""),
-        "misaligned_subjects": sorted(misaligned),
-        "transferred_labels": len(reg[0]), "transfer_dice_mean": reg_mean, "transfer_dice_min": reg_min,
-        "split_counts": {k: len(cfg.get(k, [])) for k in ("TRAINING", "VALIDATION", "TESTING")},
-        "predictions": len(pred[0]), "prediction_dice_mean": pred_mean, "prediction_dice_min": pred_min,
-        "steps": [{"name": s.name, "seconds": round(s.seconds, 1), "detail": s.detail} for s in demo.steps],
-        "total_seconds": round(seconds, 1),
-        "outputs": {
-            "dataset": str(ds), "transferred_labels": str(ds / "derivatives" / "reg-labels"),
+def _outputs(demo: Demo, config: Path, qc_dir: Path) -> dict[str, str]:
+    ds = demo.dataset
+    return {"dataset": str(ds), "ct_labels": str(ds / "derivatives" / "labels"),
+            "transferred_labels": str(ds / "derivatives" / "reg-labels"),
             "predictions": str(ds / "derivatives" / "predictions"), "config": str(config),
-            "nnunet_raw": str(out / "nnUNet_raw"), "qc_report": str(qc_dir / "index.html"), "logs": str(demo.logs),
-        },
-    }
+            "nnunet_raw": str(demo.out / "nnUNet_raw"), "qc_report": str(qc_dir / "index.html"),
+            "logs": str(demo.logs)}
 
 
 def run_demo(out: Path, options: DemoOptions | None = None, **kwargs) -> dict:
@@ -366,53 +329,30 @@ def run_demo(out: Path, options: DemoOptions | None = None, **kwargs) -> dict:
     if out.exists() and not options.keep:
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
-    demo = Demo(out, options)
+    demo, scores = Demo(out, options), Scores()
     config, qc_dir, start = out / "config.json", out / "qc", time.perf_counter()
-    reg = pred = ([], [])
     _data_step(demo)
     if options.reached("segment_ct"):
-        _ct_labels_step(demo)
+        _ct_labels_step(demo, scores)
     if options.reached("register"):
-        reg = _transfer_step(demo, qc_dir)
+        _transfer_step(demo, qc_dir, scores)
     if options.reached("init_data_config"):
         _dataset_steps(demo, config)
     if options.reached("nnunet_train"):
-        pred = _train_predict_steps(demo, config, qc_dir)
-    summary = _summary(demo, reg, pred, config, qc_dir, time.perf_counter() - start)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")
-    (out / "summary.md").write_text(format_summary(summary), encoding="utf-8")
-    return summary
-
-
-def format_summary(s: dict) -> str:
-    """The summary as a Markdown table a person reads at the end of the run."""
-    def f(x):
-        return "n/a" if x is None else f"{x:.3f}"
-
-    lines = [
-        "| figure | value |", "|---|---|",
-        f"| subjects (misaligned) | {s['subjects']} ({len(s['misaligned_subjects'])}) |",
-        f"| data from | {s.get('source', 'phantoms')} |",
-        f"| CT labels from | {s.get('ct_labels_from', '')} |",
-        f"| labels transferred CT -> MRI (rigid) | {s['transferred_labels']} |",
-        f"| Dice transferred vs ground truth (mean / min) | {f(s['transfer_dice_mean'])} / {f(s['transfer_dice_min'])} |",
-        f"| config split train / val / test (labels) | {s['split_counts']['TRAINING']} / "
-        f"{s['split_counts']['VALIDATION']} / {s['split_counts']['TESTING']} |",
-        f"| test images predicted | {s['predictions']} |",
-        f"| Dice prediction vs ground truth (mean / min) | {f(s['prediction_dice_mean'])} / {f(s['prediction_dice_min'])} |",
-        "", "| stage | seconds | note |", "|---|---:|---|",
-    ]
-    lines += [f"| {st['name']} | {st['seconds']:.1f} | {st['detail']} |" for st in s["steps"]]
-    lines += [f"| **total** | {s['total_seconds']:.1f} | |", "", "| output | where |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in s["outputs"].items()]
-    return "\n".join(lines) + "\n"
+        _train_predict_steps(demo, config, qc_dir, scores)
+    result = summary(options.subjects, options.source, demo.dataset, demo.steps, scores, config, qc_dir,
+                     _outputs(demo, config, qc_dir), time.perf_counter() - start)
+    (out / "summary.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / "summary.md").write_text(format_summary(result), encoding="utf-8")
+    return result
 
 
 def get_parser() -> argparse.ArgumentParser:
     p = cli.build_parser("demo", __doc__.splitlines()[0],
-                         epilog="example: python -m totalseg_bids.demo --out demo_output --subjects 8")
+                         epilog="example: python -m totalseg_bids.demo --out demo_output --subjects 6")
     flags.add_out(p, dest="out", required=True, help="folder for everything the demo writes (replaced)")
-    p.add_argument("--subjects", type=int, default=8, help="phantom subjects (default 8)")
+    p.add_argument("--subjects", type=int, default=DemoOptions.subjects,
+                   help=f"phantom subjects (default {DemoOptions.subjects})")
     flags.add_device(p, help="nnU-Net and TotalSegmentator device: auto (the GPU when there is one), cpu, cuda[:N]")
     p.add_argument("-j", "--jobs", type=int, default=None, help="parallel workers for per-subject stages")
     p.add_argument("--keep", action="store_true", help="reuse --out instead of starting afresh")
@@ -425,10 +365,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def _run(args: argparse.Namespace) -> int:
-    summary = run_demo(args.out, options_from_args(DemoOptions, args))
+    result = run_demo(args.out, options_from_args(DemoOptions, args))
     out = Path(args.out).absolute()
-    log.info("summary (also in %s):\n%s", out / "summary.md", format_summary(summary))
-    cli.emit("demo", [{"status": "written", "path": out / "summary.json", "kind": "summary", **summary}])
+    log.info("summary (also in %s):\n%s", out / "summary.md", format_summary(result))
+    cli.emit("demo", [{"status": "written", "path": out / "summary.json", "kind": "summary", **result}])
     return 0
 
 

@@ -26,9 +26,15 @@ def get_parser() -> argparse.ArgumentParser:
                                 "--misalign-mm 4 --misalign-deg 3")
     flags.add_out(p, dest="out", help="BIDS dataset folder to write")
     p.add_argument("--totalseg-weights", type=Path, metavar="DIR", default=None,
-                   help="instead: train tiny TotalSegmentator weights on phantoms into DIR (use as TOTALSEG_HOME_DIR)")
-    p.add_argument("--tasks", nargs="+", default=["total"], metavar="TASK",
-                   help="with --totalseg-weights: TotalSegmentator tasks to build (total, total_mr)")
+                   help="instead: install tiny TotalSegmentator weights (a network trained on phantoms, shipped "
+                        "with the package) into DIR, for total and total_mr (use DIR as TOTALSEG_HOME_DIR)")
+    p.add_argument("--tasks", nargs="+", default=["total", "total_mr"], metavar="TASK",
+                   help="with --totalseg-weights: TotalSegmentator tasks that must be there (total, total_mr)")
+    p.add_argument("--retrain", action="store_true",
+                   help="with --totalseg-weights: train the network here (minutes) instead of the shipped one")
+    p.add_argument("--save-network", type=Path, metavar="FILE", default=None,
+                   help="with --totalseg-weights: train the network and also save it to FILE (how the shipped "
+                        "totalseg_bids/testing/data/tiny_totalseg_network.npz is made)")
     p.add_argument("--subjects", type=int, default=3)
     p.add_argument("--sessions", type=int, default=0, help="sessions per subject (0: no ses- folders)")
     p.add_argument("--mixed-sessions", action="store_true", help="only odd-numbered subjects get sessions")
@@ -61,9 +67,10 @@ def get_parser() -> argparse.ArgumentParser:
 
 def _run(args: argparse.Namespace) -> int:
     if args.totalseg_weights is not None:
-        status = "skipped" if is_built(args.totalseg_weights, args.tasks) else "written"
-        record = build(args.totalseg_weights, args.tasks)
-        cli.emit("phantoms", [{"status": status, "path": args.totalseg_weights, "kind": "totalseg_weights",
+        done = is_built(args.totalseg_weights, args.tasks, trained=args.retrain) and args.save_network is None
+        record = build(args.totalseg_weights, args.tasks, retrain=args.retrain, save_network=args.save_network)
+        cli.emit("phantoms", [{"status": "skipped" if done else "written", "path": args.totalseg_weights,
+                               "kind": "totalseg_weights", "network": record["network"],
                                "description": record["description"], "tasks": record["tasks"]}])
         return 0
     if args.out is None:

@@ -1,18 +1,19 @@
-"""Tiny local TotalSegmentator weights, trained on phantom images.
+"""Tiny local TotalSegmentator weights, trained on phantom images in one process.
 
 TotalSegmentator downloads its weights on first use; where nothing outside
 the package registries can be reached (CI, air-gapped sites), the real
 program can still run end to end if its weight folders exist. This module
-trains one tiny nnU-Net per modality (phantom CTs for ``total``, phantom
-T1w/T2w for ``total_mr``) on the phantom structures (sacrum, vertebrae_L5,
-hips; and the skull of phantom head CTs for ``total``) and installs it
-under every task id the installed TotalSegmentator uses for that task (default, ``--fast``, ``--fastest``/``--roi_subset``
-cropping models), with that id's own label table: the network's output layer
-is widened to the table, classes the phantom lacks get a constant "never"
-output. Task ids, folder names, trainer names and class maps are read from
-the installed package, so an upgrade either still works or fails here with
-a clear message. The result is a tiny model: its Dice shows the plumbing and
-grid handling, not TotalSegmentator's quality.
+trains one tiny nnU-Net network on phantom CT, T1w and T2w patches
+(:mod:`.tiny_network`: the phantom structures sacrum, vertebrae_L5 and the
+hips, at 3 mm) and installs it under every task id the installed
+TotalSegmentator uses for ``total`` and ``total_mr`` (default, ``--fast``,
+``--fastest``/``--roi_subset`` cropping models), each with its own plans (CT
+or MRI normalisation) and label table: the network's output layer is widened
+to the table, classes the phantom lacks get a constant "never" output. Task
+ids, folder names, trainer names and class maps are read from the installed
+package, so an upgrade either still works or fails here with a clear
+message. On the phantoms the result segments the sacrum about as well as a
+3 mm model can; it knows nothing of real anatomy.
 
 The folder written is a ``TOTALSEG_HOME_DIR``; its ``config.json`` turns
 TotalSegmentator's usage statistics off.
@@ -22,67 +23,74 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Mapping, Sequence
 
-import numpy as np
-
-from ..core.atomic import atomic_write_json
-from ..core.errors import ExternalToolError, UsageError
-from ..core.nifti import Grid
-from ..nnunet.trainers import trainer_env
+from ..core.atomic import atomic_write_json, file_lock
+from ..core.errors import UsageError
 from ..totalsegmentator import STAMP, TaskModel, disable_usage_stats, task_models, version, weights_dir
-from .anatomy import STRUCTURES, make_affine
-from .head import CLASS, head_classes, head_of, render_ct
-from .phantoms import generate
+from .tiny_network import CHANNELS, ITERATIONS, RECIPE, load_weights, plans, save_weights, train
 
 log = logging.getLogger(__name__)
 
-#: Tasks the builder knows how to train for, with the phantom images each learns from.
-MODALITIES = {"total": ("CT",), "total_mr": ("T1w", "T2w")}
-#: Training set size (phantom subjects) and the nnU-Net dataset id used while training.
-SUBJECTS = 4
-#: Phantom head CTs put before the ``total`` training set's pelvis CTs (the last case, a pelvis CT,
-#: validates): the skull, which the head recipes crop to.
-HEAD_SUBJECTS = 2
-#: The classes each task's tiny network learns (besides background); a build records them, and a
-#: build that learnt other classes is redone.
-TRAINED = {"total": (*STRUCTURES, "skull"), "total_mr": STRUCTURES}
-TRAIN_DATASET_ID = {"total": 911, "total_mr": 912}
-#: The trainer of each task's network (``total`` also learns the skull: more epochs, same patch sampling per class).
-TRAINERS = {"total": "nnUNetTrainer_tinyTotalSegHead", "total_mr": "nnUNetTrainer_tinyTotalSeg"}
-#: Phantom CT voxel size (mm) for training: TotalSegmentator resamples to 1.5-6 mm, nnU-Net then to this.
-CT_SPACING = 3.0
-PLANS = "nnUNetPlans"
+#: Tasks the builder installs, with the input channel of their models.
+TASK_CHANNELS = {"total": "CT", "total_mr": "MRI"}
 CONFIGURATION = "3d_fullres"
+PLANS = "nnUNetPlans"
+#: Suffix of the labels a part model gets for the phantom structures of other parts (see output_table).
+OUTSIDE = "_outside_this_model"
 #: Output bias of classes the phantom does not have: softmax never picks them.
 NEVER_BIAS = -30.0
+#: The trained network shipped with the package (python -m totalseg_bids.phantoms --totalseg-weights DIR
+#: --retrain --save-network <this file> makes it again).
+SHIPPED = Path(__file__).resolve().parent / "data" / "tiny_totalseg_network.npz"
+DESCRIPTION = ("tiny local nnU-Net trained on phantom images by totalseg_bids; "
+               "not TotalSegmentator's published weights")
 
 
 # ------------------------------------------------------------------ the installed network
+def output_table(trained: Sequence[str], table: Mapping[int, str]) -> dict[int, str]:
+    """The label table a model's output layer is widened to: ``table``, then one more label for each
+    trained structure the table lacks (a part model of another part of the body).
+
+    TotalSegmentator maps every label of a part model outside the part's table to background before it
+    merges the parts, so a structure the part does not know is claimed by none of the part's own classes
+    (without these labels, the hips' model would call the L5 body a hip and overwrite the vertebrae
+    model's label).
+
+    >>> output_table(["background", "a", "b"], {1: "x", 2: "b"})
+    {1: 'x', 2: 'b', 3: 'a_outside_this_model'}
+    """
+    out = dict(sorted(table.items()))
+    known = set(table.values())
+    for name in trained[1:]:
+        if name not in known:
+            out[max(out) + 1] = f"{name}{OUTSIDE}"
+    return out
+
+
 def widen_output(weights: Mapping, trained: Sequence[str], table: Mapping[int, str]) -> dict:
-    """Network weights whose segmentation layers output ``table``'s classes.
+    """Network weights whose segmentation layers output :func:`output_table`'s labels.
 
     ``trained`` names the trained output channels (channel 0 background).
-    Channel ``k`` of the result copies the trained channel of ``table[k]``;
-    classes not trained get weight 0 and a large negative bias.
+    Channel ``k`` of the result copies the trained channel of ``table[k]`` (or of the structure
+    an ``_outside_this_model`` label stands for); labels not trained get weight 0 and a large
+    negative bias.
 
     >>> import torch
     >>> w = {"decoder.seg_layers.0.weight": torch.ones(3, 4, 1, 1, 1), "decoder.seg_layers.0.bias": torch.arange(3.)}
-    >>> out = widen_output(w, ["background", "a", "b"], {1: "x", 2: "b", 5: "a"})
+    >>> out = widen_output(w, ["background", "a", "b"], {1: "x", 2: "b", 4: "y"})
     >>> out["decoder.seg_layers.0.bias"].tolist()
     [0.0, -30.0, 2.0, -30.0, -30.0, 1.0]
     """
     import torch
 
+    labels = output_table(trained, table)
     index = {name: i for i, name in enumerate(trained)}
-    n_out = max(table) + 1
+    index.update({f"{name}{OUTSIDE}": i for name, i in list(index.items())})
+    n_out = max(labels) + 1
     out = {}
     for key, value in weights.items():
         if "seg_layers" not in key or value.shape[0] != len(trained):
@@ -92,176 +100,100 @@ def widen_output(weights: Mapping, trained: Sequence[str], table: Mapping[int, s
         if key.endswith("bias"):
             new.fill_(NEVER_BIAS)
         new[0] = value[0]
-        for k, name in table.items():
+        for k, name in labels.items():
             if name in index:
                 new[k] = value[index[name]]
         out[key] = new
     return out
 
 
-# ------------------------------------------------------------------ training
-def _env(base: Path) -> dict:
-    env = dict(os.environ)
-    env.update({"nnUNet_raw": str(base / "raw"), "nnUNet_preprocessed": str(base / "preprocessed"),
-                "nnUNet_results": str(base / "results"), "nnUNet_n_proc_DA": "1"})
-    env.setdefault("nnUNet_def_n_proc", "1")
-    env.update(trainer_env({"nnUNet_extTrainer": env.get("nnUNet_extTrainer", "")}))
-    for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
-        Path(env[key]).mkdir(parents=True, exist_ok=True)
-    return env
-
-
-def _run(cmd: list[str], env: dict) -> None:
-    proc = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", errors="replace")
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["no output"]
-        raise ExternalToolError(f"{cmd[0]} failed (exit {proc.returncode}: {tail[0][:200]})", None,
-                                "rerun with -vv for nnU-Net's full output")
-    log.debug("%s\n%s", " ".join(cmd), proc.stdout[-2000:])
-
-
-def write_training_set(task: str, base: Path, seed: int = 11) -> tuple[Path, list[str]]:
-    """An nnU-Net raw dataset of phantom images of ``task``'s modality, labels 1..4
-    the phantom structures (5 the skull of the head CTs of ``total``, which come first so the
-    validation case stays a pelvis CT); returns its folder and the channel names."""
-    import nibabel as nib
-
-    bids = generate(base / "phantom", subjects=SUBJECTS, seed=seed, ct_labels=False, ct_spacing=CT_SPACING)
-    folder = base / "raw" / f"Dataset{TRAIN_DATASET_ID[task]:03d}_TinyTotalSeg{task.replace('_', '')}"
-    (folder / "imagesTr").mkdir(parents=True, exist_ok=True)
-    (folder / "labelsTr").mkdir(parents=True, exist_ok=True)
-    n = write_head_cases(folder, 0, seed, TRAINED[task].index("skull") + 1) if "skull" in TRAINED[task] else 0
-    gt = bids / "derivatives" / "ground_truth"
-    for modality in MODALITIES[task]:
-        for img in sorted(bids.glob(f"sub-*/anat/*_{modality}.nii.gz")):
-            stem = img.name[: -len(".nii.gz")]
-            lab = gt / img.parent.relative_to(bids) / f"{stem}_label-phantom_dseg.nii.gz"
-            case = f"case_{n:03d}"
-            shutil.copyfile(img, folder / "imagesTr" / f"{case}_0000.nii.gz")
-            shutil.copyfile(lab, folder / "labelsTr" / f"{case}.nii.gz")
-            n += 1
-    if n == 0:
-        raise ExternalToolError(f"no phantom {'/'.join(MODALITIES[task])} images were written", bids,
-                                "check totalseg_bids.phantoms")
-    nib.load(folder / "imagesTr" / "case_000_0000.nii.gz")  # readable
-    names = ["background", *TRAINED[task]]
-    channel = "CT" if task == "total" else "MRI"
-    atomic_write_json(folder / "dataset.json", {
-        "channel_names": {"0": channel}, "labels": {name: i for i, name in enumerate(names)},
-        "numTraining": n, "file_ending": ".nii.gz"})
-    return folder, names
-
-
-def write_head_cases(folder: Path, n: int, seed: int, skull: int) -> int:
-    """Phantom head CTs (with a neck) labelled ``skull`` where the skull is; returns the case count."""
-    import nibabel as nib
-
-    shape = (60, 70, 84)
-    grid = Grid(shape, make_affine(np.eye(3), [CT_SPACING] * 3, shape, [0.0, 0.0, -10.0]))
-    for i in range(HEAD_SUBJECTS):
-        head = head_of(i, seed, hemorrhage=i % 2 == 1)
-        head.neck_to = -140.0
-        classes = head_classes(head, grid)
-        ct = render_ct(classes, np.random.default_rng([seed, i, 5]))
-        case = f"case_{n:03d}"
-        for data, path in ((ct, folder / "imagesTr" / f"{case}_0000.nii.gz"),
-                           ((classes == CLASS["skull"]).astype(np.uint8) * skull,
-                            folder / "labelsTr" / f"{case}.nii.gz")):
-            nib.save(nib.Nifti1Image(data, grid.affine), str(path))
-        n += 1
-    return n
-
-
-def train(task: str, base: Path) -> tuple[Path, list[str]]:
-    """Plan, preprocess and train the tiny network of ``task``; returns the
-    trained model folder and its output channel names."""
-    env = _env(base)
-    folder, names = write_training_set(task, base)
-    did = str(TRAIN_DATASET_ID[task])
-    _run(["nnUNetv2_plan_and_preprocess", "-d", did, "-c", CONFIGURATION, "-np", "1", "-npfp", "1"], env)
-    splits = Path(env["nnUNet_preprocessed"]) / folder.name / "splits_final.json"
-    cases = sorted(p.name[: -len("_0000.nii.gz")] for p in (folder / "imagesTr").iterdir())
-    atomic_write_json(splits, [{"train": cases[:-1], "val": cases[-1:]}])
-    _run([sys.executable, "-c", "from nnunetv2.run.run_training import run_training_entry as m; m()",
-          did, CONFIGURATION, "0", "-tr", TRAINERS[task], "-device", "cpu"], env)
-    return Path(env["nnUNet_results"]) / folder.name / f"{TRAINERS[task]}__{PLANS}__{CONFIGURATION}", names
-
-
-# ------------------------------------------------------------------ installing
-def install(trained: Path, names: Sequence[str], model: TaskModel, results: Path) -> Path:
-    """Copy the trained network into ``model``'s folder under the trainer and
-    label table TotalSegmentator expects; returns the model folder."""
+def install(weights: Mapping, model: TaskModel, results: Path, channel: str) -> Path:
+    """Write the network into ``model``'s folder under ``results`` as TotalSegmentator loads it:
+    its trainer's folder name, plans, dataset.json with the model's label table, fold 0's
+    checkpoint; returns the model folder."""
     import torch
 
     target = results / model.folder / f"{model.trainer}__{PLANS}__{CONFIGURATION}"
     tmp = target.with_name(target.name + ".part")
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "fold_0").mkdir(parents=True)
-    dataset = json.loads((trained / "dataset.json").read_text(encoding="utf-8"))
-    dataset["labels"] = {"background": 0, **{name: k for k, name in sorted(model.labels.items())}}
-    plans = json.loads((trained / "plans.json").read_text(encoding="utf-8"))
-    plans["dataset_name"] = Path(model.folder).name
-    ckpt = torch.load(trained / "fold_0" / "checkpoint_final.pth", map_location="cpu", weights_only=False)
-    ckpt["network_weights"] = widen_output(ckpt["network_weights"], names, model.labels)
-    ckpt["trainer_name"] = model.trainer
-    ckpt["optimizer_state"] = None
-    ckpt["grad_scaler_state"] = None
-    if isinstance(ckpt.get("init_args"), dict):
-        ckpt["init_args"] = {**ckpt["init_args"], "plans": plans, "dataset_json": dataset}
-    torch.save(ckpt, tmp / "fold_0" / "checkpoint_final.pth")
+    dataset = {"channel_names": {"0": channel},
+               "labels": {"background": 0, **{name: k for k, name in output_table(CHANNELS, model.labels).items()}},
+               "numTraining": 0, "file_ending": ".nii.gz"}
+    model_plans = plans(Path(model.folder).name, channel)
+    checkpoint = {"network_weights": widen_output(weights, CHANNELS, model.labels), "trainer_name": model.trainer,
+                  "init_args": {"plans": model_plans, "configuration": CONFIGURATION, "fold": 0,
+                                "dataset_json": dataset, "device": "cpu"},
+                  "inference_allowed_mirroring_axes": None, "current_epoch": 0}
+    torch.save(checkpoint, tmp / "fold_0" / "checkpoint_final.pth")
     atomic_write_json(tmp / "dataset.json", dataset)
-    atomic_write_json(tmp / "plans.json", plans)
+    atomic_write_json(tmp / "plans.json", model_plans)
     shutil.rmtree(target, ignore_errors=True)
     tmp.rename(target)
     return target
 
 
-def is_built(home: str | Path, tasks: Sequence[str]) -> bool:
-    """True when ``home`` holds a complete build for ``tasks`` (from this TotalSegmentator version)."""
+def is_built(home: str | Path, tasks: Sequence[str], trained: bool = False) -> bool:
+    """True when ``home`` holds a complete build for ``tasks`` by this recipe, for this TotalSegmentator
+    version (with ``trained``: a network trained here, not the shipped one)."""
     stamp = Path(home) / STAMP
     if not stamp.is_file():
         return False
     info = json.loads(stamp.read_text(encoding="utf-8"))
-    trained = info.get("trained", {})
-    return (info.get("totalsegmentator") == version() and set(tasks) <= set(info.get("tasks", []))
-            and all(trained.get(t, list(STRUCTURES)) == list(TRAINED[t]) for t in tasks if t in TRAINED))
+    return (info.get("totalsegmentator") == version() and info.get("recipe") == RECIPE
+            and set(tasks) <= set(info.get("tasks", [])) and (not trained or info.get("network") == "trained"))
 
 
-def build(home: str | Path, tasks: Sequence[str] = ("total",), work: str | Path | None = None) -> dict:
-    """Train and install tiny weights for ``tasks`` in ``home`` (a TOTALSEG_HOME_DIR).
+def shipped_network() -> tuple[dict, dict] | None:
+    """The network shipped with the package (weights, metadata), or None when absent or made by
+    another recipe."""
+    if not SHIPPED.is_file():
+        return None
+    weights, meta = load_weights(SHIPPED)
+    return (weights, meta) if meta.get("recipe") == RECIPE else None
 
-    Returns timings and the installed folders; an existing complete build is kept.
+
+def build(home: str | Path, tasks: Sequence[str] = ("total", "total_mr"), retrain: bool = False,
+          iterations: int = ITERATIONS, seed: int = 0, save_network: str | Path | None = None) -> dict:
+    """Install the tiny network for ``tasks`` in ``home`` (a TOTALSEG_HOME_DIR): the shipped one
+    (seconds), or with ``retrain`` (or none shipped) one trained here first (minutes);
+    ``save_network`` also writes the trained weights there (how the shipped file is made).
+
+    Returns what the stamp records (network, tasks, folders, seconds); a complete build
+    for ``tasks`` is kept, anything else is rebuilt whole.
     """
     home = Path(home).absolute()
-    unknown = [t for t in tasks if t not in MODALITIES]
+    unknown = [t for t in tasks if t not in TASK_CHANNELS]
     if unknown:
         raise UsageError(f"no tiny weights for task(s) {', '.join(unknown)}", None,
-                         f"choose from {', '.join(MODALITIES)}")
+                         f"choose from {', '.join(TASK_CHANNELS)}")
     home.mkdir(parents=True, exist_ok=True)
-    disable_usage_stats(home)
-    if is_built(home, tasks):
-        return json.loads((home / STAMP).read_text(encoding="utf-8"))
-    old = json.loads((home / STAMP).read_text(encoding="utf-8")) if (home / STAMP).is_file() else {}
-    if old.get("totalsegmentator") != version():
-        old = {}
-    # a network that learnt other classes than this version teaches is trained again (builds that did not
-    # record them learnt the pelvis structures)
-    learnt = {t: old.get("trained", {}).get(t, list(STRUCTURES)) for t in old.get("tasks", [])}
-    kept = [t for t, classes in learnt.items() if classes == list(TRAINED.get(t, ()))]
-    record = {"totalsegmentator": version(), "tasks": kept, "seconds": dict(old.get("seconds", {})),
-              "folders": list(old.get("folders", [])), "trained": {t: list(TRAINED[t]) for t in kept}}
-    for task in [t for t in tasks if t not in record["tasks"]]:
-        models = task_models(task)
-        t = time.perf_counter()
-        with tempfile.TemporaryDirectory(prefix="tiny_totalseg-", dir=work) as tmp:
-            trained, names = train(task, Path(tmp))
-            for model in models:
-                folder = str(install(trained, names, model, weights_dir(home)).relative_to(home))
-                record["folders"] = [*dict.fromkeys([*record["folders"], folder])]
-        record["seconds"][task] = round(time.perf_counter() - t, 1)
-        record["tasks"].append(task)
-        record["trained"][task] = list(TRAINED[task])
-    record["description"] = ("tiny local nnU-Net trained on phantom images by totalseg_bids; "
-                             "not TotalSegmentator's published weights")
+    with file_lock(home / f".{STAMP}.lock"):  # concurrent builders (test workers) build once
+        disable_usage_stats(home)
+        if not is_built(home, tasks, trained=retrain) or save_network is not None:
+            _build(home, retrain, iterations, seed, save_network)
+    return json.loads((home / STAMP).read_text(encoding="utf-8"))
+
+
+def _build(home: Path, retrain: bool, iterations: int, seed: int, save_network: str | Path | None) -> None:
+    """Train (or load) the network and install it for every task (one network serves them all)."""
+    (home / STAMP).unlink(missing_ok=True)
+    tasks = list(TASK_CHANNELS)
+    models = {task: task_models(task) for task in tasks}
+    start = time.perf_counter()
+    shipped = None if retrain or save_network is not None else shipped_network()
+    if shipped is not None:
+        weights, meta = shipped
+    else:
+        meta = {"recipe": RECIPE, "iterations": iterations, "seed": seed}
+        weights = train(iterations, seed)
+        if save_network is not None:
+            save_weights(weights, Path(save_network), meta)
+    ready = time.perf_counter() - start
+    folders = [str(install(weights, model, weights_dir(home), TASK_CHANNELS[task]).relative_to(home))
+               for task in tasks for model in models[task]]
+    record = {"totalsegmentator": version(), "recipe": RECIPE, "network": "shipped" if shipped else "trained",
+              "iterations": meta.get("iterations"), "seed": meta.get("seed"), "tasks": tasks,
+              "seconds": {"network": round(ready, 1), "total": round(time.perf_counter() - start, 1)},
+              "folders": folders, "description": DESCRIPTION}
     atomic_write_json(home / STAMP, record)
-    return record

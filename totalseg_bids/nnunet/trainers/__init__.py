@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 #: The trainer names this folder provides.
-TRAINERS = ("nnUNetTrainer_2epochs_10iters", "nnUNetTrainer_tinyTotalSeg", "nnUNetTrainer_tinyTotalSegHead")
+TRAINERS = ("nnUNetTrainer_2epochs_10iters", "nnUNetTrainer_demo")
 
 
 def trainer_dir() -> Path:
