@@ -32,9 +32,9 @@ def clinical_tree(root: Path, series: int) -> Path:
     import numpy as np
 
     from totalseg_bids.core.nifti import Grid
+    from totalseg_bids.testing.anatomy import make_affine
     from totalseg_bids.testing.layouts.common import subject
     from totalseg_bids.testing.layouts.dicom import write_series
-    from totalseg_bids.testing.anatomy import make_affine
 
     for i in range(series):
         shape = (512, 512, 48)

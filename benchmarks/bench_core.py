@@ -11,8 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench_common import Context, Row, available, interleave, run_cli, timed
 from . import bench_data as data
+from .bench_common import Context, Row, available, interleave, run_cli, timed
 
 
 # ====================================================================== 1. index
@@ -424,8 +424,9 @@ def bench_lcc(ctx: Context) -> None:
 
     methods = [("ours", ours), ("scipy", scipy_label)]
     try:
-        from nnunetv2.postprocessing.remove_connected_components import \
-            remove_all_but_largest_component_from_segmentation as nnunet_lcc
+        from nnunetv2.postprocessing.remove_connected_components import (
+            remove_all_but_largest_component_from_segmentation as nnunet_lcc,
+        )
 
         def nnunet():
             t = time.perf_counter()

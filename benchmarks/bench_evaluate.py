@@ -134,7 +134,7 @@ def monai_case(pred: np.ndarray, ref: np.ndarray, spacing) -> dict[int, dict[str
 
 def _agreement(ours: list[dict], other: dict[str, dict[int, dict[str, float]]], keys: tuple[str, ...]) -> str:
     """``max |ours - theirs|`` per metric over every case and class, and whether non-finite values match."""
-    worst = {k: 0.0 for k in keys}
+    worst = dict.fromkeys(keys, 0.0)
     same_nonfinite = True
     for rec in ours:
         for m in rec["labels"].values():

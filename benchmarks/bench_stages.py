@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .bench_common import Context, Row, available, interleave, run_cli, timed
 from . import bench_data as data
+from .bench_common import Context, Row, available, interleave, run_cli, timed
 
 
 # ======================================================== 3. config -> nnU-Net

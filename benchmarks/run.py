@@ -29,8 +29,18 @@ if __package__ in (None, ""):  # ``python benchmarks/run.py``
 os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 
-from benchmarks import (bench_augment, bench_bidsify, bench_codec, bench_cohort, bench_convert_mri, bench_core,  # noqa: E402
-                        bench_evaluate, bench_register, bench_segment, bench_stages)
+from benchmarks import (  # noqa: E402
+    bench_augment,
+    bench_bidsify,
+    bench_codec,
+    bench_cohort,
+    bench_convert_mri,
+    bench_core,
+    bench_evaluate,
+    bench_register,
+    bench_segment,
+    bench_stages,
+)
 from benchmarks.bench_common import Context, Row, machine_info, markdown_table, warm_memory  # noqa: E402
 
 #: name -> (function, what it measures, runs in --quick)

@@ -29,14 +29,13 @@ import os
 import shutil
 import subprocess
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import run_module
 
 BAD_SUB, GOOD_SUB = "01", "03"

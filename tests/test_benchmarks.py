@@ -8,8 +8,8 @@ never comes from doing less.
 from __future__ import annotations
 
 import os
-import subprocess
 import re
+import subprocess
 import sys
 from pathlib import Path
 

@@ -11,10 +11,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-
 from conftest import run_module
 from nnunet_fixtures import trained_model  # noqa: F401 - session fixture (one tiny model per run)
-
 
 VALIDATOR = shutil.which("bids-validator-deno")
 needs_validator = pytest.mark.skipif(VALIDATOR is None, reason="bids-validator-deno not installed")
@@ -167,7 +165,7 @@ def test_entity_order_is_the_installed_bids_schema():
     schema = pytest.importorskip("bidsschematools.schema").load_schema()
     from totalseg_bids.core.bids import ENTITY_ORDER
 
-    assert ENTITY_ORDER == tuple(schema.objects.entities[e]["name"] for e in schema.rules.entities)
+    assert tuple(schema.objects.entities[e]["name"] for e in schema.rules.entities) == ENTITY_ORDER
 
 
 def test_schema_entities_and_plus_values_parse():

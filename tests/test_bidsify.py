@@ -12,8 +12,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error, run_module
+
 from totalseg_bids.bidsify import main
 from totalseg_bids.bidsify.geometry import corner_world, read_volume
 from totalseg_bids.testing.layouts import write_layout
@@ -121,11 +121,11 @@ def test_mrspineseg_masks_snapped_to_image_grid_and_sacrum_by_name(layouts, tmp_
 def test_goldatlas_series_split_and_rtstruct_filled_on_the_ct(layouts, tmp_path):
     """Mixed DICOM files split into CT, T1w, T2w and the deformed CT; each RTSTRUCT
     ROI filled onto the CT it references, in patient coordinates."""
-    from totalseg_bids.core.nifti import Grid, dice
-    from totalseg_bids.testing.layouts.common import subject
-    from totalseg_bids.testing.anatomy import phantom_grids
-
     import pydicom
+
+    from totalseg_bids.core.nifti import Grid, dice
+    from totalseg_bids.testing.anatomy import phantom_grids
+    from totalseg_bids.testing.layouts.common import subject
 
     src = layouts["goldatlas"]
     rs = pydicom.dcmread(src / "1_01_P" / "RS.consensus.dcm")

@@ -14,9 +14,9 @@ import shutil
 from pathlib import Path
 
 import pytest
-
 from conftest import assert_one_line_error, run_module
 from test_bidsify import tree_digest
+
 from totalseg_bids.testing.layouts import write_layout
 
 LAYOUTS = ("dicom", "mrspineseg", "goldatlas", "synthrad2023", "totalsegmentator")

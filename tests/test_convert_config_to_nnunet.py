@@ -327,7 +327,7 @@ def test_streamed_label_values_equal_full_read(tmp_path, dtype, values):
     1 MiB slices and in a file of two gzip members."""
     import gzip
 
-    from totalseg_bids.convert_config_to_nnunet import streamable, stream_label_values
+    from totalseg_bids.convert_config_to_nnunet import stream_label_values, streamable
     from totalseg_bids.core.nifti import label_array, load_nifti, present_values
 
     data = np.zeros((200, 160, 70), dtype)  # > 2 MiB: several slices

@@ -15,8 +15,8 @@ from totalseg_bids.core import errors
 from totalseg_bids.core.atomic import atomic_path, atomic_write_json
 from totalseg_bids.core.bids import BidsName, bids_uri, derivative_path, image_for_label
 from totalseg_bids.core.derivatives import ensure_dataset_description, write_sidecar
-from totalseg_bids.core.index import BidsIndex
 from totalseg_bids.core.geometry import Grid, dice, grid_mismatch, grids_overlap, resample_label, same_grid
+from totalseg_bids.core.index import BidsIndex
 from totalseg_bids.core.nifti import load_image, load_label, qform_sform_discrepancy, save_mask
 
 
@@ -92,11 +92,10 @@ def test_errors_subclass_builtins_and_pickle():
 # ---------------------------------------------------------------- atomic
 def test_atomic_path_leaves_nothing_on_failure(tmp_path):
     final = tmp_path / "out" / "a.nii.gz"
-    with pytest.raises(RuntimeError):
-        with atomic_path(final) as tmp:
-            assert tmp.name.endswith(".nii.gz") and tmp.parent == final.parent
-            tmp.write_bytes(b"partial")
-            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError), atomic_path(final) as tmp:
+        assert tmp.name.endswith(".nii.gz") and tmp.parent == final.parent
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("killed")
     assert list((tmp_path / "out").iterdir()) == []
     atomic_write_json(tmp_path / "x.json", {"a": 1})
     assert json.loads((tmp_path / "x.json").read_text(encoding="utf-8")) == {"a": 1}

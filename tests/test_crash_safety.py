@@ -26,7 +26,6 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import REPO, run_module
 
 TMP_PREFIX = ".tmp-"

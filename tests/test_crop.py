@@ -8,8 +8,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error
+
 from totalseg_bids import crop
 from totalseg_bids.core.bids import image_for_label
 from totalseg_bids.core.geometry import voxel_volume_ml

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from conftest import run_module
 from totalseg_fixtures import tiny_totalseg_home  # noqa: F401 (fixture)
+
 from totalseg_bids.testing.demo_summary import format_summary
 
 

@@ -1,8 +1,9 @@
 """Every stage has an installed console script pointing at its ``main`` (pyproject.toml's [project.scripts])."""
 
 import importlib
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from evaluate_fixtures import grid_affine, label_pair, write_pair
+
 from totalseg_bids.core.nifti import save_mask
 from totalseg_bids.evaluate import COLUMNS, EvaluateOptions, evaluate_folders, evaluate_pair, main
 

@@ -15,8 +15,8 @@ import warnings
 
 import numpy as np
 import pytest
-
 from evaluate_fixtures import grid_affine, label_pair, write_pair
+
 from totalseg_bids.evaluate import EvaluateOptions, evaluate_pair, surface_distances, surface_metrics
 
 monai_metrics = pytest.importorskip("monai.metrics")

@@ -10,9 +10,9 @@ import argparse
 import importlib
 
 import pytest
-
 from conftest import stage_parser
 from test_cli_contract import STAGES
+
 from totalseg_bids.core import flags
 
 

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import assert_one_line_error
 from totalseg_bids import init_data_config as idc
 from totalseg_bids.core.bids import BidsName
 from totalseg_bids.core.config import SPLITS, load_config

@@ -9,9 +9,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from totalseg_bids.testing import phantoms
 from totalseg_bids import register as reg
 from totalseg_bids.register.options import RegOptions
+from totalseg_bids.testing import phantoms
 
 
 def dice(a, b) -> float:

@@ -22,8 +22,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error
+
 from totalseg_bids import segment_ct as sc
 from totalseg_bids.core.derivatives import read_dseg_tsv
 from totalseg_bids.core.errors import BatchError, ExternalToolError

@@ -21,13 +21,13 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from scipy import ndimage
-
 from conftest import assert_one_line_error
+from scipy import ndimage
+from totalseg_fixtures import MIN_DICE, MIN_DICE_MR, add_oblique_ct, tiny_totalseg_home, totalseg_env, truth  # noqa: F401
+
 from totalseg_bids.core.bids import label_value
 from totalseg_bids.core.nifti import dice
 from totalseg_bids.testing.phantoms import generate
-from totalseg_fixtures import MIN_DICE, MIN_DICE_MR, add_oblique_ct, tiny_totalseg_home, totalseg_env, truth  # noqa: F401
 
 pytestmark = pytest.mark.skipif(shutil.which("TotalSegmentator") is None, reason="TotalSegmentator not installed")
 

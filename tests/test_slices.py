@@ -9,9 +9,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
+from conftest import assert_one_line_error
 from PIL import Image
 
-from conftest import assert_one_line_error
 from totalseg_bids import slices
 
 GT = "ds/derivatives/ground_truth"
@@ -68,7 +68,7 @@ def test_nnunet2d_multichannel_ct_bone(phantom_ds, tmp_path):
     ds = raw / "Dataset501_Slices"
     meta = json.loads((ds / "dataset.json").read_text(encoding="utf-8"))
     assert meta["file_ending"] == ".png" and meta["overwrite_image_reader_writer"] == "NaturalImage2DIO"
-    assert set(meta["channel_names"]) == {"0", "1"} and "CT" != meta["channel_names"]["0"]
+    assert set(meta["channel_names"]) == {"0", "1"} and meta["channel_names"]["0"] != "CT"
     assert meta["labels"] == {"background": 0, "sacrum": 1, "vertebrae_L5": 2, "hip_left": 3, "hip_right": 4}
     labels_tr = sorted((ds / "labelsTr").glob("*.png"))
     assert meta["numTraining"] == len(labels_tr) > 0 and list((ds / "imagesTs").glob("*_0001.png"))

@@ -28,8 +28,16 @@ from pathlib import Path
 import pytest
 from nnunet_fixtures import trained_model  # noqa: F401 (fixture)
 from slurm_fixtures import (
-    assert_nothing_half_written, job_env, job_field, readme_block, run_block, slurm, submit_dir,  # noqa: F401
-    task_log, task_records, wait_for, wait_job_end,
+    assert_nothing_half_written,  # noqa: F401
+    job_env,
+    job_field,
+    readme_block,
+    run_block,
+    submit_dir,
+    task_log,
+    task_records,
+    wait_for,
+    wait_job_end,
 )
 
 from totalseg_bids import register as reg

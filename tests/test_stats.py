@@ -8,8 +8,8 @@ import json
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import assert_one_line_error
+
 from totalseg_bids import stats
 
 GT = "ds/derivatives/ground_truth"

@@ -14,8 +14,8 @@ import time
 import nibabel as nib
 import numpy as np
 import pytest
-
 from totalseg_fixtures import MIN_DICE, add_oblique_ct, tiny_totalseg_home, truth  # noqa: F401
+
 from totalseg_bids.core.nifti import dice
 from totalseg_bids.testing import tiny_network, tiny_totalseg
 from totalseg_bids.testing.phantoms import generate

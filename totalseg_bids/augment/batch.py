@@ -19,8 +19,18 @@ from ..core.parallel import finish, run_tasks
 from ..nnunet.dataset import dataset_dir
 from .case import Job, run_job
 from .layout import sample_paths, sample_stem
-from .manifest import (MANIFEST, REQUEST_FILE, SLICES_MANIFEST, channel_count, manifest_record, read_manifest,
-                       read_slices, sample_record, up_to_date, write_manifest)
+from .manifest import (
+    MANIFEST,
+    REQUEST_FILE,
+    SLICES_MANIFEST,
+    channel_count,
+    manifest_record,
+    read_manifest,
+    read_slices,
+    sample_record,
+    up_to_date,
+    write_manifest,
+)
 from .nnunet2d import write_nnunet_meta
 from .options import AugmentOptions
 from .original import copy_sliced, original_items, tree_counts, tree_table, write_volume

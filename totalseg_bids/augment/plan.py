@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import random
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..core.errors import UsageError
 
@@ -50,7 +50,7 @@ def even_draw(rows: Sequence[int], groups: Sequence[str], count: int) -> list[in
         by_group[group].append(row)
     order = sorted(by_group)
     out: list[int] = []
-    cursors = {g: 0 for g in order}
+    cursors = dict.fromkeys(order, 0)
     while len(out) < count and order:
         for g in order:
             if len(out) == count:

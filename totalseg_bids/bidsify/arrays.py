@@ -4,8 +4,8 @@ stack may be missing: they are empty), and masks stored with lossy or 0/255 valu
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

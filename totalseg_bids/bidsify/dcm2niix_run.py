@@ -16,9 +16,9 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Sequence
 
 from ..core.atomic import atomic_write_json
 from ..core.bids import sidecar_path

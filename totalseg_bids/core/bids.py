@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterable, Literal, Mapping, cast, get_args
+from typing import Literal, cast, get_args
 
 from .errors import InputError, UsageError
 from .folders import DERIVATIVES
@@ -119,7 +120,7 @@ class BidsName:
 
     # ------------------------------------------------------------------ parsing
     @classmethod
-    def parse(cls, filename: str | Path) -> "BidsName":
+    def parse(cls, filename: str | Path) -> BidsName:
         """Parse a file name (a path is reduced to its name); raise InputError if not BIDS."""
         name = filename if isinstance(filename, str) and "/" not in filename else Path(filename).name
         stem, ext = split_extension(name)
@@ -172,7 +173,7 @@ class BidsName:
         return cls(tuple(before), suffix, ext)
 
     @classmethod
-    def try_parse(cls, filename: str | Path) -> "BidsName | None":
+    def try_parse(cls, filename: str | Path) -> BidsName | None:
         """Like :meth:`parse` but return None for names that are not BIDS."""
         try:
             return cls.parse(filename)
@@ -218,7 +219,7 @@ class BidsName:
             parts = [format_entities(list(self.entities) + der), cast(str, self.deriv_suffix)]
         return "_".join(parts) + self.extension
 
-    def source(self) -> "BidsName":
+    def source(self) -> BidsName:
         """The image this derivative was computed on (self if not a derivative)."""
         if not self.is_derivative:
             return self
@@ -227,13 +228,13 @@ class BidsName:
                              self.filename, "name the label <image stem>_label-<name>_seg.nii.gz")
         return BidsName(self.entities, self.suffix, ".nii.gz" if self.extension != ".json" else self.extension)
 
-    def raw(self) -> "BidsName":
+    def raw(self) -> BidsName:
         """The raw image: like :meth:`source` but also drops derivative entities
         that sit before the suffix (``desc-cropped``, ``res-2``)."""
         src = self.source()
         return replace(src, entities=tuple((k, v) for k, v in src.entities if k not in DERIVATIVE_ENTITIES))
 
-    def with_entities(self, **entities: str | None) -> "BidsName":
+    def with_entities(self, **entities: str | None) -> BidsName:
         """Set (or with None remove) source entities, keeping BIDS order."""
         ents = dict(self.entities)
         for key, value in entities.items():
@@ -245,7 +246,7 @@ class BidsName:
         return replace(self, entities=tuple(ordered))
 
     def derivative(self, label: str | None = None, kind: str = "seg", naming: str = "neuropoly",
-                   desc: str | None = None, extension: str = ".nii.gz") -> "BidsName":
+                   desc: str | None = None, extension: str = ".nii.gz") -> BidsName:
         """The name of a label map computed on this image.
 
         ``kind`` is ``seg`` (binary), ``dseg`` (several classes), ``softseg`` or
@@ -291,7 +292,7 @@ class BidsName:
             der.append(("label", label_value(label)))
         return BidsName(src.entities, src.suffix, extension, tuple(der), suffix, "bids")
 
-    def sidecar(self) -> "BidsName":
+    def sidecar(self) -> BidsName:
         """The JSON sidecar's name."""
         return replace(self, extension=".json")
 

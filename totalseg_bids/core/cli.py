@@ -22,16 +22,23 @@ import sys
 import threading
 import traceback
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence
 
 from .. import __version__
 from . import parallel
 from .atomic import TMP_PREFIX
 from .bids import NAMINGS
 from .config import load_config
-from .datalad import (committed_files, dataset_of, ensure_content, get_requested, head_commit, is_datalad_dataset,
-                      unsaved)
+from .datalad import (
+    committed_files,
+    dataset_of,
+    ensure_content,
+    get_requested,
+    head_commit,
+    is_datalad_dataset,
+    unsaved,
+)
 from .datalad import save_outputs as datalad_save
 from .errors import BatchError, Terminated, TotalsegBidsError
 from .options import EXECUTORS, BatchOptions

@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Literal, Sequence, get_args
+from typing import Any, Literal, get_args
 
 from ..resources import shipped_config, shipped_config_names
 from .bids import BidsName, dataset_path, image_for_label, raw_root_of

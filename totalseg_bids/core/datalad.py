@@ -13,8 +13,8 @@ import logging
 import os
 import shlex
 import subprocess
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 from .errors import AnnexContentMissingError, ExternalToolError, UsageError
 

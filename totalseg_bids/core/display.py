@@ -14,7 +14,7 @@ One convention everywhere a volume becomes a picture:
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

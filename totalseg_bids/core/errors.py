@@ -8,8 +8,8 @@ Each class also subclasses the builtin a caller would naturally catch
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 
 class TotalsegBidsError(Exception):

@@ -15,8 +15,9 @@ The geometry every stage shares, apart from file I/O (:mod:`.nifti`):
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Iterable, Literal, Sequence, get_args
+from typing import Literal, get_args
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class Grid:
     affine: np.ndarray
 
     @classmethod
-    def of(cls, img) -> "Grid":
+    def of(cls, img) -> Grid:
         return cls(shape3(img.shape), np.asarray(img.affine, dtype=float))
 
     @property

@@ -8,9 +8,9 @@ hidden entries and temporary files. A 5,000-subject tree indexes in seconds.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 from .bids import BidsName
 from .errors import InputError, MissingFileError
@@ -92,7 +92,7 @@ class BidsIndex:
 
     @classmethod
     def scan(cls, root: str | Path, extensions: Sequence[str] = NIFTI_EXTENSIONS,
-             must_exist: bool = True) -> "BidsIndex":
+             must_exist: bool = True) -> BidsIndex:
         root = Path(root)
         if must_exist:
             if not root.exists():
@@ -107,7 +107,7 @@ class BidsIndex:
         return cls(root, files)
 
     @classmethod
-    def scan_derivatives(cls, root: str | Path, name: str | None = None) -> "BidsIndex":
+    def scan_derivatives(cls, root: str | Path, name: str | None = None) -> BidsIndex:
         """Index ``<root>/derivatives/<name>`` (or all derivative folders)."""
         root = Path(root)
         folders = [derivative_dir(root, name)] if name else sorted(

@@ -19,22 +19,35 @@ import contextlib
 import gzip
 import logging
 import zlib
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
 from .atomic import atomic_path
 from .datalad import get_command, is_annex_pointer
 from .errors import AnnexContentMissingError, InputError, MissingFileError
-from .geometry import Grid, nonzero_bbox, shape3
-from .gzip_codec import codec_errors, open_write, read_into
-from .resume import gzip_size_matches, recreate_fix
 
 # the grid helpers live in .geometry; stages that read and resample in one place import them from here too
-from .geometry import (GRID_ATOL, apply_affine, axcodes, dice, grid_mismatch, grids_overlap,  # noqa: F401
-                       resample_image, resample_label, same_grid, touches_edge, voxel_volume_ml)
+from .geometry import (  # noqa: F401
+    GRID_ATOL,
+    Grid,
+    apply_affine,
+    axcodes,
+    dice,
+    grid_mismatch,
+    grids_overlap,
+    nonzero_bbox,
+    resample_image,
+    resample_label,
+    same_grid,
+    shape3,
+    touches_edge,
+    voxel_volume_ml,
+)
+from .gzip_codec import codec_errors, open_write, read_into
+from .resume import gzip_size_matches, recreate_fix
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,9 @@ The array is written in the source's voxel order (no reorientation).
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -50,9 +49,8 @@ def geometry(affine: np.ndarray, shape: tuple[int, ...], dtype: str, source: str
 def save_npy_volume(data: np.ndarray, affine: np.ndarray, path: str | Path, source: str = "") -> Path:
     """Write ``data`` as ``.npy`` plus its geometry sidecar, both atomically."""
     path = Path(path)
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.save(fh, np.ascontiguousarray(data))
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, np.ascontiguousarray(data))
     atomic_write_json(sidecar_path(path), geometry(affine, tuple(data.shape), str(data.dtype), source))
     return path
 

@@ -9,9 +9,10 @@ so a new option is one dataclass field plus one argparse argument whose
 from __future__ import annotations
 
 import argparse
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, Mapping, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 T = TypeVar("T")
 

@@ -14,12 +14,13 @@ import logging
 import multiprocessing
 import os
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
-from .progress import progress
 from .errors import BatchError, TotalsegBidsError, UsageError
+from .progress import progress
 from .slurm import slurm_cluster
 
 log = logging.getLogger(__name__)

@@ -9,12 +9,13 @@ one, so a rerun with ``--overwrite`` cannot silently discard hours of editing.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .atomic import atomic_write_json
-from .derivatives import read_sidecar
 from .bids import sidecar_path
+from .derivatives import read_sidecar
 from .errors import InputError
 
 MANUAL = "Manual"

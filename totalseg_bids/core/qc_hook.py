@@ -9,8 +9,9 @@ stage's work.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .qc.entry import add_entry, add_figures
 

@@ -17,8 +17,9 @@ import gzip
 import json
 import logging
 import zlib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 

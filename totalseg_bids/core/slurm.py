@@ -15,7 +15,8 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from .errors import ExternalToolError, UsageError
 

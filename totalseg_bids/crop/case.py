@@ -8,8 +8,16 @@ from pathlib import Path
 import numpy as np
 
 from ..core.bids import BidsName, dseg_tsv_path
-from ..core.derivatives import (BIDSIGNORED_SUFFIXES, ensure_bidsignore, ensure_dataset_description, generated_by,
-                                output_complete, read_dseg_tsv, write_dseg_tsv, write_sidecar)
+from ..core.derivatives import (
+    BIDSIGNORED_SUFFIXES,
+    ensure_bidsignore,
+    ensure_dataset_description,
+    generated_by,
+    output_complete,
+    read_dseg_tsv,
+    write_dseg_tsv,
+    write_sidecar,
+)
 from ..core.errors import GeometryError, InputError, MissingFileError
 from ..core.folders import CROPPED
 from ..core.geometry import Grid, grid_mismatch, roi_index_bounds

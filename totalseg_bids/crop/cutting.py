@@ -14,8 +14,16 @@ from pathlib import Path
 import numpy as np
 
 from ..core.bids import dataset_path
-from ..core.geometry import (Grid, centred_box, crop_box, crop_to_box, cut, resample_image, resample_label_edge,
-                             target_grid)
+from ..core.geometry import (
+    Grid,
+    centred_box,
+    crop_box,
+    crop_to_box,
+    cut,
+    resample_image,
+    resample_label_edge,
+    target_grid,
+)
 from ..core.nifti import Volume
 from .options import IMAGE_ORDERS, CropOptions
 

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..core.bids import (BINARY_LABEL_SUFFIXES, IMAGE_DATATYPES, NAMINGS, BidsName, is_ct_suffix, label_value,
-                         raw_root_of, split_extension, subject_dir)
+from ..core.bids import (
+    BINARY_LABEL_SUFFIXES,
+    IMAGE_DATATYPES,
+    NAMINGS,
+    BidsName,
+    is_ct_suffix,
+    label_value,
+    raw_root_of,
+    split_extension,
+    subject_dir,
+)
 from ..core.config import load_config
 from ..core.errors import MissingFileError
 from ..core.folders import CROPPED, derivative_dir

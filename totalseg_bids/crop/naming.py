@@ -3,8 +3,8 @@ its labels named after the *cropped* image so that every reader pairs them uncha
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..core.bids import IMAGE_DATATYPES, BidsName, Naming, subject_dir
 from ..core.errors import InputError

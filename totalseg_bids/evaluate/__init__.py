@@ -35,8 +35,7 @@ and :func:`evaluate_config` (records, one per case), then :func:`write_table`
 and :func:`write_summary`.
 """
 
-from .batch import (complete_classes, evaluate_config, evaluate_folders, evaluate_pairs, write_summary,
-                    write_table)
+from .batch import complete_classes, evaluate_config, evaluate_folders, evaluate_pairs, write_summary, write_table
 from .case import evaluate_case, evaluate_pair, load_pair, qc_meta
 from .cli import get_parser, main
 from .labels import class_names, label_name, parse_label_specs, resolve_classes

@@ -7,10 +7,11 @@ one BatchError names the failures; its ``done`` holds the records that completed
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..core.atomic import atomic_write_text
 from ..core.datalad import ensure_content, get_requested

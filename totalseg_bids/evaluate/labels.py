@@ -9,8 +9,8 @@ every class that a file names or holds is measured.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
 
 from ..core.derivatives import label_class_names
 from ..core.errors import InputError, UsageError

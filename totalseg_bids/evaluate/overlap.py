@@ -23,7 +23,7 @@ class Counts:
     ref: int
 
     @classmethod
-    def of(cls, pred: np.ndarray, ref: np.ndarray) -> "Counts":
+    def of(cls, pred: np.ndarray, ref: np.ndarray) -> Counts:
         """The counts of two boolean masks of the same shape.
 
         >>> Counts.of(np.array([1, 1, 0], bool), np.array([1, 0, 1], bool))

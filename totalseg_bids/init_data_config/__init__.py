@@ -36,8 +36,17 @@ from .labels import choose_labels, label_folder
 from .listing import SHOWN, absolute, default_output, listing, parse_path_lines, read_path_list
 from .options import GEOMETRY_MODES, TOOL_NAME, GeometryMode, InitConfigOptions
 from .query import normalize_label_suffix, query_bids
-from .split import (SPLIT_BY, STRATIFY, Entry, SplitBy, Stratify, assign_splits, split_counts, split_unit,
-                    validate_ratios)
+from .split import (
+                    SPLIT_BY,
+                    STRATIFY,
+                    Entry,
+                    SplitBy,
+                    Stratify,
+                    assign_splits,
+                    split_counts,
+                    split_unit,
+                    validate_ratios,
+)
 
 __all__ = [
     "DECISIONS", "Entry", "GEOMETRY_MODES", "GeometryMode", "InitConfigOptions", "Item", "SHOWN", "SPLIT_BY",

@@ -4,8 +4,9 @@ the QC review marked, then building and writing the config."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..core.errors import UsageError
 from ..core.options import resolve_options

@@ -5,8 +5,8 @@ subject), found beside it, on its grid; the config's entries then become objects
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -5,9 +5,9 @@ binary where its name says so, not empty. Every problem is reported in one error
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

@@ -4,8 +4,8 @@ suffix, or raw images of some contrasts."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..core.bids import split_extension
 from ..core.config import TYPES, ConfigType

@@ -6,9 +6,10 @@ from __future__ import annotations
 import math
 import random
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Iterable, Literal, Sequence, get_args
+from typing import Literal, get_args
 
 from ..core.config import SPLITS
 from ..core.errors import UsageError

@@ -4,8 +4,9 @@ or read from a data config."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..core.bids import BidsName, dataset_path, image_for_label
 from ..core.config import load_config

@@ -22,11 +22,22 @@ Library callers pass :class:`RegisterOptions` (or its fields as keywords) to
 BatchError whose ``done`` holds the records of the MRIs that completed.
 """
 
+from ..core.bids import BidsName  # noqa: E402  (re-exported for callers parsing names)
 from .batch import register_dataset, result_record, transfer_pair
+from .case import TransferResult, transfer_label
 from .cli import get_parser, main, options_from_cli, spec_from_args
 from .constants import (
-    CT_WINDOW_HU, DEFAULT_CONTRASTS, DEFAULT_CT_SUFFIXES, DEFAULT_LABEL, INTERPOLATIONS, METHODS,
-    REGISTRATION_MIN_SPACING_MM, REGISTRATION_SAMPLING, REGISTRATION_SCHEDULE, REGISTRATION_SEED, REGISTRATION_THREADS,
+    CT_WINDOW_HU,
+    DEFAULT_CONTRASTS,
+    DEFAULT_CT_SUFFIXES,
+    DEFAULT_LABEL,
+    INTERPOLATIONS,
+    METHODS,
+    REGISTRATION_MIN_SPACING_MM,
+    REGISTRATION_SAMPLING,
+    REGISTRATION_SCHEDULE,
+    REGISTRATION_SEED,
+    REGISTRATION_THREADS,
     SCT_COMMAND,
 )
 from .header import moved_label_affine, ras_lps
@@ -35,9 +46,6 @@ from .labels import class_value, extract_class, label_flags
 from .options import LabelSpec, RegisterOptions, RegOptions
 from .pairing import Pair, explicit_pair, needed_inputs, pick_ct_label, plan_pairs
 from .sct import run_sct
-from .case import TransferResult, transfer_label
-
-from ..core.bids import BidsName  # noqa: E402  (re-exported for callers parsing names)
 
 __all__ = [
     "BidsName", "CT_WINDOW_HU", "DEFAULT_CONTRASTS", "DEFAULT_CT_SUFFIXES", "DEFAULT_LABEL", "INTERPOLATIONS",

@@ -13,10 +13,10 @@ from ..core.errors import ExternalToolError, InputError, MissingFileError, Usage
 from ..core.folders import LABELS, REG_LABELS, derivative_dir
 from ..core.options import resolve_options
 from ..core.parallel import finish, run_tasks, shard
+from .case import TransferResult, transfer_label
 from .constants import SCT_COMMAND
 from .options import RegisterOptions
 from .pairing import Pair, explicit_pair, needed_inputs, plan_pairs
-from .case import TransferResult, transfer_label
 
 
 def result_record(result: TransferResult) -> dict:

@@ -13,21 +13,25 @@ import numpy as np
 from .. import __version__
 from ..core.atomic import all_or_nothing
 from ..core.bids import BidsName, dataset_root_of, dseg_tsv_path, raw_root_of, sidecar_path, split_extension
-from ..core.provenance import refuse_manual_overwrite
 from ..core.derivatives import (
-    ensure_dataset_description, generated_by, output_complete, write_dseg_tsv, write_sidecar,
+    ensure_dataset_description,
+    generated_by,
+    output_complete,
+    write_dseg_tsv,
+    write_sidecar,
 )
 from ..core.errors import GeometryError, InputError, UsageError
 from ..core.folders import REG_LABELS
 from ..core.label_box import load_label_box
 from ..core.nifti import grids_overlap, load_grid, load_label, present_values, resample_label, same_grid, save_mask
+from ..core.provenance import refuse_manual_overwrite
 from ..core.qc_hook import qc_entry
 from .constants import INTERPOLATIONS, METHODS, SCT_COMMAND
 from .itk import write_transform
-from .origin import label_origin
+from .labels import extract_class, label_flags
 from .methods import REGISTERING, _register
 from .options import RegOptions
-from .labels import extract_class, label_flags
+from .origin import label_origin
 from .sct import run_sct
 
 log = logging.getLogger(__name__)

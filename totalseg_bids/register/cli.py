@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import logging
 import argparse
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 

@@ -11,9 +11,13 @@ from ..core.atomic import atomic_path
 from ..core.errors import ExternalToolError, UsageError
 from ..core.nifti import Volume
 from .constants import (
-    CT_WINDOW_HU, REGISTRATION_MIN_SPACING_MM, REGISTRATION_SAMPLING, REGISTRATION_SCHEDULE, REGISTRATION_SEED,
-    REGISTRATION_THREADS,
     _RAS_LPS,
+    CT_WINDOW_HU,
+    REGISTRATION_MIN_SPACING_MM,
+    REGISTRATION_SAMPLING,
+    REGISTRATION_SCHEDULE,
+    REGISTRATION_SEED,
+    REGISTRATION_THREADS,
 )
 from .header import ras_lps
 

@@ -15,8 +15,8 @@ import numpy as np
 from ..core.bids import dataset_path
 from ..core.errors import GeometryError, MissingFileError
 from ..core.nifti import Grid, Volume, grid_mismatch, load_image, resample_label, same_grid
-from .constants import REGISTRATION_SEED
 from .ants import register_ants
+from .constants import REGISTRATION_SEED
 from .header import moved_label_affine
 from .itk import focus_mask, register_ct_to_mri, transform_record, transform_to_ras
 from .options import RegOptions

@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
-from typing import Sequence
 
 from ..core.datalad import ensure_content, get_requested
 from ..core.errors import BatchError, ExternalToolError, MissingFileError
 from ..core.options import resolve_options
 from ..core.parallel import Outcome, finish, run_tasks
 from ..totalsegmentator import (
-    WEIGHTS_FIX, check_classes, check_weights, find_executable, is_package_program, load_class_map,
-    local_weights_description, model_spacing, resolve_device, version,
+    WEIGHTS_FIX,
+    check_classes,
+    check_weights,
+    find_executable,
+    is_package_program,
+    load_class_map,
+    local_weights_description,
+    model_spacing,
+    resolve_device,
+    version,
 )
 from .case import segment_case
 from .images import default_suffixes, find_cts

@@ -3,9 +3,10 @@ parallel, then the class table, the nnU-Net metadata and the manifest last."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ..core import cli
 from ..core.atomic import atomic_write_text, ensure_writable_dir

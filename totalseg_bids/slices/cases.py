@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from ..core.bids import raw_root_of, split_extension
 from ..core.config import check_cases, load_config

@@ -3,7 +3,7 @@ consecutive (TotalSegmentator ids such as 25, 27, 77), named, and tabled in ``cl
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import csv
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..core.atomic import atomic_write_json, atomic_write_text
 from ..core.config import Case, read_request, request_difference, request_record

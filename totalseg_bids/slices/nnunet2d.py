@@ -3,8 +3,8 @@ folds as ``splits_final.json``, drawn by subject as the 3D conversion draws them
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..core.bids import BidsName, is_ct_suffix
 from ..nnunet.dataset import write_dataset_json, write_folds

@@ -3,7 +3,7 @@ world axis, shown the usual way up, and which slices are kept (pure)."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from ..core.bids import dataset_path, raw_root_of
 from ..core.config import SPLIT_NAMES, check_cases, load_config

@@ -3,8 +3,8 @@ cases: the class table a training set is judged by (pure)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 

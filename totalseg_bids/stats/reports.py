@@ -4,8 +4,8 @@ chosen by the ``-o`` file's extension; an identical file is left alone."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..core.atomic import atomic_write_text
 from ..core.errors import UsageError

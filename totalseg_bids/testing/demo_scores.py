@@ -13,8 +13,8 @@ Every figure goes through :func:`dice_table`, the one place that scores a pair.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 

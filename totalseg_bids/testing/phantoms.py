@@ -16,9 +16,9 @@ by a known rigid transform (the "patient moved between scans" case) recorded in
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -29,11 +29,19 @@ from ..core.derivatives import ensure_dataset_description, generated_by, write_d
 from ..core.errors import UsageError
 from ..core.nifti import Grid, save_image, save_mask
 from ..totalsegmentator import class_ids
-from .hard import bias_field, crop_superior, offset_grid, offset_pose
 from .anatomy import (
-    STRUCTURES, Anatomy, flexion, grid_coordinates, grid_points, make_affine, phantom_grids, render, rotation_matrix,
+    STRUCTURES,
+    Anatomy,
+    flexion,
+    grid_coordinates,
+    grid_points,
+    make_affine,
+    phantom_grids,
+    render,
+    rotation_matrix,
     structure_labels,
 )
+from .hard import bias_field, crop_superior, offset_grid, offset_pose
 
 __all__ = [
     "PhantomOptions", "STRUCTURES", "Anatomy", "generate", "grid_coordinates", "grid_points", "make_affine",

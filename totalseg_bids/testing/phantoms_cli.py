@@ -8,8 +8,8 @@ hard options), :mod:`.layouts` (``--layout NAME``) and :mod:`.tiny_totalseg`
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..core import cli, flags
 from ..core.errors import UsageError

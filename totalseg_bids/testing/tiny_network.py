@@ -20,8 +20,8 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -127,8 +127,7 @@ def channel_of(modality: str) -> str:
 
 def normalise(image: np.ndarray, modality: str) -> np.ndarray:
     """``image`` normalised exactly as nnU-Net's predictor does with :func:`plans`."""
-    from nnunetv2.preprocessing.normalization.default_normalization_schemes import (
-        CTNormalization, ZScoreNormalization)
+    from nnunetv2.preprocessing.normalization.default_normalization_schemes import CTNormalization, ZScoreNormalization
 
     scheme = CTNormalization if channel_of(modality) == "CT" else ZScoreNormalization
     return scheme(use_mask_for_norm=False, intensityproperties=dict(CT_INTENSITIES)).run(image.astype(np.float32))
@@ -293,9 +292,8 @@ def save_weights(weights: Mapping, path: Path, meta: Mapping) -> Path:
             seen[digest] = key
             arrays[key] = array
     record = {**dict(meta), "aliases": aliases}
-    with atomic_path(path) as tmp:
-        with open(tmp, "wb") as fh:
-            np.savez_compressed(fh, __meta__=np.array(json.dumps(record)), **arrays)
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, __meta__=np.array(json.dumps(record)), **arrays)
     return path
 
 

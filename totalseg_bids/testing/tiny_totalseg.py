@@ -25,8 +25,8 @@ import json
 import logging
 import shutil
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..core.atomic import atomic_write_json, file_lock
 from ..core.errors import UsageError

@@ -9,13 +9,41 @@ Stages call this adapter; nothing else spells out TotalSegmentator's names.
 from .api import ApiRunner, api_arguments, close_runner, runner, segment
 from .classes import check_classes, class_ids, load_class_map
 from .command import (
-    EXECUTABLE, class_file, class_files, find_executable, is_package_program, last_line, looks_like_missing_weights,
-    pick_device, resolve_device, run, totalseg_command, version,
+    EXECUTABLE,
+    class_file,
+    class_files,
+    find_executable,
+    is_package_program,
+    last_line,
+    looks_like_missing_weights,
+    pick_device,
+    resolve_device,
+    run,
+    totalseg_command,
+    version,
 )
-from .tasks import MR_SUFFIXES, ModelNeed, TaskModel, is_mr_task, missing_models, model_spacing, needed_models, task_models
+from .tasks import (
+    MR_SUFFIXES,
+    ModelNeed,
+    TaskModel,
+    is_mr_task,
+    missing_models,
+    model_spacing,
+    needed_models,
+    task_models,
+)
 from .weights import (
-    STAMP, WEIGHTS_FIX, check_weights, default_home, disable_usage_stats, home_env, is_local_build, local_build_record,
-    local_weights_description, ready, weights_dir,
+    STAMP,
+    WEIGHTS_FIX,
+    check_weights,
+    default_home,
+    disable_usage_stats,
+    home_env,
+    is_local_build,
+    local_build_record,
+    local_weights_description,
+    ready,
+    weights_dir,
 )
 
 __all__ = [

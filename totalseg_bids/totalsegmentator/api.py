@@ -20,13 +20,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from multiprocessing import util as mp_util
 from pathlib import Path
-from typing import Sequence
 
 from ..core.errors import ExternalToolError
-from .command import (EXECUTABLE, find_executable, is_package_program, last_line, looks_like_missing_weights,
-                      run, totalseg_command)
+from .command import (
+    EXECUTABLE,
+    find_executable,
+    is_package_program,
+    last_line,
+    looks_like_missing_weights,
+    run,
+    totalseg_command,
+)
 from .weights import WEIGHTS_FIX
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import logging
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from ..core.bids import label_value
 from ..core.errors import UsageError

@@ -12,9 +12,9 @@ import re
 import shutil
 import subprocess
 import sysconfig
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Sequence
 
 from ..core.errors import ExternalToolError, UsageError
 from .weights import WEIGHTS_FIX

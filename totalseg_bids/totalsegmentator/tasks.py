@@ -10,9 +10,9 @@ and locally built weights go where the installed version looks for them.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from ..core.errors import ExternalToolError, UsageError
 

@@ -9,7 +9,7 @@ a percentile window of the shown voxels.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 

@@ -16,10 +16,20 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import file_lock, atomic_write_json
+from ..atomic import atomic_write_json, file_lock
 from .evaluate import evaluate_entry
-from .records import (ENTRIES_DIR, SCHEMA, _bids_info, _choose_id, _entry_key, _jsonable, _save_png, _str_or_none,
-                      entry_stem, file_checksum)
+from .records import (
+    ENTRIES_DIR,
+    SCHEMA,
+    _bids_info,
+    _choose_id,
+    _entry_key,
+    _jsonable,
+    _save_png,
+    _str_or_none,
+    entry_stem,
+    file_checksum,
+)
 from .render import Views
 from .report import _build_report_locked
 

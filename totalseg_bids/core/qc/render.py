@@ -7,16 +7,25 @@ so every entry is shown the same way (see :mod:`.display`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
 from ..bids import is_ct_name
 from ..display import to_uint8
 from ..geometry import Grid, resample_image, resample_label
-from .display import (CT_WINDOW, MRI_PERCENTILES, looks_like_ct, mosaic, orient_tile, overlay_rgb, slice_positions,
-                      window_bounds)
+from .display import (
+    CT_WINDOW,
+    MRI_PERCENTILES,
+    looks_like_ct,
+    mosaic,
+    orient_tile,
+    overlay_rgb,
+    slice_positions,
+    window_bounds,
+)
 from .focus import crop_bounds, foreground_world_bounds
 
 N_SAGITTAL = 5

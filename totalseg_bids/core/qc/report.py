@@ -12,8 +12,9 @@ import json
 import shutil
 import time
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Mapping, Sequence, get_args
+from typing import Any, Literal, get_args
 
 from ..atomic import atomic_path, atomic_write_text, file_lock
 from ..errors import OutputError

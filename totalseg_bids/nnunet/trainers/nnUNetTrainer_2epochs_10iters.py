@@ -18,7 +18,6 @@ import numpy as np
 import torch
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
 
-
 #: Largest patch (voxels per axis) the quick trainer uses: CPU time grows with the patch volume.
 MAX_PATCH = (32, 48, 48)
 #: The same for 2D configurations (pixels per axis): a 2D step is cheap, the network deep.

@@ -8,13 +8,26 @@ and one entry in :data:`MODULES`. Used by ``python -m totalseg_bids.phantoms
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from ...core.errors import UsageError
 from . import (
-    clotseg, ctich, ctich_nifti, dicom, dicom_export, finding_lungs, glands, goldatlas, mrspineseg, npy, png_stack,
-    spider, synthrad2023, synthrad2025, totalsegmentator,
+    clotseg,
+    ctich,
+    ctich_nifti,
+    dicom,
+    dicom_export,
+    finding_lungs,
+    glands,
+    goldatlas,
+    mrspineseg,
+    npy,
+    png_stack,
+    spider,
+    synthrad2023,
+    synthrad2025,
+    totalsegmentator,
 )
 
 #: The layout modules, in the order ``--help`` lists them.

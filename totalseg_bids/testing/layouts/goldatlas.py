@@ -6,8 +6,8 @@ drawn on the CT slices (each contour references its CT image's SOPInstanceUID)."
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 
