@@ -5,7 +5,7 @@ workflow), and nnU-Net's background workers against the sequential loop.
 
 Full mode only. Trains the tiny model first (phantoms -> our converter ->
 ``nnUNetv2_plan_and_preprocess`` -> patch shrunk -> ``nnUNetv2_train`` with
-``nnUNetTrainer_2epochs_10iters``), the way ``tests/nnunet_fixtures.py``
+``nnUNetTrainer_2epochs_10iters``), the way ``tests/support/nnunet.py``
 does, then predicts the 20 MRI images (T1w + T2w) of 10 phantom subjects. Every
 row also gives the mean Dice against the phantom truth, so that the timed
 outputs are seen to agree; nothing is asserted.

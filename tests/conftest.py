@@ -1,19 +1,24 @@
-"""Shared fixtures: phantom datasets generated once per session and copied per test."""
+"""Shared fixtures: phantom datasets generated once per session and copied per test; the session's
+nnU-Net model, tiny TotalSegmentator weights and SLURM cluster come from the ``support`` plugins.
+
+Tests are laid out like the package: ``unit/`` (core, stages, adapters, testing), ``cli/`` (the command-line
+contract, bad input, vocabulary, entry points, the README), ``e2e/`` (demo, pipelines, datalad, scaling,
+SLURM). Helpers they share are in ``support/``.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from support import run_module
 
 os.environ.setdefault("TOTALSEG_BIDS_NO_PROGRESS", "1")
 os.environ.setdefault("nnUNet_def_n_proc", "1")
 
-REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ("support.nnunet", "support.totalseg", "support.slurm")
 #: the slow categories (pyproject.toml's markers): a test marked with one is also ``slow``
 SLOW_CATEGORIES = ("nnunet", "totalseg", "registration", "datalad", "dask", "browser", "slurm")
 
@@ -62,43 +67,7 @@ def misaligned_ds(misaligned_template, tmp_path) -> Path:
     return dst
 
 
-def run_module(module: str, *args: str, env: dict | None = None, cwd: str | Path | None = None,
-               timeout: float = 600) -> subprocess.CompletedProcess:
-    """Run ``python -m totalseg_bids.<module> args`` as a user would."""
-    full_env = dict(os.environ)
-    full_env["PYTHONPATH"] = str(REPO) + os.pathsep + full_env.get("PYTHONPATH", "")
-    if env:
-        full_env.update(env)
-    return subprocess.run([sys.executable, "-m", f"totalseg_bids.{module}", *map(str, args)],
-                          capture_output=True, encoding="utf-8", errors="replace", env=full_env, cwd=cwd, timeout=timeout)
-
-
 @pytest.fixture
 def cli():
     """``cli("register", "--path-img", ds)`` -> CompletedProcess."""
     return run_module
-
-
-def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str, code: int = 1) -> None:
-    """The CLI contract for bad input: exit code, one error line, no traceback."""
-    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
-    assert "Traceback" not in proc.stderr, proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if ": error: " in line]
-    assert len(errors) == 1, proc.stderr
-    for needle in needles:
-        assert needle in errors[0], (needle, errors[0])
-
-
-def stage_parser(module: str):
-    """The argparse parser of ``python -m totalseg_bids.<module>`` (a package keeps it in one of its modules)."""
-    import importlib
-
-    mod = importlib.import_module(f"totalseg_bids.{module}")
-    for inner in ("__main__", "cli", "main"):
-        if hasattr(mod, "get_parser"):
-            break
-        try:
-            mod = importlib.import_module(f"totalseg_bids.{module}.{inner}")
-        except ImportError:
-            continue
-    return mod.get_parser()

@@ -28,7 +28,7 @@ from .errors import InputError, UsageError
 from .folders import DERIVATIVES
 
 #: BIDS entity order: ``rules.entities`` of the BIDS schema (bidsschematools), as short
-#: names; tests/test_bids_validity.py checks that it agrees with the installed schema.
+#: names; tests/e2e/test_bids_validity.py checks that it agrees with the installed schema.
 ENTITY_ORDER = (
     "sub", "tpl", "ses", "cohort", "sample", "task", "tracksys", "acq", "nuc", "voi", "ce", "trc",
     "stain", "rec", "dir", "run", "mod", "echo", "flip", "inv", "mt", "part", "proc", "hemi",

@@ -7,7 +7,7 @@ file; anything this reader does not recognise as plain (foreign byte order,
 float or exotic types, unset forms, codes or offsets nibabel would fix on
 load, header extensions) gives None, and the caller takes nibabel's path, which words any error.
 Affines are computed with the same numpy operations as nibabel, so they are
-bit-identical (``tests/test_nifti_header.py`` compares them).
+bit-identical (``tests/unit/core/test_nifti_header.py`` compares them).
 """
 
 from __future__ import annotations

@@ -73,7 +73,7 @@ def crop_superior(grid: Grid, fov_mm: float) -> Grid:
 
 #: The hard pairs and the registration options that handle each: name -> (phantom options, ``rigid``
 #: options). The patient also moved 10 mm / 10 deg between the scans in every case (header Dice < 0.8).
-#: The benchmark (benchmarks/bench_register.py) and tests/test_register_hard.py measure them.
+#: The benchmark (benchmarks/bench_register.py) and tests/unit/stages/test_register_hard.py measure them.
 HARD_CASES: dict[str, tuple[dict, dict]] = {
     "muscle and fat layers": ({"layers": True}, {}),
     "MRI bias field 0.6": ({"mri_bias": 0.6}, {}),

@@ -16,7 +16,11 @@ Imported by nnU-Net as a top-level module from ``nnUNet_extTrainer``; keep impor
 import copy
 
 import torch
-from nnUNetTrainer_2epochs_10iters import nnUNetTrainer_2epochs_10iters
+
+try:  # nnU-Net imports the trainers as top-level modules of nnUNet_extTrainer's folder
+    from nnUNetTrainer_2epochs_10iters import nnUNetTrainer_2epochs_10iters
+except ImportError:  # imported as part of the package (its doctests)
+    from .nnUNetTrainer_2epochs_10iters import nnUNetTrainer_2epochs_10iters
 
 #: Most features per stage of the demo's network.
 MAX_FEATURES = 16
