@@ -68,7 +68,8 @@ def model_folders(names: Sequence[str]) -> list[str]:
 
 
 def export_zip(results: Path, dataset_folder: str, model: Path, folds: Sequence[str], output: str | Path,
-               extra: Mapping[str, bytes] | None = None, raw: Path | None = None, preprocessed: Path | None = None) -> Path:
+               extra: Mapping[str, bytes] | None = None, raw: Path | None = None,
+               preprocessed: Path | None = None) -> Path:
     """nnU-Net's export of one trained configuration, plus ``extra`` files (name -> bytes) inside
     its model folder in the zip, written atomically."""
     trainer, plans, configuration = parse_model_identifier(model.name)

@@ -182,8 +182,9 @@ def removal_report(before: np.ndarray, after: np.ndarray, classes: Mapping[int, 
     and the labels above ``threshold`` (the flag).
 
     >>> b = np.array([1, 1, 1, 1, 2, 2]); a = np.array([1, 1, 1, 0, 2, 0])
-    >>> removal_report(b, a, {1: "left", 2: "right"})
-    {'RemovedVoxels': {'left': 1, 'right': 1}, 'RemovedFraction': {'left': 0.25, 'right': 0.5}, 'RemovedAboveThreshold': ['left', 'right'], 'Threshold': 0.1}
+    >>> removal_report(b, a, {1: "left", 2: "right"})  # doctest: +NORMALIZE_WHITESPACE
+    {'RemovedVoxels': {'left': 1, 'right': 1}, 'RemovedFraction': {'left': 0.25, 'right': 0.5},
+     'RemovedAboveThreshold': ['left', 'right'], 'Threshold': 0.1}
     """
     gone = (before != after) & (before > 0)
     values, counts = np.unique(before[gone], return_counts=True)

@@ -106,7 +106,8 @@ def cross_validation_folds(cases: Sequence[FoldCase], k: int, seed: int = DEFAUL
     trainable = [c for c in cases if c.split in TRAINABLE]
     subjects = Counter(c.subject for c in trainable)
     if k < 2:
-        raise UsageError(f"{k} fold(s) cannot cross-validate", None, "use --folds 2 or more (--folds 1: the config's split)")
+        raise UsageError(f"{k} fold(s) cannot cross-validate", None,
+                         "use --folds 2 or more (--folds 1: the config's split)")
     if len(subjects) < k:
         raise InputError(f"{k} folds need at least {k} subjects in TRAINING/VALIDATION, found {len(subjects)}", None,
                          f"use --folds {max(2, len(subjects))} or fewer, or add subjects")
