@@ -111,7 +111,11 @@ def _refuse_different(zip_path: Path, root: Path, folders: Sequence[str]) -> Non
     """Raise when installing would replace files of another model under the same dataset id."""
     for folder in folders:
         ds_name = folder.split("/")[0]
-        did = int(_MEMBER_RE.match(folder + "/x")["id"])
+        member = _MEMBER_RE.match(folder + "/x")
+        if member is None:  # model_folders gives only folders of this pattern
+            raise InputError(f"not an nnU-Net model folder: {folder}", zip_path, "give a zip written by "
+                             "totalseg_bids.model export")
+        did = int(member["id"])
         taken = [p.name for p in root.glob(f"{dataset_prefix(did)}*") if p.is_dir() and p.name != ds_name]
         if taken:
             raise OutputError(f"dataset id {did} is already installed as {taken[0]}", root / taken[0],

@@ -164,9 +164,9 @@ def check_folds(folds: Sequence[Fold], cases: Sequence[FoldCase], complete: bool
     """
     by_id = {c.case_id: c for c in cases}
     for n, fold in enumerate(folds):
-        for case in (*fold["train"], *fold["val"]):
-            if by_id.get(case) is None or by_id[case].split not in TRAINABLE:
-                raise InputError(f"fold {n} lists {case}, not a TRAINING/VALIDATION case", None,
+        for case_id in (*fold["train"], *fold["val"]):
+            if by_id.get(case_id) is None or by_id[case_id].split not in TRAINABLE:
+                raise InputError(f"fold {n} lists {case_id}, not a TRAINING/VALIDATION case", None,
                                  "convert the dataset again")
         both = {by_id[c].subject for c in fold["train"]} & {by_id[c].subject for c in fold["val"]}
         if both:
