@@ -111,7 +111,8 @@ def bench_cohort(ctx: Context) -> None:
                     continue
                 variants = [("-j 1", ["-j", "1"]), ("-j 2", ["-j", "2"])]
                 if cluster is not None and stage in DASK_STAGES:
-                    variants.append(("dask 2 workers", ["--executor", "dask", "--scheduler", cluster.scheduler_address]))
+                    variants.append(("dask 2 workers",
+                                     ["--executor", "dask", "--scheduler", cluster.scheduler_address]))
                 for label, extra in variants:
                     args, takes_j = stage_commands(root, existing, work)[stage]  # qc lists the labels made so far
                     if not takes_j and label != "-j 1":

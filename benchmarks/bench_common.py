@@ -235,5 +235,5 @@ def child_env(extra: dict | None = None) -> dict:
 
 def run_cli(args: list[str], env: dict | None = None, timeout: float = 600,
             cwd: str | Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, *args], capture_output=True, encoding="utf-8", errors="replace", env=child_env(env),
-                          timeout=timeout, cwd=cwd)
+    return subprocess.run([sys.executable, *args], capture_output=True, encoding="utf-8", errors="replace",
+                          env=child_env(env), timeout=timeout, cwd=cwd)

@@ -34,21 +34,21 @@ def bench_index(ctx: Context) -> None:
         ctx.log(f"  index tree of {n} subjects written in {time.perf_counter() - t0:.1f} s")
         found = {}
 
-        def ours():
+        def ours(root=root, found=found):
             t = time.perf_counter()
             idx = BidsIndex.scan(root)
             dt = time.perf_counter() - t
             found["ours"] = len(idx)
             return dt
 
-        def floor():
+        def floor(root=root, found=found):
             t = time.perf_counter()
             files = data.scandir_walk(str(root))
             dt = time.perf_counter() - t
             found["floor"] = len(files)
             return dt
 
-        def pybids():
+        def pybids(root=root, found=found):
             t = time.perf_counter()
             layout = BIDSLayout(str(root), validate=False)
             dt = time.perf_counter() - t
@@ -124,10 +124,10 @@ def _wrap_register(fn):
 
 def _transfer_sizes(quick: bool, memory: bool = False):
     if quick:
-        return dict(ct_shape=(192, 192, 150 if not memory else 125), mri_shape=(120, 120, 24),
-                    ct_spacing=(2.08, 2.08, 2.67 if not memory else 3.2), mri_spacing=(1.87, 1.87, 10.0))
-    return dict(ct_shape=(512, 512, 1000 if memory else 400), mri_shape=(320, 320, 60),
-                ct_spacing=(0.78, 0.78, 1.0), mri_spacing=(0.7, 0.7, 4.0))
+        return {"ct_shape": (192, 192, 150 if not memory else 125), "mri_shape": (120, 120, 24),
+                "ct_spacing": (2.08, 2.08, 2.67 if not memory else 3.2), "mri_spacing": (1.87, 1.87, 10.0)}
+    return {"ct_shape": (512, 512, 1000 if memory else 400), "mri_shape": (320, 320, 60),
+            "ct_spacing": (0.78, 0.78, 1.0), "mri_spacing": (0.7, 0.7, 4.0)}
 
 
 def bench_transfer(ctx: Context) -> None:

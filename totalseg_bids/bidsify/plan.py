@@ -57,10 +57,11 @@ def check_conflicts(items: Iterable[Item]) -> None:
     """Refuse two sources that map to one BIDS name.
 
     >>> check_conflicts([Item("a", "x"), Item("b", "y")])
-    >>> check_conflicts([Item("a", "x"), Item("b", "x")])
+    >>> check_conflicts([Item("a", "x"), Item("b", "x")])  # doctest: +NORMALIZE_WHITESPACE
     Traceback (most recent call last):
     ...
-    totalseg_bids.core.errors.InputError: b: maps to the same BIDS name as a (x); rename one source or pass a mapping that tells them apart
+    totalseg_bids.core.errors.InputError: b: maps to the same BIDS name as a (x);
+        rename one source or pass a mapping that tells them apart
     """
     seen: dict[str, str] = {}
     for item in items:

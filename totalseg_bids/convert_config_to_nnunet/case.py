@@ -198,8 +198,8 @@ def checked_case(task: CaseTask) -> CaseRecord:
         gap = qform_sform_discrepancy(img)
         if c > 0 and grid_mismatch(grid, ref):
             if not grids_overlap(grid, ref):
-                raise GeometryError(f"channel {c} does not overlap channel 0 ({dataset_path(task.images[0])}) in world space",
-                                    path, "register the channels first")
+                raise GeometryError(f"channel {c} does not overlap channel 0 ({dataset_path(task.images[0])}) "
+                                    "in world space", path, "register the channels first")
             data = resample_image(read_data(img, path, dtype=np.float32), img.affine, ref)
             _save_float(data, ref.affine, dst)
             actions.append(f"channel {c} resampled onto channel 0")

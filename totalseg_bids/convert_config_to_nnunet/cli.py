@@ -36,7 +36,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help='{"background": 0, "sacrum": 1} or {"labels": {...}, "remap": {"25": 1}}')
     p.add_argument("--channels", nargs="+", metavar="NAME",
                    help="channel names (default: the image suffix; CT images 'CT'; mixed MRI the contrasts code)")
-    p.add_argument("--reader", choices=READERS, default="SimpleITKIO", help="nnU-Net image reader (default SimpleITKIO)")
+    p.add_argument("--reader", choices=READERS, default="SimpleITKIO",
+                   help="nnU-Net image reader (default SimpleITKIO)")
     p.add_argument("--link", choices=LINK_MODES, default="symlink",
                    help="how unchanged files are placed (default symlink; falls back to copy)")
     p.add_argument("--datasets-path", type=Path, default=None,

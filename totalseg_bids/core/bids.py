@@ -88,8 +88,7 @@ def label_value(name: str) -> str:
     """
     parts = [p for p in re.split(r"[^A-Za-z0-9]+", name) if p]
     if not parts:
-        raise UsageError(f"structure name {name!r} has no letters or digits", None,
-                         "use a name such as 'sacrum'")
+        raise UsageError(f"structure name {name!r} has no letters or digits", None, "use a name such as 'sacrum'")
     return parts[0] + "".join(p[0].upper() + p[1:] for p in parts[1:])
 
 
@@ -138,8 +137,7 @@ class BidsName:
                     raise InputError(f"invalid BIDS entity {token!r} (key-value, alphanumeric value)",
                                      filename, "fix the file name")
                 if suffixes and len(suffixes) == 2:
-                    raise InputError(f"entity {token!r} after the final suffix", filename,
-                                     "fix the file name")
+                    raise InputError(f"entity {token!r} after the final suffix", filename, "fix the file name")
                 (after if suffixes else before).append((key, value))
             else:
                 if not token or not _SUFFIX_RE.match(token):
@@ -211,7 +209,8 @@ class BidsName:
         if not self.is_derivative:
             return "_".join(ents(self.entities) + [cast(str, self.suffix)]) + self.extension
         if self.naming == "neuropoly":
-            parts = ents(self.entities) + [cast(str, self.suffix)] + ents(self.deriv_entities) + [cast(str, self.deriv_suffix)]
+            parts = [*ents(self.entities), cast(str, self.suffix), *ents(self.deriv_entities),
+                     cast(str, self.deriv_suffix)]
         else:
             der = list(self.deriv_entities)
             if self.suffix:
@@ -360,8 +359,7 @@ def dataset_root_of(path: str | Path) -> Path:
     for parent in path.parents:
         if parent.name.startswith("sub-"):
             return parent.parent
-    raise InputError("not inside a BIDS subject folder (sub-<label>/)", path,
-                     "give a path inside a BIDS dataset")
+    raise InputError("not inside a BIDS subject folder (sub-<label>/)", path, "give a path inside a BIDS dataset")
 
 
 def raw_root_of(path: str | Path) -> Path:

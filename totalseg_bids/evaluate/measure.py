@@ -119,7 +119,7 @@ def labelled_view(pred: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.nda
 def case_metrics(pred: np.ndarray, ref: np.ndarray, affine: np.ndarray, values: Sequence[int],
                  tolerance_mm: float) -> dict[int, dict[str, Any]]:
     """``{value: metrics}`` for every class of ``values`` (two maps on one grid, whole or a box of it)."""
-    values = sorted(set(int(v) for v in values))
+    values = sorted({int(v) for v in values})
     pred, ref = labelled_view(pred, ref)
     boxes_p, boxes_r = _boxes(pred, values), _boxes(ref, values)
     out = {}

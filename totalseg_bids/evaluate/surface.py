@@ -102,7 +102,7 @@ def surface_distances(pred: np.ndarray, ref: np.ndarray, affine: np.ndarray) -> 
     points = surface_points(np.asarray(pred, bool)), surface_points(np.asarray(ref, bool))
     flat = [np.ravel_multi_index(p.T, np.shape(pred)) for p in points]  # sorted: C order
     out = []
-    for k, (own, other) in enumerate(((0, 1), (1, 0))):
+    for own, other in ((0, 1), (1, 0)):
         if not len(points[other]):
             out.append(np.full(len(points[own]), INF))
             continue

@@ -204,16 +204,14 @@ class Engine:
 
         p = self.predictor
         network = getattr(p.network, "_orig_mod", p.network)  # a torch.compile'd network wraps the module
-        total = None
+        first, *rest = p.list_of_parameters  # one per fold: a model has at least one (Model checks it)
         with torch.inference_mode():
-            for params in p.list_of_parameters:
+            network.load_state_dict(first)
+            total = p.predict_sliding_window_return_logits(data).to("cpu")
+            for params in rest:
                 network.load_state_dict(params)
-                part = p.predict_sliding_window_return_logits(data).to("cpu")
-                if total is None:
-                    total = part
-                else:
-                    total += part
-        return total / len(p.list_of_parameters) if len(p.list_of_parameters) > 1 else total
+                total += p.predict_sliding_window_return_logits(data).to("cpu")
+        return total / len(p.list_of_parameters) if rest else total
 
     def predict_many(self, cases: Sequence[Sequence[Path]], outs: Sequence[Path]) -> None:
         """One ``predict_from_files`` call with nnU-Net's worker processes."""

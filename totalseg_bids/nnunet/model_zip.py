@@ -68,7 +68,8 @@ def model_folders(names: Sequence[str]) -> list[str]:
 
 
 def export_zip(results: Path, dataset_folder: str, model: Path, folds: Sequence[str], output: str | Path,
-               extra: Mapping[str, bytes] | None = None, raw: Path | None = None, preprocessed: Path | None = None) -> Path:
+               extra: Mapping[str, bytes] | None = None, raw: Path | None = None,
+               preprocessed: Path | None = None) -> Path:
     """nnU-Net's export of one trained configuration, plus ``extra`` files (name -> bytes) inside
     its model folder in the zip, written atomically."""
     trainer, plans, configuration = parse_model_identifier(model.name)
@@ -110,7 +111,11 @@ def _refuse_different(zip_path: Path, root: Path, folders: Sequence[str]) -> Non
     """Raise when installing would replace files of another model under the same dataset id."""
     for folder in folders:
         ds_name = folder.split("/")[0]
-        did = int(_MEMBER_RE.match(folder + "/x")["id"])
+        member = _MEMBER_RE.match(folder + "/x")
+        if member is None:  # model_folders gives only folders of this pattern
+            raise InputError(f"not an nnU-Net model folder: {folder}", zip_path, "give a zip written by "
+                             "totalseg_bids.model export")
+        did = int(member["id"])
         taken = [p.name for p in root.glob(f"{dataset_prefix(did)}*") if p.is_dir() and p.name != ds_name]
         if taken:
             raise OutputError(f"dataset id {did} is already installed as {taken[0]}", root / taken[0],

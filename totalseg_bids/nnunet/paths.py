@@ -58,8 +58,8 @@ docs/conventions.md section 6)
         """The folder; a usage error naming the variable when it is not set."""
         path = self.get(env)
         if path is None:
-            raise UsageError(f"{self.variable} is not set", None,
-                             fix or f"export {self.variable}=DIR (nnU-Net's {self.holds}; docs/conventions.md section 6)")
+            raise UsageError(f"{self.variable} is not set", None, fix or f"export {self.variable}=DIR "
+                             f"(nnU-Net's {self.holds}; docs/conventions.md section 6)")
         return path
 
 
@@ -92,8 +92,10 @@ def default_trainer(env: Mapping[str, str] | None = None) -> str:
 def models_root(results: str | Path | None = None, env: Mapping[str, str] | None = None) -> Path:
     """Where models are installed: ``results``, ``$TOTALSEG_BIDS_MODELS`` or ``$nnUNet_results``.
 
-    >>> models_root(env={"nnUNet_results": "/r"}), models_root(env={"TOTALSEG_BIDS_MODELS": "/m", "nnUNet_results": "/r"})
-    (PosixPath('/r'), PosixPath('/m'))
+    >>> models_root(env={"nnUNet_results": "/r"})
+    PosixPath('/r')
+    >>> models_root(env={"TOTALSEG_BIDS_MODELS": "/m", "nnUNet_results": "/r"})
+    PosixPath('/m')
     """
     env = os.environ if env is None else env
     root = results or env.get(MODELS_ENV) or RESULTS.get(env)

@@ -35,9 +35,12 @@ from .naming import POSTPROCESSING_PKL, crossval_folder
 #: How the largest component is kept: per label, on the union of labels, or not at all.
 KeepLargest = Literal["per-label", "union", "off"]
 KEEP_LARGEST: tuple[str, ...] = get_args(KeepLargest)
+#: cc3d's connectivities: 6, 18, 26 in 3D; 4, 8 in 2D.
+Connectivity = Literal[4, 6, 8, 18, 26]
 
 
-def keep_largest(seg: np.ndarray, mode: str = "per-label", connectivity: int = 26) -> tuple[np.ndarray, dict]:
+def keep_largest(seg: np.ndarray, mode: str = "per-label",
+                 connectivity: Connectivity = 26) -> tuple[np.ndarray, dict]:
     """Keep the largest connected component, per label or on the union.
 
     Returns the cleaned map and ``{label: voxels removed}``. Ties: the
@@ -69,7 +72,7 @@ def keep_largest(seg: np.ndarray, mode: str = "per-label", connectivity: int = 2
     return out, removed
 
 
-def _keep_largest_in(seg: np.ndarray, mode: str, connectivity: int) -> tuple[np.ndarray, dict]:
+def _keep_largest_in(seg: np.ndarray, mode: str, connectivity: Connectivity) -> tuple[np.ndarray, dict]:
     import cc3d
 
     source = seg if mode == "per-label" else (seg > 0).astype(np.uint8)
@@ -182,8 +185,9 @@ def removal_report(before: np.ndarray, after: np.ndarray, classes: Mapping[int, 
     and the labels above ``threshold`` (the flag).
 
     >>> b = np.array([1, 1, 1, 1, 2, 2]); a = np.array([1, 1, 1, 0, 2, 0])
-    >>> removal_report(b, a, {1: "left", 2: "right"})
-    {'RemovedVoxels': {'left': 1, 'right': 1}, 'RemovedFraction': {'left': 0.25, 'right': 0.5}, 'RemovedAboveThreshold': ['left', 'right'], 'Threshold': 0.1}
+    >>> removal_report(b, a, {1: "left", 2: "right"})  # doctest: +NORMALIZE_WHITESPACE
+    {'RemovedVoxels': {'left': 1, 'right': 1}, 'RemovedFraction': {'left': 0.25, 'right': 0.5},
+     'RemovedAboveThreshold': ['left', 'right'], 'Threshold': 0.1}
     """
     gone = (before != after) & (before > 0)
     values, counts = np.unique(before[gone], return_counts=True)

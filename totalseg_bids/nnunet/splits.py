@@ -106,7 +106,8 @@ def cross_validation_folds(cases: Sequence[FoldCase], k: int, seed: int = DEFAUL
     trainable = [c for c in cases if c.split in TRAINABLE]
     subjects = Counter(c.subject for c in trainable)
     if k < 2:
-        raise UsageError(f"{k} fold(s) cannot cross-validate", None, "use --folds 2 or more (--folds 1: the config's split)")
+        raise UsageError(f"{k} fold(s) cannot cross-validate", None,
+                         "use --folds 2 or more (--folds 1: the config's split)")
     if len(subjects) < k:
         raise InputError(f"{k} folds need at least {k} subjects in TRAINING/VALIDATION, found {len(subjects)}", None,
                          f"use --folds {max(2, len(subjects))} or fewer, or add subjects")
@@ -163,9 +164,9 @@ def check_folds(folds: Sequence[Fold], cases: Sequence[FoldCase], complete: bool
     """
     by_id = {c.case_id: c for c in cases}
     for n, fold in enumerate(folds):
-        for case in (*fold["train"], *fold["val"]):
-            if by_id.get(case) is None or by_id[case].split not in TRAINABLE:
-                raise InputError(f"fold {n} lists {case}, not a TRAINING/VALIDATION case", None,
+        for case_id in (*fold["train"], *fold["val"]):
+            if by_id.get(case_id) is None or by_id[case_id].split not in TRAINABLE:
+                raise InputError(f"fold {n} lists {case_id}, not a TRAINING/VALIDATION case", None,
                                  "convert the dataset again")
         both = {by_id[c].subject for c in fold["train"]} & {by_id[c].subject for c in fold["val"]}
         if both:

@@ -125,8 +125,9 @@ def _sidecar_flags(empty: bool, removal: dict) -> dict:
     """The sidecar's own keys: an empty prediction, and what post-processing removed (flagged above the threshold).
 
     >>> _sidecar_flags(False, {"RemovedVoxels": {"a": 5}, "RemovedFraction": {"a": 0.5},
-    ...                        "RemovedAboveThreshold": ["a"], "Threshold": 0.1})
-    {'RemovedVoxels': {'a': 5}, 'RemovedFraction': {'a': 0.5}, 'PostProcessingRemovedMuch': True, 'RemovedAboveThreshold': ['a'], 'RemovalThreshold': 0.1}
+    ...                        "RemovedAboveThreshold": ["a"], "Threshold": 0.1})  # doctest: +NORMALIZE_WHITESPACE
+    {'RemovedVoxels': {'a': 5}, 'RemovedFraction': {'a': 0.5}, 'PostProcessingRemovedMuch': True,
+     'RemovedAboveThreshold': ['a'], 'RemovalThreshold': 0.1}
     """
     out: dict = {"EmptyPrediction": True} if empty else {}
     if removal["RemovedVoxels"]:

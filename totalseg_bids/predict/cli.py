@@ -32,7 +32,8 @@ def get_parser() -> argparse.ArgumentParser:
                "  python -m totalseg_bids.predict --config test_sacrum --datasets-path /data -d 300 -f 0 "
                "--largest-component sacrum\n"
                "  python -m totalseg_bids.predict --bids-dir /data/ds --contrasts T1w T2w --model-dir "
-               "$nnUNet_results/Dataset300_SacrumDataset/nnUNetTrainer__nnUNetPlans__3d_fullres --num-parts 4 --part-id 0")
+               "$nnUNet_results/Dataset300_SacrumDataset/nnUNetTrainer__nnUNetPlans__3d_fullres "
+               "--num-parts 4 --part-id 0")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--config", type=Path, help="data config (IMAGE or LABEL); predicts one --split")
     flags.add_bids_dir(src, dest="bids_dir", help="BIDS dataset; predicts every image of --contrasts")
@@ -42,7 +43,8 @@ def get_parser() -> argparse.ArgumentParser:
                    help="override the config's DATASETS_PATH (or set TOTALSEG_BIDS_DATASETS_PATH)")
     m = p.add_mutually_exclusive_group(required=True)
     m.add_argument("--model-dir", type=Path, help="nnU-Net model folder <trainer>__<plans>__<configuration>")
-    flags.add_dataset_id(m, dest="dataset_id", type=str, help="dataset id or name in $nnUNet_results (with -c, -tr, -p)")
+    flags.add_dataset_id(m, dest="dataset_id", type=str,
+                         help="dataset id or name in $nnUNet_results (with -c, -tr, -p)")
     m.add_argument("--model", metavar="NAME", help="a model installed with python -m totalseg_bids.model install")
     m.add_argument("--model-zip", type=Path, metavar="FILE",
                    help="a zip written by python -m totalseg_bids.model export")

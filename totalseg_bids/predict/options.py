@@ -54,7 +54,8 @@ class PredictOptions(BatchOptions):
         if self.batch_size < 1:
             raise UsageError("--batch-size must be >= 1", None, "e.g. --batch-size 8")
         if self.postprocess not in POSTPROCESS:
-            raise UsageError(f"unknown --postprocess {self.postprocess!r}", None, f"use one of {', '.join(POSTPROCESS)}")
+            raise UsageError(f"unknown --postprocess {self.postprocess!r}", None,
+                             f"use one of {', '.join(POSTPROCESS)}")
         if self.largest_mode not in ("per-label", "union"):
             raise UsageError(f"unknown largest-component mode {self.largest_mode!r}", None, "use per-label or union")
         if self.largest_labels and self.postprocess != "largest":

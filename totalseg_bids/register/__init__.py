@@ -49,8 +49,9 @@ from .sct import run_sct
 
 __all__ = [
     "BidsName", "CT_WINDOW_HU", "DEFAULT_CONTRASTS", "DEFAULT_CT_SUFFIXES", "DEFAULT_LABEL", "INTERPOLATIONS",
-    "LabelSpec", "METHODS", "Pair", "REGISTRATION_MIN_SPACING_MM", "REGISTRATION_SAMPLING", "REGISTRATION_SCHEDULE", "REGISTRATION_SEED",
-    "REGISTRATION_THREADS", "SCT_COMMAND", "TransferResult", "class_value", "explicit_pair", "extract_class",
+    "LabelSpec", "METHODS", "Pair", "REGISTRATION_MIN_SPACING_MM", "REGISTRATION_SAMPLING", "REGISTRATION_SCHEDULE",
+    "REGISTRATION_SEED", "REGISTRATION_THREADS", "SCT_COMMAND", "TransferResult", "class_value", "explicit_pair",
+    "extract_class",
     "get_parser", "label_flags", "main", "moved_label_affine", "needed_inputs", "options_from_cli", "pick_ct_label",
     "plan_pairs", "ras_lps", "RegisterOptions", "RegOptions", "register_ct_to_mri", "register_dataset",
     "result_record", "run_sct", "spec_from_args", "to_sitk",

@@ -51,8 +51,8 @@ def register_dataset(bids_dir: str | Path, ct_labels: str | Path | None = None, 
     """Transfer the CT labels of a whole dataset (or one explicit pair) to MRI space.
 
     ``ct_labels`` (the CT labels' derivative folder) defaults to
-    ``<bids_dir>/derivatives/labels``, ``out`` to ``<bids_dir>/derivatives/reg-labels``; ``mri`` with ``ct_label`` is one
-    explicit pair instead of discovery. Everything else is ``options`` (a
+    ``<bids_dir>/derivatives/labels``, ``out`` to ``<bids_dir>/derivatives/reg-labels``; ``mri`` with
+    ``ct_label`` is one explicit pair instead of discovery. Everything else is ``options`` (a
     :class:`RegisterOptions`, or its fields as keyword arguments).
     Returns one record per MRI (``status``, ``path``, ``method``, ``mri``,
     ``ct_label``, ``transform``, ``flags``, ``seconds``). Every MRI runs even

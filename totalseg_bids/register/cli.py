@@ -70,9 +70,10 @@ def get_parser() -> argparse.ArgumentParser:
                    help="use a label already on the MRI (same name, in --path-label) instead of the CT label "
                         "when its sidecar's GeneratedBy is one of these: Manual, nnU-Net, TotalSegmentator, any "
                         "(default: always transfer the CT label)")
-    p.add_argument("--qc", type=Path, default=None, metavar="DIR", dest="qc_dir", help="add each output to the QC report in DIR")
+    p.add_argument("--qc", type=Path, metavar="DIR", dest="qc_dir", help="add each output to the QC report in DIR")
     p.add_argument("--num-parts", type=int, default=1, metavar="N",
-                   help="split the planned MRIs into N parts (array tasks, machines; scripts/slurm/register_array.sbatch)")
+                   help="split the planned MRIs into N parts "
+                        "(array tasks, machines; scripts/slurm/register_array.sbatch)")
     p.add_argument("--part-id", type=int, default=0, metavar="I",
                    help="the part this run does: every N-th MRI from the I-th, in the pairing's stable order")
     cli.add_batch_args(p)

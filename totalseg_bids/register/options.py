@@ -49,7 +49,8 @@ class RegOptions:
         if self.focus_mm is not None and self.focus_mm < 0:
             raise UsageError("--focus-mm must be >= 0", None, "e.g. --focus-mm 15")
         if self.min_edge_contrast < 0:
-            raise UsageError("--min-edge-contrast must be >= 0", None, "e.g. --min-edge-contrast 2.5, or 0 for no check")
+            raise UsageError("--min-edge-contrast must be >= 0", None,
+                             "e.g. --min-edge-contrast 2.5, or 0 for no check")
         return self
 
 

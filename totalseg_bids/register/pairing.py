@@ -215,8 +215,9 @@ def _ct_image_of(label: Path, cts: list[BidsFile]) -> Path | None:
 
 
 def explicit_pair(mri: str | Path, ct_label: str | Path, bids_dir: str | Path, out: str | Path,
-                  options: RegisterOptions = RegisterOptions()) -> Pair:
-    """A user-given (MRI, CT label) pair: same checks, no discovery."""
+                  options: RegisterOptions | None = None) -> Pair:
+    """A user-given (MRI, CT label) pair: same checks, no discovery (``options``: the defaults when None)."""
+    options = options if options is not None else RegisterOptions()
     mri, ct_label, bids_dir, out = Path(mri), Path(ct_label), Path(bids_dir), Path(out)
     spec = options.spec
     for p in (mri, ct_label):

@@ -35,8 +35,8 @@ def run_sct(label: Path, mri_path: Path, mri_grid: Grid, interp: str = "nearest"
                "-x", "nn" if interp == "nearest" else "linear", "-o", str(out)]
         log.info("running %s", " ".join(cmd))
         try:
-            proc = subprocess.run(cmd, cwd=scratch, capture_output=True, encoding="utf-8", errors="replace", timeout=SCT_TIMEOUT_S,
-                                  check=False)
+            proc = subprocess.run(cmd, cwd=scratch, capture_output=True, encoding="utf-8", errors="replace",
+                                  timeout=SCT_TIMEOUT_S, check=False)
         except subprocess.TimeoutExpired:
             raise ExternalToolError(f"{SCT_COMMAND} timed out after {SCT_TIMEOUT_S} s", label,
                                     "run it by hand to see why") from None

@@ -54,9 +54,8 @@ def segment_dataset(bids_dir: str | Path, out: str | Path | None = None,
     scheduler = opts.scheduler  # stays here: the jobs' options travel to the workers without it
     opts, jobs_list = plan_jobs(bids_dir, out, opts)
     todo = [j for j in jobs_list if opts.overwrite or not outputs_complete(j)]
-    if todo and opts.from_existing is None:
-        if is_package_program(find_executable()):  # one clear error up front rather than one per CT
-            check_weights(opts.task, opts.fast, opts.classes)
+    if todo and opts.from_existing is None and is_package_program(find_executable()):
+        check_weights(opts.task, opts.fast, opts.classes)  # one clear error up front rather than one per CT
     if todo and opts.datalad_get:
         ensure_content([j.ct for j in todo], get=True)
     jobs = opts.jobs

@@ -44,7 +44,8 @@ def too_small(shape: Sequence[int], zooms: Sequence[float], model_mm: float) -> 
         if n < 2:
             return f"axis {axis} has {n} voxel(s)"
         if n * float(mm) < MIN_MODEL_VOXELS * model_mm:
-            return f"axis {axis} spans {n * float(mm):.1f} mm, under {MIN_MODEL_VOXELS} voxels of the {model_mm} mm model"
+            return (f"axis {axis} spans {n * float(mm):.1f} mm, "
+                    f"under {MIN_MODEL_VOXELS} voxels of the {model_mm} mm model")
     return None
 
 

@@ -66,7 +66,7 @@ class SlicesOptions(BatchOptions):
         if self.layout == "nnunet2d" and not self.dataset_name.isalnum():
             raise UsageError(f"dataset name {self.dataset_name!r} must be letters and digits", None,
                              "e.g. -dname Slices")
-        self.windows  # a bad window is a usage error now, not in a worker
+        _ = self.windows  # a bad window is a usage error now, not in a worker
 
     @property
     def windows(self) -> tuple[tuple[float, float], ...] | None:

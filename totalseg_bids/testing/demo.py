@@ -241,8 +241,8 @@ def _segment_ct_step(demo: Demo) -> None:
         log.warning("TotalSegmentator cannot run here (%s): using the phantom's CT masks, which stand in "
                     "for TotalSegmentator output", why)
         existing = stand_in_totalsegmentator_output(ds, demo.out / "totalsegmentator_output")
-        demo.run("segment_ct", demo.module("segment_ct", "--bids-dir", ds, "--classes", "sacrum",
-                                            "--from-existing", existing), detail="phantom masks as TotalSegmentator output")
+        demo.run("segment_ct", demo.module("segment_ct", "--bids-dir", ds, "--classes", "sacrum", "--from-existing",
+                                           existing), detail="phantom masks as TotalSegmentator output")
         return
     if weights_ready and not is_local_build(default_home()):
         demo.run("segment_ct", demo.module("segment_ct", *args), detail="TotalSegmentator, installed weights")

@@ -86,7 +86,8 @@ def format_summary(s: dict) -> str:
         f"| Dice CT label vs ground truth, on the CT (mean / min) | {_f(s['ct_label_dice_mean'])} / "
         f"{_f(s['ct_label_dice_min'])} |",
         f"| labels transferred CT -> MRI (rigid) | {s['transferred_labels']} |",
-        f"| Dice transferred vs ground truth (mean / min) | {_f(s['transfer_dice_mean'])} / {_f(s['transfer_dice_min'])} |",
+        f"| Dice transferred vs ground truth (mean / min) | {_f(s['transfer_dice_mean'])} / "
+        f"{_f(s['transfer_dice_min'])} |",
         f"| ceiling: ground truth moved the same way (mean / min) | {_f(s['transfer_ceiling_mean'])} / "
         f"{_f(s['transfer_ceiling_min'])} |",
         f"| config split train / val / test (labels) | {s['split_counts']['TRAINING']} / "

@@ -20,6 +20,7 @@ about 11 s (``cred_expire=10``; SLURM's default is 120 s), the scheduler looks a
 
 from __future__ import annotations
 
+import contextlib
 import getpass
 import os
 import shutil
@@ -208,10 +209,8 @@ class LocalSlurm:
 
     def stop(self) -> None:
         """Cancel the jobs, stop the daemons (slurmd, slurmctld, munged) and remove ``root``."""
-        try:
+        with contextlib.suppress(OSError, subprocess.SubprocessError):
             self.cancel_all()
-        except (OSError, subprocess.SubprocessError):
-            pass
         for name in reversed(DAEMONS):
             proc = self.procs.pop(name, None)
             if proc is None or proc.poll() is not None:

@@ -65,7 +65,9 @@ def totalseg_command(executable: str, ct: str | Path, out_dir: str | Path, task:
     all their classes and we keep the asked ones.
 
     >>> totalseg_command("TotalSegmentator", "ct.nii.gz", "/tmp/o", "total", ["sacrum"], "cpu", True)
-    ['TotalSegmentator', '-i', 'ct.nii.gz', '-o', '/tmp/o', '-ta', 'total', '--roi_subset', 'sacrum', '-d', 'cpu', '--fast']
+    ... # doctest: +NORMALIZE_WHITESPACE
+    ['TotalSegmentator', '-i', 'ct.nii.gz', '-o', '/tmp/o', '-ta', 'total', '--roi_subset', 'sacrum',
+     '-d', 'cpu', '--fast']
     >>> totalseg_command("TotalSegmentator", "ct.nii.gz", "/tmp/o", "body", ["skin"], "gpu", False)
     ['TotalSegmentator', '-i', 'ct.nii.gz', '-o', '/tmp/o', '-ta', 'body', '-d', 'gpu']
     """

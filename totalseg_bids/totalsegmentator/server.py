@@ -51,7 +51,7 @@ def serve(requests: IO[str], answers: IO[str], log_path: str) -> None:
         offset = os.path.getsize(log_path)
         try:
             totalsegmentator(**json.loads(line))
-            answer = {"ok": True}
+            answer: dict[str, bool | str] = {"ok": True}
         except BaseException as exc:  # noqa: BLE001 - every failure is reported, the server goes on
             sys.stdout.flush()
             traceback.print_exc()

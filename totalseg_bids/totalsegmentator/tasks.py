@@ -150,7 +150,7 @@ def task_models(task: str) -> list[TaskModel]:
     parts = {"total": (mtb.class_map_5_parts, mtb.map_taskid_to_partname_ct),
              "total_mr": (mtb.class_map_parts_mr, mtb.map_taskid_to_partname_mr)}[task]
     out: dict[int, TaskModel] = {}
-    for mode, sub in _sub_modes(task).items():
+    for sub in _sub_modes(task).values():
         ids = sub["task_id"] if isinstance(sub["task_id"], list) else [sub["task_id"]]
         for tid in ids:
             info = TASK_ID_WEIGHTS_CONFIGS.get(tid)

@@ -84,7 +84,7 @@ class nnUNetTrainer_2epochs_10iters(nnUNetTrainer):
     validation runs without test-time mirroring (:meth:`perform_actual_validation`)."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
+                 device: torch.device = torch.device("cuda")):  # noqa: B008 nnUNetTrainer's own signature
         plans = copy.deepcopy(plans)
         cfg = plans["configurations"][configuration]
         strides = cfg.get("architecture", {}).get("arch_kwargs", {}).get("strides")

@@ -45,7 +45,7 @@ class nnUNetTrainer_demo(nnUNetTrainer_2epochs_10iters):
     stage, patch at most 32x48x48 voxels, seeded."""
 
     def __init__(self, plans: dict, configuration: str, fold: int, dataset_json: dict,
-                 device: torch.device = torch.device("cuda")):
+                 device: torch.device = torch.device("cuda")):  # noqa: B008 nnUNetTrainer's own signature
         super().__init__(small_network(plans, configuration), configuration, fold, dataset_json, device)
         self.num_epochs = 4
         self.num_iterations_per_epoch = 25
