@@ -149,7 +149,7 @@ def _column(name: str) -> str:
     ('fracture', 'no_hemorrhage', 'age')
     """
     name = {"Fracture_Yes_No": "fracture"}.get(name, name)
-    return re.sub(r"_+", "_", re.sub(r"\(.*?\)|[^A-Za-z0-9]+", "_", name)).strip("_").lower()
+    return re.sub(r"_+", "_", re.sub(r"\s*\(.*?\)|[^A-Za-z0-9]+", "_", name)).strip("_").lower()
 
 
 def diagnosis_table(root: Path, slices: dict[str, list[int] | None], masks: dict[str, Item]) -> tuple[str, dict]:
