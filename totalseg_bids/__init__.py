@@ -4,4 +4,4 @@ Importing the package imports nothing heavy: every stage lives in its own
 module (``python -m totalseg_bids.<stage>``).
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
