@@ -4,10 +4,8 @@ The data folder holds the three datasets the section names side by side: ``synth
 (phantom CT + MRI, the training source), and ``whole-spine`` and ``spider-challenge-2023``
 holding phantom MRIs under the file names that the shipped ``test_sacrum`` config lists.
 Training uses the quick ``nnUNetTrainer_2epochs_10iters`` through ``TOTALSEG_BIDS_NNUNET_TRAINER``
-(documented in that section). Step 1 runs the real TotalSegmentator when tiny local weights
-are cached (``TOTALSEG_BIDS_TINY_WEIGHTS``, as in CI); without them that one line is left out
-and the phantom's CT labels stand in for its output, since building the weights here would
-cost several minutes.
+(documented in that section); step 1 runs the real TotalSegmentator on the session's tiny weights.
+Each numbered step is its own test, run in order in one data folder, so a failure names its step.
 """
 
 from __future__ import annotations
@@ -22,10 +20,12 @@ from pathlib import Path
 
 import pytest
 from support import REPO, stage_parser
-from support.totalseg import CACHE_ENV, totalseg_env
+from support.totalseg import totalseg_env
 
 SECTION = "## The same steps on a real dataset"
-SUBJECTS = 6
+SUBJECTS = 4
+#: Head-foot field of view (mm) of the phantom MRIs that test_sacrum lists: the sacrum and its neighbours.
+TARGET_FOV_MM = 120
 
 
 def readme_blocks(section: str = SECTION) -> list[str]:
@@ -59,43 +59,92 @@ def _shipped_targets(data: Path, source: Path) -> list[Path]:
     return targets
 
 
-@pytest.mark.slow
-def test_readme_workflow_runs_verbatim(tmp_path, request):
-    blocks = readme_blocks()
-    assert blocks and "python -m totalseg_bids.train_nnunet" in blocks[0] and "--config test_sacrum" in blocks[0]
-    data = tmp_path / "data"
+def readme_steps(blocks: list[str]) -> list[tuple[str, str]]:
+    """The workflow split at its numbered comments (``# 1. ...``): (title, script) per step, each script
+    the block's opening lines (up to ``cd "$DATA"``), every ``export`` of the steps before it, and the
+    step's own lines, all verbatim."""
+    lines = "\n".join(blocks).splitlines()
+    starts = [i for i, line in enumerate(lines) if re.match(r"# \d+\. ", line)]
+    preamble = lines[: starts[0]]
+    steps, exports = [], []
+    for a, b in zip(starts, [*starts[1:], len(lines)]):
+        body = lines[a:b]
+        steps.append((body[0], "\n".join([*preamble, *exports, *body])))
+        exports += [line for line in body if line.startswith("export ")]
+    return steps
+
+
+STEPS = readme_steps(readme_blocks())
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory, tiny_totalseg_home) -> dict:
+    """The data folder the README's workflow runs in: phantom CT + MRI (the training source) and phantom
+    MRIs at the paths the shipped test_sacrum config lists; the steps that ran so far."""
+    base = tmp_path_factory.mktemp("readme")
+    data = base / "data"
     data.mkdir()
-    script = "\n".join(blocks)
-    env = {**os.environ, "DATA": str(data), "TOTALSEG_BIDS_NNUNET_TRAINER": "nnUNetTrainer_2epochs_10iters",
-           "TOTALSEG_BIDS_NO_PROGRESS": "1", "nnUNet_def_n_proc": "1", "NNUNET_NP": "1",
+    env = {**os.environ, **totalseg_env(tiny_totalseg_home), "DATA": str(data),
+           "TOTALSEG_BIDS_NNUNET_TRAINER": "nnUNetTrainer_2epochs_10iters", "TOTALSEG_BIDS_NO_PROGRESS": "1",
+           "nnUNet_def_n_proc": "1", "NNUNET_NP": "1",
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)}
-    if os.environ.get(CACHE_ENV):
-        env.update(totalseg_env(request.getfixturevalue("tiny_totalseg_home")))
-        _phantoms(data / "synthrad2023", "--subjects", str(SUBJECTS), "--no-ct-labels")
-    else:
-        script = "\n".join(line for line in script.splitlines()
-                           if not line.startswith("python -m totalseg_bids.segment_ct"))
-        _phantoms(data / "synthrad2023", "--subjects", str(SUBJECTS))
-    _phantoms(tmp_path / "mri_source", "--subjects", "3", "--seed", "7")
-    targets = _shipped_targets(data, tmp_path / "mri_source")
-    elsewhere = tmp_path / "elsewhere"  # not the repository: nothing may rely on the checkout's folders
+    _phantoms(data / "synthrad2023", "--subjects", str(SUBJECTS), "--no-ct-labels")
+    _phantoms(base / "mri_source", "--subjects", "3", "--seed", "7", "--mri-fov-mm", str(TARGET_FOV_MM))
+    targets = _shipped_targets(data, base / "mri_source")
+    elsewhere = base / "elsewhere"  # not the repository: nothing may rely on the checkout's folders
     elsewhere.mkdir()
-    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=elsewhere, env=env,
-                          capture_output=True, encoding="utf-8", errors="replace", timeout=1800)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    assert (data / "train_sacrum.json").is_file() and (data / "nnUNet" / "raw").is_dir()
+    return {"data": data, "env": env, "targets": targets, "cwd": elsewhere, "done": []}
+
+
+def test_workflow_has_its_steps():
+    assert [title.split(".")[0] for title, _ in STEPS] == [f"# {n}" for n in range(1, 7)]
+    assert "python -m totalseg_bids.train_nnunet" in STEPS[3][1] and "--config test_sacrum" in STEPS[4][1]
+
+
+@pytest.mark.slow
+@pytest.mark.xdist_group("readme")
+@pytest.mark.parametrize("number", range(1, len(STEPS) + 1))
+def test_readme_workflow_step_runs_verbatim(workflow, number):
+    """Each numbered step of the README's workflow, in order, in one data folder (a step fails at once
+    when the one before it did not finish)."""
+    if workflow["done"] != list(range(1, number)):
+        pytest.fail(f"step {number} needs steps 1-{number - 1}; done: {workflow['done']}", pytrace=False)
+    title, script = STEPS[number - 1]
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=workflow["cwd"], env=workflow["env"],
+                          capture_output=True, encoding="utf-8", errors="replace", timeout=175)
+    assert proc.returncode == 0, f"{title}\n{proc.stderr[-4000:]}"
+    CHECKS[number](workflow["data"], workflow["targets"])
+    workflow["done"].append(number)
+
+
+def _ct_labels(data: Path, targets: list[Path]) -> None:
+    assert sorted(data.glob("synthrad2023/derivatives/labels/sub-*/anat/*_label-sacrum_seg.nii.gz"))
+
+
+def _transferred(data: Path, targets: list[Path]) -> None:
+    assert sorted(data.glob("synthrad2023/derivatives/reg-labels/sub-*/anat/*_label-sacrum_seg.nii.gz"))
+
+
+def _config(data: Path, targets: list[Path]) -> None:
+    config = json.loads((data / "train_sacrum.json").read_text(encoding="utf-8"))
+    assert config["TRAINING"] and config["TESTING"]
+
+
+def _trained(data: Path, targets: list[Path]) -> None:
     model = data / "nnUNet" / "results" / "Dataset300_Sacrum" / "nnUNetTrainer_2epochs_10iters__nnUNetPlans__3d_fullres"
     assert (model / "fold_0" / "checkpoint_final.pth").is_file()
+
+
+def _predicted(data: Path, targets: list[Path]) -> None:
     for image in targets:
-        stem = image.name[:-len(".nii.gz")]
+        stem = image.name[: -len(".nii.gz")]
         ds = image.parents[2]
         out = ds / "derivatives" / "labels" / image.parent.relative_to(ds) / f"{stem}_label-sacrum_seg.nii.gz"
         assert out.is_file(), out
     assert (data / "qc" / "index.html").is_file()
-    _assert_evaluated(data)
 
 
-def _assert_evaluated(data: Path) -> None:
+def _assert_evaluated(data: Path, targets: list[Path]) -> None:
     """Step 6: one row per held-out image in the metrics table, Dice measured, the summary written."""
     import csv
 
@@ -133,3 +182,7 @@ def test_every_readme_command_parses(command):
         stage_parser(module).parse_args(args)
     except SystemExit as exc:
         assert exc.code == 0, f"{command}: usage error"
+
+
+#: What each step leaves in the data folder.
+CHECKS = {1: _ct_labels, 2: _transferred, 3: _config, 4: _trained, 5: _predicted, 6: _assert_evaluated}
