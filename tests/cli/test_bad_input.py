@@ -481,7 +481,7 @@ def test_bad_input(stage, target, kind, small_template, tmp_path):
     assert "; " in line, f"no fix after the problem: {line}"
     assert "internal error" not in line, line
     # no partial output
-    leftovers = [p for p in tmp_path.rglob(".tmp-*")]
+    leftovers = list(tmp_path.rglob(".tmp-*"))
     assert not leftovers, leftovers
     new = files_below(s.out) - before_out
     if stage == "qc" and kind not in ("othersubject", "outfile"):

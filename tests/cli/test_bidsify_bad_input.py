@@ -86,7 +86,7 @@ def test_bad_input_one_line_nothing_half_written(templates, tmp_path, case, layo
     proc = run_module("bidsify", "--source", name, "--in", src, "--out", out, "-j", "1", *flags)
     assert_one_line_error(proc, *needles, code=code)
     assert tree_digest(src) == before
-    written = [p for p in out.rglob("*")] if out.exists() else []
+    written = list(out.rglob("*")) if out.exists() else []
     assert not [p for p in written if p.name.startswith(".tmp")], written
     assert not (out / "dataset_description.json").exists()  # the dataset is never claimed complete
     if bad_output is None:

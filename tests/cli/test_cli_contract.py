@@ -46,5 +46,6 @@ def test_import_is_light(module):
 
 def test_package_import_is_light():
     proc = subprocess.run([sys.executable, "-c", "import sys, totalseg_bids; print(sorted(m for m in sys.modules "
-                           "if m.startswith('totalseg_bids')))"], capture_output=True, encoding="utf-8", errors="replace")
+                           "if m.startswith('totalseg_bids')))"],
+                          capture_output=True, encoding="utf-8", errors="replace")
     assert proc.stdout.strip() == "['totalseg_bids']"

@@ -19,8 +19,8 @@ needs_validator = pytest.mark.skipif(VALIDATOR is None, reason="bids-validator-d
 
 def validate(root: Path) -> tuple[list[dict], dict[str, list[dict]]]:
     """Run the validator recursively; return (raw errors, {derivative: errors})."""
-    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, encoding="utf-8", errors="replace",
-                          timeout=600)
+    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, encoding="utf-8",
+                          errors="replace", timeout=600)
     report = json.loads(proc.stdout)
     raw = [i for i in report["issues"]["issues"] if i["severity"] == "error"]
     deriv = {name: [i for i in s["issues"]["issues"] if i["severity"] == "error"]
@@ -89,7 +89,8 @@ def test_ct_crop_under_bids_naming_validates(tmp_path):
     errors = validate(out)[0]
     assert errors == [], summary(errors)
     # sidecar URIs name the raw dataset through DatasetLinks, as BIDS defines bids:<name>:
-    assert json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))["DatasetLinks"] == {"raw": "../.."}
+    description = json.loads((out / "dataset_description.json").read_text(encoding="utf-8"))
+    assert description["DatasetLinks"] == {"raw": "../.."}
     side = json.loads(next(out.rglob("*_desc-cropped_CT.json")).read_text(encoding="utf-8"))
     assert side["Sources"] and all(u.startswith("bids:raw:") for u in side["Sources"])
     assert all((out / "../.." / u.removeprefix("bids:raw:")).is_file() for u in side["Sources"])

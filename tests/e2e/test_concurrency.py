@@ -47,7 +47,7 @@ def assert_clean_outcomes(results) -> None:
 
 
 def assert_outputs_valid(root: Path) -> int:
-    assert not [p for p in root.rglob(".tmp-*")], "temporaries left"
+    assert not list(root.rglob(".tmp-*")), "temporaries left"
     n = 0
     for p in root.rglob("*"):
         if p.is_file() and p.name.endswith(".nii.gz"):
@@ -285,7 +285,7 @@ def test_dask_worker_killed_mid_run(misaligned_ds, tmp_path):
     assert "Traceback" not in err and len(stdout.splitlines()) == 4, err
     # SIGKILL allows no clean-up: the killed worker's temporaries (hidden .tmp-* names, skipped by every
     # index and by --datalad-save) may stay, but no file under a final name is partial
-    stale = [p for p in out.rglob(".tmp-*")]
+    stale = list(out.rglob(".tmp-*"))
     assert len(stale) <= 2, stale
     for p in stale:
         p.unlink()

@@ -78,7 +78,8 @@ def comparable(root: Path) -> dict[str, object]:
         rel = p.relative_to(root).as_posix()
         if p.name.endswith(".nii.gz"):
             img = nib.load(str(p))
-            out[rel] = (np.asanyarray(img.dataobj).tobytes(), np.round(img.affine, 6).tobytes(), str(img.get_data_dtype()))
+            out[rel] = (np.asanyarray(img.dataobj).tobytes(), np.round(img.affine, 6).tobytes(),
+                        str(img.get_data_dtype()))
         elif p.suffix == ".json":
             out[rel] = _strip(json.loads(p.read_text(encoding="utf-8")))
         elif p.is_symlink():

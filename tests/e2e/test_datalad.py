@@ -374,8 +374,8 @@ def test_documented_run_step_with_sessions_then_rerun_in_place_is_clean(tmp_path
     env = dict(os.environ, **IDENTITY, bids=str(ds), SOURCE_DATE_EPOCH="1700000000",
                PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
     script = "set -euo pipefail\n" + docs_block("run_step").replace("-j 4", "-j 1")
-    proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, encoding="utf-8", errors="replace",
-                          timeout=600, check=False)
+    proc = subprocess.run(["bash", "-c", script], cwd=REPO, env=env, capture_output=True, encoding="utf-8",
+                          errors="replace", timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     record = run_record(ds)
     assert record["cmd"].endswith("--overwrite")
@@ -385,8 +385,8 @@ def test_documented_run_step_with_sessions_then_rerun_in_place_is_clean(tmp_path
     assert len(labels) == len(mris) and any("ses-" in str(p) for p in labels)
     head = git(ds, "rev-parse", "HEAD")
 
-    proc = subprocess.run(["datalad", "rerun"], cwd=ds, env=env, capture_output=True, encoding="utf-8", errors="replace",
-                          timeout=600, check=False)
+    proc = subprocess.run(["datalad", "rerun"], cwd=ds, env=env, capture_output=True, encoding="utf-8",
+                          errors="replace", timeout=600, check=False)
     assert proc.returncode == 0, proc.stderr
     assert git(ds, "rev-parse", "HEAD") == head  # deterministic: no change, no commit
     assert git(ds, "status", "--porcelain") == ""
@@ -532,7 +532,8 @@ def test_demo_data_pipeline_under_datalad_run_reruns_identically(tmp_path):
     dl.create(path=str(ds), cfg_proc=None, **QUIET)
     py, env = sys.executable, {"SOURCE_DATE_EPOCH": "1700000000", "TOTALSEG_BIDS_NO_PROGRESS": "1"}
     start = git(ds, "rev-parse", "HEAD")
-    stand_in = ("from pathlib import Path; from totalseg_bids.testing.demo import stand_in_totalsegmentator_output as s; "
+    stand_in = ("from pathlib import Path; "
+                "from totalseg_bids.testing.demo import stand_in_totalsegmentator_output as s; "
                 "s(Path('.'), Path('sourcedata/totalseg'))")
     steps = [
         ["--", "sub-01", "sub-02", "derivatives/ground_truth", "--", py, "-m", "totalseg_bids.phantoms",

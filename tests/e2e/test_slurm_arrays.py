@@ -2,8 +2,8 @@
 a cluster brings.
 
 ``register_array.sbatch`` with ``--array=0-3`` on the phantom dataset (8 MRIs, rigid registration, a
-fraction of a second per MRI on phantoms) and ``predict_array.sbatch`` with the session's tiny nnU-Net: every output written
-once, by the task whose part it is, byte-identical to a ``-j 1`` run (``SOURCE_DATE_EPOCH`` fixes the
+fraction of a second per MRI on phantoms) and ``predict_array.sbatch`` with the session's tiny nnU-Net: every output
+written once, by the task whose part it is, byte-identical to a ``-j 1`` run (``SOURCE_DATE_EPOCH`` fixes the
 sidecars' dates); an ``afterok`` job saves the batch in one datalad commit holding only the outputs. Faults:
 ``scancel`` of half the array while its tasks write, then a resubmission of only the failed indices; a task
 killed by its time limit (``--time=1``, SLURM's minimum of one minute) while it writes an output; the node
@@ -129,7 +129,7 @@ def stalled(slurm, phantom_template, tmp_path_factory) -> Stalled:  # noqa: F811
         lock.enter_context(file_lock(reg_labels(ds) / LOCK_NAME))
         jobid = sbatch(submit, env, f"--array=0-{PARTS - 1}", "--time=1", "scripts/slurm/register_array.sbatch")
         lock.callback(slurm.client, "scancel", jobid, check=False)
-        masks = wait_for(lambda: [p for p in reg_labels(ds).rglob("*_seg.nii.gz")] if
+        masks = wait_for(lambda: list(reg_labels(ds).rglob("*_seg.nii.gz")) if
                          len(list(reg_labels(ds).rglob("*_seg.nii.gz"))) == PARTS else None, 60, "a mask per task")
         yield Stalled(ds, submit, jobid, masks, lock)
 

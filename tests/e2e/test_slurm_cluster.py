@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import getpass
 import os
+from pathlib import Path
 
 import pytest
 
@@ -23,7 +24,8 @@ def test_missing_slurm_is_reported_with_the_fix(tmp_path, monkeypatch):
 @pytest.mark.slurm
 def test_daemons_and_jobs_run_as_this_user(slurm):  # noqa: F811
     for name, proc in slurm.procs.items():
-        uid = next(line.split()[1] for line in open(f"/proc/{proc.pid}/status") if line.startswith("Uid:"))
+        status = Path(f"/proc/{proc.pid}/status").read_text(encoding="utf-8").splitlines()
+        uid = next(line.split()[1] for line in status if line.startswith("Uid:"))
         assert int(uid) == os.getuid(), name
     conf = slurm.conf.read_text(encoding="utf-8")
     assert f"SlurmUser={getpass.getuser()}\n" in conf and "ProctrackType=proctrack/linuxproc\n" in conf

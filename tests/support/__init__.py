@@ -5,6 +5,7 @@ modules (:mod:`support.nnunet`, :mod:`support.totalseg`, :mod:`support.slurm`), 
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 REPO = Path(__file__).resolve().parents[2]
 #: Stand-ins for programs that cannot run here (each says why in its header).
@@ -27,7 +29,8 @@ def run_module(module: str, *args: str, env: dict | None = None, cwd: str | Path
     if env:
         full_env.update(env)
     return subprocess.run([sys.executable, "-m", f"totalseg_bids.{module}", *map(str, args)],
-                          capture_output=True, encoding="utf-8", errors="replace", env=full_env, cwd=cwd, timeout=timeout)
+                          capture_output=True, encoding="utf-8", errors="replace", env=full_env, cwd=cwd,
+                          timeout=timeout)
 
 
 def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str, code: int = 1) -> None:
@@ -63,6 +66,18 @@ def tree_digest(root: Path) -> str:
             h.update(p.relative_to(root).as_posix().encode())
             h.update(p.read_bytes())
     return h.hexdigest()
+
+
+def read_tsv(path: Path) -> list[dict[str, str]]:
+    """The rows of a tab-separated table with a header line (slices.tsv, classes.tsv, stats tables)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def read_png(path: Path) -> np.ndarray:
+    """The pixels of an image file, the file closed again (PIL opens lazily and keeps it open)."""
+    with Image.open(path) as img:
+        return np.asarray(img)
 
 
 def series_volume(folder: Path) -> tuple[np.ndarray, np.ndarray]:

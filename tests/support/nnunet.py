@@ -69,8 +69,9 @@ def gt_label(ds: Path, sub: str, contrast: str) -> Path:
 
 def phantom_config(ds: Path, path: Path, train=("01", "02", "03"), val=("04",), test=("05",)) -> Path:
     """A LABEL config in docs/conventions.md section 4 format, paths relative to DATASETS_PATH."""
-    rel = lambda p: p.relative_to(ds.parent).as_posix()
-    entries = lambda subs: [rel(gt_label(ds, s, c)) for s in subs for c in ("T1w", "T2w")]
+    def entries(subs):
+        return [gt_label(ds, s, c).relative_to(ds.parent).as_posix() for s in subs for c in ("T1w", "T2w")]
+
     cfg = {"TYPE": "LABEL", "CONTRASTS": "t1_t2", "DATASETS_PATH": str(ds.parent),
            "TRAINING": entries(train), "VALIDATION": entries(val), "TESTING": entries(test)}
     path.write_text(json.dumps(cfg, indent=2), encoding="utf-8")
@@ -91,7 +92,8 @@ def nnunet_env(base: Path) -> dict:
 def _run(cmd: list[str], env: dict, timeout: float) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, env=env, capture_output=True, encoding="utf-8", errors="replace", timeout=timeout)
     if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                             f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
     return proc
 
 

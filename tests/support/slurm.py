@@ -130,7 +130,7 @@ def task_log(submit: Path, jobid: str, index: int | str, name: str = "tsb-regist
 
 def assert_nothing_half_written(root: Path) -> None:
     """Every mask under ``root`` has its sidecar (written last) and no temporary is left."""
-    leftovers = [p for p in root.rglob(".tmp-*")]
+    leftovers = list(root.rglob(".tmp-*"))
     assert not leftovers, leftovers
     for mask in root.rglob("*.nii.gz"):
         assert mask.with_name(mask.name[:-len(".nii.gz")] + ".json").is_file(), f"{mask} without its sidecar"

@@ -67,7 +67,10 @@ def test_folds_repeat_from_the_seed_whatever_the_order():
     cases = cohort(1, {"a": 12, "b": 9})
     shuffled = cases[:]
     random.Random(0).shuffle(shuffled)
-    as_sets = lambda folds: [(frozenset(f["train"]), frozenset(f["val"])) for f in folds]
+
+    def as_sets(folds):
+        return [(frozenset(f["train"]), frozenset(f["val"])) for f in folds]
+
     assert as_sets(make_folds(cases, 3, seed=7)) == as_sets(make_folds(shuffled, 3, seed=7))
     assert as_sets(make_folds(cases, 3, seed=7)) != as_sets(make_folds(cases, 3, seed=8))
 
@@ -115,7 +118,8 @@ def _labels(contrast_subjects) -> list[str]:
     for sub, ses in contrast_subjects:
         stem = f"{sub}_ses-{ses}" if ses else sub
         folder = f"{sub}/ses-{ses}/anat" if ses else f"{sub}/anat"
-        out += [f"{GT}/{folder}/{stem}_T1w_label-sacrum_seg.nii.gz", f"{GT}/{folder}/{stem}_acq-sag_T2w_label-sacrum_seg.nii.gz"]
+        out += [f"{GT}/{folder}/{stem}_T1w_label-sacrum_seg.nii.gz",
+                f"{GT}/{folder}/{stem}_acq-sag_T2w_label-sacrum_seg.nii.gz"]
     return out
 
 
@@ -157,7 +161,9 @@ def test_convert_writes_subject_folds_and_refuses_what_breaks_them(phantom_ds, t
 
 
 def test_slices_nnunet2d_folds_are_drawn_by_subject(phantom_ds, tmp_path):
-    t2 = lambda s: f"{GT}/{s}/anat/{s.replace('/', '_')}_acq-sag_T2w_label-phantom_dseg.nii.gz"
+    def t2(s):
+        return f"{GT}/{s}/anat/{s.replace('/', '_')}_acq-sag_T2w_label-phantom_dseg.nii.gz"
+
     cfg = _config(tmp_path / "cfg.json", phantom_ds, TRAINING=[t2("sub-01")],
                   VALIDATION=[t2("sub-02/ses-01"), t2("sub-02/ses-02")], TESTING=[t2("sub-03")])
     raw = tmp_path / "raw"

@@ -360,7 +360,8 @@ def test_nnunet_trains_on_augmented_2d_dataset(cta_slices, tmp_path):
     _run(["nnUNetv2_plan_and_preprocess", "-d", "503", "--verify_dataset_integrity", "-c", "2d",
           "-np", "1", "-npfp", "1"], env, 300)
     pre = Path(env["nnUNet_preprocessed"]) / folder
-    (pre / "splits_final.json").write_text((Path(env["nnUNet_raw"]) / folder / "splits_final.json").read_text(encoding="utf-8"))
+    splits = (Path(env["nnUNet_raw"]) / folder / "splits_final.json").read_text(encoding="utf-8")
+    (pre / "splits_final.json").write_text(splits)
     _run(["nnUNetv2_train", "503", "2d", "0", "-tr", TRAINER, "-device", "cpu"], env, 600)
     model = Path(env["nnUNet_results"]) / folder / f"{TRAINER}__nnUNetPlans__2d" / "fold_0"
     assert (model / "checkpoint_final.pth").is_file()

@@ -21,8 +21,8 @@ VALIDATOR = shutil.which("bids-validator-deno")
 
 
 def validator_errors(root: Path) -> tuple[list, dict]:
-    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, encoding="utf-8", errors="replace",
-                          timeout=600)
+    proc = subprocess.run([VALIDATOR, "-r", "--format", "json", str(root)], capture_output=True, encoding="utf-8",
+                          errors="replace", timeout=600)
     report = json.loads(proc.stdout)
     raw = [i["code"] for i in report["issues"]["issues"] if i["severity"] == "error"]
     deriv = {k: [i["code"] for i in s["issues"]["issues"] if i["severity"] == "error"]
@@ -82,7 +82,8 @@ def test_world_geometry_kept_for_oblique_mha_and_lps_nifti(layouts, tmp_path):
     lps = nib.load(str(layouts["synthrad2023"] / "Task1/pelvis/1PA002/ct.nii.gz"))
     assert nib.aff2axcodes(lps.affine) == ("L", "P", "S")
     syn = bidsify("synthrad2023", layouts["synthrad2023"], tmp_path / "syn")
-    assert_same_world(layouts["synthrad2023"] / "Task1/pelvis/1PA002/ct.nii.gz", syn / "sub-1PA002/anat/sub-1PA002_CT.nii.gz")
+    assert_same_world(layouts["synthrad2023"] / "Task1/pelvis/1PA002/ct.nii.gz",
+                      syn / "sub-1PA002/anat/sub-1PA002_CT.nii.gz")
     # MR contrast read from the overview spreadsheet
     assert (syn / "sub-1PA001/anat/sub-1PA001_T1w.nii.gz").is_file()
     assert (syn / "sub-1PA002/anat/sub-1PA002_T2w.nii.gz").is_file()
@@ -148,7 +149,10 @@ def test_rtstruct_contours_fill_voxel_centres_with_holes():
     from totalseg_bids.bidsify.rtstruct import rasterise
 
     affine = np.diag([-2.0, -2.0, 3.0, 1.0])  # LPS voxel axes: world LPS = (2i, 2j, 3k)
-    square = lambda lo, hi, k: np.array([[lo, lo, k], [hi, lo, k], [hi, hi, k], [lo, hi, k]], float) * [2, 2, 3]
+
+    def square(lo, hi, k):
+        return np.array([[lo, lo, k], [hi, lo, k], [hi, hi, k], [lo, hi, k]], float) * [2, 2, 3]
+
     mask = rasterise([square(0.5, 6.5, 2), square(2.5, 4.5, 2)], (8, 8, 4), affine, "x")
     assert mask[:, :, 2].sum() == 36 - 4 and not mask[3, 3, 2] and mask[1, 1, 2] and mask.sum() == 32
     with pytest.raises(ValueError, match="does not lie on a slice"):
@@ -159,7 +163,8 @@ def test_totalsegmentator_dseg_classes_and_meta(layouts, tmp_path):
     out = bidsify("totalsegmentator", layouts["totalsegmentator"], tmp_path / "b")
     anat = out / "derivatives/labels/sub-s0000/anat"
     dseg = np.asanyarray(nib.load(str(anat / "sub-s0000_CT_label-total_dseg.nii.gz")).dataobj)
-    table = dict(line.split("\t")[::-1] for line in (anat / "sub-s0000_CT_label-total_dseg.tsv").read_text(encoding="utf-8").splitlines()[1:])
+    tsv = (anat / "sub-s0000_CT_label-total_dseg.tsv").read_text(encoding="utf-8")
+    table = dict(line.split("\t")[::-1] for line in tsv.splitlines()[1:])
     truth = np.asanyarray(nib.load(str(layouts["totalsegmentator"] / "s0000/segmentations/sacrum.nii.gz")).dataobj)
     np.testing.assert_array_equal(dseg == int(table["sacrum"]), truth > 0)
     rows = (out / "participants.tsv").read_text(encoding="utf-8").splitlines()
@@ -235,8 +240,8 @@ def test_phantoms_layout_cli_and_light_import(tmp_path):
     assert_one_line_error(run_module("phantoms", "--layout", "nosuch", "--out", tmp_path / "x"), "--layout", code=2)
     code = ("import sys, totalseg_bids.bidsify.cli; "
             "print([m for m in ('torch', 'nnunetv2', 'SimpleITK', 'openpyxl') if m in sys.modules])")
-    out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, encoding="utf-8", errors="replace",
-                         env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
+    out = subprocess.run([__import__("sys").executable, "-c", code], capture_output=True, encoding="utf-8",
+                         errors="replace", env={**__import__("os").environ, "PYTHONPATH": str(REPO)})
     assert out.stdout.strip() == "[]", out.stderr
 
 
@@ -344,7 +349,8 @@ def test_dicom_series_keep_patient_coordinates(tmp_path):
                                                    "criteria": {"SeriesDescription": "*"}}]}))
     proc = run_module("bidsify", "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--config", rules,
                       "--dry-run")
-    planned = sorted(r["path"].split("/c/")[-1] for r in map(json.loads, proc.stdout.splitlines()) if r["kind"] == "dicom")
+    planned = sorted(r["path"].split("/c/")[-1] for r in map(json.loads, proc.stdout.splitlines())
+                     if r["kind"] == "dicom")
     assert planned[:2] == ["sub-PAT01/anat/sub-PAT01_run-01_CT.nii.gz", "sub-PAT01/anat/sub-PAT01_run-02_CT.nii.gz"]
     rules.write_text(json.dumps({"descriptions": [{"suffix": "CT", "criteria": {"PatientID": "PAT01"}}]}))
     proc = run_module("bidsify", "--source", "dicom", "--in", src, "--out", tmp_path / "c", "--config", rules)
@@ -384,7 +390,9 @@ def test_datalad_save_commits_the_conversion(layouts, tmp_path):
     proc = run_module("bidsify", "--source", "mrspineseg", "--in", layouts["mrspineseg"],
                       "--out", tmp_path / "ds" / "bids", "--datalad-save", "-q")
     assert proc.returncode == 0, proc.stderr
-    log = subprocess.run(["git", "-C", str(tmp_path / "ds"), "log", "--format=%s", "-1"], capture_output=True, encoding="utf-8", errors="replace")
+    log = subprocess.run(["git", "-C", str(tmp_path / "ds"), "log", "--format=%s", "-1"],
+                         capture_output=True, encoding="utf-8", errors="replace")
     assert log.stdout.strip() == "bidsify --source mrspineseg"
-    status = subprocess.run(["git", "-C", str(tmp_path / "ds"), "status", "--porcelain"], capture_output=True, encoding="utf-8", errors="replace")
+    status = subprocess.run(["git", "-C", str(tmp_path / "ds"), "status", "--porcelain"],
+                            capture_output=True, encoding="utf-8", errors="replace")
     assert status.stdout.strip() == ""

@@ -71,7 +71,8 @@ def test_crop_keeps_world_position_and_pairs(phantom_ds):
 
 def test_factor3_keeps_volume(phantom_ds):
     assert run_crop(phantom_ds, "--contrasts", "CT", "--factor", "3", "--label-interp", "label", "-j", "2") == 0
-    labels = sorted((phantom_ds / "derivatives" / "cropped").rglob("*res-factor3_desc-cropped_CT_label-sacrum_seg.nii.gz"))
+    cropped = phantom_ds / "derivatives" / "cropped"
+    labels = sorted(cropped.rglob("*res-factor3_desc-cropped_CT_label-sacrum_seg.nii.gz"))
     assert len(labels) == 4
     for lab in labels:
         gt = gt_of(lab, phantom_ds)

@@ -114,8 +114,8 @@ def test_ratios_split_subjects_and_sessions_together(phantom_ds, tmp_path, capsy
     assert_no_leak(cfg)  # sub-02's two sessions stay together
     assert cfg["SPLIT_RATIOS"] == {"TRAINING": 0.33, "VALIDATION": 0.34, "TESTING": 0.33}
     by_file = tmp_path / "f.json"
-    assert run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "--split-validation", "0.2", "--split-test", "0.1",
-                    "--split-by", "file", "-o", by_file).returncode == 0
+    assert run_main(capsys, "--txt", txt, "--type", "LABEL", SEVERAL, "--split-validation", "0.2",
+                    "--split-test", "0.1", "--split-by", "file", "-o", by_file).returncode == 0
     counts = [len(v) for k, v in json.loads(by_file.read_text(encoding="utf-8")).items() if k in SPLITS]
     assert counts == [11, 3, 2]  # 16 files: exact 11.2 / 3.2 / 1.6
 

@@ -6,6 +6,7 @@ over a pipe, standard library only)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import multiprocessing
 import os
@@ -21,6 +22,7 @@ import numpy as np
 import pytest
 
 from totalseg_bids import qc
+from totalseg_bids.core.errors import OutputError
 from totalseg_bids.core.geometry import apply_affine
 from totalseg_bids.core.nifti import load_image, load_label, save_mask
 from totalseg_bids.core.qc.display import COMPARE_RGB
@@ -354,10 +356,8 @@ class Chromium:
         self.page("Input.dispatchKeyEvent", type="keyUp", **params)
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(Exception):  # it is going away anyway
             self.call("Browser.close", timeout=5)
-        except Exception:  # noqa: BLE001 - it is going away anyway
-            pass
         try:
             self.proc.wait(10)
         except subprocess.TimeoutExpired:
@@ -489,5 +489,5 @@ def test_add_entry_hook_never_raises(qc_ds, tmp_path):
     blocker.write_text("a file where the QC folder should be")
     img = _img(qc_ds, "sub-01", "acq-sag_T2w")
     assert qc.add_entry(blocker, img, _gt(qc_ds, "sub-01", "acq-sag_T2w", "sacrum_seg")) is None
-    with pytest.raises(Exception):
+    with pytest.raises(OutputError, match="cannot create folder"):
         qc.write_entry(blocker, img, _gt(qc_ds, "sub-01", "acq-sag_T2w", "sacrum_seg"))

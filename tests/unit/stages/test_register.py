@@ -157,7 +157,8 @@ def test_interp_label_and_multiclass_by_name_and_value(phantom_ds):
             assert set(np.unique(nib.load(out).get_fdata())) <= {0.0, 1.0}
     side = json.loads(next(by_value.rglob("*_seg.json")).read_text(encoding="utf-8"))
     assert side["GeneratedBy"][0]["LabelValue"] == ids["vertebrae_L5"]
-    assert json.loads(next(by_name.rglob("*_seg.json")).read_text(encoding="utf-8"))["GeneratedBy"][0]["Interpolation"] == "label"
+    side = json.loads(next(by_name.rglob("*_seg.json")).read_text(encoding="utf-8"))
+    assert side["GeneratedBy"][0]["Interpolation"] == "label"
 
 
 def test_whole_dseg_and_bids_naming(phantom_ds, cli):
@@ -464,7 +465,8 @@ def test_empty_and_edge_warnings_in_sidecar(phantom_ds, tmp_path):
     out = tmp_path / "sub-01/anat/sub-01_acq-sag_T2w_label-sacrum_seg.nii.gz"
     res = reg.transfer_label(empty_in, mri, out)
     assert res.flags == {"EmptyLabel": True}
-    assert json.loads(out.with_name(out.name.replace(".nii.gz", ".json")).read_text(encoding="utf-8"))["EmptyLabel"] is True
+    sidecar = out.with_name(out.name.replace(".nii.gz", ".json"))
+    assert json.loads(sidecar.read_text(encoding="utf-8"))["EmptyLabel"] is True
     data[:] = 1  # fills the whole MRI field of view
     nib.save(nib.Nifti1Image(data, img.affine), empty_in)
     res = reg.transfer_label(empty_in, mri, out, overwrite=True)

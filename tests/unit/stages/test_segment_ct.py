@@ -108,7 +108,7 @@ def test_five_subjects_outputs_rerun_and_corrupt_ct(five_template, tmp_path, cli
     for ct in cts:
         ct_img = nib.load(str(ct))
         rel = ct.relative_to(ds)
-        for cls, label in (("sacrum", "sacrum"), ("vertebrae_L5", "vertebraeL5")):
+        for _cls, label in (("sacrum", "sacrum"), ("vertebrae_L5", "vertebraeL5")):
             name = ct.name.replace("_CT.nii.gz", f"_CT_label-{label}_seg.nii.gz")
             img = nib.load(str(out / rel.parent / name))
             data = np.asanyarray(img.dataobj)

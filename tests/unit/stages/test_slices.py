@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import json
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
 import pytest
-from PIL import Image
-from support import assert_one_line_error
+from support import assert_one_line_error, read_png, read_tsv
 
 from totalseg_bids import slices
 
@@ -33,7 +31,7 @@ def test_mmseg_export_shapes_splits_masks(phantom_ds, tmp_path):
     out = tmp_path / "mmseg"
     assert slices.main(["--config", str(cfg), "--out", str(out), "--axis", "axial", "--only-labelled",
                         "--empty-fraction", "0", "--percentile", "1", "99", "-q", "-j", "2"]) == 0
-    rows = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))
+    rows = read_tsv(out / "slices.tsv")
     by_split = {s: {r["subject"] for r in rows if r["split"] == s} for s in ("train", "val", "test")}
     assert by_split == {"train": {"ds/sub-01"}, "val": {"ds/sub-02"}, "test": {"ds/sub-03"}}
     for split in ("train", "val", "test"):
@@ -44,8 +42,8 @@ def test_mmseg_export_shapes_splits_masks(phantom_ds, tmp_path):
         lab = canonical(label_path)  # independent reorientation with nibabel
         k = int(row["index"])
         expected_mask = np.flipud(lab[:, :, k].T)
-        img = np.asarray(Image.open(out / row["file"]))
-        mask = np.asarray(Image.open(out / row["mask"]))
+        img = read_png(out / row["file"])
+        mask = read_png(out / row["mask"])
         assert img.shape == mask.shape == expected_mask.shape == (lab.shape[1], lab.shape[0])
         assert img.dtype == mask.dtype == np.uint8
         assert np.array_equal(mask, expected_mask) and mask.any() and row["has_label"] == "1"
@@ -127,7 +125,7 @@ def test_rerun_is_a_noop_and_a_changed_request_is_named(phantom_ds, tmp_path, ca
     errors = [ln for ln in capsys.readouterr().err.splitlines() if ": error: " in ln]
     assert len(errors) == 1 and "option axis axial -> sagittal" in errors[0] and "--overwrite" in errors[0], errors
     assert slices.main([*argv, "--axis", "sagittal", "--overwrite"]) == 0
-    rows = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))
+    rows = read_tsv(out / "slices.tsv")
     assert rows and all("_sagittal-" in r["file"] for r in rows)
     assert all(Path(out / r["file"]).exists() for r in rows)
 
@@ -141,7 +139,7 @@ def test_clashing_subjects_of_two_datasets_get_the_dataset_in_the_slice_name(pha
     out = tmp_path / "out"
     assert slices.main(["--config", str(cfg), "--out", str(out), "--only-labelled", "--empty-fraction", "0",
                         "-q", "-j", "1"]) == 0
-    rows = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))
+    rows = read_tsv(out / "slices.tsv")
     names = {Path(r["file"]).name.split("_axial-")[0] for r in rows}
     assert names == {"ds_sub-01_acq-sag_T2w", "other_sub-03_acq-sag_T2w", "ds_sub-03_acq-sag_T2w"}, names
 
@@ -167,14 +165,14 @@ def test_window_and_raw_float_pixels_match_numpy(phantom_ds, tmp_path, capsys):
     common = ["--config", cfg, "--only-labelled", "--empty-fraction", "0", "-j", "1"]
     assert run_main(capsys, *common, "--out", png, "--window", "300,100")[0] == 0
     assert run_main(capsys, *common, "--out", npy, "--format", "npy")[0] == 0
-    rows = list(csv.DictReader(open(png / "slices.tsv"), delimiter="\t"))
+    rows = read_tsv(png / "slices.tsv")
     assert rows == [r | {"file": r["file"].replace(".npy", ".png"), "mask": r["mask"].replace(".npy", ".png")}
-                    for r in csv.DictReader(open(npy / "slices.tsv"), delimiter="\t")]
+                    for r in read_tsv(npy / "slices.tsv")]
     for row in rows[::7]:
         k = int(row["index"])
         plane = np.flipud(ct[:, :, k].T).astype(np.float32)
         expected = np.clip(np.rint((plane + np.float32(50)) / np.float32(300) * np.float32(255)), 0, 255)  # [-50, 250]
-        assert np.array_equal(np.asarray(Image.open(png / row["file"])), expected.astype(np.uint8))
+        assert np.array_equal(read_png(png / row["file"]), expected.astype(np.uint8))
         raw = np.load(npy / row["file"].replace(".png", ".npy"))
         assert raw.dtype == np.float32 and np.array_equal(raw, plane)
 
@@ -185,10 +183,10 @@ def test_percentile_scaling_uses_the_volume_percentiles(phantom_ds, tmp_path, ca
     assert run_main(capsys, "--config", cfg, "--out", out, "--percentile", "5", "95", "-j", "1")[0] == 0
     t2 = canonical(phantom_ds / "sub-01" / "anat" / "sub-01_acq-sag_T2w.nii.gz").astype(np.float32)
     lo, hi = np.percentile(t2, (5, 95))
-    row = list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))[t2.shape[2] // 2]
+    row = read_tsv(out / "slices.tsv")[t2.shape[2] // 2]
     plane = np.flipud(t2[:, :, int(row["index"])].T)
     expected = np.clip(np.rint((plane - lo) / (hi - lo) * 255), 0, 255)
-    got = np.asarray(Image.open(out / row["file"])).astype(int)
+    got = read_png(out / row["file"]).astype(int)
     assert np.abs(got - expected).max() <= 1 and got.min() == 0 and got.max() == 255
 
 
@@ -205,16 +203,16 @@ def test_non_consecutive_values_are_renumbered_and_named(phantom_ds, tmp_path, c
     out = tmp_path / "out"
     assert run_main(capsys, "--config", cfg, "--out", out, "--labels-tsv", names, "--only-labelled",
                     "--empty-fraction", "0", "--window", "bone", "-j", "1")[0] == 0
-    classes = list(csv.DictReader(open(out / "classes.tsv"), delimiter="\t"))
+    classes = read_tsv(out / "classes.tsv")
     assert [(c["index"], c["name"], c["source_value"]) for c in classes] == [
         ("0", "background", "0"), ("1", "sacrum", "25"), ("2", "L5", "27"), ("3", "hip_left", "77"),
         ("4", "class78", "78")]
     renumbered = canonical(path).copy()
     for new, old in enumerate(lut[1:], start=1):
         renumbered[renumbered == old] = new
-    for row in list(csv.DictReader(open(out / "slices.tsv"), delimiter="\t"))[::9]:
+    for row in read_tsv(out / "slices.tsv")[::9]:
         expected = np.flipud(renumbered[:, :, int(row["index"])].T)
-        assert np.array_equal(np.asarray(Image.open(out / row["mask"])), expected)
+        assert np.array_equal(read_png(out / row["mask"]), expected)
 
 
 def test_bad_options_exit_2_and_bad_inputs_exit_1_without_output(phantom_ds, tmp_path, capsys):

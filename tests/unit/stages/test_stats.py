@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import csv
 import json
 
 import nibabel as nib
 import numpy as np
 import pytest
-from support import assert_one_line_error
+from support import assert_one_line_error, read_tsv
 
 from totalseg_bids import stats
 
@@ -60,7 +59,7 @@ def test_stats_match_numpy(phantom_ds, tmp_path, capsys):
             assert c["volume_ml"]["max"] == pytest.approx(np.max(vols), rel=1e-4)
     assert result["train"]["subjects"] == 2 and result["all"]["subjects"] == 3 and result["all"]["cases"] == 4
     assert result["train"]["classes"]["1"]["name"] == "sacrum"
-    rows = list(csv.DictReader(open(tsv), delimiter="\t"))
+    rows = read_tsv(tsv)
     assert {(r["split"], r["class_index"]) for r in rows} >= {("train", "0"), ("val", "1"), ("test", "4")}
 
 

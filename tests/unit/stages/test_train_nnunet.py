@@ -176,7 +176,10 @@ def test_options_and_command_line(nnunet_env, tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="already names every fold"):
         TrainOptions(folds=["all", "0"])
     assert TrainOptions(configurations=["3d_fullres", "2d"]).save_npz and not TrainOptions().save_npz
-    parse = lambda *argv: options_from_cli(get_parser().parse_args(list(argv)))
+
+    def parse(*argv):
+        return options_from_cli(get_parser().parse_args(list(argv)))
+
     monkeypatch.setenv("TOTALSEG_BIDS_NNUNET_TRAINER", TRAINER)
     dataset_id, opts = parse("300", "2d", "0 1 2")
     assert (dataset_id, opts.configurations, opts.folds, opts.trainer) == ("300", ("2d",), ("0", "1", "2"), TRAINER)
