@@ -55,7 +55,8 @@ def installed_from_here(name: str) -> bool:
 def main(extras: list[str]) -> int:
     with open(REPO / "pyproject.toml", "rb") as f:
         project = tomllib.load(f)["project"]
-    missing = [str(r) for r in requirements(project, extras) if (r.marker is None or r.marker.evaluate()) and not met(r)]
+    missing = [str(r) for r in requirements(project, extras)
+               if (r.marker is None or r.marker.evaluate()) and not met(r)]
     if not installed_from_here(project["name"]):
         missing.append(f"{project['name']} (editable, from {REPO})")
     for line in missing:
