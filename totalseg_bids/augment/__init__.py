@@ -28,16 +28,16 @@ from .case import Job, read_array, read_channels, run_job, write_array, write_ch
 from .cli import get_parser, main
 from .layout import CLOT_SPLITS, LAYOUTS, AugmentLayout, sample_paths, sample_stem
 from .manifest import (
-                       COLUMNS,
-                       MANIFEST,
-                       REQUEST_FILE,
-                       SLICES_MANIFEST,
-                       channel_count,
-                       manifest_record,
-                       read_manifest,
-                       read_slices,
-                       sample_record,
-                       write_manifest,
+    COLUMNS,
+    MANIFEST,
+    REQUEST_FILE,
+    SLICES_MANIFEST,
+    channel_count,
+    manifest_record,
+    read_manifest,
+    read_slices,
+    sample_record,
+    write_manifest,
 )
 from .nnunet2d import case_id, write_nnunet_meta
 from .options import AugmentOptions
