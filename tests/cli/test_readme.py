@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from support import REPO, stage_parser
+from support import REPO, script_steps, stage_parser
 from support.totalseg import totalseg_env
 
 SECTION = "## The same steps on a real dataset"
@@ -59,22 +59,7 @@ def _shipped_targets(data: Path, source: Path) -> list[Path]:
     return targets
 
 
-def readme_steps(blocks: list[str]) -> list[tuple[str, str]]:
-    """The workflow split at its numbered comments (``# 1. ...``): (title, script) per step, each script
-    the block's opening lines (up to ``cd "$DATA"``), every ``export`` of the steps before it, and the
-    step's own lines, all verbatim."""
-    lines = "\n".join(blocks).splitlines()
-    starts = [i for i, line in enumerate(lines) if re.match(r"# \d+\. ", line)]
-    preamble = lines[: starts[0]]
-    steps, exports = [], []
-    for a, b in zip(starts, [*starts[1:], len(lines)]):
-        body = lines[a:b]
-        steps.append((body[0], "\n".join([*preamble, *exports, *body])))
-        exports += [line for line in body if line.startswith("export ")]
-    return steps
-
-
-STEPS = readme_steps(readme_blocks())
+STEPS = script_steps("\n".join(readme_blocks()))
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,8 @@ from support import run_module
 from totalseg_bids.testing.demo_summary import format_summary
 
 
+# the main job end to end (3 minutes alone on 2 cores): over the 180 s budget when another test shares the cores
+@pytest.mark.timeout(600)
 @pytest.mark.slow
 def test_demo_end_to_end(tmp_path, tiny_totalseg_home):
     """The real TotalSegmentator on the tiny weights (the session's build, as the demo's own step reuses it),

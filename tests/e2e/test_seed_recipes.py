@@ -19,7 +19,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from support import REPO
+from support import REPO, script_steps
 from support.totalseg import totalseg_env
 
 from totalseg_bids.testing.layouts import write_layout
@@ -41,8 +41,9 @@ def recipe(heading: str) -> str:
 
 
 def run_recipe(name: str, heading: str, data: Path, tmp_path: Path, env: dict | None = None,
-               timeout: float = 170) -> subprocess.CompletedProcess:
-    """Run one recipe verbatim (``bash -e -o pipefail``) from a folder outside the repository."""
+               timeout: float = 170, script: str | None = None) -> subprocess.CompletedProcess:
+    """Run one recipe (or ``script``, one of its steps) verbatim (``bash -e -o pipefail``) from a folder
+    outside the repository."""
     full = {**os.environ, "DATA": str(data), "TOTALSEG_BIDS_NO_PROGRESS": "1", "nnUNet_def_n_proc": "1",
             "NNUNET_NP": "1",
             "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep),
@@ -50,7 +51,7 @@ def run_recipe(name: str, heading: str, data: Path, tmp_path: Path, env: dict | 
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(exist_ok=True)
     t = time.perf_counter()
-    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", recipe(heading)], cwd=elsewhere, env=full,
+    proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script or recipe(heading)], cwd=elsewhere, env=full,
                           capture_output=True, encoding="utf-8", errors="replace", timeout=timeout)
     TIMES[name] = round(time.perf_counter() - t, 1)
     sys.stderr.write(f"recipe {name}: {TIMES[name]} s\n")
@@ -188,30 +189,63 @@ def test_lung_recipe_split_npy_and_montage(data, tmp_path):
 
 
 # --------------------------------------------------------------------------- 000 glands
+GLAND_PATIENTS = 2  # one trains, one validates fold 0: each more costs a TotalSegmentator run
+GLAND_STEPS = script_steps(recipe("Glands"))
+
+
+@pytest.fixture(scope="module")
+def glands(tmp_path_factory, tiny_totalseg_home) -> dict:
+    """The gland recipe's data folder (the DICOM export as published) and the steps run so far."""
+    base = tmp_path_factory.mktemp("glands")
+    data = base / "data"
+    write_layout("glands", data / "glands_dicom", GLAND_PATIENTS)
+    env = {**totalseg_env(tiny_totalseg_home), "TOTALSEG_BIDS_NNUNET_TRAINER": "nnUNetTrainer_2epochs_10iters"}
+    return {"data": data, "base": base, "env": env, "done": []}
+
+
 @pytest.mark.nnunet
 @pytest.mark.totalseg
-def test_gland_recipe_skull_crop_and_nnunet(data, tmp_path, tiny_totalseg_home):
+@pytest.mark.xdist_group("glands")
+@pytest.mark.parametrize("number", range(1, len(GLAND_STEPS) + 1))
+def test_gland_recipe_step(glands, number):
     """A full-body CT export with gland contours -> BIDS -> TotalSegmentator's skull (the real program) ->
-    CT and glands cut to the skull, 3x voxels -> Dataset004_glands trained 2d and 3d_fullres."""
-    patients = 2  # one trains, one validates fold 0: each more costs a TotalSegmentator run
-    write_layout("glands", data / "glands_dicom", patients)
-    env = {**totalseg_env(tiny_totalseg_home), "TOTALSEG_BIDS_NNUNET_TRAINER": "nnUNetTrainer_2epochs_10iters"}
-    run_recipe("glands", "Glands", data, tmp_path, env=env, timeout=175)
-    glands = data / "glands"
-    for i in range(patients):
+    CT and glands cut to the skull, 3x voxels -> Dataset004_glands trained 2d and 3d_fullres; each numbered
+    step of the recipe verbatim, in order, in one data folder."""
+    if glands["done"] != list(range(1, number)):
+        pytest.fail(f"step {number} needs steps 1-{number - 1}; done: {glands['done']}", pytrace=False)
+    title, script = GLAND_STEPS[number - 1]
+    run_recipe(f"glands {title}", "Glands", glands["data"], glands["base"], env=glands["env"], timeout=175,
+               script=script)
+    GLAND_CHECKS.get(number, lambda data: None)(glands["data"])
+    glands["done"].append(number)
+
+
+def _skull_found(data: Path) -> None:
+    for i in range(GLAND_PATIENTS):
         sub = f"sub-p{i + 1:03d}"
-        skull = np.asarray(nib.load(glands / "derivatives/labels" / sub / "anat" / f"{sub}_CT_label-skull_seg.nii.gz")
-                           .dataobj)
-        assert skull.sum() > 0
+        skull = nib.load(data / "glands/derivatives/labels" / sub / "anat" / f"{sub}_CT_label-skull_seg.nii.gz")
+        assert np.asarray(skull.dataobj).sum() > 0
+
+
+def _cut_to_the_head(data: Path) -> None:
+    glands = data / "glands"
+    for i in range(GLAND_PATIENTS):
+        sub = f"sub-p{i + 1:03d}"
         full = nib.load(glands / "derivatives/labels" / sub / "anat" / f"{sub}_CT_label-glands_dseg.nii.gz")
         cut = nib.load(glands / "derivatives" / "cropped" / sub / "anat"
                        / f"{sub}_res-factor3_desc-cropped_CT_label-glands_dseg.nii.gz")
         assert np.prod(cut.shape) * 27 < np.prod(full.shape) / 2  # cut to the head, then 3x voxels
         assert set(np.unique(np.asarray(cut.dataobj)).tolist()) == set(range(7))  # every gland kept
+
+
+def _trained_2d_and_3d(data: Path) -> None:
     ds = data / "nnUNet" / "raw" / "Dataset004_glands"
     meta = json.loads((ds / "dataset.json").read_text())
-    assert meta["numTraining"] == patients and len(meta["labels"]) == 7
+    assert meta["numTraining"] == GLAND_PATIENTS and len(meta["labels"]) == 7
     results = data / "nnUNet" / "results" / "Dataset004_glands"
     for configuration in ("2d", "3d_fullres"):
         model = results / f"nnUNetTrainer_2epochs_10iters__nnUNetPlans__{configuration}"
         assert (model / "fold_0" / "checkpoint_final.pth").is_file(), configuration
+
+
+GLAND_CHECKS = {2: _skull_found, 3: _cut_to_the_head, 5: _trained_2d_and_3d}

@@ -9,6 +9,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -138,3 +139,24 @@ def stage_modules() -> list[str]:
 
 
 STAGES = stage_modules()
+
+
+def script_steps(script: str) -> list[tuple[str, str]]:
+    r"""A documented bash script split at its numbered comments (``# 1. ...``): (title, script) per step,
+    each script the lines before step 1 (``cd "$DATA"``...), every ``export`` of the steps before it, and
+    the step's own lines, all verbatim: a step runs alone, after the ones before it ran.
+
+    >>> [t for t, _ in script_steps('cd x\n# 1. a\nexport A=1\nrun a\n# 2. b\nrun b')]
+    ['# 1. a', '# 2. b']
+    >>> script_steps('cd x\n# 1. a\nexport A=1\nrun a\n# 2. b\nrun b')[1][1]
+    'cd x\nexport A=1\n# 2. b\nrun b'
+    """
+    lines = script.splitlines()
+    starts = [i for i, line in enumerate(lines) if re.match(r"# \d+\. ", line)]
+    preamble = lines[: starts[0]]
+    steps, exports = [], []
+    for a, b in zip(starts, [*starts[1:], len(lines)]):
+        body = lines[a:b]
+        steps.append((body[0], "\n".join([*preamble, *exports, *body])))
+        exports += [line for line in body if line.startswith("export ")]
+    return steps

@@ -15,6 +15,8 @@ def _weights(model_dir):
     return ckpt["network_weights"]
 
 
+# two more nnU-Net trainings (same seed, another seed): over the 180 s budget on 2 shared cores
+@pytest.mark.timeout(600)
 @pytest.mark.slow
 def test_quick_training_repeats_under_its_seed(trained_model, tmp_path):  # noqa: F811
     """The session model trained again from the same preprocessed data (augmentation in a worker
