@@ -47,8 +47,8 @@ LEARNING_RATE = 1e-2
 #: nnU-Net's deep supervision (a loss at every decoder stage): the classes separate in fewer iterations.
 DEEP_SUPERVISION = True
 #: What a network is made by (architecture, data, training); a build by another recipe is redone.
-RECIPE = ("tiny_network v2: PlainConvUNet 8-64 features at 3 mm, rendered phantom CT/T1w/T2w pelvis patches "
-          "and head CT patches")
+RECIPE = ("tiny_network v3: PlainConvUNet 8-64 features at 3 mm, rendered phantom CT/T1w/T2w pelvis patches, "
+          "head CT and full-body CT patches")
 #: Output channels of the trained network: background, the pelvis structures, then the head's skull (which the
 #: head workflows crop to).
 CHANNELS = ("background", *STRUCTURES, "skull")
@@ -60,8 +60,11 @@ FOCI = ((0.0, -30.0, -10.0), (0.0, -22.0, 52.0), (-58.0, -18.0, 2.0), (58.0, -18
 FOCUS_MM = 15.0
 #: The rendered field of view a patch is cut from is up to this many patches per axis (z-scoring sees it whole).
 FOV_GROWTH = 1.6
-#: Share of training patches per kind: pelvis CT, T1w, T2w, and head CT (with its neck).
-MODALITY_MIX = {"CT": 0.4, "T1w": 0.175, "T2w": 0.175, "headCT": 0.25}
+#: Share of training patches per kind: pelvis CT, T1w, T2w, a head CT (with its neck), and a full-body CT
+#: (pelvis, trunk, neck and head, as the gland workflow's export: the skull is found above, nothing below).
+MODALITY_MIX = {"CT": 0.35, "T1w": 0.175, "T2w": 0.175, "headCT": 0.15, "bodyCT": 0.15}
+#: Full-body CT: the head's centre above the pelvis, the neck joining the trunk here (world mm, z).
+BODY_HEAD_Z, BODY_NECK_Z = 380.0, 200.0
 #: Where head patches are centred, relative to the head's centre (head mm, low and high corner): the
 #: skull, the face and the neck below it.
 HEAD_FOCUS = ((-70.0, -80.0, -120.0), (70.0, 80.0, 100.0))
@@ -122,7 +125,7 @@ def channel_of(modality: str) -> str:
     >>> channel_of("CT"), channel_of("headCT"), channel_of("T2w")
     ('CT', 'CT', 'MRI')
     """
-    return "CT" if modality in ("CT", "headCT") else "MRI"
+    return "CT" if modality in ("CT", "headCT", "bodyCT") else "MRI"
 
 
 def normalise(image: np.ndarray, modality: str) -> np.ndarray:
@@ -164,6 +167,8 @@ def training_patch(rng: np.random.Generator, modality: str,
     patch = tuple(patch or TRAIN_PATCH)[::-1]  # rendered on x, y, z axes
     if modality == "headCT":
         return head_patch(rng, patch)
+    if modality == "bodyCT":
+        return body_patch(rng, patch)
     anatomy = Anatomy(scale=float(rng.uniform(0.88, 1.12)), shift=rng.uniform(-6, 6, size=3),
                       pose=random_pose(rng))
     fov = tuple(int(n * rng.uniform(1.0, FOV_GROWTH)) for n in patch)
@@ -192,6 +197,27 @@ def head_patch(rng: np.random.Generator, patch: Sequence[int]) -> tuple[np.ndarr
     classes = head.classes_xyz(*grid_coordinates(grid))
     image = normalise(_degrade(render_ct(classes, rng).astype(np.float32), rng), "CT")
     labels = np.where(classes == CLASS["skull"], CHANNELS.index("skull"), 0)
+    start = [int(rng.integers(0, n - p + 1)) for n, p in zip(fov, patch)]
+    cut = tuple(slice(s, s + p) for s, p in zip(start, patch))
+    return image[cut].transpose(2, 1, 0).copy(), labels[cut].transpose(2, 1, 0).astype(np.int64)
+
+
+def body_patch(rng: np.random.Generator, patch: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
+    """A normalised full-body CT patch (x, y, z ``patch``; returned z, y, x) anywhere from the pelvis to
+    the top of the head, with the pelvis structures and the skull labelled."""
+    anatomy = Anatomy(scale=float(rng.uniform(0.9, 1.1)), shift=rng.uniform(-6, 6, size=3),
+                      pose=random_pose(rng, 8.0))
+    head = Head(centre=np.array([*anatomy.shift[:2], BODY_HEAD_Z + rng.uniform(-20, 20)]),
+                scale=float(rng.uniform(0.92, 1.08)))
+    head.neck_to = (BODY_NECK_Z - head.centre[2]) / head.scale
+    fov = tuple(int(n * rng.uniform(1.0, FOV_GROWTH)) for n in patch)
+    centre = np.array([rng.normal(0, 15), rng.normal(-10, 15), rng.uniform(-40, BODY_HEAD_Z + 100)])
+    grid = Grid(fov, make_affine(np.eye(3), [SPACING] * 3, fov, centre))
+    pelvis, structures = render(anatomy, grid, "CT", rng)
+    classes = head.classes_xyz(*grid_coordinates(grid))
+    image = np.where(classes > 0, render_ct(classes, rng), pelvis).astype(np.float32)
+    labels = np.where(classes == CLASS["skull"], CHANNELS.index("skull"), np.where(classes > 0, 0, structures))
+    image = normalise(_degrade(image, rng), "CT")
     start = [int(rng.integers(0, n - p + 1)) for n, p in zip(fov, patch)]
     cut = tuple(slice(s, s + p) for s, p in zip(start, patch))
     return image[cut].transpose(2, 1, 0).copy(), labels[cut].transpose(2, 1, 0).astype(np.int64)
