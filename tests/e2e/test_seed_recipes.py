@@ -14,6 +14,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import nibabel as nib
@@ -238,14 +239,16 @@ def _cut_to_the_head(data: Path) -> None:
         assert set(np.unique(np.asarray(cut.dataobj)).tolist()) == set(range(7))  # every gland kept
 
 
-def _trained_2d_and_3d(data: Path) -> None:
-    ds = data / "nnUNet" / "raw" / "Dataset004_glands"
-    meta = json.loads((ds / "dataset.json").read_text())
-    assert meta["numTraining"] == GLAND_PATIENTS and len(meta["labels"]) == 7
-    results = data / "nnUNet" / "results" / "Dataset004_glands"
-    for configuration in ("2d", "3d_fullres"):
-        model = results / f"nnUNetTrainer_2epochs_10iters__nnUNetPlans__{configuration}"
+def _trained(configuration: str) -> Callable[[Path], None]:
+    def check(data: Path) -> None:
+        ds = data / "nnUNet" / "raw" / "Dataset004_glands"
+        meta = json.loads((ds / "dataset.json").read_text())
+        assert meta["numTraining"] == GLAND_PATIENTS and len(meta["labels"]) == 7
+        model = (data / "nnUNet" / "results" / "Dataset004_glands"
+                 / f"nnUNetTrainer_2epochs_10iters__nnUNetPlans__{configuration}")
         assert (model / "fold_0" / "checkpoint_final.pth").is_file(), configuration
 
+    return check
 
-GLAND_CHECKS = {2: _skull_found, 3: _cut_to_the_head, 5: _trained_2d_and_3d}
+
+GLAND_CHECKS = {2: _skull_found, 3: _cut_to_the_head, 5: _trained("2d"), 6: _trained("3d_fullres")}
