@@ -25,7 +25,7 @@ from support.totalseg import totalseg_env
 SECTION = "## The same steps on a real dataset"
 SUBJECTS = 4
 #: Head-foot field of view (mm) of the phantom MRIs that test_sacrum lists: the sacrum and its neighbours.
-TARGET_FOV_MM = 120
+TARGET_FOV_MM = 80
 
 
 def readme_blocks(section: str = SECTION) -> list[str]:
@@ -86,6 +86,9 @@ def test_workflow_has_its_steps():
     assert "python -m totalseg_bids.train_nnunet" in STEPS[3][1] and "--config test_sacrum" in STEPS[4][1]
 
 
+# steps 4 (plan, preprocess, train) and 5 (12 images, nnU-Net's test-time mirroring on the CPU) take 2-3 minutes
+# when another test shares the 2 cores: over the 180 s budget
+@pytest.mark.timeout(400)
 @pytest.mark.slow
 @pytest.mark.xdist_group("readme")
 @pytest.mark.parametrize("number", range(1, len(STEPS) + 1))
@@ -96,7 +99,7 @@ def test_readme_workflow_step_runs_verbatim(workflow, number):
         pytest.fail(f"step {number} needs steps 1-{number - 1}; done: {workflow['done']}", pytrace=False)
     title, script = STEPS[number - 1]
     proc = subprocess.run(["bash", "-e", "-o", "pipefail", "-c", script], cwd=workflow["cwd"], env=workflow["env"],
-                          capture_output=True, encoding="utf-8", errors="replace", timeout=175)
+                          capture_output=True, encoding="utf-8", errors="replace", timeout=390)
     assert proc.returncode == 0, f"{title}\n{proc.stderr[-4000:]}"
     CHECKS[number](workflow["data"], workflow["targets"])
     workflow["done"].append(number)

@@ -224,7 +224,8 @@ def test_cancel_half_the_array_then_resubmit_the_failed(slurm, phantom_template,
     assert sorted(records) == ["2", "3"]  # only the failed indices, each with its own part again
     for index in ("2", "3"):
         assert {r["path"] for r in records[index]} == parts[int(index)]
-        assert any(r["status"] == "written" for r in records[index])
+    # what the cancel cut short is written again (a task may have finished its part just before the cancel)
+    assert any(r["status"] == "written" for index in ("2", "3") for r in records[index])
     assert_same_bytes(reference, reg_labels(ds))
 
 

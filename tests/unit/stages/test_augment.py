@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 from support import assert_one_line_error
+from support.nnunet import TRAINER, _run, nnunet_env
 
 from totalseg_bids import slices
 from totalseg_bids.augment import main as augment_main
@@ -349,8 +350,6 @@ def test_nnunet2d_dataset_is_valid_for_nnunet(cta_slices, tmp_path):
 @pytest.mark.slow
 def test_nnunet_trains_on_augmented_2d_dataset(cta_slices, tmp_path):
     """nnU-Net plans, preprocesses (2d) and trains a few iterations on the augmented dataset."""
-    from nnunet_fixtures import TRAINER, _run, nnunet_env
-
     env = nnunet_env(tmp_path)
     for key in ("nnUNet_raw", "nnUNet_preprocessed", "nnUNet_results"):
         Path(env[key]).mkdir(parents=True, exist_ok=True)

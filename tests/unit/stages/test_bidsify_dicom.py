@@ -200,7 +200,7 @@ def test_bad_series_are_listed_or_reported_never_block_the_others(tmp_path, caps
 
 
 def test_no_dicom_and_bad_config_answer_in_one_line(tmp_path):
-    from conftest import run_module
+    from support import run_module
 
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "notes.txt").write_text("no images here", encoding="utf-8")

@@ -304,7 +304,7 @@ def test_predict_takes_the_shared_datalad_options(trained_model, tmp_path, monke
     """In a clone without content: refused naming --datalad-get, fetched with
     TOTALSEG_BIDS_DATALAD_GET=1, and a resumed run's --datalad-save commits the masks."""
     dl = pytest.importorskip("datalad.api")
-    from test_datalad import IDENTITY, QUIET, check_shared_options
+    from support.datalad import IDENTITY, QUIET, check_shared_options
 
     for key, value in IDENTITY.items():
         monkeypatch.setenv(key, value)
