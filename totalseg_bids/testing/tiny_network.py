@@ -156,6 +156,14 @@ def _degrade(image: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return ndimage.gaussian_filter(image, rng.uniform(0.0, 0.8, size=3))
 
 
+def _cut(image: np.ndarray, labels: np.ndarray, fov: Sequence[int], patch: Sequence[int],
+         rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """A random ``patch`` (x, y, z) of a rendered field of view, returned in nnU-Net's (z, y, x) order."""
+    start = [int(rng.integers(0, n - p + 1)) for n, p in zip(fov, patch)]
+    cut = tuple(slice(s, s + p) for s, p in zip(start, patch))
+    return image[cut].transpose(2, 1, 0).copy(), labels[cut].transpose(2, 1, 0).astype(np.int64)
+
+
 def training_patch(rng: np.random.Generator, modality: str,
                    patch: Sequence[int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """One normalised image patch and its structure labels (0 background, i+1 for STRUCTURES[i]),
@@ -178,9 +186,7 @@ def training_patch(rng: np.random.Generator, modality: str,
     if modality != "CT":
         image = image * bias_field(fov, float(rng.uniform(0.0, 0.6)))
     image = normalise(_degrade(image, rng), modality)
-    start = [int(rng.integers(0, n - p + 1)) for n, p in zip(fov, patch)]
-    cut = tuple(slice(s, s + p) for s, p in zip(start, patch))
-    return image[cut].transpose(2, 1, 0).copy(), labels[cut].transpose(2, 1, 0).astype(np.int64)
+    return _cut(image, labels, fov, patch, rng)
 
 
 def head_patch(rng: np.random.Generator, patch: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -197,9 +203,7 @@ def head_patch(rng: np.random.Generator, patch: Sequence[int]) -> tuple[np.ndarr
     classes = head.classes_xyz(*grid_coordinates(grid))
     image = normalise(_degrade(render_ct(classes, rng).astype(np.float32), rng), "CT")
     labels = np.where(classes == CLASS["skull"], CHANNELS.index("skull"), 0)
-    start = [int(rng.integers(0, n - p + 1)) for n, p in zip(fov, patch)]
-    cut = tuple(slice(s, s + p) for s, p in zip(start, patch))
-    return image[cut].transpose(2, 1, 0).copy(), labels[cut].transpose(2, 1, 0).astype(np.int64)
+    return _cut(image, labels, fov, patch, rng)
 
 
 def body_patch(rng: np.random.Generator, patch: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -218,9 +222,7 @@ def body_patch(rng: np.random.Generator, patch: Sequence[int]) -> tuple[np.ndarr
     image = np.where(classes > 0, render_ct(classes, rng), pelvis).astype(np.float32)
     labels = np.where(classes == CLASS["skull"], CHANNELS.index("skull"), np.where(classes > 0, 0, structures))
     image = normalise(_degrade(image, rng), "CT")
-    start = [int(rng.integers(0, n - p + 1)) for n, p in zip(fov, patch)]
-    cut = tuple(slice(s, s + p) for s, p in zip(start, patch))
-    return image[cut].transpose(2, 1, 0).copy(), labels[cut].transpose(2, 1, 0).astype(np.int64)
+    return _cut(image, labels, fov, patch, rng)
 
 
 def _batch(rng: np.random.Generator, mix: Mapping[str, float], size: int):
